@@ -1,0 +1,284 @@
+"""The patch catalogue: ``patches/<id>/patch.toml`` plus the fix it points to.
+
+Every file is checked when it is loaded; a bad one raises ``CatalogError``
+naming the file and the field. Nothing here imports torch or vLLM.
+"""
+
+from __future__ import annotations
+
+import ast
+import sys
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.version import InvalidVersion, Version
+
+from . import messages
+from .shape import class_prints
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+ORIGINAL_PREFIX = "_vllm_patches_orig_"
+
+
+class CatalogError(Exception):
+    """A catalogue file is missing, unreadable or has a bad field."""
+
+
+@dataclass(frozen=True)
+class Wrap:
+    """A vLLM method that the fix wraps, and the shapes it is known in."""
+
+    name: str
+    pre_fix: frozenset[str]
+    fixed_upstream: frozenset[str] = frozenset()
+    fixed_if_uses: str | None = None
+
+    @property
+    def original_name(self) -> str:
+        return ORIGINAL_PREFIX + self.name
+
+
+@dataclass(frozen=True)
+class Target:
+    """One class of one vLLM module that a patch changes."""
+
+    module: str
+    class_name: str
+    wraps: tuple[Wrap, ...]
+    adds: tuple[str, ...]
+
+    @property
+    def relpath(self) -> str:
+        """Path of the module's file relative to the folder that holds ``vllm/``."""
+        return self.module.replace(".", "/") + ".py"
+
+    @property
+    def method_names(self) -> tuple[str, ...]:
+        """Every method of the fix that this target puts into the class."""
+        return tuple(w.name for w in self.wraps) + self.adds
+
+
+@dataclass(frozen=True)
+class Patch:
+    id: str
+    title: str
+    description: str
+    origin: str
+    upstream_pr: str
+    bug: str
+    applied_upstream: Version | None
+    last_update: str
+    affected: SpecifierSet
+    affected_text: str
+    fix_path: Path
+    targets: tuple[Target, ...]
+    folder: Path = field(compare=False)
+
+    @property
+    def fix_source(self) -> str:
+        return _read_text(self.fix_path)
+
+    def fix_prints(self, target: Target) -> dict[str, str]:
+        """Fingerprints of the fix's methods for one target class."""
+        return class_prints(self.fix_source, target.class_name).methods
+
+    def fix_nodes(self, target: Target) -> dict[str, ast.FunctionDef | ast.AsyncFunctionDef]:
+        return class_prints(self.fix_source, target.class_name).nodes
+
+    def affects(self, version: Version) -> bool:
+        return self.affected.contains(version, prereleases=True)
+
+    def fixed_in(self, version: Version) -> bool:
+        """True when ``version`` is at or past the release that ships the fix."""
+        return self.applied_upstream is not None and version >= self.applied_upstream
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "id": self.id,
+            "title": self.title,
+            "affected": self.affected_text,
+            "origin": self.origin,
+            "upstream_pr": self.upstream_pr,
+            "applied_upstream": str(self.applied_upstream) if self.applied_upstream else None,
+            "last_update": self.last_update,
+            "targets": [
+                {"module": t.module, "class": t.class_name, "methods": list(t.method_names)}
+                for t in self.targets
+            ],
+        }
+
+
+def catalog_dir() -> Path:
+    """The catalogue folder: inside the wheel, or ``patches/`` of a checkout."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "_catalog", here.parent / "patches"):
+        if candidate.is_dir():
+            return candidate
+    raise CatalogError(messages.catalog_missing(here / "_catalog"))
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise CatalogError(messages.catalog_unreadable(path, exc)) from None
+
+
+class _Fields:
+    """Typed access to one TOML table, with errors that name file and field."""
+
+    def __init__(self, path: Path, table: dict, where: str = "") -> None:
+        self.path, self.table, self.where = path, table, where
+
+    def _fail(self, key: str, problem: str) -> CatalogError:
+        return CatalogError(messages.catalog_bad_field(self.path, self.where + key, problem))
+
+    def text(self, key: str, default: str | None = None) -> str:
+        value = self.table.get(key, default)
+        if value is None:
+            raise self._fail(key, "is required")
+        if not isinstance(value, str) or not value.strip():
+            raise self._fail(key, "must be a non-empty string")
+        return value.strip()
+
+    def optional_text(self, key: str) -> str | None:
+        return self.text(key) if key in self.table else None
+
+    def strings(self, key: str, required: bool = False) -> tuple[str, ...]:
+        value = self.table.get(key)
+        if value is None:
+            if required:
+                raise self._fail(key, "is required")
+            return ()
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            raise self._fail(key, "must be a list of strings")
+        if required and not value:
+            raise self._fail(key, "must not be empty")
+        return tuple(value)
+
+    def tables(self, key: str) -> list[_Fields]:
+        value = self.table.get(key)
+        if not isinstance(value, list) or not value or not all(isinstance(v, dict) for v in value):
+            raise self._fail(key, "must be a non-empty array of tables ([[...]])")
+        return [_Fields(self.path, v, f"{self.where}{key}[{i}].") for i, v in enumerate(value)]
+
+    def specifier(self, key: str) -> SpecifierSet:
+        raw = self.text(key)
+        try:
+            return SpecifierSet(raw)
+        except InvalidSpecifier:
+            raise self._fail(key, f"is not a PEP 440 version specifier: {raw!r}") from None
+
+    def version(self, key: str) -> Version | None:
+        raw = self.optional_text(key)
+        if raw is None:
+            return None
+        try:
+            return Version(raw)
+        except InvalidVersion:
+            raise self._fail(key, f"is not a PEP 440 version: {raw!r}") from None
+
+
+def _load_target(f: _Fields) -> Target:
+    wraps = tuple(
+        Wrap(
+            name=w.text("name"),
+            pre_fix=frozenset(w.strings("pre-fix", required=True)),
+            fixed_upstream=frozenset(w.strings("fixed-upstream")),
+            fixed_if_uses=w.optional_text("fixed-if-uses"),
+        )
+        for w in f.tables("wraps")
+    )
+    module = f.text("module")
+    if not module.startswith("vllm."):
+        raise f._fail("module", f"must name a module of the vllm package, not {module!r}")
+    return Target(module=module, class_name=f.text("class"), wraps=wraps, adds=f.strings("adds"))
+
+
+def load_patch(folder: Path) -> Patch:
+    """Load and check one ``patches/<id>/`` folder."""
+    path = folder / "patch.toml"
+    try:
+        data = tomllib.loads(_read_text(path))
+    except tomllib.TOMLDecodeError as exc:
+        raise CatalogError(messages.catalog_bad_toml(path, exc)) from None
+    f = _Fields(path, data)
+    patch_id = f.text("id")
+    if patch_id != folder.name:
+        raise f._fail("id", f"must equal the folder name {folder.name!r}")
+    if "fix" in data and "fix-from" in data:
+        raise f._fail("fix", "and fix-from exclude each other")
+    if "fix-from" in data:
+        fix_path = folder.parent / f.text("fix-from") / "fix.py"
+    else:
+        fix_path = folder / f.text("fix")
+    if not fix_path.is_file():
+        raise f._fail("fix-from" if "fix-from" in data else "fix", f"names no file: {fix_path}")
+    patch = Patch(
+        id=patch_id,
+        title=f.text("title"),
+        description=" ".join(f.text("description").split()),
+        origin=f.text("origin"),
+        upstream_pr=f.text("upstream-pr"),
+        bug=f.text("bug"),
+        applied_upstream=f.version("applied-upstream"),
+        last_update=f.text("last-update"),
+        affected=f.specifier("affected"),
+        affected_text=f.text("affected"),
+        fix_path=fix_path,
+        targets=tuple(_load_target(t) for t in f.tables("targets")),
+        folder=folder,
+    )
+    _check_fix_covers_targets(patch, f)
+    return patch
+
+
+def _check_fix_covers_targets(patch: Patch, f: _Fields) -> None:
+    try:
+        ast.parse(patch.fix_source)
+    except SyntaxError as exc:
+        raise CatalogError(messages.catalog_bad_fix(patch.fix_path, str(exc))) from None
+    for target in patch.targets:
+        prints = class_prints(patch.fix_source, target.class_name)
+        if not prints.class_found:
+            raise CatalogError(
+                messages.catalog_bad_fix(patch.fix_path, f"no class {target.class_name}")
+            )
+        missing = [name for name in target.method_names if name not in prints.methods]
+        if missing:
+            raise CatalogError(
+                messages.catalog_bad_fix(
+                    patch.fix_path, f"class {target.class_name} lacks {', '.join(missing)}"
+                )
+            )
+
+
+@lru_cache(maxsize=None)
+def load_catalog(folder: Path | None = None) -> tuple[Patch, ...]:
+    """Every patch of the catalogue, sorted by id."""
+    root = folder or catalog_dir()
+    return tuple(
+        load_patch(child)
+        for child in sorted(root.iterdir())
+        if child.is_dir() and (child / "patch.toml").is_file()
+    )
+
+
+def get_patch(patch_id: str) -> Patch:
+    for patch in load_catalog():
+        if patch.id == patch_id:
+            return patch
+    raise CatalogError(messages.unknown_patch(patch_id, [p.id for p in load_catalog()]))
+
+
+def select(ids: list[str] | tuple[str, ...] | None) -> tuple[Patch, ...]:
+    """The patches named by ``ids`` (all of them when empty), checked."""
+    if not ids:
+        return load_catalog()
+    return tuple(get_patch(i) for i in ids)

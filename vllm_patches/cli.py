@@ -1,0 +1,145 @@
+"""The ``vllm-patches`` command line.
+
+Exit codes, for CI gates: 0 success; 1 the command ran and found something
+that needs attention (``status --check``, a refused or failed patch); 2 bad
+input or a tree that cannot be worked on, with one sentence on stderr.
+Commands import torch and vLLM only where a patch must run.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+
+import click
+
+from . import messages
+from ._version import __version__
+
+EXIT_ATTENTION = 1
+EXIT_BAD_INPUT = 2
+
+
+class Failure(click.ClickException):
+    """One clear sentence on stderr and exit code 2, never a traceback."""
+
+    exit_code = EXIT_BAD_INPUT
+
+    def show(self, file=None) -> None:
+        click.echo(f"vllm-patches: {self.message}", err=True)
+
+
+def friendly_errors(func):
+    """Turn the package's known errors into a Failure."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        from .catalog import CatalogError
+        from .detect import DetectError
+
+        try:
+            return func(*args, **kwargs)
+        except (CatalogError, DetectError) as exc:
+            raise Failure(str(exc)) from None
+
+    return wrapper
+
+
+def target_options(func):
+    """--target DIR and --vllm-version V, shared by every command that reads a tree."""
+    func = click.option(
+        "--vllm-version",
+        metavar="VERSION",
+        help="Treat the vLLM as this version (for builds whose version says nothing useful). "
+        "Also VLLM_PATCHES_VLLM_VERSION.",
+    )(func)
+    return click.option(
+        "--target",
+        type=click.Path(file_okay=False, path_type=str),
+        metavar="DIR",
+        help="Folder that holds the vllm/ package (a fork checkout or a site-packages) "
+        "instead of the installed vLLM.",
+    )(func)
+
+
+def emit_json(data: object) -> None:
+    click.echo(json.dumps(data, indent=2, sort_keys=False))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="vllm-patches")
+def cli() -> None:
+    """Upstream vLLM fixes for the vLLM you run.
+
+    \b
+    Example:
+      vllm-patches status
+      vllm-patches status --target ~/src/vllm-fork --json
+    """
+
+
+@cli.command()
+@target_options
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Exit 1 when a patch is applicable but not applied, or blocked by a fork's change.",
+)
+@click.argument("ids", nargs=-1, metavar="[ID]...")
+@friendly_errors
+def status(target, vllm_version, as_json, check, ids) -> None:
+    """Show the vLLM found and the state of each catalogued patch.
+
+    States: applicable, applied, fixed-upstream, not-applicable, target-modified.
+
+    \b
+    Example:
+      vllm-patches status
+      vllm-patches status --target /srv/vllm-fork --json
+      vllm-patches status --check    # exit 1 if a fix is still missing
+    """
+    from .catalog import select
+    from .detect import find_vllm
+    from .state import APPLICABLE, TARGET_MODIFIED, patch_status
+
+    install = find_vllm(target, vllm_version)
+    statuses = [patch_status(p, install) for p in select(ids)]
+    if as_json:
+        emit_json({
+            "vllm": install.to_dict() if install else None,
+            "patches": [s.to_dict() for s in statuses],
+        })
+    else:
+        _print_status(install, statuses)
+    if check and any(s.state in (APPLICABLE, TARGET_MODIFIED) for s in statuses):
+        sys.exit(EXIT_ATTENTION)
+
+
+def _print_status(install, statuses) -> None:
+    if install is None:
+        click.echo(messages.status_no_vllm())
+    else:
+        version = install.version or "version unknown (use --vllm-version)"
+        extra = ", editable" if install.editable else ""
+        click.echo(f"vLLM {version} at {install.location} ({install.version_from}{extra})")
+    click.echo("")
+    rows = [("PATCH", "STATE", "AFFECTED", "UPSTREAM")] + [
+        (s.patch.id, s.state + (f" ({s.mode})" if s.mode else ""), s.patch.affected_text,
+         s.patch.upstream_pr)
+        for s in statuses
+    ]
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    for row in rows:
+        click.echo("  ".join(cell.ljust(w) for cell, w in zip(row[:3], widths)) + "  " + row[3])
+    for s in statuses:
+        click.echo(f"\n{s.patch.id}: {s.reason}\n  next: {s.next_step}")
+
+
+def main() -> None:
+    cli(prog_name="vllm-patches")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,180 @@
+"""Find the vLLM to patch, without importing it.
+
+Three ways in: the vLLM that ``importlib.metadata`` finds (a site-packages
+install or an editable checkout), a folder given with ``--target`` (a fork
+checkout or a site-packages that holds ``vllm/``), and an explicit version
+(``--vllm-version`` or ``VLLM_PATCHES_VLLM_VERSION``) for builds whose version
+string says nothing useful. Nothing here imports torch or vLLM.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.metadata
+import importlib.util
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+from packaging.version import InvalidVersion, Version
+
+from . import messages
+
+VERSION_ENV = "VLLM_PATCHES_VLLM_VERSION"
+
+
+class DetectError(Exception):
+    """The target is not a vLLM tree, or a version cannot be read."""
+
+
+@dataclass(frozen=True)
+class VllmInstall:
+    """One vLLM tree: where its ``vllm/`` package lies and which version it is."""
+
+    location: Path  # the folder that holds the ``vllm/`` package
+    version: Version | None
+    raw_version: str | None
+    version_from: str  # metadata, override, dist-info, _version.py, unknown
+    editable: bool
+    from_target: bool
+
+    @property
+    def package_dir(self) -> Path:
+        return self.location / "vllm"
+
+    def module_path(self, module: str) -> Path:
+        return self.location / (module.replace(".", "/") + ".py")
+
+    def read_module(self, module: str) -> str | None:
+        """The source text of one vLLM module, or None when the file is absent."""
+        path = self.module_path(module)
+        try:
+            return path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise DetectError(messages.unreadable_module(path, exc)) from None
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "version": str(self.version) if self.version else self.raw_version,
+            "location": str(self.location),
+            "editable": self.editable,
+            "version_from": self.version_from,
+            "target": self.from_target,
+        }
+
+
+def parse_version(raw: str, origin: str) -> Version:
+    """A PEP 440 version, or a DetectError naming where the text came from."""
+    try:
+        return Version(raw.strip())
+    except InvalidVersion:
+        raise DetectError(messages.bad_version(raw, origin)) from None
+
+
+def find_vllm(target: Path | str | None = None, version: str | None = None) -> VllmInstall | None:
+    """The vLLM tree to work on; None when no vLLM is installed and no target given."""
+    override = version or os.environ.get(VERSION_ENV) or None
+    if target is not None:
+        return _from_target(Path(target), override)
+    return _from_environment(override)
+
+
+def _from_environment(override: str | None) -> VllmInstall | None:
+    try:
+        dist = importlib.metadata.distribution("vllm")
+    except importlib.metadata.PackageNotFoundError:
+        dist = None
+    spec = importlib.util.find_spec("vllm")
+    if spec is not None and spec.submodule_search_locations:
+        location = Path(next(iter(spec.submodule_search_locations))).resolve().parent
+    elif dist is not None:
+        location = _location_from_dist(dist)
+    else:
+        return None
+    editable = dist is not None and _is_editable(dist)
+    raw = dist.version if dist is not None else _version_from_tree(location)
+    if override:
+        return VllmInstall(location, parse_version(override, messages.OVERRIDE_ORIGIN),
+                           override, "override", editable, False)
+    if raw is None:
+        return VllmInstall(location, None, None, "unknown", editable, False)
+    return VllmInstall(location, parse_version(raw, f"vllm's metadata at {location}"),
+                       raw, "metadata", editable, False)
+
+
+def _location_from_dist(dist: importlib.metadata.Distribution) -> Path:
+    direct = _direct_url(dist)
+    if direct and direct.get("dir_info", {}).get("editable"):
+        url = urlparse(direct.get("url", ""))
+        if url.scheme == "file":
+            return Path(unquote(url.path))
+    return Path(str(dist.locate_file(""))).resolve()
+
+
+def _direct_url(dist: importlib.metadata.Distribution) -> dict | None:
+    text = dist.read_text("direct_url.json")
+    if not text:
+        return None
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _is_editable(dist: importlib.metadata.Distribution) -> bool:
+    direct = _direct_url(dist)
+    return bool(direct and direct.get("dir_info", {}).get("editable"))
+
+
+def _from_target(target: Path, override: str | None) -> VllmInstall:
+    if not target.exists():
+        raise DetectError(messages.target_missing(target))
+    location = target.resolve()
+    if location.name == "vllm" and (location / "__init__.py").is_file():
+        location = location.parent
+    if not (location / "vllm" / "__init__.py").is_file():
+        raise DetectError(messages.target_not_vllm(target))
+    if override:
+        return VllmInstall(location, parse_version(override, messages.OVERRIDE_ORIGIN),
+                           override, "override", False, True)
+    raw, origin = _version_from_dist_info(location), "dist-info"
+    if raw is None:
+        raw, origin = _version_from_tree(location), "_version.py"
+    if raw is None:
+        return VllmInstall(location, None, None, "unknown", False, True)
+    return VllmInstall(location, parse_version(raw, f"{origin} in {location}"), raw, origin,
+                       False, True)
+
+
+def _version_from_dist_info(location: Path) -> str | None:
+    for meta in sorted(location.glob("vllm-*.dist-info/METADATA")):
+        with meta.open(encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                if line.startswith("Version:"):
+                    return line.split(":", 1)[1].strip()
+                if not line.strip():
+                    break
+    return None
+
+
+def _version_from_tree(location: Path) -> str | None:
+    """The version that setuptools-scm writes to ``vllm/_version.py``, if any."""
+    path = location / "vllm" / "_version.py"
+    try:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+    except (OSError, SyntaxError, ValueError):
+        return None
+    for node in tree.body:
+        if isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names = {t.id for t in targets if isinstance(t, ast.Name)}
+            value = node.value
+            if names & {"__version__", "version"} and isinstance(value, ast.Constant) \
+                    and isinstance(value.value, str):
+                return value.value
+    return None
