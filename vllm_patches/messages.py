@@ -179,3 +179,12 @@ def log_applied(pid: int, patch_id: str, mode: str, version: str) -> str:
 # CLI ------------------------------------------------------------------------
 def status_no_vllm() -> str:
     return "vLLM: not installed (give --target DIR for a fork checkout or another site-packages)"
+
+
+# Releases -------------------------------------------------------------------
+def bad_release(version: str) -> str:
+    return f"'{version}' is not a vLLM release version (example: 0.22.1)."
+
+
+def release_download_failed(version: str) -> str:
+    return f"Could not download the vLLM {version} wheel with pip (is the version published, and is the index reachable?)."
