@@ -1,0 +1,45 @@
+"""Fixtures: real vLLM release trees, unpacked from their wheels into a cache.
+
+The first run downloads each wheel once with ``pip download --no-deps`` (about
+250 MB each) and keeps only its ``.py`` files and dist-info under
+``$VLLM_PATCHES_CACHE`` (default ``~/.cache/vllm-patches``), outside the repo.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from vllm_patches.releases import release_tree
+
+AFFECTED = ("0.21.0", "0.22.0", "0.22.1")
+FIXED = "0.23.0"
+BEFORE = "0.20.2"
+RECENT = "0.33.0"
+
+
+@pytest.fixture(scope="session")
+def release():
+    """``release("0.22.1")`` -> the folder that holds that release's ``vllm/``."""
+    return release_tree
+
+
+@pytest.fixture
+def tree_copy(tmp_path):
+    """``tree_copy("0.22.1")`` -> a writable copy of a release tree (only ``vllm/``'s .py
+    files that the patches touch, plus ``__init__`` files and the dist-info)."""
+
+    def make(version: str, *, full: bool = False) -> Path:
+        src = release_tree(version)
+        dest = tmp_path / f"vllm-{version}"
+        if full:
+            shutil.copytree(src, dest, ignore=shutil.ignore_patterns(".complete"))
+        else:
+            shutil.copytree(
+                src, dest, ignore=shutil.ignore_patterns(".complete", "*.pyc", "__pycache__")
+            )
+        return dest
+
+    return make
