@@ -188,3 +188,32 @@ def bad_release(version: str) -> str:
 
 def release_download_failed(version: str) -> str:
     return f"Could not download the vLLM {version} wheel with pip (is the version published, and is the index reachable?)."
+
+
+# Source edit ------------------------------------------------------------------
+def edit_already_patched(patch_id: str, module: str) -> str:
+    return f"{patch_id} is already written into {module}"
+
+
+def edit_refused(patch_id: str, module: str, why: str) -> str:
+    return f"{patch_id} cannot be written into {module}: {why}"
+
+
+def edit_no_def_line(name: str, module: str) -> str:
+    return f"cannot find the 'def {name}' line in {module}"
+
+
+def edit_unterminated(patch_id: str, module: str) -> str:
+    return f"{module} has a '>>> vllm-patches {patch_id}' block without its end marker (hand-edited?)"
+
+
+def edit_not_patched(patch_id: str, module: str) -> str:
+    return f"{module} holds no vllm-patches block of {patch_id}"
+
+
+def edit_broke_syntax(module: str, exc: SyntaxError) -> str:
+    return f"the edited {module} would not compile ({exc.msg}, line {exc.lineno}); nothing was written"
+
+
+def edit_not_recognised(patch_id: str, module: str) -> str:
+    return f"the edited {module} does not read back as patched with {patch_id}; nothing was written"

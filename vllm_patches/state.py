@@ -50,7 +50,7 @@ def classify(patch: Patch, target: Target, source: str | None) -> Shape:
     fix = patch.fix_prints(target)
 
     ours = [n for n in target.method_names if methods.get(n) == fix[n]]
-    originals = [w for w in target.wraps if methods.get(w.original_name) in w.pre_fix]
+    originals = [w for w in target.wraps if w.original_name in methods]
     if len(ours) == len(target.method_names) and len(originals) == len(target.wraps):
         return Shape(PATCHED)
     if ours or any(w.original_name in methods for w in target.wraps):
