@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
 from . import messages
 from .shape import class_prints
+from .versions import InvalidRange, VersionRange
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -74,7 +74,7 @@ class Patch:
     bug: str
     applied_upstream: Version | None
     last_update: str
-    affected: SpecifierSet
+    affected: VersionRange
     affected_text: str
     fix_path: Path
     targets: tuple[Target, ...]
@@ -82,7 +82,7 @@ class Patch:
 
     @property
     def fix_source(self) -> str:
-        return _read_text(self.fix_path)
+        return _read_fix(self.fix_path)
 
     def fix_prints(self, target: Target) -> dict[str, str]:
         """Fingerprints of the fix's methods for one target class."""
@@ -92,7 +92,7 @@ class Patch:
         return class_prints(self.fix_source, target.class_name).nodes
 
     def affects(self, version: Version) -> bool:
-        return self.affected.contains(version, prereleases=True)
+        return version in self.affected
 
     def fixed_in(self, version: Version) -> bool:
         """True when ``version`` is at or past the release that ships the fix."""
@@ -121,6 +121,11 @@ def catalog_dir() -> Path:
         if candidate.is_dir():
             return candidate
     raise CatalogError(messages.catalog_missing(here / "_catalog"))
+
+
+@lru_cache(maxsize=None)
+def _read_fix(path: Path) -> str:
+    return _read_text(path)
 
 
 def _read_text(path: Path) -> str:
@@ -168,12 +173,14 @@ class _Fields:
             raise self._fail(key, "must be a non-empty array of tables ([[...]])")
         return [_Fields(self.path, v, f"{self.where}{key}[{i}].") for i, v in enumerate(value)]
 
-    def specifier(self, key: str) -> SpecifierSet:
+    def version_range(self, key: str) -> VersionRange:
         raw = self.text(key)
         try:
-            return SpecifierSet(raw)
-        except InvalidSpecifier:
-            raise self._fail(key, f"is not a PEP 440 version specifier: {raw!r}") from None
+            return VersionRange(raw)
+        except InvalidRange:
+            raise self._fail(
+                key, f"is not a version range of >=, <=, >, <, ==, != clauses: {raw!r}"
+            ) from None
 
     def version(self, key: str) -> Version | None:
         raw = self.optional_text(key)
@@ -229,7 +236,7 @@ def load_patch(folder: Path) -> Patch:
         bug=f.text("bug"),
         applied_upstream=f.version("applied-upstream"),
         last_update=f.text("last-update"),
-        affected=f.specifier("affected"),
+        affected=f.version_range("affected"),
         affected_text=f.text("affected"),
         fix_path=fix_path,
         targets=tuple(_load_target(t) for t in f.tables("targets")),
@@ -240,12 +247,11 @@ def load_patch(folder: Path) -> Patch:
 
 
 def _check_fix_covers_targets(patch: Patch, f: _Fields) -> None:
-    try:
-        ast.parse(patch.fix_source)
-    except SyntaxError as exc:
-        raise CatalogError(messages.catalog_bad_fix(patch.fix_path, str(exc))) from None
     for target in patch.targets:
-        prints = class_prints(patch.fix_source, target.class_name)
+        try:
+            prints = class_prints(patch.fix_source, target.class_name)
+        except SyntaxError as exc:
+            raise CatalogError(messages.catalog_bad_fix(patch.fix_path, str(exc))) from None
         if not prints.class_found:
             raise CatalogError(
                 messages.catalog_bad_fix(patch.fix_path, f"no class {target.class_name}")

@@ -9,7 +9,6 @@ Commands import torch and vLLM only where a patch must run.
 from __future__ import annotations
 
 import functools
-import json
 import sys
 
 import click
@@ -64,6 +63,8 @@ def target_options(func):
 
 
 def emit_json(data: object) -> None:
+    import json
+
     click.echo(json.dumps(data, indent=2, sort_keys=False))
 
 

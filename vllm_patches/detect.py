@@ -10,13 +10,10 @@ string says nothing useful. Nothing here imports torch or vLLM.
 from __future__ import annotations
 
 import ast
-import importlib.metadata
 import importlib.util
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import unquote, urlparse
 
 from packaging.version import InvalidVersion, Version
 
@@ -84,38 +81,50 @@ def find_vllm(target: Path | str | None = None, version: str | None = None) -> V
 
 
 def _from_environment(override: str | None) -> VllmInstall | None:
-    try:
-        dist = importlib.metadata.distribution("vllm")
-    except importlib.metadata.PackageNotFoundError:
-        dist = None
     spec = importlib.util.find_spec("vllm")
+    location = None
     if spec is not None and spec.submodule_search_locations:
         location = Path(next(iter(spec.submodule_search_locations))).resolve().parent
-    elif dist is not None:
-        location = _location_from_dist(dist)
-    else:
-        return None
-    editable = dist is not None and _is_editable(dist)
-    raw = dist.version if dist is not None else _version_from_tree(location)
+    # Fast path: a regular install keeps its dist-info beside the package, and
+    # importlib.metadata (tens of milliseconds to import) is not needed.
+    raw = _version_from_dist_info(location) if location is not None else None
+    editable = False
+    if raw is None:
+        from importlib import metadata
+
+        try:
+            dist = metadata.distribution("vllm")
+        except metadata.PackageNotFoundError:
+            dist = None
+        if location is None and dist is None:
+            return None
+        if location is None:
+            location = _location_from_dist(dist)
+        editable = dist is not None and _is_editable(dist)
+        raw = dist.version if dist is not None else _version_from_tree(location)
     if override:
         return VllmInstall(location, parse_version(override, messages.OVERRIDE_ORIGIN),
                            override, "override", editable, False)
     if raw is None:
         return VllmInstall(location, None, None, "unknown", editable, False)
-    return VllmInstall(location, parse_version(raw, f"vllm's metadata at {location}"),
+    return VllmInstall(location, parse_version(raw, f"vLLM's metadata at {location}"),
                        raw, "metadata", editable, False)
 
 
-def _location_from_dist(dist: importlib.metadata.Distribution) -> Path:
+def _location_from_dist(dist) -> Path:
     direct = _direct_url(dist)
     if direct and direct.get("dir_info", {}).get("editable"):
+        from urllib.parse import unquote, urlparse
+
         url = urlparse(direct.get("url", ""))
         if url.scheme == "file":
             return Path(unquote(url.path))
     return Path(str(dist.locate_file(""))).resolve()
 
 
-def _direct_url(dist: importlib.metadata.Distribution) -> dict | None:
+def _direct_url(dist) -> dict | None:
+    import json
+
     text = dist.read_text("direct_url.json")
     if not text:
         return None
@@ -126,7 +135,7 @@ def _direct_url(dist: importlib.metadata.Distribution) -> dict | None:
     return data if isinstance(data, dict) else None
 
 
-def _is_editable(dist: importlib.metadata.Distribution) -> bool:
+def _is_editable(dist) -> bool:
     direct = _direct_url(dist)
     return bool(direct and direct.get("dir_info", {}).get("editable"))
 

@@ -6,7 +6,10 @@ what happened and the wording can be reviewed here as a whole.
 
 from __future__ import annotations
 
-from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 OVERRIDE_ORIGIN = "--vllm-version / VLLM_PATCHES_VLLM_VERSION"
 

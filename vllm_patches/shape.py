@@ -12,6 +12,7 @@ from __future__ import annotations
 import ast
 import hashlib
 from dataclasses import dataclass
+from functools import lru_cache
 
 _SKIPPED_FIELDS = frozenset({"ctx", "type_comment", "type_params", "kind"})
 
@@ -91,6 +92,7 @@ class MethodPrints:
     nodes: dict[str, ast.FunctionDef | ast.AsyncFunctionDef]
 
 
+@lru_cache(maxsize=32)
 def class_prints(source: str, class_name: str) -> MethodPrints:
     """Fingerprint the methods of ``class_name`` in a module's source text."""
     tree = ast.parse(source)

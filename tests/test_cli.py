@@ -1,0 +1,81 @@
+"""The command line: status output, JSON, exit codes, and friendly errors."""
+
+import json
+
+from tests.conftest import AFFECTED, FIXED
+from tests.helpers import run_cli, run_python
+
+
+def test_status_human_output_names_the_vllm_and_each_patch(release):
+    proc = run_cli("status", "--target", str(release(AFFECTED[-1])))
+    assert proc.returncode == 0, proc.stderr
+    assert f"vLLM {AFFECTED[-1]} at {release(AFFECTED[-1])}" in proc.stdout
+    assert "gemma4-mtp-stable-lm-head  applicable" in proc.stdout
+    assert "next: vllm-patches apply gemma4-mtp-stable-lm-head" in proc.stdout
+
+
+def test_status_json_schema(release):
+    proc = run_cli("status", "--json", "--target", str(release(FIXED)))
+    data = json.loads(proc.stdout)
+    assert data["vllm"]["version"] == FIXED
+    by_id = {p["id"]: p for p in data["patches"]}
+    assert by_id["gemma4-mtp-stable-lm-head"]["state"] == "fixed-upstream"
+    assert by_id["gemma4-mtp-lm-head-reload"]["state"] == "applicable"
+    for patch in data["patches"]:
+        assert {"id", "state", "affected", "upstream", "next"} <= set(patch)
+
+
+def test_status_json_without_vllm_says_null():
+    data = json.loads(run_cli("status", "--json").stdout)
+    assert data["vllm"] is None
+    assert {p["state"] for p in data["patches"]} == {"not-applicable"}
+
+
+def test_status_check_gates_ci(release):
+    assert run_cli("status", "--check", "--target", str(release(AFFECTED[-1]))).returncode == 1
+    assert run_cli("status", "--check", "--target", str(release("0.20.2"))).returncode == 0
+
+
+def test_status_takes_the_installed_vllm_from_the_path(release):
+    proc = run_cli("status", "--json", paths=(release(AFFECTED[0]),))
+    assert json.loads(proc.stdout)["vllm"]["version"] == AFFECTED[0]
+
+
+def test_status_imports_neither_torch_nor_vllm(release):
+    code = (
+        "import sys; from vllm_patches.cli import cli\n"
+        "try:\n    cli(['status', '--json'])\nexcept SystemExit:\n    pass\n"
+        "print('torch' in sys.modules, 'vllm' in sys.modules, 'git' in sys.modules)"
+    )
+    out = run_python(["-c", code], release(AFFECTED[-1])).stdout.strip().splitlines()[-1]
+    assert out == "False False False"
+
+
+def test_bad_target_is_one_sentence_exit_2(tmp_path):
+    proc = run_cli("status", "--target", str(tmp_path))
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+    assert proc.stderr.startswith("vllm-patches: ") and "is not a vLLM tree" in proc.stderr
+
+
+def test_unknown_patch_id_is_exit_2(release):
+    proc = run_cli("status", "nope", "--target", str(release(AFFECTED[-1])))
+    assert proc.returncode == 2 and "Unknown patch id 'nope'" in proc.stderr
+
+
+def test_bad_version_override_is_exit_2(release):
+    proc = run_cli("status", "--vllm-version", "latest", "--target", str(release(AFFECTED[-1])))
+    assert proc.returncode == 2 and "not a PEP 440 version" in proc.stderr
+
+
+def test_every_command_has_help_with_an_example():
+    from vllm_patches.cli import cli
+
+    for name, command in cli.commands.items():
+        proc = run_cli(name, "--help")
+        assert proc.returncode == 0, name
+        assert "Example" in proc.stdout, f"{name} --help has no example"
+        if hasattr(command, "commands"):
+            for sub in command.commands:
+                sub_help = run_cli(name, sub, "--help")
+                assert "Example" in sub_help.stdout, f"{name} {sub} --help has no example"

@@ -1,0 +1,70 @@
+"""The state of each patch for the real releases, forks and patched trees."""
+
+import pytest
+
+from vllm_patches.catalog import get_patch, load_catalog
+from vllm_patches.detect import find_vllm
+from vllm_patches.edit import patch_text
+from vllm_patches.state import patch_status
+
+STABLE, RELOAD = "gemma4-mtp-stable-lm-head", "gemma4-mtp-lm-head-reload"
+MTP = "vllm/model_executor/models/gemma4_mtp.py"
+
+EXPECTED = {
+    "0.20.2": {STABLE: "not-applicable", RELOAD: "not-applicable"},
+    "0.21.0": {STABLE: "applicable", RELOAD: "not-applicable"},
+    "0.22.0": {STABLE: "applicable", RELOAD: "not-applicable"},
+    "0.22.1": {STABLE: "applicable", RELOAD: "not-applicable"},
+    "0.23.0": {STABLE: "fixed-upstream", RELOAD: "applicable"},
+    "0.33.0": {STABLE: "fixed-upstream", RELOAD: "applicable"},
+}
+
+
+def states(install):
+    return {p.id: patch_status(p, install).state for p in load_catalog()}
+
+
+@pytest.mark.parametrize("version", sorted(EXPECTED))
+def test_each_release_gets_the_right_states(release, version):
+    assert states(find_vllm(release(version))) == EXPECTED[version]
+
+
+def test_no_vllm_means_nothing_applies():
+    assert set(states(None).values()) == {"not-applicable"}
+
+
+def test_fork_dev_version_with_pre_fix_code_is_applicable(release):
+    install = find_vllm(release("0.22.1"), version="0.22.2.dev12+gabc123")
+    assert states(install)[STABLE] == "applicable"
+
+
+def test_fork_labelled_past_the_range_but_with_old_code_is_still_applicable(release):
+    status = patch_status(get_patch(STABLE), find_vllm(release("0.22.1"), version="0.24.0+acme.1"))
+    assert status.state == "applicable"
+    assert "outside" in status.reason
+
+
+def test_fork_that_edited_the_target_is_target_modified(tree_copy):
+    tree = tree_copy("0.22.1")
+    path = tree / MTP
+    text = path.read_text()
+    path.write_text(text.replace("dim=0,\n            )\n        return lm_head_weight",
+                                 "dim=-1,\n            )\n        return lm_head_weight", 1))
+    assert path.read_text() != text
+    status = patch_status(get_patch(STABLE), find_vllm(tree))
+    assert status.state == "target-modified"
+    assert "Gemma4MTP._get_full_lm_head_weight" in status.reason
+
+
+def test_source_patched_tree_reads_as_applied(tree_copy):
+    tree = tree_copy("0.22.1")
+    patch = get_patch(STABLE)
+    path = tree / MTP
+    path.write_text(patch_text(patch, patch.targets[0], path.read_text()))
+    status = patch_status(patch, find_vllm(tree))
+    assert (status.state, status.mode) == ("applied", "source")
+
+
+def test_runtime_applied_in_this_process_reads_as_applied(release):
+    status = patch_status(get_patch(STABLE), find_vllm(release("0.22.1")), runtime_applied=True)
+    assert (status.state, status.mode) == ("applied", "runtime")
