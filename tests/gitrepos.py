@@ -115,7 +115,8 @@ def snapshot(repo: Path) -> dict[str, object]:
         "refs": git(repo, "for-each-ref", "--format=%(refname) %(objectname)"),
         "stash": git(repo, "stash", "list"),
         "worktrees": git(repo, "worktree", "list", "--porcelain"),
-        "git_dir": sorted(p.name for p in git_dir.iterdir()),
+        # packed-refs is how git stores refs (compared above), rewritten when one is deleted
+        "git_dir": sorted(p.name for p in git_dir.iterdir() if p.name != "packed-refs"),
     }
 
 
