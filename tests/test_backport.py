@@ -104,6 +104,17 @@ def test_the_callers_checkout_head_index_and_stash_are_never_touched(fork):
                                new_branch(NEWER, RELOAD))
 
 
+def test_the_repositorys_hooks_do_not_run_for_the_tools_commands(fork, tmp_path):
+    witness = tmp_path / "hook-ran"
+    for hook in ("pre-commit", "post-checkout", "commit-msg"):
+        script = fork / ".git" / "hooks" / hook
+        script.write_text(f"#!/bin/sh\necho {hook} >> {witness}\nexit 1\n")
+        script.chmod(0o755)
+    [result] = backport(fork, [PROD], [STABLE])
+    assert result.outcome == "created"
+    assert not witness.exists()
+
+
 # What each branch needs --------------------------------------------------------------
 def test_each_branch_is_judged_at_its_own_version(fork):
     results = {(r.onto, r.patch): r for r in backport(fork, [PROD, CUSTOM, NEWER], dry_run=True)}

@@ -150,7 +150,11 @@ def resume(repo_path: str | Path) -> list[Result]:
     gitrepo.require_identity(repo)
     results, still = [], []
     for item in pending:
-        result = _finish(repo, item)
+        try:
+            result = _finish(repo, item)
+        except gitrepo.git_errors() as exc:
+            result = Result(item.onto, item.patch, KEPT, messages.backport_git_failed(exc),
+                            item.vllm_version, branch=item.branch, worktree=item.worktree)
         if result.outcome == KEPT or (result.outcome == BLOCKED and result.worktree):
             still.append(item)
         results.append(result)

@@ -253,7 +253,7 @@ def export(target, vllm_version, output, author, force, ids) -> None:
     \b
     Example:
       vllm-patches export gemma4-mtp-stable-lm-head --target ~/src/vllm-fork -o 43909.mbox
-      cd ~/src/vllm-fork && git am -b 43909.mbox     # -b keeps the [Backport] tag
+      cd ~/src/vllm-fork && git am --keep-non-patch 43909.mbox   # keeps the [Backport] tag
     """
     from .catalog import select
     from .detect import find_vllm

@@ -346,7 +346,7 @@ def backport_pick_not_fix(sha: str, why: str) -> str:
 
 def backport_git_failed(exc: Exception) -> str:
     detail = (getattr(exc, "stderr", "") or str(exc)).strip().splitlines()
-    return f"git failed ({detail[-1] if detail else exc}); nothing kept"
+    return f"git failed: {detail[-1] if detail else exc}"
 
 
 def backport_kept(why: str, worktree: object, patch_id: str) -> str:
