@@ -46,6 +46,12 @@ def new_branch(onto: str, patch: str = STABLE) -> str:
     return f"backport/{patch}/{onto}"
 
 
+def fork_repo(path: Path):
+    from vllm_patches.gitrepo import open_repo
+
+    return open_repo(path)
+
+
 def show(repo: Path, rev: str, path: str) -> str:
     return git(repo, "show", f"{rev}:{path}")
 
@@ -265,6 +271,17 @@ def test_abort_removes_the_kept_worktree_branch_and_state(fork):
     assert nothing.returncode == 2 and "No backport is waiting" in nothing.stderr
 
 
+def test_a_kept_worktree_deleted_by_hand_is_still_cleaned_up_by_abort(fork):
+    before = snapshot(fork)
+    [kept] = backport(fork, [CUSTOM], [STABLE], keep_conflicts=True)
+    shutil.rmtree(kept.worktree)
+
+    gone = run_cli("backport", "--repo", str(fork), "--continue")
+    assert gone.returncode == 1 and "is gone" in gone.stdout
+    assert run_cli("backport", "--repo", str(fork), "--abort").returncode == 0
+    assert snapshot(fork) == before
+
+
 # Strategy cherry-pick ---------------------------------------------------------------
 def test_cherry_pick_takes_the_upstream_commit_with_x(fork, release):
     fix_commit = git(fork, "log", "-1", "--format=%H", "--grep=(#43909)", "main")
@@ -320,12 +337,6 @@ def test_cherry_pick_prefers_the_catalogues_upstream_commit(fork):
     assert upstream_commit(fork_repo(fork), recorded, tip) == release_commit
     absent = replace(patch, upstream_commit="0123456789abcdef")
     assert upstream_commit(fork_repo(fork), absent, tip) == by_subject
-
-
-def fork_repo(path: Path):
-    from vllm_patches.gitrepo import open_repo
-
-    return open_repo(path)
 
 
 def test_cherry_pick_needs_the_upstream_commit(tmp_path, release, fork):

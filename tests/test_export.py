@@ -8,7 +8,8 @@ import subprocess
 
 import pytest
 
-from tests.gitrepos import FORK_RETURN, MTP, commit_all, copy_files, fork_change, git, init_repo, trailers
+from tests.gitrepos import (FORK_RETURN, MTP, commit_all, copy_files, fork_change, git, init_repo,
+                            trailers)
 from tests.helpers import run_cli
 from vllm_patches.catalog import get_patch
 from vllm_patches.edit import patch_text

@@ -154,8 +154,9 @@ def resume(repo_path: str | Path) -> list[Result]:
             result = _finish(repo, item)
         except gitrepo.git_errors() as exc:
             result = Result(item.onto, item.patch, KEPT, messages.backport_git_failed(exc),
-                            item.vllm_version, branch=item.branch, worktree=item.worktree)
-        if result.outcome == KEPT or (result.outcome == BLOCKED and result.worktree):
+                            item.vllm_version, item.version_from, branch=item.branch,
+                            worktree=item.worktree)
+        if result.outcome == KEPT:
             still.append(item)
         results.append(result)
     save_state(gitrepo.common_dir(repo), still)
@@ -170,7 +171,8 @@ def abort(repo_path: str | Path) -> list[Result]:
         gitrepo.Worktree.existing(repo, item.worktree).remove()
         gitrepo.delete_branch(repo, item.branch)
         results.append(Result(item.onto, item.patch, ABORTED,
-                              messages.backport_aborted(item.branch), item.vllm_version))
+                              messages.backport_aborted(item.branch), item.vllm_version,
+                              item.version_from))
     save_state(gitrepo.common_dir(repo), [])
     return results
 
@@ -384,7 +386,8 @@ def _kept(step: _Step, worktree: gitrepo.Worktree, why: str, message: str,
     pending = Pending(onto=step.onto, onto_sha=step.tree.sha, patch=step.patch.id,
                       branch=step.branch, worktree=str(worktree.folder),
                       strategy=CHERRY_PICK if pick else EDIT, message=message,
-                      vllm_version=result.vllm_version, upstream_commit=pick)
+                      vllm_version=result.vllm_version, version_from=result.version_from,
+                      upstream_commit=pick)
     return result, pending
 
 
@@ -394,11 +397,11 @@ def _finish(repo, item: Pending) -> Result:
 
     def result(outcome, reason, **extra):
         return Result(item.onto, item.patch, outcome, reason, item.vllm_version,
-                      branch=item.branch, **extra)
+                      item.version_from, branch=item.branch, **extra)
 
     worktree = gitrepo.Worktree.existing(repo, item.worktree)
     if not worktree.exists:
-        return result(BLOCKED, messages.backport_worktree_gone(worktree.path),
+        return result(KEPT, messages.backport_worktree_gone(worktree.path),
                       worktree=item.worktree)
     unmerged = worktree.unmerged()
     if unmerged:

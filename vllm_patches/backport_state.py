@@ -36,6 +36,7 @@ class Pending:
     strategy: str
     message: str
     vllm_version: str | None = None
+    version_from: str = "unknown"
     upstream_commit: str | None = None
 
 

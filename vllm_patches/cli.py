@@ -236,9 +236,9 @@ def _print_backport(results) -> None:
 @target_options
 @click.option("-o", "--output", metavar="FILE", type=click.Path(dir_okay=False, path_type=str),
               help="Write the mbox to FILE (default: standard output).")
-@click.option("--author", metavar="'NAME <EMAIL>'", show_default=True,
-              default="vllm-patches <vllm-patches@noreply.invalid>",
-              help="The From: of each message (git am makes it the commit's author).")
+@click.option("--author", metavar="'NAME <EMAIL>'",
+              help="The From: of each message, which git am makes the commit's author "
+                   "(default: vllm-patches <vllm-patches@noreply.invalid>).")
 @click.option("--force", is_flag=True,
               help="Write the fix even where the fork changed the target code.")
 @click.argument("ids", nargs=-1, required=True, metavar="ID...")
@@ -257,14 +257,14 @@ def export(target, vllm_version, output, author, force, ids) -> None:
     """
     from .catalog import select
     from .detect import find_vllm
-    from .export import ExportError
+    from .export import DEFAULT_AUTHOR, ExportError
     from .export import export as export_mbox
 
     install = find_vllm(target, vllm_version)
     if install is None:
         raise Failure(messages.export_no_vllm())
     try:
-        text = export_mbox(select(ids), install, force=force, author=author)
+        text = export_mbox(select(ids), install, force=force, author=author or DEFAULT_AUTHOR)
     except ExportError as exc:
         click.echo(f"vllm-patches: {exc}", err=True)
         sys.exit(EXIT_ATTENTION)
