@@ -7,6 +7,7 @@ naming the file and the field. Nothing here imports torch or vLLM.
 from __future__ import annotations
 
 import ast
+import re
 import sys
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -79,6 +80,7 @@ class Patch:
     fix_path: Path
     targets: tuple[Target, ...]
     folder: Path = field(compare=False)
+    upstream_commit: str | None = None  # the upstream commit of the fix, for cherry-picks
 
     @property
     def fix_source(self) -> str:
@@ -106,6 +108,7 @@ class Patch:
             "origin": self.origin,
             "upstream_pr": self.upstream_pr,
             "applied_upstream": str(self.applied_upstream) if self.applied_upstream else None,
+            "upstream_commit": self.upstream_commit,
             "last_update": self.last_update,
             "targets": [
                 {"module": t.module, "class": t.class_name, "methods": list(t.method_names)}
@@ -191,6 +194,12 @@ class _Fields:
         except InvalidVersion:
             raise self._fail(key, f"is not a PEP 440 version: {raw!r}") from None
 
+    def commit(self, key: str) -> str | None:
+        raw = self.optional_text(key)
+        if raw is not None and not re.fullmatch(r"[0-9a-f]{7,40}", raw.lower()):
+            raise self._fail(key, f"is not a git commit id (7 to 40 hex digits): {raw!r}")
+        return raw.lower() if raw is not None else None
+
 
 def _load_target(f: _Fields) -> Target:
     wraps = tuple(
@@ -241,6 +250,7 @@ def load_patch(folder: Path) -> Patch:
         fix_path=fix_path,
         targets=tuple(_load_target(t) for t in f.tables("targets")),
         folder=folder,
+        upstream_commit=f.commit("upstream-commit"),
     )
     _check_fix_covers_targets(patch, f)
     return patch

@@ -175,8 +175,16 @@ def _version_from_tree(location: Path) -> str | None:
     """The version that setuptools-scm writes to ``vllm/_version.py``, if any."""
     path = location / "vllm" / "_version.py"
     try:
-        tree = ast.parse(path.read_text(encoding="utf-8"))
-    except (OSError, SyntaxError, ValueError):
+        return version_in_source(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def version_in_source(text: str) -> str | None:
+    """The ``__version__`` (or ``version``) string that a ``_version.py`` text assigns."""
+    try:
+        tree = ast.parse(text)
+    except (SyntaxError, ValueError):
         return None
     for node in tree.body:
         if isinstance(node, (ast.Assign, ast.AnnAssign)):
