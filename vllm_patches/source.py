@@ -172,13 +172,17 @@ def _inside(root: Path, path: Path) -> Path:
     return resolved
 
 
+def _writable(path: Path) -> bool:
+    return os.access(path, os.W_OK, effective_ids=os.access in os.supports_effective_ids)
+
+
 def _check_writable(changes: list[transaction.Change], state: Path) -> None:
     for change in changes:
         for path in (change.path, change.path.parent):
-            if path.exists() and not os.access(path, os.W_OK):
+            if path.exists() and not _writable(path):
                 raise SourceError(messages.source_read_only(path))
     folder = state if state.exists() else state.parent
-    if changes and not os.access(folder, os.W_OK):
+    if changes and not _writable(folder):
         raise SourceError(messages.source_read_only(folder))
 
 
