@@ -8,6 +8,7 @@ this repository.
 from __future__ import annotations
 
 import codecs
+import importlib.util
 import json
 import os
 import py_compile
@@ -197,20 +198,23 @@ def git(tree: Path, *args: str) -> str:
                           text=True).stdout
 
 
-def fork_checkout(tmp_path: Path) -> Path:
+def fork_checkout(tmp_path: Path, crlf: bool = False) -> Path:
     tree = small_tree(tmp_path)
+    if crlf:
+        (tree / MODULE).write_bytes(forks.crlf((tree / MODULE).read_bytes().decode()).encode())
     git(tree, "init", "-q")
     git(tree, "add", "-A")
     git(tree, "commit", "-qm", "fork")
     return tree
 
 
-def test_mail_goes_through_git_am_on_a_fork_checkout(tmp_path):
-    tree = fork_checkout(tmp_path)
+@pytest.mark.parametrize("line_ends", ["LF", "CRLF"])
+def test_mail_goes_through_git_am_on_a_fork_checkout(tmp_path, line_ends):
+    tree = fork_checkout(tmp_path, crlf=line_ends == "CRLF")
     original = (tree / MODULE).read_bytes()
     mbox = tmp_path / "fix.mbox"
     assert cli("diff", STABLE, "--target", str(tree), "--mail", "-o", str(mbox)).returncode == 0
-    git(tree, "am", str(mbox))
+    git(tree, "am", *(["--keep-cr"] if line_ends == "CRLF" else []), str(mbox))
     assert git(tree, "log", "-1", "--format=%s").strip() == PATCH.title
     assert (tree / MODULE).read_bytes() == patched_bytes(original)
     status = json.loads(cli("status", STABLE, "--target", str(tree), "--json").stdout)
@@ -479,3 +483,23 @@ def test_eight_applies_at_once_write_the_fix_once(tmp_path):
     assert sorted(outcomes) == ["already-applied"] * 7 + ["applied"]
     assert (tree / MODULE).read_bytes() == patched_bytes(original)
     assert [e.patch_id for e in load(tree).entries] == [STABLE]
+
+
+def test_without_target_the_installed_vllm_is_patched(tmp_path):
+    """A tree on sys.path with its dist-info is what pip installs into site-packages."""
+    site = small_tree(tmp_path)
+    original = (site / MODULE).read_bytes()
+    applied = run_cli("apply", paths=(site,))
+    assert applied.returncode == 0, applied.stderr
+    assert f"vLLM 0.22.1 at {site}" in applied.stdout
+    assert (site / MODULE).read_bytes() == patched_bytes(original)
+    status = json.loads(run_cli("status", STABLE, "--json", paths=(site,)).stdout)
+    assert (status["patches"][0]["state"], status["patches"][0]["mode"]) == ("applied", "source")
+    assert run_cli("revert", paths=(site,)).returncode == 0
+    assert (site / MODULE).read_bytes() == original
+
+
+@pytest.mark.skipif(importlib.util.find_spec("vllm") is not None, reason="vLLM is installed")
+def test_without_target_and_without_vllm_says_what_to_give():
+    proc = cli("apply", "--dry-run")
+    assert proc.returncode == 2 and "--target DIR" in one_error_line(proc)

@@ -296,7 +296,8 @@ def diff(target, vllm_version, release, force, output, mail, ids) -> None:
     \b
     Example:
       vllm-patches diff --release 0.22.1
-      vllm-patches diff --target ~/src/vllm-fork --mail -o fix.mbox && git am fix.mbox
+      vllm-patches diff --release 0.22.1 -o fix.patch
+      cd ~/src/vllm-fork && vllm-patches diff --target . --mail -o fix.mbox && git am fix.mbox
     """
     from pathlib import Path
 
