@@ -23,7 +23,7 @@ import pytest
 from click.testing import CliRunner
 
 from tests import forks
-from tests.conftest import AFFECTED
+from tests.conftest import AFFECTED, BEFORE
 from tests.helpers import REPO, python_env, run_cli, run_scenario
 from vllm_patches import cli as cli_module, source  # noqa: F401  (imported before seteuid)
 from vllm_patches.catalog import get_patch
@@ -49,6 +49,8 @@ def small_tree(tmp_path: Path, version: str = "0.22.1") -> Path:
     src = release_tree(version)
     dest = tmp_path / f"small-{version}"
     for rel in ("vllm/__init__.py", MODULE):
+        if not (src / rel).exists():  # releases before Gemma 4 MTP
+            continue
         (dest / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(src / rel, dest / rel)
     for info in src.glob("vllm-*.dist-info"):
@@ -133,7 +135,8 @@ def test_apply_keeps_the_file_mode_and_drops_its_stale_bytecode(tmp_path):
     tree = small_tree(tmp_path)
     module = tree / MODULE
     os.chmod(module, 0o600)
-    pyc = Path(py_compile.compile(str(module), invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH))
+    unchecked = py_compile.PycInvalidationMode.UNCHECKED_HASH  # never stale by itself
+    pyc = Path(py_compile.compile(str(module), invalidation_mode=unchecked))
     assert cli("apply", "--target", str(tree)).returncode == 0
     assert stat.S_IMODE(module.stat().st_mode) == 0o600
     assert not pyc.exists()
@@ -503,3 +506,37 @@ def test_without_target_the_installed_vllm_is_patched(tmp_path):
 def test_without_target_and_without_vllm_says_what_to_give():
     proc = cli("apply", "--dry-run")
     assert proc.returncode == 2 and "--target DIR" in one_error_line(proc)
+
+
+@pytest.mark.parametrize("version,patch_id,code,outcome,says", [
+    ("0.22.1", "gemma4-mtp-lm-head-reload", 1, "refused", "is not affected"),
+    ("0.23.0", STABLE, 0, "skipped", "already has this fix"),
+])
+def test_a_named_patch_that_does_not_fit_this_vllm_is_not_written(
+        tmp_path, version, patch_id, code, outcome, says):
+    tree = small_tree(tmp_path, version)
+    before = snapshot(tree)
+    proc = cli("apply", patch_id, "--target", str(tree), "--json")
+    assert proc.returncode == code
+    result = json.loads(proc.stdout)["results"][0]
+    assert result["outcome"] == outcome and says in result["message"]
+    assert snapshot(tree) == before
+
+
+def test_nothing_to_do_is_said_and_nothing_written(tmp_path):
+    tree = small_tree(tmp_path, BEFORE)
+    before = snapshot(tree)
+    applied = cli("apply", "--target", str(tree))
+    assert applied.returncode == 0 and "no patch applies to this vLLM" in applied.stdout
+    reverted = cli("revert", "--target", str(tree))
+    assert reverted.returncode == 0 and "nothing to revert" in reverted.stdout
+    assert snapshot(tree) == before
+
+
+def test_status_warns_about_a_corrupt_record_and_goes_on(tmp_path):
+    tree = small_tree(tmp_path)
+    (tree / STATE_DIR).mkdir()
+    (tree / STATE_DIR / "record.json").write_text("[")
+    proc = cli("status", "--target", str(tree))
+    assert proc.returncode == 0 and "warning" in proc.stderr and "is corrupt" in proc.stderr
+    assert "applicable" in proc.stdout

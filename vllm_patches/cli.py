@@ -193,7 +193,7 @@ def _selected(ids):
     return select(ids) if ids else None
 
 
-def _report(report, as_json, *, quiet_stdout=False) -> None:
+def _report(report, as_json, *, quiet_stdout=False, empty="") -> None:
     """Results, one sentence each: refusals on stderr, the rest on stdout (or stderr)."""
     if as_json:
         emit_json(report.to_dict())
@@ -201,6 +201,8 @@ def _report(report, as_json, *, quiet_stdout=False) -> None:
         install = report.install
         version = install.version or "version unknown"
         click.echo(f"vLLM {version} at {install.location}", err=quiet_stdout)
+        if not report.results:
+            click.echo(f"  {empty}", err=quiet_stdout)
         for result in report.results:
             if result.ok:
                 click.echo(f"  {result.message}", err=quiet_stdout)
@@ -243,9 +245,7 @@ def apply(target, vllm_version, release, dry_run, force, as_json, ids) -> None:
     report = source.apply(install, _selected(ids), force=force, dry_run=dry_run)
     if dry_run and not as_json:
         click.echo(report.diff.encode("utf-8"), nl=False)
-    if not report.results and not as_json:
-        click.echo(messages.source_nothing_selected(), err=dry_run)
-    _report(report, as_json, quiet_stdout=dry_run)
+    _report(report, as_json, quiet_stdout=dry_run, empty=messages.source_nothing_selected())
 
 
 @cli.command()
@@ -271,9 +271,7 @@ def revert(target, vllm_version, force, as_json, ids) -> None:
 
     install = _source_install(target, vllm_version)
     report = source.revert(install, _selected(ids), force=force)
-    if not report.results and not as_json:
-        click.echo(messages.source_nothing_to_revert())
-    _report(report, as_json)
+    _report(report, as_json, empty=messages.source_nothing_to_revert())
 
 
 @cli.command()
@@ -309,9 +307,7 @@ def diff(target, vllm_version, release, force, output, mail, ids) -> None:
         Path(output).write_bytes(report.diff.encode("utf-8"))
     else:
         click.echo(report.diff.encode("utf-8"), nl=False)
-    if not report.results:
-        click.echo(messages.source_nothing_selected(), err=True)
-    _report(report, False, quiet_stdout=True)
+    _report(report, False, quiet_stdout=True, empty=messages.source_nothing_selected())
 
 
 def main() -> None:

@@ -325,7 +325,8 @@ def source_record_stale(patch_id: str) -> str:
 
 
 def source_record_dropped(patch_id: str) -> str:
-    return f"{patch_id}: the record is dropped; the files hold no trace of the fix and are left as they are"
+    return (f"{patch_id}: the record is dropped; the files hold no trace of the fix "
+            "and are left as they are")
 
 
 def source_changed_since(patch_id: str, files: list[str]) -> str:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -67,7 +67,7 @@ class Entry:
     applied_at: str
     vllm_version: str | None
     forced: bool
-    files: dict[str, FileRecord] = field(compare=False)  # path relative to root -> shas
+    files: dict[str, FileRecord]  # path relative to root -> shas
 
     def changed_files(self, root: Path) -> list[str]:
         """Files whose bytes are no longer those vllm-patches wrote."""

@@ -100,11 +100,8 @@ def apply(tree: VllmInstall | Path | str, patches: Sequence[Patch] | None = None
           force: bool = False, dry_run: bool = False) -> Report:
     """Write ``patches`` into the tree's files (see the module's docstring)."""
     install = _install_of(tree)
-    state = _state_dir(install.location)
     if dry_run:
-        if transaction.pending(state):
-            raise SourceError(messages.source_pending(install.location))
-        plan = _plan_apply(install, patches, force, load(install.location), dry_run=True)
+        plan = _dry_plan(install, patches, force)
         return Report(install, plan.results, plan.diff())
     return _write(install, lambda rec: _plan_apply(install, patches, force, rec))
 
@@ -120,16 +117,18 @@ def diff(tree: VllmInstall | Path | str, patches: Sequence[Patch] | None = None,
          force: bool = False, mail: bool = False) -> Report:
     """What ``apply`` would write, as a unified diff (or ``git am`` mails); writes nothing."""
     install = _install_of(tree)
-    if not mail:
-        return apply(install, patches, force=force, dry_run=True)
-    if transaction.pending(_state_dir(install.location)):
-        raise SourceError(messages.source_pending(install.location))
-    plan = _plan_apply(install, patches, force, load(install.location), dry_run=True)
-    return Report(install, plan.results, plan.mails(install))
+    plan = _dry_plan(install, patches, force)
+    return Report(install, plan.results, plan.mails(install) if mail else plan.diff())
 
 
 def _install_of(tree: VllmInstall | Path | str) -> VllmInstall:
     return tree if isinstance(tree, VllmInstall) else find_vllm(target=tree)
+
+
+def _dry_plan(install: VllmInstall, patches: Sequence[Patch] | None, force: bool) -> _Plan:
+    if transaction.pending(_state_dir(install.location)):
+        raise SourceError(messages.source_pending(install.location))
+    return _plan_apply(install, patches, force, load(install.location), dry_run=True)
 
 
 def _write(install: VllmInstall, make_plan) -> Report:
@@ -137,15 +136,17 @@ def _write(install: VllmInstall, make_plan) -> Report:
     root = install.location
     state = _state_dir(root)
     plan = make_plan(load(root))  # read-only: refuse bad input before anything is written
-    _check_writable(plan.changes(), state)
-    if not plan.changes() and not transaction.pending(state):
+    changes = plan.changes()
+    _check_writable(changes, state)
+    if not changes and not transaction.pending(state):
         return Report(install, plan.results)
     try:
         with transaction.locked(state):
             transaction.recover(state)
             plan = make_plan(load(root))  # again, now that no other process can write
-            _check_writable(plan.changes(), state)
-            transaction.commit(state, plan.changes())
+            changes = plan.changes()
+            _check_writable(changes, state)
+            transaction.commit(state, changes)
     except OSError as exc:
         if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
             raise SourceError(messages.source_read_only(Path(exc.filename or state))) from None

@@ -220,7 +220,11 @@ def _roll_back(state: Path, journal: dict) -> None:
 
 
 def remove_stale_bytecode(path: Path) -> None:
-    """Remove ``__pycache__/<name>.*.pyc`` of a changed module (hash-based ones never go stale by mtime)."""
+    """Remove ``__pycache__/<name>.*.pyc`` of a changed module.
+
+    Python would notice most by mtime and size, but not all: hash-based
+    (unchecked) ones never go stale on their own.
+    """
     if path.suffix != ".py":
         return
     cache = path.parent / "__pycache__"
