@@ -540,3 +540,12 @@ def test_status_warns_about_a_corrupt_record_and_goes_on(tmp_path):
     proc = cli("status", "--target", str(tree))
     assert proc.returncode == 0 and "warning" in proc.stderr and "is corrupt" in proc.stderr
     assert "applicable" in proc.stdout
+
+
+def test_a_patch_sharing_the_fix_reads_as_applied_only_by_its_own_block(tmp_path):
+    """gemma4-mtp-lm-head-reload (>=0.23) reuses this fix: on a patched 0.22.1 it is not applied."""
+    tree = small_tree(tmp_path)
+    assert cli("apply", STABLE, "--target", str(tree)).returncode == 0
+    states = {p["id"]: p["state"] for p in json.loads(
+        cli("status", "--target", str(tree), "--json").stdout)["patches"]}
+    assert states == {STABLE: "applied", "gemma4-mtp-lm-head-reload": "not-applicable"}
