@@ -32,10 +32,15 @@ def revert(ids=None):
 
 def status(ids=None, *, target=None, vllm_version=None):
     """``(install, [PatchStatus, ...])`` for the vLLM found (or ``target``)."""
-    from . import catalog, detect, runtime, state
+    from . import catalog, detect, record, runtime, state
 
     install = detect.find_vllm(target, vllm_version)
+    try:
+        applied = record.load(install.location) if install is not None else None
+    except record.RecordError:
+        applied = None
     return install, [
-        state.patch_status(p, install, runtime_applied=target is None and runtime.is_applied(p.id))
+        state.patch_status(p, install, runtime_applied=target is None and runtime.is_applied(p.id),
+                           record=applied)
         for p in catalog.select(ids)
     ]

@@ -36,10 +36,15 @@ def friendly_errors(func):
     def wrapper(*args, **kwargs):
         from .catalog import CatalogError
         from .detect import DetectError
+        from .record import RecordError
+        from .releases import ReleaseError
+        from .source import SourceError
+        from .transaction import TransactionError
 
         try:
             return func(*args, **kwargs)
-        except (CatalogError, DetectError) as exc:
+        except (CatalogError, DetectError, RecordError, ReleaseError, SourceError,
+                TransactionError) as exc:
             raise Failure(str(exc)) from None
 
     return wrapper
@@ -106,16 +111,36 @@ def status(target, vllm_version, as_json, check, ids) -> None:
     from .state import APPLICABLE, TARGET_MODIFIED, patch_status
 
     install = find_vllm(target, vllm_version)
-    statuses = [patch_status(p, install) for p in select(ids)]
+    record, pending = _source_record(install)
+    statuses = [patch_status(p, install, record=record) for p in select(ids)]
     if as_json:
         emit_json({
             "vllm": install.to_dict() if install else None,
             "patches": [s.to_dict() for s in statuses],
+            "pending_write": pending,
         })
     else:
         _print_status(install, statuses)
+        if pending:
+            click.echo("\n" + messages.source_pending(install.location))
     if check and any(s.state in (APPLICABLE, TARGET_MODIFIED) for s in statuses):
         sys.exit(EXIT_ATTENTION)
+
+
+def _source_record(install):
+    """The tree's source-mode record (None, with a warning, when corrupt) and whether an
+    interrupted write is pending there."""
+    from .record import RecordError, load, state_dir
+    from .transaction import pending
+
+    if install is None:
+        return None, False
+    try:
+        record = load(install.location)
+    except RecordError as exc:
+        click.echo(f"vllm-patches: warning: {exc}", err=True)
+        record = None
+    return record, pending(state_dir(install.location))
 
 
 def _print_status(install, statuses) -> None:
@@ -278,6 +303,152 @@ def export(target, vllm_version, output, author, force, ids) -> None:
     except OSError as exc:
         raise Failure(messages.export_unwritable(output, exc)) from None
     click.echo(messages.export_written(output, len(ids)), err=True)
+# Source mode ------------------------------------------------------------------
+def _release_option(func):
+    return click.option(
+        "--release",
+        metavar="VERSION",
+        help="Work on the files of this vLLM release, fetched with pip into the user cache "
+        "(read-only: for review, without installing it).",
+    )(func)
+
+
+def _source_install(target, vllm_version, release=None):
+    from .detect import find_vllm
+
+    if target and release:
+        raise Failure(messages.source_target_and_release())
+    if release:
+        from .releases import release_tree
+
+        target = release_tree(release)
+    install = find_vllm(target, vllm_version)
+    if install is None:
+        raise Failure(messages.source_no_vllm())
+    return install
+
+
+def _selected(ids):
+    from .catalog import select
+
+    return select(ids) if ids else None
+
+
+def _report(report, as_json, *, quiet_stdout=False, empty="") -> None:
+    """Results, one sentence each: refusals on stderr, the rest on stdout (or stderr)."""
+    if as_json:
+        emit_json(report.to_dict())
+    else:
+        install = report.install
+        version = install.version or "version unknown"
+        click.echo(f"vLLM {version} at {install.location}", err=quiet_stdout)
+        if not report.results:
+            click.echo(f"  {empty}", err=quiet_stdout)
+        for result in report.results:
+            if result.ok:
+                click.echo(f"  {result.message}", err=quiet_stdout)
+            else:
+                click.echo(f"vllm-patches: {result.message}.", err=True)
+    if not report.ok:
+        sys.exit(EXIT_ATTENTION)
+
+
+@cli.command()
+@target_options
+@_release_option
+@click.option("--dry-run", is_flag=True,
+              help="Print the unified diff (git apply -p1 takes it) and write nothing.")
+@click.option("--force", is_flag=True,
+              help="Write a fix over methods that a fork changed (review the result).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
+@click.argument("ids", nargs=-1, metavar="[ID]...")
+@friendly_errors
+def apply(target, vllm_version, release, dry_run, force, as_json, ids) -> None:
+    """Write fixes into vLLM's own files (source mode).
+
+    Without ID: every patch whose state is applicable. Without --target: the
+    installed vLLM. All files of the patches change together or not at all;
+    the record of what was written is kept in .vllm-patches/ beside vllm/.
+    A second apply does nothing and says so. Exit 1 when a named patch is
+    refused (a fork changed its code: review, then --force or backport).
+
+    \b
+    Example:
+      vllm-patches apply
+      vllm-patches apply gemma4-mtp-stable-lm-head --target ~/src/vllm-fork
+      vllm-patches apply --dry-run --release 0.22.1 > fix.patch
+    """
+    from . import source
+
+    if release and not dry_run:
+        raise Failure(messages.source_release_is_read_only())
+    install = _source_install(target, vllm_version, release)
+    report = source.apply(install, _selected(ids), force=force, dry_run=dry_run)
+    if dry_run and not as_json:
+        click.echo(report.diff.encode("utf-8"), nl=False)
+    _report(report, as_json, quiet_stdout=dry_run, empty=messages.source_nothing_selected())
+
+
+@cli.command()
+@target_options
+@click.option("--force", is_flag=True,
+              help="Take the fix out of files that changed since it was applied, "
+              "or drop a stale record.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
+@click.argument("ids", nargs=-1, metavar="[ID]...")
+@friendly_errors
+def revert(target, vllm_version, force, as_json, ids) -> None:
+    """Give vLLM's files their original bytes back (undo apply).
+
+    Without ID: every patch applied in source. Refuses a file that changed
+    since it was patched (pip reinstall, an edit) unless --force.
+
+    \b
+    Example:
+      vllm-patches revert
+      vllm-patches revert gemma4-mtp-stable-lm-head --target ~/src/vllm-fork
+    """
+    from . import source
+
+    install = _source_install(target, vllm_version)
+    report = source.revert(install, _selected(ids), force=force)
+    _report(report, as_json, empty=messages.source_nothing_to_revert())
+
+
+@cli.command()
+@target_options
+@_release_option
+@click.option("--force", is_flag=True, help="Show the fix over methods that a fork changed.")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True),
+              metavar="FILE", help="Write the diff to FILE instead of stdout.")
+@click.option("--mail", is_flag=True,
+              help="One mail per patch in git format-patch style, for git am.")
+@click.argument("ids", nargs=-1, metavar="[ID]...")
+@friendly_errors
+def diff(target, vllm_version, release, force, output, mail, ids) -> None:
+    """Print what apply would write, as a unified diff; write nothing to the tree.
+
+    Paths are relative to the folder that holds vllm/ (a/ and b/ prefixes),
+    so `git apply -p1` takes the diff there; --mail output goes to `git am`
+    (use `git am --keep-cr` for files with CRLF line endings).
+
+    \b
+    Example:
+      vllm-patches diff --release 0.22.1
+      vllm-patches diff --release 0.22.1 -o fix.patch
+      cd ~/src/vllm-fork && vllm-patches diff --target . --mail -o fix.mbox && git am fix.mbox
+    """
+    from pathlib import Path
+
+    from . import source
+
+    install = _source_install(target, vllm_version, release)
+    report = source.diff(install, _selected(ids), force=force, mail=mail)
+    if output:
+        Path(output).write_bytes(report.diff.encode("utf-8"))
+    else:
+        click.echo(report.diff.encode("utf-8"), nl=False)
+    _report(report, False, quiet_stdout=True, empty=messages.source_nothing_selected())
 
 
 def main() -> None:

@@ -48,7 +48,7 @@ class VllmInstall:
         """The source text of one vLLM module, or None when the file is absent."""
         path = self.module_path(module)
         try:
-            return path.read_text(encoding="utf-8")
+            return path.read_text(encoding="utf-8-sig")  # a BOM is no code
         except FileNotFoundError:
             return None
         except OSError as exc:

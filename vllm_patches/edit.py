@@ -16,14 +16,23 @@ import re
 from . import messages
 from ._version import __version__
 from .catalog import Patch, Target
+from .shape import class_prints, find_class
 from .state import MODIFIED, PATCHED, PRE_FIX, classify
 
 BEGIN = "# >>> vllm-patches {id}"
 END = "# <<< vllm-patches {id}"
+# Python's tokenizer ends lines at \r\n, \r and \n only; str.splitlines also
+# splits at form feeds, U+2028 and more, which would shift ast's line numbers.
+_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$")
 
 
 class EditError(Exception):
     """The fix cannot be written into (or taken out of) this text."""
+
+
+def split_lines(text: str) -> list[str]:
+    """The lines of ``text`` with their endings, numbered as ``ast`` numbers them."""
+    return _LINE.findall(text)
 
 
 def newline_of(text: str) -> str:
@@ -32,12 +41,17 @@ def newline_of(text: str) -> str:
     return "\r\n" if first > 0 and text[first - 1] == "\r" else "\n"
 
 
+def _ending(line: str) -> str:
+    return line[len(line.rstrip("\r\n")):]
+
+
 def _method_block(patch: Patch, target: Target, name: str, indent: str, nl: str) -> list[str]:
     node = patch.fix_nodes(target)[name]
-    lines = patch.fix_source.splitlines()[node.lineno - 1 : node.end_lineno]
+    lines = split_lines(patch.fix_source)[node.lineno - 1 : node.end_lineno]
     own = len(lines[0]) - len(lines[0].lstrip())
     out = []
     for line in lines:
+        line = line.rstrip("\r\n")
         out.append((indent + line[own:] if line.strip() else "") + nl)
     return out
 
@@ -46,21 +60,53 @@ def _marker(template: str, patch: Patch, indent: str, nl: str, note: str = "") -
     return indent + template.format(id=patch.id) + note + nl
 
 
+def _is_marker(line: str, template: str, patch: Patch) -> bool:
+    """True for this patch's marker line (and not that of a patch whose id starts alike)."""
+    marker = template.format(id=patch.id)
+    stripped = line.strip()
+    return stripped == marker or stripped.startswith(marker + " ")
+
+
+def has_block(patch: Patch, text: str) -> bool:
+    """True when ``text`` holds a marked block of ``patch`` (complete or not)."""
+    return any(_is_marker(line, BEGIN, patch) for line in split_lines(text))
+
+
+def _forceable(patch: Patch, target: Target, text: str) -> bool:
+    """True when only the bodies of the wrapped methods differ: ``force`` may write the fix.
+
+    Never over a partial or hand-made copy of the fix, which would double it.
+    """
+    try:
+        prints = class_prints(text, target.class_name)
+    except SyntaxError:
+        return False
+    names = set(prints.methods)
+    return (
+        prints.class_found
+        and all(w.name in names for w in target.wraps)
+        and not any(w.original_name in names for w in target.wraps)
+        and not any(a in names for a in target.adds)
+        and not has_block(patch, text)
+    )
+
+
 def patch_text(patch: Patch, target: Target, text: str, *, force: bool = False) -> str:
     """``text`` with the fix of ``patch`` for ``target`` written in.
 
     Refuses (EditError) unless the target has a known pre-fix shape, or, with
-    ``force``, at least has the methods to wrap.
+    ``force``, has the methods to wrap (in any shape) and no trace of the fix.
     """
     shape = classify(patch, target, text)
     if shape.kind == PATCHED:
         raise EditError(messages.edit_already_patched(patch.id, target.module))
-    if shape.kind != PRE_FIX and not (force and shape.kind == MODIFIED):
+    if shape.kind != PRE_FIX and not (
+        force and shape.kind == MODIFIED and _forceable(patch, target, text)
+    ):
         raise EditError(messages.edit_refused(patch.id, target.module, shape.detail or shape.kind))
     nl = newline_of(text)
-    lines = text.splitlines(keepends=True)
-    tree = ast.parse(text)
-    cls = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == target.class_name)
+    lines = split_lines(text)
+    cls = find_class(ast.parse(text), target.class_name)
     methods = {
         n.name: n for n in cls.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
     }
@@ -69,7 +115,7 @@ def patch_text(patch: Patch, target: Target, text: str, *, force: bool = False) 
     for i, wrap in enumerate(wraps):
         node = methods[wrap.name]
         def_line = node.lineno - 1
-        indent = re.match(r"\s*", lines[def_line]).group(0)
+        indent = re.match(r"[ \t]*", lines[def_line]).group(0)
         renamed, count = re.subn(
             rf"\bdef(\s+){re.escape(wrap.name)}\b", rf"def\g<1>{wrap.original_name}",
             lines[def_line], count=1,
@@ -87,42 +133,65 @@ def patch_text(patch: Patch, target: Target, text: str, *, force: bool = False) 
         block.append(_marker(END, patch, indent, nl))
         insertions[node.end_lineno] = block
     for end in sorted(insertions, reverse=True):
-        if end == len(lines) and not lines[-1].endswith(("\n", "\r")):
+        block = insertions[end]
+        if end == len(lines) and not _ending(lines[-1]):
+            # The method ends the file without a newline: so does the edited file.
             lines[-1] += nl
-        lines[end:end] = insertions[end]
+            block[-1] = block[-1][: -len(nl)]
+        lines[end:end] = block
     result = "".join(lines)
     _check(patch, target, result)
     return result
 
 
+def _class_span(text: str, target: Target) -> tuple[int, int]:
+    """0-based [first, past-last) lines of the target class, trailing comments included."""
+    try:
+        tree = ast.parse(text)
+    except SyntaxError as exc:
+        raise EditError(messages.module_unparsable(target.module, exc)) from None
+    for i, node in enumerate(tree.body):
+        if isinstance(node, ast.ClassDef) and node.name == target.class_name:
+            first = min([node.lineno] + [d.lineno for d in node.decorator_list]) - 1
+            if i + 1 == len(tree.body):
+                return first, len(split_lines(text))
+            after = tree.body[i + 1]
+            decorators = getattr(after, "decorator_list", [])
+            return first, min([after.lineno] + [d.lineno for d in decorators]) - 1
+    raise EditError(messages.class_absent(f"{target.module}.{target.class_name}"))
+
+
 def unpatch_text(patch: Patch, target: Target, text: str) -> str:
     """The inverse of ``patch_text``: the blocks removed, the originals renamed back."""
-    lines = text.splitlines(keepends=True)
-    begin = BEGIN.format(id=patch.id)
-    end = END.format(id=patch.id)
-    out: list[str] = []
-    i = 0
+    lines = split_lines(text)
+    first, stop = _class_span(text, target)
+    out = lines[:first]
+    i = first
     found = False
-    while i < len(lines):
-        if lines[i].strip().startswith(begin):
+    while i < stop:
+        if _is_marker(lines[i], BEGIN, patch):
             found = True
             if out and not out[-1].strip():
                 out.pop()  # the blank line patch_text put before the block
-            while i < len(lines) and not lines[i].strip() == end:
+            while i < stop and not _is_marker(lines[i], END, patch):
                 i += 1
-            if i == len(lines):
+            if i == stop:
                 raise EditError(messages.edit_unterminated(patch.id, target.module))
+            if not _ending(lines[i]) and out:
+                out[-1] = out[-1].rstrip("\r\n")  # the file ended without a newline
             i += 1
             continue
         out.append(lines[i])
         i += 1
     if not found:
         raise EditError(messages.edit_not_patched(patch.id, target.module))
-    result = "".join(out)
+    region = "".join(out[first:])
     for wrap in target.wraps:
-        result = re.sub(rf"\bdef(\s+){re.escape(wrap.original_name)}\b", rf"def\g<1>{wrap.name}",
-                        result, count=1)
-    return result
+        region, count = re.subn(rf"\bdef(\s+){re.escape(wrap.original_name)}\b",
+                                rf"def\g<1>{wrap.name}", region, count=1)
+        if not count:
+            raise EditError(messages.edit_no_def_line(wrap.original_name, target.module))
+    return "".join(out[:first]) + region + "".join(lines[stop:])
 
 
 def _check(patch: Patch, target: Target, text: str) -> None:

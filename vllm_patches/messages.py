@@ -143,6 +143,33 @@ def next_nothing() -> str:
     return "nothing"
 
 
+def drift_still_applied(files: list[str], applied_at: str) -> str:
+    return (f"the fix is in the files, but {', '.join(files)} changed since vllm-patches "
+            f"applied it ({applied_at}; an edit?)")
+
+
+def drift_changed(patch_id: str, files: list[str], applied_at: str) -> str:
+    return (f"{', '.join(files)} changed since vllm-patches applied {patch_id} ({applied_at}; "
+            "pip reinstall or an edit), and the fix is no longer in it")
+
+
+def drift_stale_record(files: list[str], applied_at: str) -> str:
+    return (f"the record of applying it ({applied_at}) is stale: {', '.join(files)} changed "
+            "since (pip reinstall?)")
+
+
+def next_review_drift(patch_id: str) -> str:
+    return f"review the change; vllm-patches revert {patch_id} --force takes the fix's blocks out"
+
+
+def next_drop_record(patch_id: str) -> str:
+    return f"check the change; vllm-patches revert {patch_id} --force drops the stale record"
+
+
+def next_apply_again(patch_id: str) -> str:
+    return f"vllm-patches apply {patch_id}   (replaces the stale record)"
+
+
 # Runtime mode -----------------------------------------------------------------
 def already_applied_here(patch_id: str) -> str:
     return f"{patch_id} is already applied in this process"
@@ -401,3 +428,148 @@ def export_unwritable(path: object, exc: OSError) -> str:
 
 def export_written(path: object, count: int) -> str:
     return f"wrote {count} patch{'es' if count != 1 else ''} to {path}"
+# Source mode: apply / revert / diff on a tree's files ---------------------------
+def source_no_vllm() -> str:
+    return ("vLLM is not installed here; give --target DIR (the folder that holds vllm/) "
+            "or --release VERSION with diff or apply --dry-run.")
+
+
+def source_release_is_read_only() -> str:
+    return ("--release works on a cached copy of the release and writes nothing: "
+            "use it with diff or apply --dry-run, and --target DIR to write.")
+
+
+def source_target_and_release() -> str:
+    return "Give either --target or --release, not both."
+
+
+def source_escapes_tree(path: Path, root: Path) -> str:
+    return (f"{path} leads outside the vLLM tree {root} (through a symlink or '..'); "
+            "vllm-patches writes only inside the tree it was given.")
+
+
+def source_read_only(path: Path) -> str:
+    return (f"Cannot write {path} (read-only or permission denied); "
+            "use the runtime hook instead, which patches vLLM in memory without writing files.")
+
+
+def source_not_utf8(path: Path) -> str:
+    return f"{path} is not UTF-8 text; vllm-patches edits only UTF-8 Python files."
+
+
+def source_pending(root: Path) -> str:
+    return (f"An interrupted vllm-patches write is pending in {root}; "
+            "run vllm-patches apply or revert there to complete it first.")
+
+
+def source_applied(patch_id: str, files: list[str]) -> str:
+    return f"{patch_id} applied to {', '.join(files)}"
+
+
+def source_would_apply(patch_id: str, files: list[str]) -> str:
+    return f"{patch_id} would be applied to {', '.join(files)}"
+
+
+def source_already_applied(patch_id: str, recorded: bool) -> str:
+    note = "" if recorded else " (without a record: written by hand or by another tool)"
+    return f"{patch_id} is already applied in source{note}; nothing to do"
+
+
+def source_refused_modified(patch_id: str, why: str) -> str:
+    return (f"{patch_id} refused: {why}; review the fork's change, then apply --force, "
+            f"or port the fix with vllm-patches backport --patch {patch_id}")
+
+
+def source_refused(patch_id: str, why: str) -> str:
+    return f"{patch_id} refused: {why}"
+
+
+def source_skipped(patch_id: str, why: str) -> str:
+    return f"{patch_id} skipped: {why}"
+
+
+def source_skipped_modified(patch_id: str, why: str) -> str:
+    return f"{patch_id} skipped: {why} (name it with --force to write the fix anyway)"
+
+
+def source_reverted(patch_id: str, files: list[str], forced: bool) -> str:
+    how = " (forced: the fix's blocks taken out of the changed files)" if forced else ""
+    return f"{patch_id} reverted in {', '.join(files)}: the original bytes are back{how}"
+
+
+def source_not_applied(patch_id: str) -> str:
+    return f"{patch_id} is not applied in source here; nothing to revert"
+
+
+def source_record_stale(patch_id: str) -> str:
+    return (f"{patch_id}: the files already hold their original bytes again (pip reinstall?); "
+            "the stale record is dropped")
+
+
+def source_record_dropped(patch_id: str) -> str:
+    return (f"{patch_id}: the record is dropped; the files hold no trace of the fix "
+            "and are left as they are")
+
+
+def source_changed_since(patch_id: str, files: list[str]) -> str:
+    return (f"{patch_id} refused: {', '.join(files)} changed since vllm-patches applied it "
+            "(pip reinstall or an edit); check the change, then revert --force takes the "
+            "fix's blocks out of the file as it is now")
+
+
+def source_no_record(patch_id: str) -> str:
+    return (f"{patch_id} refused: the fix is in the files but there is no record of "
+            "vllm-patches applying it here; revert --force takes its blocks out anyway")
+
+
+def source_revert_later_first(patch_id: str, later: str, path: str) -> str:
+    return f"{patch_id} refused: revert {later} first (applied later to {path})"
+
+
+def source_revert_mismatch(patch_id: str, path: str) -> str:
+    return (f"{patch_id} refused: taking the fix out of {path} does not give the recorded "
+            "original bytes back; nothing was written")
+
+
+def source_nothing_selected() -> str:
+    return "no patch applies to this vLLM; nothing to do"
+
+
+def source_nothing_to_revert() -> str:
+    return "no patch is applied in source here; nothing to revert"
+
+
+# Source mode: record and transaction -------------------------------------------
+def record_unreadable(path: Path, exc: OSError) -> str:
+    return f"Cannot read the vllm-patches record {path}: {exc.strerror or exc}."
+
+
+def record_corrupt(path: Path, problem: object) -> str:
+    return (f"The vllm-patches record {path} is corrupt ({problem}); check the files with "
+            "vllm-patches status, then restore the record or move it aside.")
+
+
+def write_failed(exc: OSError) -> str:
+    where = f" {exc.filename}" if getattr(exc, "filename", None) else ""
+    return (f"Cannot write{where} ({exc.strerror or exc}); nothing was changed "
+            "(the runtime hook patches vLLM without writing files).")
+
+
+def write_interrupted(root: Path, exc: OSError) -> str:
+    return (f"Writing the files under {root} stopped halfway ({exc.strerror or exc}); "
+            "fix the cause and run vllm-patches apply or revert there to complete it.")
+
+
+def journal_corrupt(path: Path) -> str:
+    return (f"The journal of an interrupted vllm-patches write, {path}, is unreadable; "
+            "check the files under its tree, then remove it.")
+
+
+def journal_cannot_complete(path: Path) -> str:
+    return (f"An interrupted vllm-patches write cannot be completed: {path} changed since; "
+            "check it, then remove the journal in the tree's .vllm-patches folder.")
+
+
+def source_unknown_recorded(patch_id: str, tool_version: str) -> str:
+    return (f"{patch_id} refused: it is in the record (written by vllm-patches {tool_version}) "
+            "but not in this vllm-patches' catalogue; revert it with that version")

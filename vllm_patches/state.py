@@ -7,12 +7,16 @@ vLLM version and this process's runtime patches into one of five states.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from . import messages
 from .catalog import Patch, Target
 from .detect import VllmInstall
 from .shape import class_prints, uses_attribute
+
+if TYPE_CHECKING:
+    from .record import Record
 
 APPLICABLE = "applicable"
 APPLIED = "applied"
@@ -87,6 +91,17 @@ def classify_install(patch: Patch, install: VllmInstall) -> Shape:
     return Shape(PRE_FIX)
 
 
+def _holds_own_block(patch: Patch, install: VllmInstall) -> bool:
+    """True when a target file holds this patch's marked block.
+
+    Patches that share one fix for different vLLM ranges have the same patched
+    shape; outside its range, a patch counts as applied only by its own block.
+    """
+    from .edit import has_block  # edit builds on this module
+
+    return any(has_block(patch, install.read_module(t.module) or "") for t in patch.targets)
+
+
 @dataclass(frozen=True)
 class PatchStatus:
     patch: Patch
@@ -112,15 +127,52 @@ class PatchStatus:
 
 
 def patch_status(
+    patch: Patch,
+    install: VllmInstall | None,
+    runtime_applied: bool = False,
+    record: Record | None = None,
+) -> PatchStatus:
+    """The state of one patch for one vLLM tree (None: no vLLM installed).
+
+    With the tree's ``record`` of source-mode applies, a file that changed
+    since vllm-patches wrote it (a pip reinstall, an edit) is reported too.
+    """
+    status = _patch_status(patch, install, runtime_applied)
+    entry = record.get(patch.id) if record is not None and install is not None else None
+    if entry is None:
+        return status
+    changed = entry.changed_files(install.location)
+    if not changed:
+        return status
+    return _with_drift(status, entry, changed)
+
+
+def _with_drift(status: PatchStatus, entry, changed: list[str]) -> PatchStatus:
+    """``status`` of a patch whose recorded files no longer hold what vllm-patches wrote."""
+    pid = status.patch.id
+    if status.state == APPLIED:
+        return replace(status, reason=messages.drift_still_applied(changed, entry.applied_at),
+                       next_step=messages.next_review_drift(pid))
+    if status.state == TARGET_MODIFIED:
+        return replace(status, reason=messages.drift_changed(pid, changed, entry.applied_at),
+                       next_step=messages.next_drop_record(pid))
+    reason = f"{status.reason}; {messages.drift_stale_record(changed, entry.applied_at)}"
+    if status.state == APPLICABLE:
+        return replace(status, reason=reason, next_step=messages.next_apply_again(pid))
+    return replace(status, reason=reason, next_step=messages.next_drop_record(pid))
+
+
+def _patch_status(
     patch: Patch, install: VllmInstall | None, runtime_applied: bool = False
 ) -> PatchStatus:
-    """The state of one patch for one vLLM tree (None: no vLLM installed)."""
     if install is None:
         return PatchStatus(patch, NOT_APPLICABLE, messages.no_vllm(), messages.next_nothing())
     version = install.version
     shape = classify_install(patch, install)
 
-    if shape.kind == PATCHED:
+    if shape.kind == PATCHED and (
+        version is None or patch.affects(version) or _holds_own_block(patch, install)
+    ):
         return PatchStatus(patch, APPLIED, messages.applied_in_source(install.location),
                            messages.next_revert(patch.id), mode="source")
     if runtime_applied and shape.kind == PRE_FIX:
