@@ -1,0 +1,44 @@
+"""Run the steps given on the command line, as a vLLM process would, and say
+after each ``check`` which catalogued patches Gemma4MTP runs.
+
+Steps:
+  plugins   vllm.plugins.load_general_plugins(), as every vLLM process does
+  register  vllm_patches.plugin.register(), five more times
+  import    import vllm.model_executor.models.gemma4_mtp
+  check     note the patch ids marked on Gemma4MTP's methods (none before import)
+
+Prints {"checks": [[ids...], ...], "armed_by": [...], "pid": PID}.
+"""
+
+import json
+import os
+import sys
+
+from marks import MODULE, patched_ids
+
+
+def main(steps: list[str]) -> dict:
+    checks = []
+    for step in steps:
+        if step == "plugins":
+            from vllm.plugins import load_general_plugins
+
+            load_general_plugins()
+        elif step == "register":
+            from vllm_patches import plugin
+
+            for _ in range(5):
+                plugin.register()
+        elif step == "import":
+            __import__(MODULE)
+        elif step == "check":
+            checks.append(patched_ids())
+        else:
+            raise SystemExit(f"unknown step {step}")
+    plugin = sys.modules.get("vllm_patches.plugin")
+    return {"checks": checks, "armed_by": list(plugin.armed_by()) if plugin else [],
+            "pid": os.getpid()}
+
+
+if __name__ == "__main__":
+    print(json.dumps(main(sys.argv[1:])))
