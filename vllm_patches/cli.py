@@ -173,7 +173,7 @@ def _report_status(path: str, ids, as_json: bool, check: bool) -> None:
         click.echo("")
         patch_ids = sorted({p for r in records for p in r.patches})
         rows = [("PID", "PARENT", "VLLM", "VIA", "PROCESS", *patch_ids)] + [
-            (str(r.pid), str(r.ppid), r.vllm, r.via, r.process,
+            (str(r.pid), str(r.ppid), r.vllm, r.via, _shorten(r.process, 40),
              *(outcome_label(r.patches[p]) if p in r.patches else "-" for p in patch_ids))
             for r in records
         ]
@@ -185,6 +185,10 @@ def _report_status(path: str, ids, as_json: bool, check: bool) -> None:
             click.echo(messages.report_patch_line(patch_id, counts, len(records)))
     if check and any(r.needs_attention for r in records):
         sys.exit(EXIT_ATTENTION)
+
+
+def _shorten(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 3] + "..."
 
 
 def site_option(func):

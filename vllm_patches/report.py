@@ -69,21 +69,20 @@ def append(path: str, data: bytes) -> None:
 
 def process_title() -> str:
     """The title vLLM gave this process (``VLLM::EngineCore``...), else its command line."""
+    title = ""
     setproctitle = sys.modules.get("setproctitle")
     if setproctitle is not None:
         try:
-            return str(setproctitle.getproctitle())
+            title = str(setproctitle.getproctitle())
         except Exception:
-            pass
-    try:
-        with open("/proc/self/cmdline", "rb") as fh:
-            raw = fh.read()
-        title = raw.replace(b"\0", b" ").decode("utf-8", "replace").strip()
-        if title:
-            return title
-    except OSError:
-        pass
-    return " ".join([sys.executable, *sys.argv]).strip()
+            title = ""
+    if not title:
+        try:
+            with open("/proc/self/cmdline", "rb") as fh:
+                title = fh.read().replace(b"\0", b" ").decode("utf-8", "replace")
+        except OSError:
+            title = " ".join([sys.executable, *sys.argv])
+    return " ".join(title.split())
 
 
 @dataclass
