@@ -77,10 +77,10 @@ def test_the_entry_point_is_declared_in_the_package_metadata(plugin_site):
 # In vLLM's processes ---------------------------------------------------------------
 @pytest.fixture(scope="module")
 def plugin_run(release, plugin_site, tmp_path_factory):
-    """A process that loads vLLM's general plugins, then imports the model module."""
+    """A process that loads vLLM's general plugins, imports the model module, then forks."""
     report = tmp_path_factory.mktemp("plugin-run") / "report.jsonl"
     result, stderr = run_steps(release(AFFECTED), plugin_site,
-                               "plugins", "register", "check", "import", "check",
+                               "plugins", "register", "check", "import", "check", "fork",
                                VLLM_PATCHES_REPORT=str(report))
     return result, stderr, report_lines(report)
 
@@ -101,10 +101,18 @@ def test_each_applied_patch_logs_one_info_line_with_pid_mode_and_version(plugin_
 
 def test_the_report_gets_one_line_per_patch_for_the_process(plugin_run):
     result, _, lines = plugin_run
-    assert {(e["pid"], e["patch"], e["outcome"]) for e in lines} == {
-        (result["pid"], STABLE, "applied"), (result["pid"], RELOAD, "skipped")}
-    assert len(lines) == 2
-    assert all(e["vllm"] == AFFECTED and e["via"] == "plugin" and e["ppid"] for e in lines)
+    own = [e for e in lines if e["pid"] == result["pid"]]
+    assert {(e["patch"], e["outcome"]) for e in own} == {(STABLE, "applied"), (RELOAD, "skipped")}
+    assert len(own) == 2
+    assert all(e["vllm"] == AFFECTED and e["via"] == "plugin" and e["ppid"] for e in own)
+
+
+def test_a_child_forked_after_patching_runs_the_fix_and_says_so_in_the_report(plugin_run):
+    result, _, lines = plugin_run
+    (child,) = result["forked"]
+    assert child["patched"] == [STABLE]
+    (line,) = [e for e in lines if e["pid"] == child["pid"]]
+    assert (line["ppid"], line["patch"], line["outcome"]) == (result["pid"], STABLE, "inherited")
 
 
 def test_vllm_patches_none_leaves_the_class_alone(release, plugin_site, tmp_path):

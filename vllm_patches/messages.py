@@ -213,6 +213,10 @@ def autopatch_failed(module: str, exc: BaseException) -> str:
     )
 
 
+def inherited_patch(patch_id: str, ppid: int) -> str:
+    return f"{patch_id} inherited from parent process {ppid} (forked after it was applied)"
+
+
 def report_write_failed(path: str, exc: OSError) -> str:
     return f"vllm-patches cannot append to the report {path}: {exc.strerror or exc}"
 

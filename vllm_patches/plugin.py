@@ -27,6 +27,7 @@ TARGET_MODULES = ("vllm.model_executor.models.gemma4_mtp",)
 
 _LOCK = RLock()
 _ARMED_BY: list[str] = []
+_FORKS = {"ids": [], "version": "", "watching": False}  # what forked children inherit
 
 
 def selection() -> tuple[str, ...] | None:
@@ -81,7 +82,40 @@ def _on_import(module) -> None:
             raise
         runtime.logger.warning("%s", messages.autopatch_failed(name, exc))
         return
-    report.record(outcomes, runtime.vllm_version_text(), armed_by())
+    version = runtime.vllm_version_text()
+    report.record(outcomes, version, armed_by())
+    _report_forks([o.id for o in outcomes if o.outcome in (runtime.APPLIED, runtime.ALREADY_APPLIED)],
+                  version)
+
+
+def _report_forks(ids: list[str], version: str) -> None:
+    """Let each forked child record the patches it inherits.
+
+    A worker that vLLM forks after the parent was patched runs the patched
+    classes, but loads no plugin (vLLM's once-per-process guard is inherited
+    too), so without this it would be missing from the report.
+    """
+    if not ids or not hasattr(os, "register_at_fork"):
+        return
+    with _LOCK:
+        _FORKS["ids"] = [*_FORKS["ids"], *(i for i in ids if i not in _FORKS["ids"])]
+        _FORKS["version"] = version
+        if not _FORKS["watching"]:
+            _FORKS["watching"] = True
+            os.register_at_fork(after_in_child=_record_inherited)
+
+
+def _record_inherited() -> None:
+    # Runs in the child right after fork: no locks (another thread may have held one).
+    try:
+        from . import messages, report
+        from .runtime import Outcome
+
+        ppid = os.getppid()
+        report.record([Outcome(i, report.INHERITED, messages.inherited_patch(i, ppid))
+                       for i in _FORKS["ids"]], _FORKS["version"], armed_by())
+    except Exception:
+        pass
 
 
 def _due(module_name: str, strict: bool) -> list[str]:

@@ -2,7 +2,8 @@
 
 With ``VLLM_PATCHES_REPORT=FILE`` in the environment, each process in which the
 plugin or the ``.pth`` hook applies or skips a patch appends one line per
-patch: time, pid, parent pid, process title, patch id, outcome, mode, vLLM
+patch: time, pid, parent pid, process title, patch id, outcome (runtime's, or
+``inherited`` in a child forked after its parent was patched), mode, vLLM
 version, and who armed the hook. The lines of one process go out in a single
 ``write`` on a file opened with ``O_APPEND`` under an exclusive ``flock``, so
 that the API server, the engine core and every worker can share one file.
@@ -22,6 +23,7 @@ from datetime import datetime, timezone
 from . import messages
 
 REPORT_ENV = "VLLM_PATCHES_REPORT"
+INHERITED = "inherited"  # a forked child runs the patch its parent applied
 NEEDS_ATTENTION = ("refused", "failed")  # runtime's outcomes for a patch that did not go in
 
 logger = logging.getLogger("vllm_patches")

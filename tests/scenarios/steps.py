@@ -6,8 +6,11 @@ Steps:
   register  vllm_patches.plugin.register(), five more times
   import    import vllm.model_executor.models.gemma4_mtp
   check     note the patch ids marked on Gemma4MTP's methods (none before import)
+  fork      start a child with multiprocessing's fork method, as vLLM can start its
+            workers; the child notes its pid and the patch ids it runs
 
-Prints {"checks": [[ids...], ...], "armed_by": [...], "pid": PID}.
+Prints {"checks": [[ids...], ...], "forked": [{"pid", "patched"}...], "armed_by": [...],
+"pid": PID}.
 """
 
 import json
@@ -17,8 +20,24 @@ import sys
 from marks import MODULE, patched_ids
 
 
+def forked_child(queue) -> None:
+    queue.put({"pid": os.getpid(), "patched": patched_ids()})
+
+
+def fork_child() -> dict:
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=forked_child, args=(queue,))
+    proc.start()
+    result = queue.get(timeout=120)
+    proc.join(60)
+    return result
+
+
 def main(steps: list[str]) -> dict:
-    checks = []
+    checks, forked = [], []
     for step in steps:
         if step == "plugins":
             from vllm.plugins import load_general_plugins
@@ -33,10 +52,12 @@ def main(steps: list[str]) -> dict:
             __import__(MODULE)
         elif step == "check":
             checks.append(patched_ids())
+        elif step == "fork":
+            forked.append(fork_child())
         else:
             raise SystemExit(f"unknown step {step}")
     plugin = sys.modules.get("vllm_patches.plugin")
-    return {"checks": checks, "armed_by": list(plugin.armed_by()) if plugin else [],
+    return {"checks": checks, "forked": forked, "armed_by": list(plugin.armed_by()) if plugin else [],
             "pid": os.getpid()}
 
 
