@@ -147,24 +147,25 @@ def test_a_worker_started_with_spawn_is_patched_through_the_plugin(release, plug
                       VLLM_PATCHES_REPORT=str(report))
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert result["parent_imported_vllm"] is False
-    assert result["worker"]["patched"] == [STABLE]
+    assert result["worker"]["patched"] == [STABLE] and result["worker"]["exitcode"] == 0
     assert result["worker"]["ppid"] == result["parent_pid"]
     (line,) = [e for e in report_lines(report) if e["patch"] == STABLE]
     assert (line["pid"], line["ppid"], line["outcome"], line["via"]) == (
         result["worker"]["pid"], result["parent_pid"], "applied", "plugin")
 
 
+@pytest.mark.parametrize("broken", ["fix", "hook"])
 def test_a_patch_that_raises_in_the_hook_leaves_the_process_running_unpatched(
-        release, plugin_site):
-    proc = run_python([str(SCENARIOS / "patch_raises.py")], plugin_site, release(AFFECTED))
+        release, plugin_site, broken):
+    proc = run_python([str(SCENARIOS / "patch_raises.py"), broken], plugin_site, release(AFFECTED))
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert (result["imported"], result["error"], result["patched"]) == (True, None, [])
     assert "WARNING" in proc.stderr and "broken fix" in proc.stderr
 
 
 def test_strict_mode_makes_a_patch_that_raises_fail_the_import(release, plugin_site):
-    proc = run_python([str(SCENARIOS / "patch_raises.py")], plugin_site, release(AFFECTED),
-                      VLLM_PATCHES_STRICT="1")
+    proc = run_python([str(SCENARIOS / "patch_raises.py"), "fix"], plugin_site,
+                      release(AFFECTED), VLLM_PATCHES_STRICT="1")
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert result["imported"] is False
     assert result["error"].startswith("PatchError") and "broken fix" in result["error"]

@@ -1,14 +1,17 @@
-"""A catalogued fix that raises while the hook installs it.
+"""Something that raises inside the import hook.
 
-``runtime.fix_functions`` (which builds the fix's methods) is replaced by one
-that raises, standing in for a broken fix. Then, as a vLLM process does:
-``load_general_plugins()`` and an import of the model module.
+``patch_raises.py fix``: ``runtime.fix_functions`` (which builds the fix's
+methods) raises, standing in for a broken fix. ``patch_raises.py hook``: the
+plugin's own step that picks the patches to apply raises, standing in for a
+bug in vllm-patches. Then, as a vLLM process does: ``load_general_plugins()``
+and an import of the model module.
 
 Prints {"imported": bool, "error": "ExcType: message" or null, "patched": [ids],
 "still_running": true}.
 """
 
 import json
+import sys
 
 from marks import MODULE, patched_ids
 
@@ -18,9 +21,12 @@ def broken_fix(*args, **kwargs):
 
 
 if __name__ == "__main__":
-    from vllm_patches import runtime
+    from vllm_patches import plugin, runtime
 
-    runtime.fix_functions = broken_fix
+    if sys.argv[1] == "fix":
+        runtime.fix_functions = broken_fix
+    else:
+        plugin._due = broken_fix
     from vllm.plugins import load_general_plugins
 
     load_general_plugins()

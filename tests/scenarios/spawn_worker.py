@@ -7,10 +7,10 @@ The parent imports no vLLM. Prints {"parent_pid", "parent_imported_vllm",
 """
 
 import json
-import multiprocessing
 import os
 import sys
 
+from children import run_in_child
 from marks import MODULE, patched_ids
 
 
@@ -23,11 +23,6 @@ def worker(queue) -> None:
 
 
 if __name__ == "__main__":
-    ctx = multiprocessing.get_context("spawn")
-    queue = ctx.Queue()
-    proc = ctx.Process(target=worker, args=(queue,))
-    proc.start()
-    result = queue.get(timeout=600)
-    proc.join(60)
+    result = run_in_child("spawn", worker)
     print(json.dumps({"parent_pid": os.getpid(), "parent_imported_vllm": "vllm" in sys.modules,
-                      "worker": result, "worker_exitcode": proc.exitcode}))
+                      "worker": result}))

@@ -17,23 +17,12 @@ import json
 import os
 import sys
 
+from children import run_in_child
 from marks import MODULE, patched_ids
 
 
 def forked_child(queue) -> None:
     queue.put({"pid": os.getpid(), "patched": patched_ids()})
-
-
-def fork_child() -> dict:
-    import multiprocessing
-
-    ctx = multiprocessing.get_context("fork")
-    queue = ctx.Queue()
-    proc = ctx.Process(target=forked_child, args=(queue,))
-    proc.start()
-    result = queue.get(timeout=120)
-    proc.join(60)
-    return result
 
 
 def main(steps: list[str]) -> dict:
@@ -53,7 +42,7 @@ def main(steps: list[str]) -> dict:
         elif step == "check":
             checks.append(patched_ids())
         elif step == "fork":
-            forked.append(fork_child())
+            forked.append(run_in_child("fork", forked_child))
         else:
             raise SystemExit(f"unknown step {step}")
     plugin = sys.modules.get("vllm_patches.plugin")
