@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import ast
 import json
+import site
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -160,11 +162,18 @@ def test_vllm_patches_none_keeps_the_pth_hook_unarmed(tmp_path):
 # In a real environment ---------------------------------------------------------------
 @pytest.fixture
 def venv(tmp_path):
-    """A virtual environment that sees this machine's torch and vLLM's import deps."""
+    """A new virtual environment that also reads this interpreter's site-packages (where
+    torch and vLLM's import deps are), even when this interpreter is itself a venv."""
     folder = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", "--system-site-packages",
-                    str(folder)], check=True, capture_output=True)
-    return folder / "bin" / "python"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(folder)],
+                   check=True, capture_output=True)
+    python = folder / "bin" / "python"
+    purelib = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        check=True, capture_output=True, text=True).stdout.strip()
+    (Path(purelib) / "outer_site.pth").write_text("".join(
+        f"import site; site.addsitedir({folder!r})\n" for folder in site.getsitepackages()))
+    return python
 
 
 def test_after_hook_install_a_plain_import_is_patched_and_after_uninstall_it_is_not(
