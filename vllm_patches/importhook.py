@@ -8,8 +8,9 @@ and wraps the spec's loader so that the hooks run after ``exec_module``;
 every other import costs it one dictionary lookup.
 
 This module is imported by the ``.pth`` hook at interpreter start-up, so it
-imports nothing but built-in modules. A hook runs once: after it returned. If
-it raises, the import raises, and the hook stays registered for a retry.
+imports nothing but built-in modules (not even ``__future__``). A hook runs
+once: after it returned. If it raises, the import raises, and the hook stays
+registered for a retry.
 """
 
 import sys
