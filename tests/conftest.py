@@ -43,3 +43,22 @@ def tree_copy(tmp_path):
         return dest
 
     return make
+
+
+@pytest.fixture(scope="session")
+def plugin_site(tmp_path_factory):
+    """A folder with this checkout pip-installed into it (``pip install --target``), so that
+    its dist-info, and with it the ``vllm.general_plugins`` entry point, is on the path of
+    a subprocess that puts this folder on ``PYTHONPATH``, as an installed vllm-patches is."""
+    import subprocess
+    import sys
+
+    from tests.helpers import REPO
+
+    site = tmp_path_factory.mktemp("plugin-site")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--disable-pip-version-check",
+         "--target", str(site), str(REPO)],
+        check=True, capture_output=True, text=True,
+    )
+    return site

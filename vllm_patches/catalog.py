@@ -18,6 +18,7 @@ from packaging.version import InvalidVersion, Version
 from . import messages
 from .shape import class_prints
 from .versions import InvalidRange, VersionRange
+from .errors import VllmPatchesError
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -27,7 +28,7 @@ else:  # pragma: no cover - exercised on 3.10 only
 ORIGINAL_PREFIX = "_vllm_patches_orig_"
 
 
-class CatalogError(Exception):
+class CatalogError(VllmPatchesError):
     """A catalogue file is missing, unreadable or has a bad field."""
 
 

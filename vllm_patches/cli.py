@@ -34,17 +34,11 @@ def friendly_errors(func):
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
-        from .catalog import CatalogError
-        from .detect import DetectError
-        from .record import RecordError
-        from .releases import ReleaseError
-        from .source import SourceError
-        from .transaction import TransactionError
+        from .errors import VllmPatchesError
 
         try:
             return func(*args, **kwargs)
-        except (CatalogError, DetectError, RecordError, ReleaseError, SourceError,
-                TransactionError) as exc:
+        except VllmPatchesError as exc:
             raise Failure(str(exc)) from None
 
     return wrapper
@@ -82,6 +76,7 @@ def cli() -> None:
     Example:
       vllm-patches status
       vllm-patches status --target ~/src/vllm-fork --json
+      vllm-patches hook install
     """
 
 
@@ -91,21 +86,38 @@ def cli() -> None:
 @click.option(
     "--check",
     is_flag=True,
-    help="Exit 1 when a patch is applicable but not applied, or blocked by a fork's change.",
+    help="Exit 1 when a patch is applicable but not applied, or blocked by a fork's change "
+    "(with --report: when a process could not apply one).",
+)
+@click.option(
+    "--report",
+    "report_file",
+    type=click.Path(dir_okay=True, path_type=str),
+    metavar="FILE",
+    help="Summarise, per process, the VLLM_PATCHES_REPORT file that vLLM's processes wrote.",
 )
 @click.argument("ids", nargs=-1, metavar="[ID]...")
 @friendly_errors
-def status(target, vllm_version, as_json, check, ids) -> None:
+def status(target, vllm_version, as_json, check, report_file, ids) -> None:
     """Show the vLLM found and the state of each catalogued patch.
 
     States: applicable, applied, fixed-upstream, not-applicable, target-modified.
+    With --report FILE: what each vLLM process (API server, engine core,
+    workers) recorded, to prove that every one of them runs the fix.
 
     \b
     Example:
       vllm-patches status
       vllm-patches status --target /srv/vllm-fork --json
       vllm-patches status --check    # exit 1 if a fix is still missing
+      VLLM_PATCHES_REPORT=/tmp/patches.jsonl vllm serve ...
+      vllm-patches status --report /tmp/patches.jsonl
     """
+    if report_file is not None:
+        if target is not None or vllm_version is not None:
+            raise Failure(messages.report_with_target())
+        _report_status(report_file, ids, as_json, check)
+        return
     from .catalog import select
     from .detect import find_vllm
     from .state import APPLICABLE, TARGET_MODIFIED, patch_status
@@ -449,6 +461,125 @@ def diff(target, vllm_version, release, force, output, mail, ids) -> None:
     else:
         click.echo(report.diff.encode("utf-8"), nl=False)
     _report(report, False, quiet_stdout=True, empty=messages.source_nothing_selected())
+def _report_status(path: str, ids, as_json: bool, check: bool) -> None:
+    from .report import outcome_counts, outcome_label, read, summarize
+
+    entries, unreadable = read(path)
+    records = summarize(entries, ids)
+    if as_json:
+        emit_json({"report": path, "processes": [r.to_dict() for r in records],
+                   "unreadable_lines": unreadable})
+    elif not records:
+        click.echo(messages.report_empty(path))
+    else:
+        click.echo(messages.report_heading(path, len(records), unreadable))
+        click.echo("")
+        patch_ids = sorted({p for r in records for p in r.patches})
+        rows = [("PID", "PARENT", "VLLM", "VIA", "PROCESS", *patch_ids)] + [
+            (str(r.pid), str(r.ppid), r.vllm, r.via, _shorten(r.process, 40),
+             *(outcome_label(r.patches[p]) if p in r.patches else "-" for p in patch_ids))
+            for r in records
+        ]
+        widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+        for row in rows:
+            click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+        click.echo("")
+        for patch_id, counts in sorted(outcome_counts(records).items()):
+            click.echo(messages.report_patch_line(patch_id, counts, len(records)))
+    if check and any(r.needs_attention for r in records):
+        sys.exit(EXIT_ATTENTION)
+
+
+def _shorten(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def site_option(func):
+    return click.option(
+        "--site",
+        type=click.Path(path_type=str),
+        metavar="DIR",
+        help="The site-packages folder to use (default: this Python's).",
+    )(func)
+
+
+@cli.group()
+def hook() -> None:
+    """The opt-in .pth hook: patch vLLM in Python processes that vLLM does not start.
+
+    vLLM's own processes are patched by the vllm.general_plugins entry point
+    without this. The hook is one line in a .pth file of a site-packages
+    folder; it costs well under 5 ms at interpreter start-up.
+
+    \b
+    Example:
+      vllm-patches hook install
+      vllm-patches hook status --json
+      vllm-patches hook uninstall
+    """
+
+
+@hook.command("install")
+@site_option
+@friendly_errors
+def hook_install(site) -> None:
+    """Write the .pth hook into a site-packages folder.
+
+    \b
+    Example:
+      vllm-patches hook install
+      vllm-patches hook install --site /opt/venv/lib/python3.11/site-packages
+    """
+    from .hookfile import install
+
+    state, changed = install(site)
+    click.echo(messages.hook_installed(state.path) if changed
+               else messages.hook_already_installed(state.path))
+    if not state.read_at_startup:
+        click.echo(messages.hook_not_read_at_startup(state.site))
+
+
+@hook.command("uninstall")
+@site_option
+@friendly_errors
+def hook_uninstall(site) -> None:
+    """Remove the .pth hook from a site-packages folder.
+
+    \b
+    Example:
+      vllm-patches hook uninstall
+      vllm-patches hook uninstall --site /opt/venv/lib/python3.11/site-packages
+    """
+    from .hookfile import uninstall
+
+    state, changed = uninstall(site)
+    click.echo(messages.hook_removed(state.path) if changed
+               else messages.hook_not_installed(state.site))
+
+
+@hook.command("status")
+@site_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
+@friendly_errors
+def hook_status(site, as_json) -> None:
+    """Say whether the .pth hook is installed, and whether it is active here.
+
+    \b
+    Example:
+      vllm-patches hook status
+      vllm-patches hook status --site /opt/venv/lib/python3.11/site-packages --json
+    """
+    from .hookfile import armed_here, status as hook_file_status
+
+    state = hook_file_status(site)
+    armed = armed_here()
+    if as_json:
+        emit_json({**state.to_dict(), "armed_by": list(armed)})
+        return
+    click.echo(messages.hook_status_installed(state.path, state.current) if state.installed
+               else messages.hook_status_missing(state.site))
+    click.echo(messages.hook_status_startup(state.read_at_startup))
+    click.echo(messages.hook_status_active(armed))
 
 
 def main() -> None:

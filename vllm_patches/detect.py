@@ -18,11 +18,12 @@ from pathlib import Path
 from packaging.version import InvalidVersion, Version
 
 from . import messages
+from .errors import VllmPatchesError
 
 VERSION_ENV = "VLLM_PATCHES_VLLM_VERSION"
 
 
-class DetectError(Exception):
+class DetectError(VllmPatchesError):
     """The target is not a vLLM tree, or a version cannot be read."""
 
 

@@ -573,3 +573,124 @@ def journal_cannot_complete(path: Path) -> str:
 def source_unknown_recorded(patch_id: str, tool_version: str) -> str:
     return (f"{patch_id} refused: it is in the record (written by vllm-patches {tool_version}) "
             "but not in this vllm-patches' catalogue; revert it with that version")
+# Auto-patching: vLLM plugin, .pth hook, process report ------------------------
+def log_obsolete(pid: int, patch_id: str, version: str, fixed_in: object) -> str:
+    since = f"since vLLM {fixed_in}" if fixed_in is not None else "in its code"
+    return (
+        f"pid {pid}: {patch_id} is obsolete for vLLM {version}: the fix is upstream ({since}); "
+        f"vLLM runs its own fix, and {patch_id} can be dropped from your patch set"
+    )
+
+
+def unknown_ids_in_env(ids: list[str], known: list[str]) -> str:
+    return (
+        f"VLLM_PATCHES names unknown patch id(s) {', '.join(ids)}; known ids: "
+        f"{', '.join(known) or 'none'} (or all, none)"
+    )
+
+
+def autopatch_failed(module: str, exc: BaseException) -> str:
+    return (
+        f"vllm-patches could not patch {module} ({type(exc).__name__}: {exc}); "
+        "vLLM runs unpatched (VLLM_PATCHES_STRICT=1 makes this an error)"
+    )
+
+
+def inherited_patch(patch_id: str, ppid: int) -> str:
+    return f"{patch_id} inherited from parent process {ppid} (forked after it was applied)"
+
+
+def report_write_failed(path: str, exc: OSError) -> str:
+    return f"vllm-patches cannot append to the report {path}: {exc.strerror or exc}"
+
+
+def report_missing(path: str) -> str:
+    return (
+        f"Report file {path} does not exist (set VLLM_PATCHES_REPORT={path} "
+        "in the environment of the vLLM processes first)."
+    )
+
+
+def report_unreadable(path: str, exc: OSError) -> str:
+    return f"Cannot read report file {path}: {exc.strerror or exc}."
+
+
+def report_with_target() -> str:
+    return "--report reads a report file and does not combine with --target or --vllm-version."
+
+
+def report_empty(path: str) -> str:
+    return f"Report {path}: no process has recorded a patch yet."
+
+
+def report_heading(path: str, processes: int, unreadable: int) -> str:
+    extra = f" ({unreadable} unreadable line(s) ignored)" if unreadable else ""
+    return f"Report {path}: {processes} process(es){extra}"
+
+
+def report_patch_line(patch_id: str, counts: dict[str, int], total: int) -> str:
+    parts = ", ".join(f"{outcome} in {n}" for outcome, n in counts.items())
+    return f"{patch_id}: {parts} of {total} process(es)"
+
+
+def site_missing(site: object) -> str:
+    return f"Site folder {site} does not exist (give an existing site-packages folder with --site)."
+
+
+def site_not_folder(site: object) -> str:
+    return f"{site} is not a folder (give a site-packages folder with --site)."
+
+
+def hook_write_failed(path: object, exc: OSError) -> str:
+    return (
+        f"Cannot write {path}: {exc.strerror or exc} "
+        "(run as the owner of that environment, or give another --site DIR)."
+    )
+
+
+def hook_remove_failed(path: object, exc: OSError) -> str:
+    return f"Cannot remove {path}: {exc.strerror or exc} (run as the owner of that environment)."
+
+
+def hook_installed(path: object) -> str:
+    return (
+        f"Installed {path}: every Python that reads this folder at start-up now patches vLLM "
+        "when it imports a patched module."
+    )
+
+
+def hook_already_installed(path: object) -> str:
+    return f"Already installed: {path}"
+
+
+def hook_not_read_at_startup(site: object) -> str:
+    return (
+        f"Note: this Python does not read .pth files from {site} at start-up "
+        "(it is none of its site-packages folders)."
+    )
+
+
+def hook_removed(path: object) -> str:
+    return f"Removed {path}: new Python processes no longer load the hook."
+
+
+def hook_not_installed(site: object) -> str:
+    return f"The hook is not installed in {site}; nothing to remove."
+
+
+def hook_status_installed(path: object, current: bool) -> str:
+    if current:
+        return f"Hook: installed at {path}"
+    return f"Hook: installed at {path}, but written by another vllm-patches (run: vllm-patches hook install)"
+
+
+def hook_status_missing(site: object) -> str:
+    return f"Hook: not installed in {site} (vllm-patches hook install adds it)"
+
+
+def hook_status_startup(read: bool) -> str:
+    return f"Read at start-up by this Python: {'yes' if read else 'no'}"
+
+
+def hook_status_active(armed_by: tuple[str, ...]) -> str:
+    return f"Auto-patching armed in this process: {', '.join(armed_by) if armed_by else 'no'}"

@@ -18,13 +18,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from . import messages
+from .errors import VllmPatchesError
 
 STATE_DIR = ".vllm-patches"  # beside vllm/: the record, the journal and the lock
 RECORD_NAME = "record.json"
 FORMAT = 1
 
 
-class RecordError(Exception):
+class RecordError(VllmPatchesError):
     """The record exists but cannot be read or understood."""
 
 

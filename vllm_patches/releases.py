@@ -20,12 +20,13 @@ from pathlib import Path
 from packaging.version import InvalidVersion, Version
 
 from . import messages
+from .errors import VllmPatchesError
 
 CACHE_ENV = "VLLM_PATCHES_CACHE"
 _PLATFORMS = [f"manylinux_2_{n}_x86_64" for n in range(17, 40)] + ["manylinux2014_x86_64"]
 
 
-class ReleaseError(Exception):
+class ReleaseError(VllmPatchesError):
     """A release could not be fetched or unpacked."""
 
 

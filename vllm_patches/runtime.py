@@ -15,7 +15,6 @@ import importlib
 import inspect
 import logging
 import os
-import sys
 import textwrap
 import threading
 import types
@@ -46,7 +45,14 @@ NOT_APPLIED = "not-applied"
 
 
 class PatchError(RuntimeError):
-    """A patch could not be applied and strict mode asked for an exception."""
+    """A patch could not be applied and strict mode asked for an exception.
+
+    ``outcomes`` holds the outcomes of this ``apply`` call up to the failing one.
+    """
+
+    def __init__(self, message: str, outcomes=()) -> None:
+        super().__init__(message)
+        self.outcomes = tuple(outcomes)
 
 
 @dataclass(frozen=True)
@@ -55,6 +61,7 @@ class Outcome:
     outcome: str
     message: str
     mode: str = "runtime"
+    obsolete: bool = False  # skipped because the installed vLLM has the fix upstream
 
     @property
     def ok(self) -> bool:
@@ -91,10 +98,10 @@ def apply(ids=None, *, force: bool = False, strict: bool | None = None) -> list[
     with _LOCK:
         for patch in _select(ids, strict):
             outcome = _apply_one(patch, force)
-            _log(outcome)
-            if strict and not outcome.ok:
-                raise PatchError(outcome.message)
+            _log(outcome, patch)
             outcomes.append(outcome)
+            if strict and not outcome.ok:
+                raise PatchError(outcome.message, outcomes)
     return outcomes
 
 
@@ -147,7 +154,7 @@ def _apply_one(patch: Patch, force: bool) -> Outcome:
             _restore(record)
         return Outcome(patch.id, FAILED, messages.apply_failed(patch.id, exc))
     _APPLIED[patch.id] = installed
-    return Outcome(patch.id, APPLIED, messages.applied_now(patch.id, _vllm_version_text()))
+    return Outcome(patch.id, APPLIED, messages.applied_now(patch.id, vllm_version_text()))
 
 
 class _Stop(Exception):
@@ -156,7 +163,8 @@ class _Stop(Exception):
         self.outcome = outcome
 
 
-def _vllm_version_text() -> str:
+def vllm_version_text() -> str:
+    """The installed vLLM's version for log lines, or ``unknown``."""
     try:
         install = find_vllm()
     except DetectError:
@@ -173,7 +181,8 @@ def _version_gate(patch: Patch) -> Outcome | None:
         return None
     if patch.fixed_in(install.version):
         return Outcome(patch.id, SKIPPED,
-                       messages.fixed_upstream(install.version, patch.applied_upstream))
+                       messages.fixed_upstream(install.version, patch.applied_upstream),
+                       obsolete=True)
     return Outcome(patch.id, SKIPPED, messages.outside_range(install.version, patch.affected_text))
 
 
@@ -202,7 +211,7 @@ def _plan(patch: Patch, target: Target, force: bool) -> _Plan | None:
         if shape is not None and shape.kind == PATCHED:
             return None
         if shape is not None and shape.kind == FIXED:
-            raise _Stop(Outcome(patch.id, SKIPPED, messages.fixed_shape_found()))
+            raise _Stop(Outcome(patch.id, SKIPPED, messages.fixed_shape_found(), obsolete=True))
     for wrap in target.wraps:
         func = cls.__dict__.get(wrap.name)
         where = f"{target.module}.{target.class_name}.{wrap.name}"
@@ -272,10 +281,13 @@ def _restore(record: _Installed) -> None:
             setattr(record.cls, name, previous)
 
 
-def _log(outcome: Outcome) -> None:
+def _log(outcome: Outcome, patch: Patch) -> None:
     if outcome.outcome == APPLIED:
         logger.info("%s", messages.log_applied(os.getpid(), outcome.id, outcome.mode,
-                                               _vllm_version_text()))
+                                               vllm_version_text()))
+    elif outcome.obsolete:
+        logger.warning("%s", messages.log_obsolete(os.getpid(), outcome.id, vllm_version_text(),
+                                                   patch.applied_upstream))
     elif outcome.outcome in (REFUSED, FAILED):
         logger.warning("%s", outcome.message)
     else:

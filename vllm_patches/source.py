@@ -49,6 +49,7 @@ from .record import (Entry, FileRecord, Record, load, now, record_path, sha256_o
                      state_dir)
 from .state import (APPLICABLE, APPLIED, FIXED_UPSTREAM, PATCHED, TARGET_MODIFIED, classify,
                     patch_status)
+from .errors import VllmPatchesError
 
 # Outcomes.
 APPLIED_NOW = "applied"
@@ -60,7 +61,7 @@ REVERTED = "reverted"
 NOT_APPLIED = "not-applied"
 
 
-class SourceError(Exception):
+class SourceError(VllmPatchesError):
     """The tree cannot be worked on; nothing was written."""
 
 

@@ -38,6 +38,7 @@ from typing import Iterator
 
 from . import messages
 from .record import sha256_file, sha256_of
+from .errors import VllmPatchesError
 
 FAULT_ENV = "VLLM_PATCHES_FAULT"
 FAULT_EXIT = 86
@@ -47,7 +48,7 @@ PREPARED = "prepared"
 COMMITTED = "committed"
 
 
-class TransactionError(Exception):
+class TransactionError(VllmPatchesError):
     """The files could not be written, or an interrupted write cannot be finished."""
 
 

@@ -7,7 +7,6 @@ refreshed in place by ``load_weights([])``, with the right values.
 """
 
 import json
-import sys
 from pathlib import Path
 
 import torch

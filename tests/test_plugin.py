@@ -1,0 +1,235 @@
+"""The vLLM plugin: every process that vLLM starts runs the fix once its model module is imported.
+
+The subprocess tests run vLLM's real code from a release wheel in a fresh
+interpreter in which vllm-patches is pip-installed (``plugin_site``: its
+dist-info, and so its ``vllm.general_plugins`` entry point, is on the path),
+as ``pip install vllm-patches`` leaves it. vLLM's own ``load_general_plugins``
+finds the entry point, as it does in the API server, engine core and workers.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+
+import pytest
+
+from tests.helpers import SCENARIOS, run_python
+from vllm_patches import plugin
+from vllm_patches.catalog import get_patch, load_catalog
+from vllm_patches.state import PATCHED, classify
+
+AFFECTED = "0.22.1"
+STABLE = "gemma4-mtp-stable-lm-head"
+RELOAD = "gemma4-mtp-lm-head-reload"
+
+
+def run_steps(tree, site, *steps, **env) -> tuple[dict, str]:
+    """``tests/scenarios/steps.py STEPS`` against ``tree``; its JSON and its stderr."""
+    proc = run_python([str(SCENARIOS / "steps.py"), *steps], site, tree, **env)
+    return json.loads(proc.stdout.strip().splitlines()[-1]), proc.stderr
+
+
+def applied_lines(stderr: str, patch_id: str) -> list[str]:
+    return [line for line in stderr.splitlines()
+            if "[vllm_patches]" in line and f"applied {patch_id} (runtime)" in line]
+
+
+def report_lines(path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+# Cheap to arm ------------------------------------------------------------------
+def test_the_static_list_of_target_modules_matches_the_catalogue():
+    assert set(plugin.TARGET_MODULES) == {t.module for p in load_catalog() for t in p.targets}
+
+
+def test_register_imports_only_the_import_hook():
+    code = (
+        "import sys; before = set(sys.modules)\n"
+        "import vllm_patches.plugin as p; p.register(); p.register()\n"
+        "print(sorted(set(sys.modules) - before))"
+    )
+    proc = run_python(["-c", code])
+    new = ast.literal_eval(proc.stdout.strip())
+    assert set(new) <= {"vllm_patches", "vllm_patches._version", "vllm_patches.importhook",
+                        "vllm_patches.plugin"}
+    assert proc.stderr == ""
+
+
+@pytest.mark.parametrize("raw, selected", [
+    ("", None), ("all", None), (" ALL ", None), ("none", ()), ("None", ()),
+    (f"{STABLE}", (STABLE,)), (f" {STABLE} , {RELOAD},{STABLE}", (STABLE, RELOAD)),
+])
+def test_vllm_patches_selects_all_none_or_a_comma_list(monkeypatch, raw, selected):
+    monkeypatch.setenv("VLLM_PATCHES", raw)
+    assert plugin.selection() == selected
+
+
+def test_the_entry_point_is_declared_in_the_package_metadata(plugin_site):
+    proc = run_python(["-c", (
+        "from importlib.metadata import entry_points\n"
+        "print([(e.name, e.value) for e in entry_points(group='vllm.general_plugins')])"
+    )], plugin_site)
+    assert ("vllm_patches", "vllm_patches.plugin:register") in ast.literal_eval(proc.stdout)
+
+
+# In vLLM's processes ---------------------------------------------------------------
+@pytest.fixture(scope="module")
+def plugin_run(release, plugin_site, tmp_path_factory):
+    """A process that loads vLLM's general plugins, imports the model module, then forks."""
+    report = tmp_path_factory.mktemp("plugin-run") / "report.jsonl"
+    result, stderr = run_steps(release(AFFECTED), plugin_site,
+                               "plugins", "register", "check", "import", "check", "fork",
+                               VLLM_PATCHES_REPORT=str(report))
+    return result, stderr, report_lines(report)
+
+
+def test_vllm_loads_the_plugin_and_the_class_is_patched_once_imported(plugin_run):
+    result, _, _ = plugin_run
+    assert result["armed_by"] == ["plugin"]
+    assert result["checks"] == [[], [STABLE]]
+
+
+def test_each_applied_patch_logs_one_info_line_with_pid_mode_and_version(plugin_run):
+    result, stderr, _ = plugin_run
+    lines = applied_lines(stderr, STABLE)
+    assert len(lines) == 1
+    assert lines[0].startswith("INFO")
+    assert f"pid {result['pid']}" in lines[0] and f"vLLM {AFFECTED}" in lines[0]
+
+
+def test_the_report_gets_one_line_per_patch_for_the_process(plugin_run):
+    result, _, lines = plugin_run
+    own = [e for e in lines if e["pid"] == result["pid"]]
+    assert {(e["patch"], e["outcome"]) for e in own} == {(STABLE, "applied"), (RELOAD, "skipped")}
+    assert len(own) == 2
+    assert all(e["vllm"] == AFFECTED and e["via"] == "plugin" and e["ppid"] for e in own)
+
+
+def test_a_child_forked_after_patching_runs_the_fix_and_says_so_in_the_report(plugin_run):
+    result, _, lines = plugin_run
+    (child,) = result["forked"]
+    assert child["patched"] == [STABLE]
+    (line,) = [e for e in lines if e["pid"] == child["pid"]]
+    assert (line["ppid"], line["patch"], line["outcome"]) == (result["pid"], STABLE, "inherited")
+
+
+def test_vllm_patches_none_leaves_the_class_alone(release, plugin_site, tmp_path):
+    report = tmp_path / "report.jsonl"
+    result, stderr = run_steps(release(AFFECTED), plugin_site, "plugins", "import", "check",
+                               VLLM_PATCHES="none", VLLM_PATCHES_REPORT=str(report))
+    assert result["checks"] == [[]]
+    assert "vllm_patches" not in stderr
+    assert not report.exists()
+
+
+@pytest.fixture(scope="module")
+def import_then_register(release, plugin_site):
+    """A process that vLLM did not start: it imports the model module, then registers."""
+    return run_steps(release(AFFECTED), plugin_site, "import", "check", "register", "check")
+
+
+def test_without_plugin_or_hook_nothing_is_patched(import_then_register):
+    result, _ = import_then_register
+    assert result["checks"][0] == []
+
+
+def test_register_on_an_imported_module_patches_it_at_once_and_only_once(import_then_register):
+    result, stderr = import_then_register
+    assert result["checks"][1] == [STABLE]
+    assert len(applied_lines(stderr, STABLE)) == 1
+
+
+def test_a_worker_started_with_spawn_is_patched_through_the_plugin(release, plugin_site, tmp_path):
+    report = tmp_path / "report.jsonl"
+    proc = run_python([str(SCENARIOS / "spawn_worker.py")], plugin_site, release(AFFECTED),
+                      VLLM_PATCHES_REPORT=str(report))
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["parent_imported_vllm"] is False
+    assert result["worker"]["patched"] == [STABLE] and result["worker"]["exitcode"] == 0
+    assert result["worker"]["ppid"] == result["parent_pid"]
+    (line,) = [e for e in report_lines(report) if e["patch"] == STABLE]
+    assert (line["pid"], line["ppid"], line["outcome"], line["via"]) == (
+        result["worker"]["pid"], result["parent_pid"], "applied", "plugin")
+
+
+@pytest.mark.parametrize("broken", ["fix", "hook"])
+def test_a_patch_that_raises_in_the_hook_leaves_the_process_running_unpatched(
+        release, plugin_site, broken):
+    proc = run_python([str(SCENARIOS / "patch_raises.py"), broken], plugin_site, release(AFFECTED))
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert (result["imported"], result["error"], result["patched"]) == (True, None, [])
+    assert "WARNING" in proc.stderr and "broken fix" in proc.stderr
+
+
+def test_strict_mode_makes_a_patch_that_raises_fail_the_import(release, plugin_site):
+    proc = run_python([str(SCENARIOS / "patch_raises.py"), "fix"], plugin_site,
+                      release(AFFECTED), VLLM_PATCHES_STRICT="1")
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["imported"] is False
+    assert result["error"].startswith("PatchError") and "broken fix" in result["error"]
+
+
+@pytest.fixture(scope="module")
+def fixed_release_run(release, plugin_site):
+    """vLLM 0.23.0 (which has vllm#43909) with a list naming the obsolete patch and a typo."""
+    return run_steps(release("0.23.0"), plugin_site, "plugins", "import", "check",
+                     VLLM_PATCHES=f"{STABLE}, no-such-patch")
+
+
+def test_a_comma_list_applies_only_the_patches_it_names(fixed_release_run):
+    result, _ = fixed_release_run
+    assert result["checks"] == [[]]  # RELOAD applies to 0.23.0, but is not named
+
+
+def test_an_obsolete_patch_warns_that_it_can_be_dropped(fixed_release_run):
+    _, stderr = fixed_release_run
+    (line,) = [ln for ln in stderr.splitlines() if "obsolete" in ln]
+    assert line.startswith("WARNING")
+    assert STABLE in line and "since vLLM 0.23.0" in line and "can be dropped" in line
+
+
+def test_an_unknown_id_in_vllm_patches_is_warned_about(fixed_release_run):
+    _, stderr = fixed_release_run
+    assert any(ln.startswith("WARNING") and "no-such-patch" in ln for ln in stderr.splitlines())
+
+
+def write_fix_into_source(tree, patch_id: str) -> None:
+    """What source mode leaves in vLLM's file: each wrapped method renamed to
+    ``_vllm_patches_orig_<name>``, the fix's methods appended to the class."""
+    patch = get_patch(patch_id)
+    fix_lines = patch.fix_source.splitlines(keepends=True)
+    for target in patch.targets:
+        path = tree / target.relpath
+        lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+        cls = next(n for n in ast.parse("".join(lines)).body
+                   if isinstance(n, ast.ClassDef) and n.name == target.class_name)
+        for node in cls.body:
+            for wrap in target.wraps:
+                if isinstance(node, ast.FunctionDef) and node.name == wrap.name:
+                    lines[node.lineno - 1] = lines[node.lineno - 1].replace(
+                        f"def {wrap.name}(", f"def {wrap.original_name}(", 1)
+        nodes = patch.fix_nodes(target)
+        added = ["\n"] + [
+            "".join(fix_lines[min([nodes[n].lineno, *(d.lineno for d in nodes[n].decorator_list)])
+                              - 1:nodes[n].end_lineno]) + "\n"
+            for n in target.method_names
+        ]
+        lines[cls.end_lineno:cls.end_lineno] = added
+        path.write_text("".join(lines), encoding="utf-8")
+
+
+def test_a_fix_already_in_the_source_is_left_alone_and_reported(tree_copy, plugin_site, tmp_path):
+    tree = tree_copy(AFFECTED)
+    write_fix_into_source(tree, STABLE)
+    target = get_patch(STABLE).targets[0]
+    assert classify(get_patch(STABLE), target, (tree / target.relpath).read_text()).kind == PATCHED
+    report = tmp_path / "report.jsonl"
+    result, stderr = run_steps(tree, plugin_site, "plugins", "import", "check",
+                               VLLM_PATCHES_REPORT=str(report))
+    assert result["checks"] == [[]]  # no runtime mark: the methods are the file's own
+    assert applied_lines(stderr, STABLE) == []
+    (line,) = [e for e in report_lines(report) if e["patch"] == STABLE]
+    assert (line["outcome"], line["mode"]) == ("applied-in-source", "source")
+
