@@ -1,0 +1,147 @@
+"""CUDA graphs emulated on the CPU: for testing the verification where no GPU is.
+
+A CUDA graph records kernels together with the addresses of their inputs and
+outputs, and replays them on whatever those addresses hold then. This module
+records the torch calls made inside ``torch.cuda.graph(g)`` together with the
+tensors they read, and replays them into the same output tensors. Tensors made
+during capture belong to the graph (as a CUDA graph's private pool does);
+tensors made before it are held weakly, and a replay that needs one that was
+freed raises ``FreedTensorRead``, where a GPU would read freed memory (an
+illegal memory access, or stale or foreign values).
+
+``install()`` puts the emulation in place of ``torch.cuda.CUDAGraph``,
+``torch.cuda.graph`` and ``torch.accelerator.synchronize``; ``uninstall()``
+takes it out. Used only by ``vllm-patches verify --device cpu`` (tests).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import weakref
+
+import torch
+from torch.overrides import TorchFunctionMode
+
+
+class FreedTensorRead(RuntimeError):
+    """A replay needed a tensor that was freed after capture."""
+
+
+class EmulatedGraph:
+    """Stands in for ``torch.cuda.CUDAGraph``: ``replay()`` re-runs the recorded calls."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        self._calls: list[tuple] = []
+        self._owned: dict[int, torch.Tensor] = {}  # tensors made during capture, kept alive
+
+    def replay(self) -> None:
+        for func, args, kwargs, recorded in self._calls:
+            fresh = func(*self._resolve(args), **self._resolve(kwargs))
+            for old, new in zip(_tensors(recorded), _tensors(fresh)):
+                if not _same_memory(old, new):
+                    old.copy_(new)
+
+    # Recording -----------------------------------------------------------
+    def _record(self, func, args, kwargs, out) -> None:
+        self._calls.append((func, self._hold(args), self._hold(kwargs), out))
+        for tensor in _tensors(out):
+            self._owned[id(tensor)] = tensor
+
+    def _hold(self, value):
+        if isinstance(value, torch.Tensor):
+            if id(value) in self._owned:
+                return _Owned(value)
+            return _Borrowed(weakref.ref(value), tuple(value.shape))
+        if isinstance(value, (list, tuple)):
+            return type(value)(self._hold(v) for v in value)
+        if isinstance(value, dict):
+            return {k: self._hold(v) for k, v in value.items()}
+        return value
+
+    def _resolve(self, value):
+        if isinstance(value, _Owned):
+            return value.tensor
+        if isinstance(value, _Borrowed):
+            tensor = value.ref()
+            if tensor is None:
+                raise FreedTensorRead(
+                    f"graph replay read a freed tensor of shape {list(value.shape)} "
+                    "(emulated on the CPU; on a GPU this is an illegal memory access "
+                    "or stale data)"
+                )
+            return tensor
+        if isinstance(value, (list, tuple)):
+            return type(value)(self._resolve(v) for v in value)
+        if isinstance(value, dict):
+            return {k: self._resolve(v) for k, v in value.items()}
+        return value
+
+
+class _Owned:
+    __slots__ = ("tensor",)
+
+    def __init__(self, tensor: torch.Tensor) -> None:
+        self.tensor = tensor
+
+
+class _Borrowed:
+    __slots__ = ("ref", "shape")
+
+    def __init__(self, ref, shape) -> None:
+        self.ref = ref
+        self.shape = shape
+
+
+class _Recorder(TorchFunctionMode):
+    def __init__(self, graph: EmulatedGraph) -> None:
+        super().__init__()
+        self.graph = graph
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        self.graph._record(func, args, kwargs, out)
+        return out
+
+
+def _tensors(value) -> list[torch.Tensor]:
+    if isinstance(value, torch.Tensor):
+        return [value]
+    if isinstance(value, (list, tuple)):
+        return [t for v in value for t in _tensors(v)]
+    return []
+
+
+def _same_memory(a: torch.Tensor, b: torch.Tensor) -> bool:
+    return a.data_ptr() == b.data_ptr() and a.shape == b.shape and a.stride() == b.stride()
+
+
+@contextlib.contextmanager
+def graph(cuda_graph: EmulatedGraph, *args, **kwargs):
+    """Stands in for ``torch.cuda.graph``: records the torch calls made inside."""
+    with _Recorder(cuda_graph):
+        yield cuda_graph
+
+
+def _synchronize(*args, **kwargs) -> None:
+    return None
+
+
+_SAVED: dict[tuple[object, str], object] = {}
+
+
+def install() -> None:
+    """Put the emulation in place of torch's CUDA graph API (idempotent)."""
+    for owner, name, value in (
+        (torch.cuda, "CUDAGraph", EmulatedGraph),
+        (torch.cuda, "graph", graph),
+        (torch.accelerator, "synchronize", _synchronize),
+    ):
+        _SAVED.setdefault((owner, name), getattr(owner, name))
+        setattr(owner, name, value)
+
+
+def uninstall() -> None:
+    for (owner, name), value in _SAVED.items():
+        setattr(owner, name, value)
+    _SAVED.clear()
