@@ -4,9 +4,10 @@ A CUDA graph records kernels together with the addresses of their inputs and
 outputs, and replays them on whatever those addresses hold then. This module
 records the torch calls made inside ``torch.cuda.graph(g)`` together with the
 tensors they read, and replays them into the same output tensors. Tensors made
-during capture belong to the graph (as a CUDA graph's private pool does);
-tensors made before it are held weakly, and a replay that needs one that was
-freed raises ``FreedTensorRead``, where a GPU would read freed memory (an
+during capture belong to the graph (as a CUDA graph's private pool does),
+except views of tensors made before it, which are made again on each replay;
+tensors made before capture are held weakly, and a replay that needs one that
+was freed raises ``FreedTensorRead``, where a GPU would read freed memory (an
 illegal memory access, or stale or foreign values).
 
 ``install()`` puts the emulation in place of ``torch.cuda.CUDAGraph``,
@@ -32,25 +33,43 @@ class EmulatedGraph:
 
     def __init__(self, *args, **kwargs) -> None:
         self._calls: list[tuple] = []
-        self._owned: dict[int, torch.Tensor] = {}  # tensors made during capture, kept alive
+        self._owned: dict[int, torch.Tensor] = {}  # made during capture: kept, as a pool is
+        self._slots: dict[int, int] = {}  # views of tensors made before: remade each replay
+        self._capturing: list[torch.Tensor] = []  # keeps those views' ids stable while capturing
 
     def replay(self) -> None:
-        for func, args, kwargs, recorded in self._calls:
-            fresh = func(*self._resolve(args), **self._resolve(kwargs))
-            for old, new in zip(_tensors(recorded), _tensors(fresh)):
-                if not _same_memory(old, new):
-                    old.copy_(new)
+        views: dict[int, torch.Tensor] = {}
+        for func, args, kwargs, outputs in self._calls:
+            fresh = func(*self._resolve(args, views), **self._resolve(kwargs, views))
+            for kept, new in zip(outputs, _tensors(fresh)):
+                if isinstance(kept, _Slot):
+                    views[kept.index] = new
+                elif not _same_memory(kept, new):
+                    kept.copy_(new)
 
     # Recording -----------------------------------------------------------
     def _record(self, func, args, kwargs, out) -> None:
-        self._calls.append((func, self._hold(args), self._hold(kwargs), out))
+        outputs = []
         for tensor in _tensors(out):
-            self._owned[id(tensor)] = tensor
+            base = tensor._base
+            if base is not None and id(base) not in self._owned:
+                slot = self._slots.setdefault(id(tensor), len(self._slots))
+                self._capturing.append(tensor)
+                outputs.append(_Slot(slot))
+            else:
+                self._owned[id(tensor)] = tensor
+                outputs.append(tensor)
+        self._calls.append((func, self._hold(args), self._hold(kwargs), outputs))
+
+    def _end_capture(self) -> None:
+        self._capturing.clear()
 
     def _hold(self, value):
         if isinstance(value, torch.Tensor):
             if id(value) in self._owned:
                 return _Owned(value)
+            if id(value) in self._slots:
+                return _Slot(self._slots[id(value)])
             return _Borrowed(weakref.ref(value), tuple(value.shape))
         if isinstance(value, (list, tuple)):
             return type(value)(self._hold(v) for v in value)
@@ -58,9 +77,11 @@ class EmulatedGraph:
             return {k: self._hold(v) for k, v in value.items()}
         return value
 
-    def _resolve(self, value):
+    def _resolve(self, value, views):
         if isinstance(value, _Owned):
             return value.tensor
+        if isinstance(value, _Slot):
+            return views[value.index]
         if isinstance(value, _Borrowed):
             tensor = value.ref()
             if tensor is None:
@@ -71,9 +92,9 @@ class EmulatedGraph:
                 )
             return tensor
         if isinstance(value, (list, tuple)):
-            return type(value)(self._resolve(v) for v in value)
+            return type(value)(self._resolve(v, views) for v in value)
         if isinstance(value, dict):
-            return {k: self._resolve(v) for k, v in value.items()}
+            return {k: self._resolve(v, views) for k, v in value.items()}
         return value
 
 
@@ -82,6 +103,15 @@ class _Owned:
 
     def __init__(self, tensor: torch.Tensor) -> None:
         self.tensor = tensor
+
+
+class _Slot:
+    """A view of a tensor made before capture: remade on each replay, never kept."""
+
+    __slots__ = ("index",)
+
+    def __init__(self, index: int) -> None:
+        self.index = index
 
 
 class _Borrowed:
@@ -119,8 +149,11 @@ def _same_memory(a: torch.Tensor, b: torch.Tensor) -> bool:
 @contextlib.contextmanager
 def graph(cuda_graph: EmulatedGraph, *args, **kwargs):
     """Stands in for ``torch.cuda.graph``: records the torch calls made inside."""
-    with _Recorder(cuda_graph):
-        yield cuda_graph
+    try:
+        with _Recorder(cuda_graph):
+            yield cuda_graph
+    finally:
+        cuda_graph._end_capture()
 
 
 def _synchronize(*args, **kwargs) -> None:
