@@ -41,7 +41,7 @@ class EmulatedGraph:
         views: dict[int, torch.Tensor] = {}
         for func, args, kwargs, outputs in self._calls:
             fresh = func(*self._resolve(args, views), **self._resolve(kwargs, views))
-            for kept, new in zip(outputs, _tensors(fresh)):
+            for kept, new in zip(outputs, tensors_in(fresh)):
                 if isinstance(kept, _Slot):
                     views[kept.index] = new
                 elif not _same_memory(kept, new):
@@ -50,7 +50,7 @@ class EmulatedGraph:
     # Recording -----------------------------------------------------------
     def _record(self, func, args, kwargs, out) -> None:
         outputs = []
-        for tensor in _tensors(out):
+        for tensor in tensors_in(out):
             base = tensor._base
             if base is not None and id(base) not in self._owned:
                 slot = self._slots.setdefault(id(tensor), len(self._slots))
@@ -134,11 +134,14 @@ class _Recorder(TorchFunctionMode):
         return out
 
 
-def _tensors(value) -> list[torch.Tensor]:
+def tensors_in(value) -> list[torch.Tensor]:
+    """The tensors in a value, a list, a tuple or a dict's values (nested), in order."""
     if isinstance(value, torch.Tensor):
         return [value]
     if isinstance(value, (list, tuple)):
-        return [t for v in value for t in _tensors(v)]
+        return [t for v in value for t in tensors_in(v)]
+    if isinstance(value, dict):
+        return [t for v in value.values() for t in tensors_in(v)]
     return []
 
 
