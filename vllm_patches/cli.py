@@ -202,13 +202,17 @@ def verify(target, vllm_version, tp, emulate_tp, scenario, control, sizes, trial
         report = run(options, echo=click.echo)
     except CannotRun as exc:
         raise Failure(str(exc)) from None
+    if report["exit_code"] != EXIT_BAD_INPUT:
+        click.echo("")
+        for line in render(report):
+            click.echo(line)
     if json_path:
-        write_json(report, json_path)
+        try:
+            write_json(report, json_path)
+        except OSError as exc:
+            raise Failure(messages.verify_json_unwritable(json_path, exc)) from None
     if report["exit_code"] == EXIT_BAD_INPUT:
         raise Failure(report["summary"][0])
-    click.echo("")
-    for line in render(report):
-        click.echo(line)
     sys.exit(report["exit_code"])
 
 

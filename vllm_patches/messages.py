@@ -226,6 +226,10 @@ def verify_arms_cannot_start(arm: str, scenario: str, error: str) -> str:
     return f"The {arm} arm could not start ({scenario}): {error}"
 
 
+def verify_json_unwritable(path: str, exc: OSError) -> str:
+    return f"Cannot write the JSON report to {path}: {exc.strerror or exc}."
+
+
 def arm_import_failed(error: str) -> str:
     return f"vLLM's Gemma 4 MTP modules could not be imported ({error})"
 

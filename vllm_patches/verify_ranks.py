@@ -77,6 +77,10 @@ def _rank_main(rank: int, config: ArmConfig, port: int, folder: str) -> None:
     """One rank: set up, join the group, run the scenario, write the result, leave."""
     result: dict = {"rank": rank}
     try:
+        if config.device == "cuda":
+            import torch
+
+            torch.cuda.set_device(rank)  # before anything makes a CUDA context
         setup = prepare(config)
         result.update(setup.info)
         try:
@@ -96,12 +100,9 @@ def _rank_main(rank: int, config: ArmConfig, port: int, folder: str) -> None:
 
 def join_group(config: ArmConfig, rank: int, port: int) -> None:
     """vLLM's own distributed set-up for a TP group of ``config.tp`` ranks."""
-    import torch
     from vllm.config import VllmConfig, set_current_vllm_config
     from vllm.distributed import parallel_state
 
-    if config.device == "cuda":
-        torch.cuda.set_device(rank)
     with set_current_vllm_config(VllmConfig()):
         parallel_state.init_distributed_environment(
             world_size=config.tp, rank=rank, distributed_init_method=init_method(port),
