@@ -80,3 +80,28 @@ def test_tensors_made_during_capture_stay_with_the_graph(emulated):
     gc.collect()
     graph.replay()  # the intermediates (scores, top-k) are still there
     assert out.shape == (4,)
+
+
+def test_a_view_that_died_is_still_read_while_its_storage_lives(emulated):
+    weight = torch.randn(60, 8)
+    static = torch.randn(4, 8)
+    graph, out = capture(static, weight[:50])  # the view object dies at once
+    gc.collect()
+    weight[:50].mul_(-1)
+    graph.replay()
+    assert torch.equal(out, top_rows(static, weight[:50]))
+
+
+def test_replay_reads_the_captured_memory_not_whatever_the_name_holds_now(emulated):
+    layer = torch.nn.Linear(8, 50, bias=False)
+    static = torch.randn(4, 8)
+    with torch.no_grad():
+        graph, out = capture(static, layer.weight)
+        old = layer.weight.data  # keeps the captured storage alive
+        layer.weight.data = torch.randn(50, 8)
+        graph.replay()
+        assert torch.equal(out, top_rows(static, old))
+        del old
+        gc.collect()
+        with pytest.raises(cpu_graphs.FreedTensorRead):
+            graph.replay()  # nothing holds the captured storage any more

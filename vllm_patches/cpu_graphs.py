@@ -5,10 +5,12 @@ outputs, and replays them on whatever those addresses hold then. This module
 records the torch calls made inside ``torch.cuda.graph(g)`` together with the
 tensors they read, and replays them into the same output tensors. Tensors made
 during capture belong to the graph (as a CUDA graph's private pool does),
-except views of tensors made before it, which are made again on each replay;
-tensors made before capture are held weakly, and a replay that needs one that
-was freed raises ``FreedTensorRead``, where a GPU would read freed memory (an
-illegal memory access, or stale or foreign values).
+except views of tensors made before it, which are made again on each replay.
+Tensors made before capture are held as a graph holds them, by their memory: a
+weak reference to the storage, offset, shape and strides (a view or a
+parameter that dies while its storage lives is still read). A replay that
+needs a storage that was freed raises ``FreedTensorRead``, where a GPU would
+read freed memory (an illegal memory access, or stale or foreign values).
 
 ``install()`` puts the emulation in place of ``torch.cuda.CUDAGraph``,
 ``torch.cuda.graph`` and ``torch.accelerator.synchronize``; ``uninstall()``
@@ -18,9 +20,9 @@ takes it out. Used only by ``vllm-patches verify --device cpu`` (tests).
 from __future__ import annotations
 
 import contextlib
-import weakref
 
 import torch
+from torch.multiprocessing.reductions import StorageWeakRef
 from torch.overrides import TorchFunctionMode
 
 
@@ -70,7 +72,7 @@ class EmulatedGraph:
                 return _Owned(value)
             if id(value) in self._slots:
                 return _Slot(self._slots[id(value)])
-            return _Borrowed(weakref.ref(value), tuple(value.shape))
+            return _Borrowed(value)
         if isinstance(value, (list, tuple)):
             return type(value)(self._hold(v) for v in value)
         if isinstance(value, dict):
@@ -83,14 +85,7 @@ class EmulatedGraph:
         if isinstance(value, _Slot):
             return views[value.index]
         if isinstance(value, _Borrowed):
-            tensor = value.ref()
-            if tensor is None:
-                raise FreedTensorRead(
-                    f"graph replay read a freed tensor of shape {list(value.shape)} "
-                    "(emulated on the CPU; on a GPU this is an illegal memory access "
-                    "or stale data)"
-                )
-            return tensor
+            return value.tensor()
         if isinstance(value, (list, tuple)):
             return type(value)(self._resolve(v, views) for v in value)
         if isinstance(value, dict):
@@ -115,11 +110,31 @@ class _Slot:
 
 
 class _Borrowed:
-    __slots__ = ("ref", "shape")
+    """A tensor made before capture, held as a graph holds it: by its memory.
 
-    def __init__(self, ref, shape) -> None:
-        self.ref = ref
-        self.shape = shape
+    Only a weak reference to its storage is kept, with its dtype, offset, shape
+    and strides; a replay makes a tensor of that memory again, or fails when
+    the storage was freed.
+    """
+
+    __slots__ = ("storage", "dtype", "offset", "shape", "stride")
+
+    def __init__(self, tensor: torch.Tensor) -> None:
+        self.storage = StorageWeakRef(tensor.untyped_storage())
+        self.dtype = tensor.dtype
+        self.offset = tensor.storage_offset()
+        self.shape = tuple(tensor.shape)
+        self.stride = tuple(tensor.stride())
+
+    def tensor(self) -> torch.Tensor:
+        if self.storage.expired():
+            raise FreedTensorRead(
+                f"graph replay read a freed tensor of shape {list(self.shape)} "
+                "(emulated on the CPU; on a GPU this is an illegal memory access or stale data)"
+            )
+        storage = torch.UntypedStorage._new_with_weak_ptr(self.storage.cdata)
+        empty = torch.empty(0, dtype=self.dtype, device=storage.device)
+        return empty.set_(storage, self.offset, self.shape, self.stride)
 
 
 class _Recorder(TorchFunctionMode):
