@@ -221,7 +221,6 @@ def run_jobs(jobs: list[Job], timeout: float, on_done=None) -> list[dict]:
             _kill_group(proc)
             out, err = proc.communicate()
             timed_out = True
-        _kill_group(proc)  # ranks an arm left behind
         result = result_of(job, proc.returncode, out, err, timed_out, timeout)
         result["seconds"] = round(time.perf_counter() - started, 2)
         if on_done is not None:
@@ -232,13 +231,15 @@ def run_jobs(jobs: list[Job], timeout: float, on_done=None) -> list[dict]:
     try:
         with ThreadPoolExecutor(max_workers=max(1, len(jobs))) as pool:
             return list(pool.map(wait, range(len(jobs))))
-    except BaseException:
+    except BaseException:  # Ctrl-C: no arm may go on using the GPU
         for proc in procs:
-            _kill_group(proc)
+            if proc.poll() is None:
+                _kill_group(proc)
         raise
 
 
 def _kill_group(proc: subprocess.Popen) -> None:
+    """The arm and the ranks it started (its own session, started with it)."""
     try:
         os.killpg(proc.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
