@@ -15,6 +15,7 @@ import click
 
 from . import messages
 from ._version import __version__
+from .verify_arm import DEFAULT_SIZES, GEMMA4_ASSISTANT
 
 EXIT_ATTENTION = 1
 EXIT_BAD_INPUT = 2
@@ -580,6 +581,84 @@ def hook_status(site, as_json) -> None:
                else messages.hook_status_missing(state.site))
     click.echo(messages.hook_status_startup(state.read_at_startup))
     click.echo(messages.hook_status_active(armed))
+
+
+@cli.command()
+@target_options
+@click.option("--tp", type=click.IntRange(1, 64), default=2, show_default=True,
+              help="Tensor-parallel size. With fewer GPUs than this, TP is emulated on one GPU.")
+@click.option("--emulate-tp", is_flag=True,
+              help="Emulate TP on one GPU even where there are GPUs enough for real ranks.")
+@click.option("--scenario", type=click.Choice(["capture", "reload", "all"]), default="all",
+              show_default=True,
+              help="capture: graphs, then the engine's empty_cache and KV-cache allocation; "
+              "reload: the same, then new weights and load_weights.")
+@click.option("--control/--no-control", default=True, show_default=True,
+              help="Also run the original code, to show that the bug is there.")
+@click.option("--sizes", default=",".join(str(s) for s in DEFAULT_SIZES), show_default=True,
+              metavar="N,N,...",
+              help="Batch sizes to compare: up to 64 they replay the smallest captured graph "
+              "that fits (1, 2, 4, ... 64), above it vLLM's eager fallback runs.")
+@click.option("--trials", type=click.IntRange(1, 10000), default=5, show_default=True,
+              help="Random hidden states per size.")
+@click.option("--vocab", type=click.IntRange(min=1), default=GEMMA4_ASSISTANT["vocab"],
+              show_default=True, help="Vocabulary size (a multiple of the 2048 centroids).")
+@click.option("--hidden", type=click.IntRange(min=1), default=GEMMA4_ASSISTANT["hidden"],
+              show_default=True, help="Draft model hidden size.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Also write the report as JSON to FILE.")
+@click.option("--device", type=click.Choice(["cuda", "cpu"]), default="cuda", hidden=True,
+              help="cpu: emulated CUDA graphs on the CPU, for this project's tests only.")
+@click.option("--timeout", type=click.FloatRange(min=1), default=300.0, hidden=True,
+              help="Seconds one arm process may take.")
+@friendly_errors
+def verify(target, vllm_version, tp, emulate_tp, scenario, control, sizes, trials, vocab,
+           hidden, json_path, device, timeout) -> None:
+    """Prove the bug and the fix on this machine's GPUs.
+
+    Runs vLLM's own Gemma 4 MTP code (Gemma4MTP, its masked embedder, and
+    Gemma4Proposer's centroid CUDA graphs) at the Gemma 4 assistant's real
+    sizes, with TP > 1, in two arms: patched (the catalogue applied as in
+    production) and control (the original code). Each compares graph
+    replay with eager get_top_tokens; the token ids must be identical.
+    Exit 0 PASS, 1 FAIL, 2 cannot run here.
+
+    \b
+    Example:
+      vllm-patches verify
+      vllm-patches verify --scenario reload --json verify.json
+      vllm-patches verify --target /srv/vllm-fork --tp 4 --trials 20
+    """
+    from .verify import CannotRun, Options, check_vocab, parse_sizes, render, verify as run
+    from .verify import write_json
+
+    try:
+        size_list = parse_sizes(sizes)
+        check_vocab(vocab)
+    except ValueError as exc:
+        raise Failure(str(exc)) from None
+    options = Options(
+        tp=tp, emulate_tp=emulate_tp,
+        scenarios=("capture", "reload") if scenario == "all" else (scenario,),
+        control=control, sizes=size_list, trials=trials, vocab=vocab, hidden=hidden,
+        target=target, vllm_version=vllm_version, device=device, timeout=timeout,
+    )
+    try:
+        report = run(options, echo=click.echo)
+    except CannotRun as exc:
+        raise Failure(str(exc)) from None
+    if report["exit_code"] != EXIT_BAD_INPUT:
+        click.echo("")
+        for line in render(report):
+            click.echo(line)
+    if json_path:
+        try:
+            write_json(report, json_path)
+        except OSError as exc:
+            raise Failure(messages.verify_json_unwritable(json_path, exc)) from None
+    if report["exit_code"] == EXIT_BAD_INPUT:
+        raise Failure(report["summary"][0])
+    sys.exit(report["exit_code"])
 
 
 def main() -> None:

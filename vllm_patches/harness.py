@@ -7,7 +7,12 @@ of the module, so the shell is made with ``__new__`` plus
 shard (sharded as ``ParallelLMHead`` shards it, vocabulary padded to 64) and
 the real ``Gemma4MTPMaskedEmbedder``. ``EmulatedTP`` replaces the module's
 TP helpers so that one process plays rank 0 of a TP group: the all-gather
-concatenates the shards into a new tensor, as NCCL's would.
+concatenates the shards into a new tensor, as NCCL's would. With
+``emulate=False`` the shell is one real rank (``RankTP``) and vLLM's own
+helpers gather over the process group.
+
+``ProposerStandIn`` runs ``Gemma4Proposer``'s own centroid-graph methods
+(capture and greedy sampling) on such a model.
 
 Used by the tests (on CPU) and by ``vllm-patches verify`` (on CUDA). Imports
 torch; import it only where a model runs.
@@ -61,11 +66,31 @@ class EmulatedTP:
             setattr(module, name, value)
         self._saved.clear()
 
+    @property
+    def rank(self) -> int:
+        return 0
+
+
+@dataclass
+class RankTP:
+    """This process is rank ``rank`` of a real TP group: vLLM's own helpers gather."""
+
+    size: int
+    rank: int
+
+
+@dataclass
+class NewWeights:
+    """A whole weight and its TP shards, each shard with storage of its own."""
+
+    full_weight: torch.Tensor
+    shards: list[torch.Tensor]
+
 
 @dataclass
 class Shell:
     model: nn.Module
-    tp: EmulatedTP
+    tp: EmulatedTP | RankTP
     full_weight: torch.Tensor  # the whole (padded) vocabulary x hidden weight
     vocab: int
 
@@ -73,17 +98,34 @@ class Shell:
     def expected_full(self) -> torch.Tensor:
         return self.full_weight[: self.vocab]
 
-    def reload(self, full_weight: torch.Tensor) -> None:
+    def new_weights(self, seed: int) -> NewWeights:
+        """Other weights of the same shape, allocated now.
+
+        Made before graphs are captured, they cannot land on memory that a
+        captured graph reads after it was freed (where they would make a
+        stale graph read the right values by luck).
+        """
+        current = self.full_weight
+        full = _random_weight(current.shape[0], current.shape[1], self.vocab, seed,
+                              current.dtype, current.device)
+        return NewWeights(full, [s.clone() for s in full.chunk(self.tp.size, dim=0)])
+
+    def reload(self, full_weight: torch.Tensor | NewWeights) -> None:
         """New weights, as a weight sync does, then vLLM's ``load_weights``.
 
-        Rank 0's shard is written into its parameter in place (as vLLM's
-        weight loaders do); every other shard gets storage of its own.
+        This rank's shard is written into its parameter in place (as vLLM's
+        weight loaders do); every other shard has storage of its own.
         """
-        shards = list(full_weight.chunk(self.tp.size, dim=0))
+        if isinstance(full_weight, NewWeights):
+            new = full_weight
+        else:
+            new = NewWeights(full_weight,
+                             [s.clone() for s in full_weight.chunk(self.tp.size, dim=0)])
         with torch.no_grad():
-            self.model.lm_head.weight.copy_(shards[0])
-        self.tp.other_shards = [s.clone() for s in shards[1:]]
-        self.full_weight = full_weight
+            self.model.lm_head.weight.copy_(new.shards[self.tp.rank])
+        if isinstance(self.tp, EmulatedTP):
+            self.tp.other_shards = list(new.shards[1:])
+        self.full_weight = new.full_weight
         self.model.load_weights([])
 
 
@@ -98,12 +140,20 @@ def build_shell(
     dtype: torch.dtype = torch.float32,
     device: str | torch.device = "cpu",
     seed: int = 0,
+    rank: int = 0,
+    emulate: bool = True,
 ) -> Shell:
-    """A ``Gemma4MTP`` of the given sizes from ``module``'s real classes."""
+    """A ``Gemma4MTP`` of the given sizes from ``module``'s real classes.
+
+    ``emulate``: this process plays rank 0 of ``tp`` (``EmulatedTP``);
+    otherwise it is rank ``rank`` of an initialised TP group of ``tp``.
+    Every rank draws the same weights from ``seed``.
+    """
+    if emulate and rank != 0:
+        raise ValueError("an emulated TP group is played by rank 0")
     gen = torch.Generator().manual_seed(seed)
     padded = padded_vocab(vocab, tp)
-    full = torch.randn(padded, hidden, generator=gen).to(device=device, dtype=dtype)
-    full[vocab:] = 0
+    full = _random_weight(padded, hidden, vocab, gen, dtype, device)
     shards = list(full.chunk(tp, dim=0))
 
     cls = module.Gemma4MTP
@@ -111,7 +161,7 @@ def build_shell(
     nn.Module.__init__(model)
     model.config = types.SimpleNamespace()
     model.lm_head = nn.Module()
-    model.lm_head.weight = nn.Parameter(shards[0].clone(), requires_grad=False)
+    model.lm_head.weight = nn.Parameter(shards[rank].clone(), requires_grad=False)
     embedder = module.Gemma4MTPMaskedEmbedder(
         hidden_size=hidden,
         vocab_size=vocab,
@@ -125,9 +175,22 @@ def build_shell(
     model.masked_embedding.token_ordering = model.masked_embedding.token_ordering.long()
     _init_attributes_of(cls, model)
 
+    if not emulate:
+        return Shell(model, RankTP(tp, rank), full, vocab)
     emulated = EmulatedTP(tp, [s.clone() for s in shards[1:]])
     emulated.install(module)
     return Shell(model, emulated, full, vocab)
+
+
+def _random_weight(rows: int, hidden: int, vocab: int, seed_or_gen, dtype, device) -> torch.Tensor:
+    """Random rows for the vocabulary, zeros for its padding (drawn on the CPU, so that
+    every device and every rank gets the same values)."""
+    gen = seed_or_gen
+    if not isinstance(gen, torch.Generator):
+        gen = torch.Generator().manual_seed(seed_or_gen)
+    full = torch.randn(rows, hidden, generator=gen).to(device=device, dtype=dtype)
+    full[vocab:] = 0
+    return full
 
 
 def _init_attributes_of(cls: type, model: nn.Module) -> None:
@@ -145,6 +208,58 @@ def _init_attributes_of(cls: type, model: nn.Module) -> None:
             setattr(model, name, None)
 
 
+PROPOSER_MODULE = "vllm.v1.spec_decode.gemma4"
+PROPOSER_METHODS = ("_setup_centroids_cuda_graphs", "_greedy_sample")
+
+
+class ProposerStandIn:
+    """What ``Gemma4Proposer``'s centroid CUDA graphs use, running vLLM's own methods.
+
+    ``Gemma4Proposer.__init__`` needs a whole engine. Its methods
+    ``_setup_centroids_cuda_graphs`` and ``_greedy_sample`` read only
+    ``model``, ``dtype``, ``device`` and the four ``_centroids_*`` fields, so
+    the real functions are bound to this object. (``_greedy_sample`` calls
+    ``super()`` only while no graph is captured; it is used after capture.)
+    """
+
+    def __init__(self, proposer_cls: type, model: nn.Module, *, dtype: torch.dtype,
+                 device: str | torch.device) -> None:
+        self.model = model
+        self.dtype = dtype
+        self.device = torch.device(device)
+        self._centroids_sizes: list[int] = []
+        self._centroids_graphs: dict[int, object] = {}
+        self._centroids_inputs: dict[int, torch.Tensor] = {}
+        self._centroids_outputs: dict[int, torch.Tensor] = {}
+        for name in PROPOSER_METHODS:
+            func = proposer_cls.__dict__.get(name)
+            if not isinstance(func, types.FunctionType):
+                raise AttributeError(f"{proposer_cls.__qualname__} has no method {name}")
+            setattr(self, name, types.MethodType(func, self))
+
+    def graph_size_for(self, tokens: int) -> int | None:
+        """The captured size that ``_greedy_sample`` replays for ``tokens`` (None: eager)."""
+        return next((s for s in self._centroids_sizes if s >= tokens), None)
+
+
+def import_proposer_class(cpu_platform: bool = False) -> type:
+    """vLLM's ``Gemma4Proposer`` (see ``import_mtp_module`` for ``cpu_platform``)."""
+    import importlib
+
+    if cpu_platform:
+        use_cpu_platform()
+    return importlib.import_module(PROPOSER_MODULE).Gemma4Proposer
+
+
+def use_cpu_platform() -> None:
+    """Make vLLM's current platform its ``CpuPlatform`` (before the model modules load)."""
+    import vllm.platforms as platforms
+    from vllm.platforms.cpu import CpuPlatform
+
+    if not isinstance(platforms._current_platform, CpuPlatform):
+        platforms._current_platform = CpuPlatform()
+
+
 def import_mtp_module(cpu_platform: bool = False) -> types.ModuleType:
     """Import vLLM's ``gemma4_mtp``; with ``cpu_platform``, as on a GPU box without vLLM's _C.
 
@@ -156,8 +271,5 @@ def import_mtp_module(cpu_platform: bool = False) -> types.ModuleType:
     import importlib
 
     if cpu_platform:
-        import vllm.platforms as platforms
-        from vllm.platforms.cpu import CpuPlatform
-
-        platforms._current_platform = CpuPlatform()
+        use_cpu_platform()
     return importlib.import_module(MTP_MODULE)

@@ -1,0 +1,91 @@
+"""On a CUDA GPU: ``vllm-patches verify`` shows the bug and the fix in real vLLM releases.
+
+Needs the release trees named in ``VLLM_PATCHES_GPU_TREES`` (folders holding
+``vllm/``, joined with ``:``); tools/gpu_run.sh unpacks them from .bundle/ and
+runs this file with ``pytest -m gpu``. Skipped where there is no CUDA GPU.
+"""
+
+import json
+import os
+
+import pytest
+
+from tests.helpers import run_cli
+from vllm_patches.detect import find_vllm
+
+TREES_ENV = "VLLM_PATCHES_GPU_TREES"
+
+
+def cuda_here() -> bool:
+    try:
+        import torch
+    except ImportError:
+        return False
+    return torch.cuda.is_available()
+
+
+pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not cuda_here(), reason="needs a CUDA GPU")]
+
+
+def tree_for(version: str):
+    for folder in filter(None, os.environ.get(TREES_ENV, "").split(os.pathsep)):
+        install = find_vllm(folder)
+        if str(install.version) == version:
+            return install.location
+    pytest.skip(f"no vLLM {version} tree in {TREES_ENV}")
+
+
+def verify(tree, tmp_path, *args):
+    """The CLI as a user runs it, with this environment's extra paths (the bundle's wheels)."""
+    report_path = tmp_path / "report.json"
+    extra = tuple(filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep)))
+    proc = run_cli("verify", "--target", str(tree), *args, "--json", str(report_path),
+                   paths=extra)
+    print(proc.stdout, proc.stderr)
+    assert report_path.exists(), proc.stderr
+    return proc, json.loads(report_path.read_text())
+
+
+def results(report, arm):
+    return {r["scenario"]: r for r in report["results"] if r["arm"] == arm}
+
+
+def assert_identical_everywhere(report, result):
+    """Every token of every trial (on every rank) identical to eager."""
+    ranks = report["mode"]["tp"] if report["mode"]["kind"] == "ranks" else 1
+    assert result["status"] == "ok", result
+    for row in result["sizes"]:
+        assert row["matched"] == row["total"] == ranks * report["settings"]["trials"] * row["size"]
+
+
+def assert_bug_shown(result):
+    """A crash (an illegal memory access) or wrong token ids at a size that replays a graph."""
+    if result["status"] in ("error", "crashed"):
+        return
+    assert result["status"] == "ok", result
+    assert any(r["matched"] < r["total"] for r in result["sizes"] if r["path"] != "eager"), result
+
+
+def test_0221_control_fails_and_patched_matches_eager_in_both_scenarios(tmp_path):
+    proc, report = verify(tree_for("0.22.1"), tmp_path)
+    assert proc.returncode == 0 and report["verdict"] == "PASS"
+    assert report["mode"]["kind"] in ("emulated", "ranks")
+    assert report["settings"]["vocab"] == 262144 and report["settings"]["hidden"] == 256
+    patched = results(report, "patched")
+    assert set(patched) == {"capture", "reload"}
+    for result in patched.values():
+        assert_identical_everywhere(report, result)
+    control = results(report, "control")
+    assert set(control) == {"capture", "reload"}
+    for result in control.values():
+        assert_bug_shown(result)
+    assert "The control reproduced the bug" in proc.stdout
+
+
+def test_0230_control_fails_upstreams_reload_and_patched_matches(tmp_path):
+    proc, report = verify(tree_for("0.23.0"), tmp_path, "--scenario", "reload")
+    assert proc.returncode == 0 and report["verdict"] == "PASS"
+    applied = {p["id"]: p["outcome"] for p in report["patches"]}
+    assert applied["gemma4-mtp-lm-head-reload"] == "already-applied"  # by the import hook
+    assert_identical_everywhere(report, results(report, "patched")["reload"])
+    assert_bug_shown(results(report, "control")["reload"])
