@@ -15,7 +15,7 @@ import click
 
 from . import messages
 from ._version import __version__
-from .verify_arm import DEFAULT_SIZES, GEMMA4_ASSISTANT
+from .verify_defaults import DEFAULT_SIZES, GEMMA4_ASSISTANT
 
 EXIT_ATTENTION = 1
 EXIT_BAD_INPUT = 2
@@ -143,11 +143,11 @@ def status(target, vllm_version, as_json, check, report_file, ids) -> None:
 def _source_record(install):
     """The tree's source-mode record (None, with a warning, when corrupt) and whether an
     interrupted write is pending there."""
+    if install is None or not (install.location / ".vllm-patches").is_dir():
+        return None, False  # never source-patched: no need to import the record's modules
     from .record import RecordError, load, state_dir
     from .transaction import pending
 
-    if install is None:
-        return None, False
     try:
         record = load(install.location)
     except RecordError as exc:

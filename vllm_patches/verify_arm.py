@@ -44,6 +44,7 @@ import time
 from dataclasses import dataclass, field
 
 from . import messages
+from .verify_defaults import DEFAULT_SIZES, GEMMA4_ASSISTANT
 
 PATCHED, CONTROL = "patched", "control"
 ARMS = (PATCHED, CONTROL)
@@ -58,8 +59,6 @@ SETUP_ERROR = "setup-error"  # the arm could not get as far as the scenario
 
 SENTINEL = -1  # never a token id
 CAPTURED_SIZES = (1, 2, 4, 8, 16, 32, 64)  # what vLLM's _setup_centroids_cuda_graphs captures
-DEFAULT_SIZES = (1, 2, 3, 4, 8, 16, 32, 64, 65)  # + 3 (replays the graph of 4), 65 (eager)
-GEMMA4_ASSISTANT = {"vocab": 262144, "hidden": 256, "centroids": 2048, "top_k": 32}
 # The modules under test (as in ``harness``, named here so that reading them needs no torch).
 MTP_MODULE = "vllm.model_executor.models.gemma4_mtp"
 PROPOSER_MODULE = "vllm.v1.spec_decode.gemma4"
