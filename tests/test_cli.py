@@ -79,3 +79,13 @@ def test_every_command_has_help_with_an_example():
             for sub in command.commands:
                 sub_help = run_cli(name, sub, "--help")
                 assert "Example" in sub_help.stdout, f"{name} {sub} --help has no example"
+
+
+def test_usage_errors_are_one_sentence_exit_2(tmp_path):
+    for args in (("status", "--bogus"), ("nosuch",), ("verify", "--tp", "0"),
+                 ("status", "--target", str(tmp_path / "file.txt"))):
+        (tmp_path / "file.txt").write_text("not a tree")
+        proc = run_cli(*args)
+        assert proc.returncode == 2, args
+        assert proc.stderr.startswith("vllm-patches: ") and proc.stderr.count("\n") == 1, args
+        assert "Traceback" not in proc.stderr and "Usage:" not in proc.stderr, args

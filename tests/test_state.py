@@ -68,3 +68,18 @@ def test_source_patched_tree_reads_as_applied(tree_copy):
 def test_runtime_applied_in_this_process_reads_as_applied(release):
     status = patch_status(get_patch(STABLE), find_vllm(release("0.22.1")), runtime_applied=True)
     assert (status.state, status.mode) == ("applied", "runtime")
+
+
+def test_without_a_version_another_releases_code_is_not_applicable_not_modified(tree_copy):
+    import shutil
+
+    tree = tree_copy("0.22.1")
+    for info in tree.glob("vllm-*.dist-info"):
+        shutil.rmtree(info)
+    (tree / "vllm" / "_version.py").unlink()  # a checkout without setuptools-scm's file
+    install = find_vllm(tree)
+    assert install.version is None
+    reload_status = patch_status(get_patch(RELOAD), install)
+    assert reload_status.state == "not-applicable"
+    assert "code of a vLLM release this patch is not for" in reload_status.reason
+    assert patch_status(get_patch(STABLE), install).state == "applicable"

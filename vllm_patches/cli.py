@@ -55,7 +55,7 @@ def target_options(func):
     )(func)
     return click.option(
         "--target",
-        type=click.Path(file_okay=False, path_type=str),
+        type=str,
         metavar="DIR",
         help="Folder that holds the vllm/ package (a fork checkout or a site-packages) "
         "instead of the installed vLLM.",
@@ -662,7 +662,20 @@ def verify(target, vllm_version, tp, emulate_tp, scenario, control, sizes, trial
 
 
 def main() -> None:
-    cli(prog_name="vllm-patches")
+    """The console script: click's usage errors, too, become one sentence and exit 2."""
+    try:
+        code = cli.main(prog_name="vllm-patches", standalone_mode=False)
+    except click.UsageError as exc:
+        hint = f" (see: {exc.ctx.command_path} --help)" if exc.ctx is not None else ""
+        click.echo(f"vllm-patches: {exc.format_message()}{hint}", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.Abort:
+        click.echo("vllm-patches: interrupted.", err=True)
+        sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

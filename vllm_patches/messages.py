@@ -84,6 +84,10 @@ def method_changed(where: str) -> str:
     return f"{where} differs from every known pre-fix shape (a fork changed it)"
 
 
+def other_release_code(where: str) -> str:
+    return f"{where} has the code of a vLLM release this patch is not for"
+
+
 def partly_patched(where: str) -> str:
     return f"{where} holds part of a vllm-patches fix (an interrupted or hand-edited apply)"
 

@@ -31,6 +31,7 @@ PATCHED = "patched"
 FIXED = "fixed"
 MODIFIED = "modified"
 MISSING = "missing"
+OTHER_RELEASE = "other-release"  # a release's code, just not one this patch is for
 
 
 @dataclass(frozen=True)
@@ -73,14 +74,32 @@ def classify(patch: Patch, target: Target, source: str | None) -> Shape:
         if current is None:
             return Shape(MISSING, messages.method_absent(f"{where}.{wrap.name}"))
         if current not in wrap.pre_fix:
+            if current in _release_shapes(target, wrap.name):
+                return Shape(OTHER_RELEASE, messages.other_release_code(f"{where}.{wrap.name}"))
             return Shape(MODIFIED, messages.method_changed(f"{where}.{wrap.name}"))
     return Shape(PRE_FIX)
+
+
+def _release_shapes(target: Target, method: str) -> frozenset[str]:
+    """Every fingerprint the catalogue knows for one method, from any patch: the
+    shapes of vLLM releases, as opposed to a fork's own change."""
+    from .catalog import load_catalog
+
+    return frozenset(
+        fp
+        for patch in load_catalog()
+        for other in patch.targets
+        if (other.module, other.class_name) == (target.module, target.class_name)
+        for wrap in other.wraps
+        if wrap.name == method
+        for fp in wrap.pre_fix | wrap.fixed_upstream
+    )
 
 
 def classify_install(patch: Patch, install: VllmInstall) -> Shape:
     """The combined shape of every target of ``patch`` in one vLLM tree."""
     shapes = [classify(patch, t, install.read_module(t.module)) for t in patch.targets]
-    for kind in (MISSING, MODIFIED, FIXED):
+    for kind in (MISSING, MODIFIED, FIXED, OTHER_RELEASE):
         for shape in shapes:
             if shape.kind == kind:
                 return shape
@@ -171,7 +190,7 @@ def _patch_status(
     shape = classify_install(patch, install)
 
     if shape.kind == PATCHED and (
-        version is None or patch.affects(version) or _holds_own_block(patch, install)
+        (version is not None and patch.affects(version)) or _holds_own_block(patch, install)
     ):
         return PatchStatus(patch, APPLIED, messages.applied_in_source(install.location),
                            messages.next_revert(patch.id), mode="source")
@@ -196,6 +215,6 @@ def _patch_status(
     if shape.kind == FIXED:
         return PatchStatus(patch, FIXED_UPSTREAM, messages.fixed_shape_found(),
                            messages.next_drop(patch.id))
-    if shape.kind == MISSING:
+    if shape.kind in (MISSING, OTHER_RELEASE):
         return PatchStatus(patch, NOT_APPLICABLE, shape.detail, messages.next_nothing())
     return PatchStatus(patch, TARGET_MODIFIED, shape.detail, messages.next_modified(patch.id))
