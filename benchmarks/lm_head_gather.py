@@ -3,7 +3,7 @@
 
 For the vLLM release on PYTHONPATH, as released and with the catalogue applied
 at run time, at TP=1 and at emulated TP=2 (the all-gather concatenates the
-shards into a new tensor, as NCCL's does), over N calls on the CPU:
+shards into a new tensor, as NCCL's does), over N calls on the CPU (or, with ``--device cuda``, a GPU):
 
   gathers    all-gathers in N calls
   copies     tensor copies (clone, copy_, to) in N calls
@@ -51,9 +51,14 @@ class Allocations(TorchDispatchMode):
         return out
 
 
-def measure(module, tp: int, calls: int, vocab: int, hidden: int) -> dict:
+def sync(device: str) -> None:
+    if device == "cuda":
+        torch.cuda.synchronize()
+
+
+def measure(module, tp: int, calls: int, vocab: int, hidden: int, device: str = "cpu") -> dict:
     shell = harness.build_shell(module, vocab=vocab, hidden=hidden, num_centroids=2048, top_k=32,
-                                tp=tp, dtype=torch.bfloat16)
+                                tp=tp, dtype=torch.bfloat16, device=device)
     model = shell.model
     per_call, same = [], True
     previous = None  # kept alive, so that a new allocation cannot take its place
@@ -70,11 +75,13 @@ def measure(module, tp: int, calls: int, vocab: int, hidden: int) -> dict:
         del previous, weight
         shell.tp.uninstall(module)
         timed = harness.build_shell(module, vocab=vocab, hidden=hidden, num_centroids=2048,
-                                    top_k=32, tp=tp, dtype=torch.bfloat16)
+                                    top_k=32, tp=tp, dtype=torch.bfloat16, device=device)
         times = []
         for _ in range(calls):
+            sync(device)
             started = time.perf_counter()
             timed.model._get_full_lm_head_weight()
+            sync(device)
             times.append(time.perf_counter() - started)
         timed.tp.uninstall(module)
     return {
@@ -97,19 +104,22 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=20)
     parser.add_argument("--vocab", type=int, default=262144)
     parser.add_argument("--hidden", type=int, default=256)
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
+                        help="cuda: time the calls on the GPU (synchronised around each call)")
     args = parser.parse_args()
 
     install = find_vllm()
     module = harness.import_mtp_module(cpu_platform=True)
-    rows = [("as released", tp, measure(module, tp, args.calls, args.vocab, args.hidden))
+    rows = [("as released", tp, measure(module, tp, args.calls, args.vocab, args.hidden, args.device))
             for tp in (1, 2)]
     outcomes = runtime.apply()
     label = "patched: " + ", ".join(f"{o.id} {o.outcome}" for o in outcomes if o.outcome != "skipped")
     rows += [(label if tp == 1 else "  (same)", tp,
-              measure(module, tp, args.calls, args.vocab, args.hidden)) for tp in (1, 2)]
+              measure(module, tp, args.calls, args.vocab, args.hidden, args.device)) for tp in (1, 2)]
 
     print(f"vLLM {install.version if install else '?'}: Gemma4MTP._get_full_lm_head_weight, "
-          f"{args.calls} calls, vocab {args.vocab} x hidden {args.hidden}, bfloat16, CPU")
+          f"{args.calls} calls, vocab {args.vocab} x hidden {args.hidden}, bfloat16, "
+          f"{torch.cuda.get_device_name() if args.device == 'cuda' else 'CPU'}")
     head = ("code", "TP", f"gathers/{args.calls}", f"copies/{args.calls}", "first bytes",
             "next bytes", "same storage", "first us", "next us")
     table = [head] + [
