@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import sys
+from dataclasses import replace
 
 import click
 
@@ -110,7 +111,8 @@ def status(target, vllm_version, as_json, check, report_file, ids) -> None:
     Example:
       vllm-patches status
       vllm-patches status --target /srv/vllm-fork --json
-      vllm-patches status --check    # exit 1 if a fix is still missing
+      vllm-patches status --check    # exit 1 if a fix is still missing (neither in the
+                                     # files nor applied by the plugin at start-up)
       VLLM_PATCHES_REPORT=/tmp/patches.jsonl vllm serve ...
       vllm-patches status --report /tmp/patches.jsonl
     """
@@ -126,17 +128,30 @@ def status(target, vllm_version, as_json, check, report_file, ids) -> None:
     install = find_vllm(target, vllm_version)
     record, pending = _source_record(install)
     statuses = [patch_status(p, install, record=record) for p in select(ids)]
+    # Auto-patching concerns the vLLM of this environment, not a --target tree.
+    auto = None
+    if target is None and install is not None:
+        from .autopatch import describe
+
+        auto = describe()
+    covered = {s.patch.id for s in statuses
+               if auto is not None and s.state == APPLICABLE and auto.covers(s.patch.id)}
+    statuses = [replace(s, next_step=messages.next_apply_covered(s.patch.id))
+                if s.patch.id in covered else s for s in statuses]
     if as_json:
         emit_json({
             "vllm": install.to_dict() if install else None,
-            "patches": [s.to_dict() for s in statuses],
+            "autopatch": auto.to_dict() if auto else None,
+            "patches": [{**s.to_dict(), "autopatch": s.patch.id in covered} for s in statuses],
             "pending_write": pending,
         })
     else:
-        _print_status(install, statuses)
+        _print_status(install, statuses, auto)
         if pending:
             click.echo("\n" + messages.source_pending(install.location))
-    if check and any(s.state in (APPLICABLE, TARGET_MODIFIED) for s in statuses):
+    needs = [s for s in statuses if s.state == TARGET_MODIFIED
+             or (s.state == APPLICABLE and s.patch.id not in covered)]
+    if check and needs:
         sys.exit(EXIT_ATTENTION)
 
 
@@ -156,13 +171,15 @@ def _source_record(install):
     return record, pending(state_dir(install.location))
 
 
-def _print_status(install, statuses) -> None:
+def _print_status(install, statuses, auto=None) -> None:
     if install is None:
         click.echo(messages.status_no_vllm())
     else:
         version = install.version or "version unknown (use --vllm-version)"
         extra = ", editable" if install.editable else ""
         click.echo(f"vLLM {version} at {install.location} ({install.version_from}{extra})")
+    if auto is not None:
+        click.echo(auto.summary())
     click.echo("")
     rows = [("PATCH", "STATE", "AFFECTED", "UPSTREAM")] + [
         (s.patch.id, s.state + (f" ({s.mode})" if s.mode else ""), s.patch.affected_text,

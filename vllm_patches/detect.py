@@ -10,7 +10,7 @@ string says nothing useful. Nothing here imports torch or vLLM.
 from __future__ import annotations
 
 import ast
-import importlib.util
+from importlib.machinery import PathFinder
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,7 +82,10 @@ def find_vllm(target: Path | str | None = None, version: str | None = None) -> V
 
 
 def _from_environment(override: str | None) -> VllmInstall | None:
-    spec = importlib.util.find_spec("vllm")
+    # The path-based finder, without importing importlib.util (status must stay fast).
+    # An editable vLLM that a meta-path finder serves is found below, through its
+    # metadata's direct_url.json.
+    spec = PathFinder.find_spec("vllm")
     location = None
     if spec is not None and spec.submodule_search_locations:
         location = Path(next(iter(spec.submodule_search_locations))).resolve().parent

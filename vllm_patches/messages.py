@@ -893,3 +893,29 @@ def control_not_reproduced(hidden: list[tuple[str, str]]) -> str:
 
 def control_not_run(reason: str) -> str:
     return f"Control: {reason}."
+
+
+# Auto-patching, as status shows it ----------------------------------------------------
+def autopatch_no_plugin() -> str:
+    return ("Auto-patching: off (the vllm-patches plugin entry point is not installed in this "
+            "environment: pip install vllm-patches here)")
+
+
+def autopatch_filtered(vllm_plugins: str) -> str:
+    return (f"Auto-patching: off (VLLM_PLUGINS={vllm_plugins!r} does not list vllm_patches, so "
+            "vLLM will not load the plugin)")
+
+
+def autopatch_disabled() -> str:
+    return "Auto-patching: off (VLLM_PATCHES=none)"
+
+
+def autopatch_on(selection) -> str:
+    chosen = "every applicable patch" if selection is None else ", ".join(selection)
+    return (f"Auto-patching: on (vLLM plugin installed): every vLLM process here applies "
+            f"{chosen} as it starts; prove it with VLLM_PATCHES_REPORT")
+
+
+def next_apply_covered(patch_id: str) -> str:
+    return (f"nothing for vLLM processes: the plugin applies it at start-up; to write it into "
+            f"the files instead: vllm-patches apply {patch_id}")
