@@ -17,12 +17,13 @@ from pathlib import Path
 
 from . import messages
 from ._version import __version__
+from .errors import VllmPatchesError
 
 FILE_NAME = "vllm-patches-backport.json"
 FORMAT = 1
 
 
-class StateError(Exception):
+class StateError(VllmPatchesError):
     """The state file cannot be read."""
 
 

@@ -245,23 +245,19 @@ def backport(repo, onto, ids, branch, strategy, dry_run, force, keep_conflicts, 
       vllm-patches backport --continue      # after making the change by hand
     """
     from . import backport as verbs
-    from .backport_state import StateError
 
     if resume and abort:
         raise Failure(messages.backport_continue_and_abort())
     if (resume or abort) and (onto or ids or branch or dry_run or force or keep_conflicts):
         raise Failure(messages.backport_continue_alone())
-    try:
-        if resume:
-            results = verbs.resume(repo)
-        elif abort:
-            results = verbs.abort(repo)
-        else:
-            results = verbs.backport(repo, onto, ids, branch=branch, strategy=strategy,
-                                     dry_run=dry_run, force=force,
-                                     keep_conflicts=keep_conflicts, vllm_version=vllm_version)
-    except (verbs.BackportError, StateError) as exc:
-        raise Failure(str(exc)) from None
+    if resume:
+        results = verbs.resume(repo)
+    elif abort:
+        results = verbs.abort(repo)
+    else:
+        results = verbs.backport(repo, onto, ids, branch=branch, strategy=strategy,
+                                 dry_run=dry_run, force=force,
+                                 keep_conflicts=keep_conflicts, vllm_version=vllm_version)
     if as_json:
         emit_json({"results": [r.to_dict() for r in results]})
     else:

@@ -18,9 +18,10 @@ import tempfile
 from pathlib import Path
 
 from . import messages
+from .errors import VllmPatchesError
 
 
-class RepoError(Exception):
+class RepoError(VllmPatchesError):
     """The repository cannot be worked on (bad input): one sentence, nothing changed."""
 
 
