@@ -11,7 +11,6 @@ three-way merge. The date is now, or ``SOURCE_DATE_EPOCH`` when set.
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import os
 import stat
@@ -23,6 +22,7 @@ from . import commit_message
 from ._version import __version__
 from .catalog import Patch
 from .detect import VllmInstall
+from .diffs import unified_diff
 from .edit import EditError, patch_text
 
 DEFAULT_AUTHOR = "vllm-patches <vllm-patches@noreply.invalid>"
@@ -42,15 +42,8 @@ class FileChange:
     mode: str
 
     def diff(self) -> str:
-        lines = list(difflib.unified_diff(
-            self.old.splitlines(keepends=True), self.new.splitlines(keepends=True),
-            f"a/{self.relpath}", f"b/{self.relpath}",
-        ))
-        out = [f"diff --git a/{self.relpath} b/{self.relpath}\n",
-               f"index {_blob_id(self.old)[:12]}..{_blob_id(self.new)[:12]} {self.mode}\n"]
-        for line in lines:
-            out.append(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n")
-        return "".join(out)
+        return unified_diff(self.relpath, self.old, self.new,
+                            f"{_blob_id(self.old)[:12]}..{_blob_id(self.new)[:12]} {self.mode}")
 
     def counts(self) -> tuple[int, int]:
         added = removed = 0
@@ -85,9 +78,14 @@ def changes(patch: Patch, install: VllmInstall, *, force: bool = False) -> list[
             new = patch_text(patch, target, old, force=force)
         except EditError as exc:
             raise ExportError(str(exc)) from None
-        mode = "100755" if os.stat(path).st_mode & stat.S_IXUSR else "100644"
-        out.append(FileChange(target.relpath, old, new, mode))
+        out.append(file_change(install, target.relpath, old, new))
     return out
+
+
+def file_change(install: VllmInstall, relpath: str, old: str, new: str) -> FileChange:
+    """One file's change, with git's mode of the file in the tree."""
+    mode = "100755" if os.stat(install.location / relpath).st_mode & stat.S_IXUSR else "100644"
+    return FileChange(relpath, old, new, mode)
 
 
 def diffstat(files: list[FileChange]) -> str:

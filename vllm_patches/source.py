@@ -32,11 +32,8 @@ from __future__ import annotations
 
 import codecs
 import errno
-import difflib
 import os
-import textwrap
 from dataclasses import dataclass, field
-from email.utils import formatdate
 from pathlib import Path
 from typing import Sequence
 
@@ -44,7 +41,8 @@ from . import messages, transaction
 from ._version import __version__
 from .catalog import CatalogError, Patch, Target, get_patch, load_catalog
 from .detect import VllmInstall, find_vllm
-from .edit import EditError, has_block, patch_text, split_lines, unpatch_text
+from .diffs import unified_diff
+from .edit import EditError, has_block, patch_text, unpatch_text
 from .record import (Entry, FileRecord, Record, load, now, record_path, sha256_of,
                      state_dir)
 from .state import (APPLICABLE, APPLIED, FIXED_UPSTREAM, PATCHED, TARGET_MODIFIED, classify,
@@ -289,10 +287,14 @@ class _Plan:
         )
 
     def mails(self, install: VllmInstall) -> str:
+        from .export import file_change, mbox_message
+
+        total = len(self.edits)
         return "".join(
-            mail(patch, "".join(unified_diff(rel, old, new) for rel, (old, new) in edits.items()),
-                 install)
-            for patch, edits in self.edits
+            mbox_message(patch, install,
+                         [file_change(install, rel, old, new) for rel, (old, new) in edits.items()],
+                         number=(i, total))
+            for i, (patch, edits) in enumerate(self.edits, start=1)
         )
 
 
@@ -427,32 +429,3 @@ def _forced_take_out(plan: _Plan, patch: Patch) -> Result:
         return Result(pid, NOT_APPLIED, messages.source_record_dropped(pid))
     return Result(pid, REVERTED, messages.source_reverted(pid, sorted(changed), True),
                   tuple(sorted(changed)))
-
-
-# Diffs ------------------------------------------------------------------------
-def unified_diff(rel: str, old: str, new: str) -> str:
-    """A unified diff of one file that ``git apply -p1`` takes (a/ and b/ prefixes)."""
-    out = [f"diff --git a/{rel} b/{rel}\n"]
-    for line in difflib.unified_diff(split_lines(old), split_lines(new),
-                                     f"a/{rel}", f"b/{rel}", lineterm="\n"):
-        if not line.endswith(("\n", "\r")):
-            line += "\n\\ No newline at end of file\n"
-        out.append(line)
-    return "".join(out) if len(out) > 1 else ""
-
-
-def mail(patch: Patch, diff_text: str, install: VllmInstall) -> str:
-    """One patch as a mail in the format of ``git format-patch``, for ``git am``."""
-    body = textwrap.fill(patch.description, 72)
-    return (
-        "From 0000000000000000000000000000000000000000 Mon Sep 17 00:00:00 2001\n"
-        "From: vllm-patches <vllm-patches@users.noreply.github.com>\n"
-        f"Date: {formatdate(localtime=True)}\n"
-        f"Subject: [PATCH] {patch.title}\n"
-        "MIME-Version: 1.0\nContent-Type: text/plain; charset=UTF-8\n"
-        "Content-Transfer-Encoding: 8bit\n\n"
-        f"{body}\n\nUpstream: {patch.upstream_pr}\n"
-        f"Written by vllm-patches {__version__} (patch {patch.id}) for vLLM "
-        f"{install.raw_version or 'of unknown version'}.\n"
-        f"---\n{diff_text}-- \nvllm-patches {__version__}\n\n"
-    )
