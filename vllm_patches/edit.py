@@ -150,7 +150,8 @@ def _class_span(text: str, target: Target) -> tuple[int, int]:
         tree = ast.parse(text)
     except SyntaxError as exc:
         raise EditError(messages.module_unparsable(target.module, exc)) from None
-    for i, node in enumerate(tree.body):
+    for i in reversed(range(len(tree.body))):  # the last definition is the class that runs
+        node = tree.body[i]
         if isinstance(node, ast.ClassDef) and node.name == target.class_name:
             first = min([node.lineno] + [d.lineno for d in node.decorator_list]) - 1
             if i + 1 == len(tree.body):

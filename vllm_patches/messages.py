@@ -191,9 +191,9 @@ def apply_failed(patch_id: str, exc: BaseException) -> str:
     return f"{patch_id} could not be applied ({type(exc).__name__}: {exc}); vLLM runs without it"
 
 
-def refuse_modified(patch_id: str, where: str) -> str:
+def refuse_modified(patch_id: str, reason: str) -> str:
     return (
-        f"{patch_id} refused: {where} differs from every known pre-fix shape (a fork changed it); "
+        f"{patch_id} refused: {reason}; "
         "review it, then use force=True (CLI: --force) or vllm-patches backport"
     )
 

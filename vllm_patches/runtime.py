@@ -15,6 +15,7 @@ import importlib
 import inspect
 import logging
 import os
+import sys
 import textwrap
 import threading
 import types
@@ -23,8 +24,10 @@ from dataclasses import dataclass, field
 from . import messages
 from .catalog import CatalogError, Patch, Target, select
 from .detect import DetectError, find_vllm
-from .shape import fingerprint
-from .state import FIXED, PATCHED, classify
+from .shape import MethodPrints, fingerprint
+from .state import (APPLICABLE, APPLIED as STATE_APPLIED, FIXED_UPSTREAM, MISSING, PATCHED,
+                    TARGET_MODIFIED, Evidence, PatchStatus, Shape, classify_prints, combine,
+                    judge)
 
 logger = logging.getLogger("vllm_patches")
 
@@ -76,7 +79,14 @@ class _Installed:
     """What one applied patch changed, so that revert can undo exactly that."""
 
     cls: type
+    target: Target
     previous: dict[str, object] = field(default_factory=dict)
+
+    def live(self) -> bool:
+        """True while the class that runs is the one patched and still holds the fix
+        (an ``importlib.reload`` of the module makes a new, unpatched class)."""
+        return _live_class(self.target) is self.cls and all(
+            is_marked(self.cls.__dict__.get(name)) for name in self.target.method_names)
 
 
 _APPLIED: dict[str, list[_Installed]] = {}
@@ -87,8 +97,11 @@ def strict_from_env() -> bool:
 
 
 def is_applied(patch_id: str) -> bool:
-    """True when this process runs ``patch_id`` as a runtime patch."""
-    return patch_id in _APPLIED
+    """True when this process runs ``patch_id`` as a runtime patch (on the classes that
+    run now, not ones a reload replaced)."""
+    with _LOCK:
+        installed = _APPLIED.get(patch_id)
+        return installed is not None and all(record.live() for record in installed)
 
 
 def apply(ids=None, *, force: bool = False, strict: bool | None = None) -> list[Outcome]:
@@ -131,36 +144,33 @@ def _select(ids, strict: bool) -> tuple[Patch, ...]:
 
 
 def _apply_one(patch: Patch, force: bool) -> Outcome:
-    if patch.id in _APPLIED:
-        return Outcome(patch.id, ALREADY_APPLIED, messages.already_applied_here(patch.id))
+    if patch.id in _APPLIED and not is_applied(patch.id):
+        del _APPLIED[patch.id]  # the module was reloaded: its new classes are unpatched
     try:
-        gate = _version_gate(patch)
-        if gate is not None:
-            return gate
-        plans = [_plan(patch, target, force) for target in patch.targets]
-    except _Stop as stop:
-        return stop.outcome
+        verdict, plans = examine(patch)
     except Exception as exc:  # a broken vLLM must not break the host process
         return Outcome(patch.id, FAILED, messages.apply_failed(patch.id, exc))
-    if all(plan is None for plan in plans):
-        return Outcome(patch.id, IN_SOURCE, messages.found_in_source(patch.id), mode="source")
+    state = verdict.state
+    if state == STATE_APPLIED:
+        if verdict.mode == "source":
+            return Outcome(patch.id, IN_SOURCE, messages.found_in_source(patch.id), mode="source")
+        return Outcome(patch.id, ALREADY_APPLIED, messages.already_applied_here(patch.id))
+    if state == FIXED_UPSTREAM:
+        return Outcome(patch.id, SKIPPED, verdict.reason, obsolete=True)
+    if state == TARGET_MODIFIED and not (force and all(p.forceable for p in plans)):
+        return Outcome(patch.id, REFUSED, messages.refuse_modified(patch.id, verdict.reason))
+    if state not in (APPLICABLE, TARGET_MODIFIED):
+        return Outcome(patch.id, SKIPPED, verdict.reason)
     installed: list[_Installed] = []
     try:
         for plan in plans:
-            if plan is not None:
-                installed.append(_install(plan))
+            installed.append(_install(plan))
     except Exception as exc:
         for record in reversed(installed):
             _restore(record)
         return Outcome(patch.id, FAILED, messages.apply_failed(patch.id, exc))
     _APPLIED[patch.id] = installed
     return Outcome(patch.id, APPLIED, messages.applied_now(patch.id, vllm_version_text()))
-
-
-class _Stop(Exception):
-    def __init__(self, outcome: Outcome) -> None:
-        super().__init__(outcome.message)
-        self.outcome = outcome
 
 
 def vllm_version_text() -> str:
@@ -174,18 +184,6 @@ def vllm_version_text() -> str:
     return str(install.version)
 
 
-def _version_gate(patch: Patch) -> Outcome | None:
-    """SKIPPED when the installed vLLM's version is outside the patch's range."""
-    install = find_vllm()
-    if install is None or install.version is None or patch.affects(install.version):
-        return None
-    if patch.fixed_in(install.version):
-        return Outcome(patch.id, SKIPPED,
-                       messages.fixed_upstream(install.version, patch.applied_upstream),
-                       obsolete=True)
-    return Outcome(patch.id, SKIPPED, messages.outside_range(install.version, patch.affected_text))
-
-
 @dataclass
 class _Plan:
     patch: Patch
@@ -193,44 +191,96 @@ class _Plan:
     module: types.ModuleType
     cls: type
 
+    @property
+    def forceable(self) -> bool:
+        """True when ``force`` may wrap this class: every method to wrap is there, and no
+        trace of a fix is."""
+        names = self.cls.__dict__
+        return all(w.name in names and w.original_name not in names for w in self.target.wraps)
 
-def _plan(patch: Patch, target: Target, force: bool) -> _Plan | None:
-    """Import the target and check its code; None when the fix is already in the file."""
-    module = importlib.import_module(target.module)
-    cls = getattr(module, target.class_name, None)
-    if not isinstance(cls, type):
-        raise _Stop(Outcome(patch.id, REFUSED,
-                            messages.class_absent(f"{target.module}.{target.class_name}")))
-    source_file = getattr(module, "__file__", None)
-    if source_file:
+
+def examine(patch: Patch) -> tuple[PatchStatus, list[_Plan]]:
+    """The verdict about ``patch`` for the code that runs in this process (its target
+    modules imported if they are not yet), and what applying it would change."""
+    install = find_vllm()
+    version = install.version if install is not None else None
+    shapes, plans, marks, texts = [], [], set(), []
+    for target in patch.targets:
         try:
-            with open(source_file, encoding="utf-8") as fh:
-                shape = classify(patch, target, fh.read())
-        except OSError:
-            shape = None
-        if shape is not None and shape.kind == PATCHED:
-            return None
-        if shape is not None and shape.kind == FIXED:
-            raise _Stop(Outcome(patch.id, SKIPPED, messages.fixed_shape_found(), obsolete=True))
-    for wrap in target.wraps:
-        func = cls.__dict__.get(wrap.name)
-        where = f"{target.module}.{target.class_name}.{wrap.name}"
-        if func is None:
-            raise _Stop(Outcome(patch.id, REFUSED, messages.method_absent(where)))
-        if not force and _runtime_fingerprint(func) not in wrap.pre_fix:
-            raise _Stop(Outcome(patch.id, REFUSED, messages.refuse_modified(patch.id, where)))
-    return _Plan(patch, target, module, cls)
+            module = importlib.import_module(target.module)
+        except ModuleNotFoundError as exc:
+            if not _names_module(exc, target.module):
+                raise  # the module is there but one of its imports is not: a failure
+            shapes.append(Shape(MISSING, messages.module_absent(target.module)))
+            continue
+        cls = _live_class(target)
+        if not isinstance(cls, type):
+            shapes.append(Shape(MISSING, messages.class_absent(
+                f"{target.module}.{target.class_name}")))
+            continue
+        shapes.append(classify_prints(patch, target, live_prints(cls, _names_of(target))))
+        marks |= {getattr(cls.__dict__.get(n), MARK, None) for n in target.method_names}
+        texts.append(getattr(module, "__file__", None))
+        plans.append(_Plan(patch, target, module, cls))
+    shape = combine(patch, shapes)
+    marks.discard(None)
+    runtime = bool(marks)
+    own = patch.id in marks if runtime else (shape.kind == PATCHED and _holds_own_block(patch, texts))
+    where = install.location if install is not None else "this process"
+    return judge(patch, Evidence(shape, own=own, runtime=runtime), version, where), plans
 
 
-def _runtime_fingerprint(func: object) -> str | None:
+def _names_module(exc: ModuleNotFoundError, module: str) -> bool:
+    """True when the module that could not be found is ``module`` or a package of it."""
+    return bool(exc.name) and (module == exc.name or module.startswith(exc.name + "."))
+
+
+def _live_class(target: Target) -> object:
+    module = sys.modules.get(target.module)
+    return getattr(module, target.class_name, None) if module is not None else None
+
+
+def _names_of(target: Target) -> set[str]:
+    return {*target.method_names, *(w.original_name for w in target.wraps)}
+
+
+def live_prints(cls: type, names: set[str]) -> MethodPrints:
+    """Fingerprints of the methods ``names`` of a class object, read from the code each
+    function was compiled from (never through ``__wrapped__``)."""
+    methods, nodes = {}, {}
+    for name in names:
+        node = _function_node(cls.__dict__.get(name))
+        if node is not None:
+            methods[name], nodes[name] = fingerprint(node), node
+    return MethodPrints(True, methods, nodes)
+
+
+def _function_node(func: object) -> ast.FunctionDef | ast.AsyncFunctionDef | None:
+    func = getattr(func, "__func__", func)  # classmethod, staticmethod
+    code = getattr(func, "__code__", None)
+    if code is None:
+        return None
     try:
-        source = textwrap.dedent(inspect.getsource(func))  # type: ignore[arg-type]
+        source = textwrap.dedent(inspect.getsource(code))
         node = ast.parse(source).body[0]
     except (OSError, TypeError, SyntaxError, IndexError):
         return None
-    if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-        return None
-    return fingerprint(node)
+    return node if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) else None
+
+
+def _holds_own_block(patch: Patch, files: list[str | None]) -> bool:
+    """True when a target module's file holds this patch's marked block (source mode)."""
+    from .edit import has_block
+
+    return any(has_block(patch, _file_text(f)) for f in files if f)
+
+
+def _file_text(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8-sig") as fh:
+            return fh.read()
+    except (OSError, UnicodeDecodeError):
+        return ""
 
 
 def fix_functions(patch: Patch, target: Target, module_globals: dict) -> dict[str, types.FunctionType]:
@@ -255,7 +305,7 @@ def fix_functions(patch: Patch, target: Target, module_globals: dict) -> dict[st
 def _install(plan: _Plan) -> _Installed:
     target, cls = plan.target, plan.cls
     functions = fix_functions(plan.patch, target, plan.module.__dict__)
-    record = _Installed(cls)
+    record = _Installed(cls, target)
     names = [w.original_name for w in target.wraps] + list(target.method_names)
     for name in names:
         record.previous[name] = cls.__dict__.get(name, _MISSING)

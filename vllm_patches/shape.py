@@ -63,10 +63,12 @@ def fingerprint(func: ast.FunctionDef | ast.AsyncFunctionDef) -> str:
 
 
 def find_class(tree: ast.Module, name: str) -> ast.ClassDef | None:
+    """The module-level class ``name`` that runs: its last definition wins at import."""
+    found = None
     for node in tree.body:
         if isinstance(node, ast.ClassDef) and node.name == name:
-            return node
-    return None
+            found = node
+    return found
 
 
 def find_method(cls: ast.ClassDef, name: str) -> ast.FunctionDef | ast.AsyncFunctionDef | None:
