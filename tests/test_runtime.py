@@ -70,3 +70,19 @@ def test_guards_threads_forks_and_strict_mode(release):
     assert seen["strict"].startswith("PatchError: ")
     assert seen["forced"] == "applied" and seen["forced_wraps_fork_code"]
     assert seen["fork_code_back"]
+
+
+def test_a_reloaded_module_is_patched_again_not_reported_as_already_applied(release):
+    seen = run_scenario("runtime_reload", release(AFFECTED[-1]))
+    assert seen["first"] == "applied"
+    assert not seen["applied_after_reload"] and not seen["live_marked_after_reload"]
+    assert seen["second"] == "applied" and seen["live_marked_after_second"]
+    assert seen["third"] == "already-applied"
+    assert seen["revert"] == "reverted" and not seen["live_marked_after_revert"]
+
+
+def test_a_fork_labelled_past_the_fix_over_pre_fix_code_is_patched_at_run_time(release):
+    seen = run_scenario("runtime_behaviour", release(AFFECTED[-1]), "--apply",
+                        VLLM_PATCHES_VLLM_VERSION="0.24.0+acme.1")
+    assert outcome_of(seen, "gemma4-mtp-stable-lm-head") == "applied"
+    assert seen["gathers_for_5_calls"] == 1

@@ -333,9 +333,14 @@ def test_a_fork_edit_inside_a_target_method_is_refused_until_forced(tmp_path, me
     assert f"Gemma4MTP.{method}" in line and "--force" in line and "backport" in line
     assert snapshot(tree) == before
 
-    quiet = cli("apply", "--target", str(tree))  # no ID: only applicable patches
-    assert quiet.returncode == 0 and "skipped" in quiet.stdout and "--force" in quiet.stdout
-    assert snapshot(tree) == before
+    # No ID: every patch the tree needs. A gate (a Docker build, CI) must not pass while
+    # the fix is missing, so a patch held back by the fork's change exits 1, dry run too.
+    for args in (("apply",), ("apply", "--dry-run")):
+        blocked = cli(*args, "--target", str(tree))
+        assert blocked.returncode == 1 and "Traceback" not in blocked.stderr
+        [line] = [x for x in blocked.stderr.splitlines() if x.startswith("vllm-patches: ")]
+        assert "not applied" in line and "--force" in line and f"Gemma4MTP.{method}" in line
+        assert snapshot(tree) == before
 
     forced = cli("apply", STABLE, "--force", "--target", str(tree))
     assert forced.returncode == 0, forced.stderr

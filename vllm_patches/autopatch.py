@@ -39,6 +39,18 @@ class AutoPatch:
         """True when vLLM processes here apply ``patch_id`` at start-up."""
         return self.plugin_loads and (self.selection is None or patch_id in self.selection)
 
+    def next_step(self, patch_id: str) -> str:
+        """What to do about an applicable patch that vLLM processes here do not apply yet."""
+        write = f"vllm-patches apply {patch_id} (writes the fix into vLLM's files)"
+        if not self.plugin_installed:
+            return (f"{write}, or pip install vllm-patches into this environment so that "
+                    "every vLLM process applies it at start-up")
+        if not self.plugin_loads:
+            return (f"{write}, or add vllm_patches to VLLM_PLUGINS "
+                    f"(now {self.vllm_plugins!r}) so that vLLM loads the plugin")
+        return (f"{write}, or add {patch_id} to VLLM_PATCHES "
+                f"(now {','.join(self.selection or ()) or 'none'!r}) so that the plugin applies it")
+
     def summary(self) -> str:
         if not self.plugin_installed:
             return messages.autopatch_no_plugin()

@@ -74,6 +74,11 @@ def emit_json(data: object) -> None:
 def cli() -> None:
     """Upstream vLLM fixes for the vLLM you run.
 
+    Exit codes, the same for every command (CI gates can rely on them):
+    0 every fix this vLLM needs is in place (or was put in now); 1 one is
+    still missing: skipped, refused, blocked by a fork's change, or without
+    evidence; 2 bad input (one sentence on stderr, nothing changed).
+
     \b
     Example:
       vllm-patches status
@@ -136,8 +141,9 @@ def status(target, vllm_version, as_json, check, report_file, ids) -> None:
         auto = describe()
     covered = {s.patch.id for s in statuses
                if auto is not None and s.state == APPLICABLE and auto.covers(s.patch.id)}
-    statuses = [replace(s, next_step=messages.next_apply_covered(s.patch.id))
-                if s.patch.id in covered else s for s in statuses]
+    statuses = [replace(s, next_step=messages.next_apply_covered(s.patch.id)
+                        if s.patch.id in covered else auto.next_step(s.patch.id))
+                if auto is not None and s.state == APPLICABLE else s for s in statuses]
     if as_json:
         emit_json({
             "vllm": install.to_dict() if install else None,
@@ -229,8 +235,8 @@ def backport(repo, onto, ids, branch, strategy, dry_run, force, keep_conflicts, 
     For each --onto branch: read its vLLM version (--vllm-version, a committed
     vllm/_version.py, else the nearest version tag) and judge each patch as
     status does; where the fix is needed, commit it on a new branch whose
-    message names the upstream PR and carries Backport-of, Patch-id and
-    Applied-by trailers. Work happens in a temporary git worktree: your
+    message names the upstream PR and carries Backport-of, Origin, Patch-id
+    and Applied-by trailers. Work happens in a temporary git worktree: your
     checkout, HEAD, index and stash are never touched, and a refused or
     conflicting backport leaves nothing behind (unless --keep-conflicts).
 
@@ -620,8 +626,9 @@ def hook_status(site, as_json) -> None:
               show_default=True, help="Draft model hidden size.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), metavar="FILE",
               help="Also write the report as JSON to FILE.")
-@click.option("--device", type=click.Choice(["cuda", "cpu"]), default="cuda", hidden=True,
-              help="cpu: emulated CUDA graphs on the CPU, for this project's tests only.")
+@click.option("--device", type=click.Choice(["cuda", "cpu"]), default="cuda", show_default=True,
+              help="cpu: emulated CUDA graphs on the CPU (no GPU needed; proves the logic, "
+              "not the CUDA crash).")
 @click.option("--timeout", type=click.FloatRange(min=1), default=300.0, hidden=True,
               help="Seconds one arm process may take.")
 @friendly_errors

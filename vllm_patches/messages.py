@@ -493,7 +493,8 @@ def source_skipped(patch_id: str, why: str) -> str:
 
 
 def source_skipped_modified(patch_id: str, why: str) -> str:
-    return f"{patch_id} skipped: {why} (name it with --force to write the fix anyway)"
+    return (f"{patch_id} not applied: {why}; the fix is missing "
+            f"(review, then vllm-patches apply {patch_id} --force, or backport)")
 
 
 def source_reverted(patch_id: str, files: list[str], forced: bool) -> str:

@@ -54,6 +54,7 @@ APPLIED_NOW = "applied"
 WOULD_APPLY = "would-apply"
 ALREADY_APPLIED = "already-applied"
 SKIPPED = "skipped"
+BLOCKED = "blocked"  # not named, but needed and held back by a fork's change: exit 1
 REFUSED = "refused"
 REVERTED = "reverted"
 NOT_APPLIED = "not-applied"
@@ -72,7 +73,8 @@ class Result:
 
     @property
     def ok(self) -> bool:
-        return self.outcome != REFUSED
+        """False when a fix that this tree needs is not in place after the call."""
+        return self.outcome not in (REFUSED, BLOCKED)
 
     def to_dict(self) -> dict[str, object]:
         return {"id": self.id, "outcome": self.outcome, "files": list(self.files),
@@ -333,7 +335,7 @@ def _plan_apply(install: VllmInstall, patches: Sequence[Patch] | None, force: bo
             plan.results.append(
                 Result(pid, REFUSED, messages.source_refused_modified(pid, status.reason))
                 if explicit else
-                Result(pid, SKIPPED, messages.source_skipped_modified(pid, status.reason)))
+                Result(pid, BLOCKED, messages.source_skipped_modified(pid, status.reason)))
         elif explicit:
             ok = status.state == FIXED_UPSTREAM
             plan.results.append(Result(pid, SKIPPED if ok else REFUSED,
