@@ -95,15 +95,15 @@ class MethodPrints:
 
 
 @lru_cache(maxsize=32)
-def class_prints(source: str, class_name: str) -> MethodPrints:
-    """Fingerprint the methods of ``class_name`` in a module's source text."""
+def class_prints(source: str, class_name: str | None) -> MethodPrints:
+    """Fingerprint the functions of a scope in a module's source text: the methods of
+    ``class_name`` (its last definition), or the module's own functions when it is None."""
     tree = ast.parse(source)
-    cls = find_class(tree, class_name)
-    if cls is None:
+    scope = tree if class_name is None else find_class(tree, class_name)
+    if scope is None:
         return MethodPrints(False, {}, {})
-    nodes = {
-        node.name: node
-        for node in cls.body
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
-    }
+    nodes = {}
+    for node in scope.body:  # the last definition of a name is the one that runs
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            nodes[node.name] = node
     return MethodPrints(True, {name: fingerprint(node) for name, node in nodes.items()}, nodes)
