@@ -10,23 +10,32 @@ from vllm_patches.state import patch_status
 STABLE, RELOAD = "gemma4-mtp-stable-lm-head", "gemma4-mtp-lm-head-reload"
 MTP = "vllm/model_executor/models/gemma4_mtp.py"
 
-EXPECTED = {
-    "0.20.2": {STABLE: "not-applicable", RELOAD: "not-applicable"},
-    "0.21.0": {STABLE: "applicable", RELOAD: "not-applicable"},
-    "0.22.0": {STABLE: "applicable", RELOAD: "not-applicable"},
-    "0.22.1": {STABLE: "applicable", RELOAD: "not-applicable"},
-    "0.23.0": {STABLE: "fixed-upstream", RELOAD: "applicable"},
-    "0.33.0": {STABLE: "fixed-upstream", RELOAD: "applicable"},
-}
+RELEASES = ("0.20.2", "0.21.0", "0.22.0", "0.22.1", "0.23.0", "0.33.0")
+
+
+def expected_state(patch, version: str) -> str:
+    """What the catalogue's metadata says a release is: inside the affected range the
+    pre-fix code is there; at or past the upstream fix the fix is; else it is not affected.
+    The fingerprints must agree with it on every real release."""
+    from packaging.version import Version
+
+    v = Version(version)
+    if patch.affects(v):
+        return "applicable"
+    if patch.fixed_in(v):
+        return "fixed-upstream"
+    return "not-applicable"
 
 
 def states(install):
     return {p.id: patch_status(p, install).state for p in load_catalog()}
 
 
-@pytest.mark.parametrize("version", sorted(EXPECTED))
-def test_each_release_gets_the_right_states(release, version):
-    assert states(find_vllm(release(version))) == EXPECTED[version]
+@pytest.mark.parametrize("version", RELEASES)
+@pytest.mark.parametrize("patch_id", [p.id for p in load_catalog()])
+def test_each_release_gets_the_state_its_metadata_implies(release, version, patch_id):
+    patch = get_patch(patch_id)
+    assert patch_status(patch, find_vllm(release(version))).state == expected_state(patch, version)
 
 
 def test_no_vllm_means_nothing_applies():
