@@ -8,11 +8,13 @@ honours PEP 263 as an import does) is the oracle for what the text is.
 from __future__ import annotations
 
 import ast
+import subprocess
 
 import pytest
 
 from tests import filebytes
-from tests.gitrepos import MTP
+from tests.gitrepos import FILES, MTP, commit_all, copy_files, git, init_repo
+from tests.helpers import run_cli
 from vllm_patches.catalog import get_patch
 from vllm_patches.edit import patch_text
 from vllm_patches.errors import VllmPatchesError
@@ -133,3 +135,21 @@ def test_the_newline_is_the_first_line_ending(text, newline):
 def test_a_diff_carries_any_bytes_unchanged(module_bytes, variant):
     raw = {**filebytes.TEXT, **filebytes.NOT_TEXT}[variant](module_bytes)
     assert diff_bytes(diff_view(raw)) == raw
+
+
+# The other readers: a fork branch read from git -------------------------------------------
+def test_backport_reads_and_writes_a_latin1_branch_in_latin1(tmp_path, release):
+    repo = init_repo(tmp_path / "fork")
+    copy_files(release("0.22.1"), repo, FILES)
+    original = filebytes.latin1((repo / MTP).read_bytes())
+    (repo / MTP).write_bytes(original)
+    commit_all(repo, "vLLM 0.22.1, stored in Latin-1")
+    git(repo, "tag", "v0.22.1")
+
+    proc = run_cli("backport", "--repo", str(repo), "--onto", "main", "--patch", STABLE)
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr
+    committed = subprocess.run(["git", "show", f"backport/{STABLE}/main:{MTP}"], cwd=repo,
+                               capture_output=True, check=True).stdout
+    src = decode_source(original, MTP)
+    assert committed == src.encode(patch_text(PATCH, PATCH.targets[0], src.text))

@@ -311,6 +311,7 @@ def export(target, vllm_version, output, author, force, ids) -> None:
     from .detect import find_vllm
     from .export import DEFAULT_AUTHOR, ExportError
     from .export import export as export_mbox
+    from .sourcefile import diff_bytes
 
     install = find_vllm(target, vllm_version)
     if install is None:
@@ -321,11 +322,11 @@ def export(target, vllm_version, output, author, force, ids) -> None:
         click.echo(f"vllm-patches: {exc}", err=True)
         sys.exit(EXIT_ATTENTION)
     if output is None:
-        click.echo(text, nl=False)
+        click.echo(diff_bytes(text), nl=False)
         return
     try:
-        with open(output, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
+        with open(output, "wb") as fh:
+            fh.write(diff_bytes(text))
     except OSError as exc:
         raise Failure(messages.export_unwritable(output, exc)) from None
     click.echo(messages.export_written(output, len(ids)), err=True)
@@ -411,7 +412,9 @@ def apply(target, vllm_version, release, dry_run, force, as_json, ids) -> None:
     install = _source_install(target, vllm_version, release)
     report = source.apply(install, _selected(ids), force=force, dry_run=dry_run)
     if dry_run and not as_json:
-        click.echo(report.diff.encode("utf-8"), nl=False)
+        from .sourcefile import diff_bytes
+
+        click.echo(diff_bytes(report.diff), nl=False)
     _report(report, as_json, quiet_stdout=dry_run, empty=messages.source_nothing_selected())
 
 
@@ -456,7 +459,8 @@ def diff(target, vllm_version, release, force, output, mail, ids) -> None:
 
     Paths are relative to the folder that holds vllm/ (a/ and b/ prefixes),
     so `git apply -p1` takes the diff there; --mail output goes to `git am`
-    (use `git am --keep-cr` for files with CRLF line endings).
+    (use `git am --keep-cr` for files with CRLF or CR line endings). The
+    diff holds the file's own bytes, in the encoding it declares.
 
     \b
     Example:
@@ -467,13 +471,14 @@ def diff(target, vllm_version, release, force, output, mail, ids) -> None:
     from pathlib import Path
 
     from . import source
+    from .sourcefile import diff_bytes
 
     install = _source_install(target, vllm_version, release)
     report = source.diff(install, _selected(ids), force=force, mail=mail)
     if output:
-        Path(output).write_bytes(report.diff.encode("utf-8"))
+        Path(output).write_bytes(diff_bytes(report.diff))
     else:
-        click.echo(report.diff.encode("utf-8"), nl=False)
+        click.echo(diff_bytes(report.diff), nl=False)
     _report(report, False, quiet_stdout=True, empty=messages.source_nothing_selected())
 def _report_status(path: str, ids, as_json: bool, check: bool) -> None:
     from .report import outcome_counts, outcome_label, read, summarize
