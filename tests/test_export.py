@@ -114,7 +114,7 @@ def test_no_vllm_tree_is_bad_input(tmp_path):
     assert proc.returncode == 2 and "is not a vLLM tree" in proc.stderr
 
 
-# How the file is stored ------------------------------------------
+# How the file is stored, and who the author is ------------------------------------------
 @pytest.mark.parametrize("variant", list(filebytes.TEXT))
 def test_git_am_writes_the_fix_in_the_file_s_own_bytes(tmp_path, release, variant):
     """A BOM, a declared encoding, CR or mixed line ends: the mail's diff holds the file's
@@ -134,3 +134,29 @@ def test_git_am_writes_the_fix_in_the_file_s_own_bytes(tmp_path, release, varian
     src = decode_source(original, MTP)
     patch = get_patch(STABLE)
     assert (repo / MTP).read_bytes() == src.encode(patch_text(patch, patch.targets[0], src.text))
+
+
+@pytest.mark.parametrize("author", [
+    "Mallory <m@example.com>\nX-Injected: 1",
+    "Mallory <m@example.com>\rBcc: victim@example.com",
+    "Mallory\n<m@example.com>",
+    "Mallory <m@example.com>\u2028Subject: hi",
+    "Mallory",
+    "<m@example.com>",
+    "",
+], ids=["LF", "CR", "LF inside", "U+2028", "no address", "no name", "empty"])
+def test_an_author_that_is_not_one_name_email_line_is_refused(tmp_path, release, author):
+    repo = checkout(tmp_path, release)
+    proc, mbox = export_to(tmp_path, repo, "--author", author)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "is not one 'Name <email>' line" in lines[0], proc.stderr
+    assert "Traceback" not in proc.stderr and not mbox.exists()
+
+
+def test_a_one_line_author_becomes_the_commit_author(tmp_path, release):
+    repo = checkout(tmp_path, release)
+    proc, mbox = export_to(tmp_path, repo, "--author", "Jane Doe <jane@example.com>")
+    assert proc.returncode == 0, proc.stderr
+    git(repo, "am", str(mbox))
+    assert git(repo, "log", "-1", "--format=%an <%ae>") == "Jane Doe <jane@example.com>"

@@ -449,6 +449,20 @@ def test_a_module_that_is_a_folder_is_one_sentence(tmp_path, verb):
     assert snapshot(tree) == before and not (tree / STATE_DIR).exists()
 
 
+@pytest.mark.parametrize("command", [("diff",), ("diff", "--mail"), ("export", STABLE)],
+                         ids=["diff", "diff --mail", "export"])
+@pytest.mark.parametrize("output", ["no-such-folder/fix.patch", "a-folder", "a-file/fix.patch"])
+def test_output_that_cannot_be_written_is_one_sentence(tmp_path, command, output):
+    tree = small_tree(tmp_path)
+    (tmp_path / "a-folder").mkdir()
+    (tmp_path / "a-file").write_text("a file, not a folder\n")
+    before = snapshot(tmp_path)
+    proc = cli(*command, "--target", str(tree), "-o", str(tmp_path / output))
+    assert proc.returncode == 2
+    one_error_line(proc)
+    assert snapshot(tmp_path) == before
+
+
 # Bad input: one sentence, exit 2, nothing written ---------------------------------
 def test_unknown_patch_id(tmp_path):
     tree = small_tree(tmp_path)

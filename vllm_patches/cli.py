@@ -317,18 +317,15 @@ def export(target, vllm_version, output, author, force, ids) -> None:
     if install is None:
         raise Failure(messages.export_no_vllm())
     try:
-        text = export_mbox(select(ids), install, force=force, author=author or DEFAULT_AUTHOR)
+        text = export_mbox(select(ids), install, force=force,
+                           author=DEFAULT_AUTHOR if author is None else author)
     except ExportError as exc:
         click.echo(f"vllm-patches: {exc}", err=True)
         sys.exit(EXIT_ATTENTION)
     if output is None:
         click.echo(diff_bytes(text), nl=False)
         return
-    try:
-        with open(output, "wb") as fh:
-            fh.write(diff_bytes(text))
-    except OSError as exc:
-        raise Failure(messages.export_unwritable(output, exc)) from None
+    _write_output(output, diff_bytes(text))
     click.echo(messages.export_written(output, len(ids)), err=True)
 # Source mode ------------------------------------------------------------------
 def _release_option(func):
@@ -468,18 +465,29 @@ def diff(target, vllm_version, release, force, output, mail, ids) -> None:
       vllm-patches diff --release 0.22.1 -o fix.patch
       cd ~/src/vllm-fork && vllm-patches diff --target . --mail -o fix.mbox && git am fix.mbox
     """
-    from pathlib import Path
-
     from . import source
     from .sourcefile import diff_bytes
 
     install = _source_install(target, vllm_version, release)
     report = source.diff(install, _selected(ids), force=force, mail=mail)
     if output:
-        Path(output).write_bytes(diff_bytes(report.diff))
+        _write_output(output, diff_bytes(report.diff))
     else:
         click.echo(diff_bytes(report.diff), nl=False)
     _report(report, False, quiet_stdout=True, empty=messages.source_nothing_selected())
+
+
+def _write_output(path: str, data: bytes) -> None:
+    """Write an -o FILE; one sentence (exit 2) when it cannot be written, such as into a
+    folder that does not exist."""
+    from pathlib import Path
+
+    try:
+        Path(path).write_bytes(data)
+    except OSError as exc:
+        raise Failure(messages.export_unwritable(path, exc)) from None
+
+
 def _report_status(path: str, ids, as_json: bool, check: bool) -> None:
     from .report import outcome_counts, outcome_label, read, summarize
 

@@ -127,6 +127,7 @@ def _date() -> str:
 
 def mbox_message(patch: Patch, install: VllmInstall, files: list[FileChange], *,
                  author: str = DEFAULT_AUTHOR, number: tuple[int, int] = (1, 1)) -> str:
+    commit_message.check_author(author)
     index, total = number
     tag = "[PATCH]" if total == 1 else f"[PATCH {index}/{total}]"
     body = commit_message.body(patch, None, install.version)
@@ -149,7 +150,9 @@ def mbox_message(patch: Patch, install: VllmInstall, files: list[FileChange], *,
 
 def export(patches: list[Patch] | tuple[Patch, ...], install: VllmInstall, *,
            force: bool = False, author: str = DEFAULT_AUTHOR) -> str:
-    """The mbox of ``patches`` for ``install``'s tree (ExportError when one is refused)."""
+    """The mbox of ``patches`` for ``install``'s tree (ExportError when one is refused,
+    AuthorError when ``author`` is not one ``Name <email>`` line)."""
+    commit_message.check_author(author)
     all_changes = [changes(p, install, force=force) for p in patches]
     total = len(patches)
     return "".join(
