@@ -437,15 +437,23 @@ def test_a_module_that_stops_being_text_after_apply_is_one_sentence_on_revert(tm
         assert snapshot(tree) == before
 
 
+NOT_A_FILE = {  # what stands where the module should be, and what the sentence says
+    "a folder": (Path.mkdir, "is a directory, not a Python module file"),
+    "a named pipe": (os.mkfifo, "is not a regular file"),  # reading it would block for ever
+}
+
+
 @pytest.mark.parametrize("verb", list(VERBS))
-def test_a_module_that_is_a_folder_is_one_sentence(tmp_path, verb):
+@pytest.mark.parametrize("kind", list(NOT_A_FILE))
+def test_a_module_that_is_not_a_file_is_one_sentence(tmp_path, kind, verb):
     tree = small_tree(tmp_path)
+    make, says = NOT_A_FILE[kind]
     (tree / MODULE).unlink()
-    (tree / MODULE).mkdir()
+    make(tree / MODULE)
     before = snapshot(tree)
-    proc = cli(*VERBS[verb], "--target", str(tree))
+    proc = cli(*VERBS[verb], "--target", str(tree), timeout=60)
     assert proc.returncode == 2
-    assert f"{tree / MODULE} is a directory" in one_error_line(proc)
+    assert f"{tree / MODULE} {says}" in one_error_line(proc)
     assert snapshot(tree) == before and not (tree / STATE_DIR).exists()
 
 

@@ -8,6 +8,7 @@ honours PEP 263 as an import does) is the oracle for what the text is.
 from __future__ import annotations
 
 import ast
+import os
 import subprocess
 
 import pytest
@@ -115,10 +116,13 @@ def test_each_sentence_says_what_is_wrong(tmp_path, module_bytes, variant, says)
     assert says.format(appended=module_bytes.count(b"\n") + 1) in str(caught.value)
 
 
-def test_a_folder_is_one_sentence_and_a_missing_file_is_for_the_caller(tmp_path):
-    (tmp_path / "gemma4_mtp.py").mkdir()
+def test_a_folder_or_a_pipe_is_one_sentence_and_a_missing_file_is_for_the_caller(tmp_path):
+    (tmp_path / "folder.py").mkdir()
     with pytest.raises(SourceTextError, match="is a directory, not a Python module file"):
-        read_source(tmp_path / "gemma4_mtp.py")
+        read_source(tmp_path / "folder.py")
+    os.mkfifo(tmp_path / "pipe.py")  # reading it would block for ever
+    with pytest.raises(SourceTextError, match="is not a regular file"):
+        read_source(tmp_path / "pipe.py")
     with pytest.raises(FileNotFoundError):
         read_source(tmp_path / "absent.py")
 

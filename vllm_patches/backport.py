@@ -253,7 +253,8 @@ def _edited_texts(step: _Step, read, force: bool) -> dict[str, bytes]:
         if t.relpath not in texts:
             data = read(t.relpath)
             try:
-                source = None if data is None else decode_source(data, f"{t.relpath} on {step.onto}")
+                where = f"{t.relpath} on {step.onto}"
+                source = None if data is None else decode_source(data, where)
             except SourceTextError as exc:
                 raise EditError(str(exc)) from None
             sources[t.relpath] = source

@@ -45,7 +45,7 @@ from .catalog import CatalogError, Patch, Target, get_patch, load_catalog
 from .detect import VllmInstall, find_vllm
 from .diffs import unified_diff
 from .edit import EditError, has_block, patch_text, unpatch_text
-from .sourcefile import SourceText, SourceTextError, decode_source, diff_view, not_a_file
+from .sourcefile import SourceText, SourceTextError, diff_view, read_source
 from .record import (Entry, FileRecord, Record, load, now, record_path, sha256_of,
                      state_dir)
 from .state import (APPLICABLE, APPLIED, FIXED_UPSTREAM, PATCHED, TARGET_MODIFIED, classify,
@@ -219,16 +219,9 @@ class _Tree:
         if rel not in self.files:
             path = _inside(self.root, self.root / rel)
             try:
-                raw = path.read_bytes()
+                source = read_source(path)
             except FileNotFoundError:
                 return None
-            except PermissionError:
-                raise SourceError(messages.source_read_only(path)) from None
-            except IsADirectoryError:
-                raise SourceError(not_a_file(path)) from None
-            except OSError as exc:
-                raise SourceError(messages.unreadable_module(path, exc)) from None
-            source = decode_source(raw, path)
             self.files[rel] = _File(path, source, source.text)
         return self.files[rel]
 

@@ -20,8 +20,8 @@ file's encoding.
 from __future__ import annotations
 
 import codecs
-import io
 import re
+import stat
 import tokenize
 from dataclasses import dataclass, field
 from enum import Enum
@@ -81,16 +81,20 @@ def read_source(path: Path | str) -> SourceText:
 
     FileNotFoundError when there is none (the caller decides what absent
     means); SourceTextError, one sentence naming the file, for anything else
-    that keeps it from being read: a folder, no permission, bytes that are not
-    text in the encoding it declares.
+    that keeps it from being read: a folder, a pipe or device (which could
+    block the read for ever), no permission, bytes that are not text in the
+    encoding it declares.
     """
     path = Path(path)
     try:
+        mode = path.stat().st_mode
+        if stat.S_ISDIR(mode):
+            raise SourceTextError(_not_a_file(path))
+        if not stat.S_ISREG(mode):
+            raise SourceTextError(_not_regular(path))
         raw = path.read_bytes()
     except FileNotFoundError:
         raise
-    except IsADirectoryError:
-        raise SourceTextError(not_a_file(path)) from None
     except OSError as exc:
         raise SourceTextError(messages.unreadable_module(path, exc)) from None
     return decode_source(raw, path)
@@ -148,8 +152,14 @@ def diff_bytes(diff: str) -> bytes:
 
 
 # Messages -----------------------------------------------------------------------
-def not_a_file(path: object) -> str:
-    return f"{path} is a directory, not a Python module file; vllm-patches reads and edits files only."
+def _not_a_file(path: object) -> str:
+    return (f"{path} is a directory, not a Python module file; "
+            "vllm-patches reads and edits files only.")
+
+
+def _not_regular(path: object) -> str:
+    return (f"{path} is not a regular file (a pipe, socket or device); "
+            "vllm-patches reads and edits files only.")
 
 
 def _first_bad_byte(data: bytes, encoding: str) -> str:
