@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import random
 
 import pytest
 
 from tests import forks
 from tests.conftest import AFFECTED, FIXED
 from vllm_patches.catalog import get_patch
-from vllm_patches.edit import (EditError, has_block, newline_of, patch_text, split_lines,
-                               unpatch_text)
+from vllm_patches.edit import (BEGIN, END, EditError, has_block, newline_of, patch_text,
+                               split_lines, unpatch_text)
 from vllm_patches.state import MODIFIED, PATCHED, PRE_FIX, classify
 
 STABLE = "gemma4-mtp-stable-lm-head"
@@ -138,3 +139,68 @@ def test_unpatch_renames_only_inside_the_target_class(release):
     text = forks.other_class_first(real_text(release, "0.22.1", patch),
                                    "_vllm_patches_orig_load_weights")
     round_trip(patch, text)
+
+
+# The round trip, checked before anything is written -----------------------------------
+def test_cr_line_ends_stay_cr_and_round_trip(release):
+    patch = get_patch(STABLE)
+    text = real_text(release, "0.22.1", patch).replace("\n", "\r")
+    patched = round_trip(patch, text)
+    assert "\n" not in patched and newline_of(patched) == "\r"
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_any_mix_of_line_ends_round_trips_or_is_refused(release, seed):
+    """Each line ends with LF, CRLF or CR at random: the edit either takes its fix out
+    again byte for byte, or refuses before returning anything."""
+    patch = get_patch(STABLE)
+    target = patch.targets[0]
+    rng = random.Random(seed)
+    text = "".join(line.rstrip("\n") + rng.choice(["\n", "\r\n", "\r"])
+                   for line in split_lines(real_text(release, "0.22.1", patch)))
+    try:
+        patched = patch_text(patch, target, text)
+    except EditError as exc:
+        assert "byte for byte" in str(exc)
+        return
+    assert classify(patch, target, patched).kind == PATCHED
+    assert unpatch_text(patch, target, patched) == text
+
+
+def marker_line(patch, template: str, note: str = "") -> str:
+    return template.format(id=patch.id) + note
+
+
+@pytest.mark.parametrize("where", ["before load_weights", "at the end of the class",
+                                   "at the top of the module"])
+@pytest.mark.parametrize("template,note", [(BEGIN, ""), (BEGIN, " (a fork's copy)"), (END, "")],
+                         ids=["begin marker", "begin marker with a note", "end marker"])
+def test_a_line_equal_to_our_marker_is_refused(release, where, template, note):
+    patch = get_patch(STABLE)
+    target = patch.targets[0]
+    text = real_text(release, "0.22.1", patch)
+    lines = split_lines(text)
+    node = forks.method(text, "load_weights")
+    at = {"before load_weights": node.lineno - 1, "at the end of the class": node.end_lineno,
+          "at the top of the module": 0}[where]
+    indent = "" if at == 0 else "    "
+    lines[at:at] = [f"{indent}{marker_line(patch, template, note)}\n"]
+    text = "".join(lines)
+    assert classify(patch, target, text).kind == PRE_FIX  # a comment changes no code
+    with pytest.raises(EditError, match="already holds a line equal to our marker"):
+        patch_text(patch, target, text)
+
+
+def test_a_text_the_fix_could_not_be_taken_out_of_is_refused(release):
+    """A fork's comment that names the renamed original before its ``def``: taking the fix
+    out would rename the comment back, not the method; refused before anything is written."""
+    patch = get_patch(STABLE)
+    target = patch.targets[0]
+    text = real_text(release, "0.22.1", patch)
+    lines = split_lines(text)
+    at = forks.method(text, "load_weights").lineno - 1
+    lines[at:at] = ["    # was: def _vllm_patches_orig_load_weights, see upstream\n"]
+    text = "".join(lines)
+    assert classify(patch, target, text).kind == PRE_FIX
+    with pytest.raises(EditError, match="would not give its original text back byte for byte"):
+        patch_text(patch, target, text)

@@ -8,12 +8,14 @@ import subprocess
 
 import pytest
 
+from tests import filebytes
 from tests.gitrepos import (FORK_RETURN, MTP, commit_all, copy_files, fork_change, git, init_repo,
                             trailers)
 from tests.helpers import run_cli
 from vllm_patches.catalog import get_patch
 from vllm_patches.edit import patch_text
 from vllm_patches.export import DEFAULT_AUTHOR
+from vllm_patches.sourcefile import decode_source
 from vllm_patches.state import PATCHED, classify
 
 STABLE = "gemma4-mtp-stable-lm-head"
@@ -110,3 +112,51 @@ def test_a_tree_that_has_the_fix_gets_no_patch(tmp_path, release):
 def test_no_vllm_tree_is_bad_input(tmp_path):
     proc = run_cli("export", STABLE, "--target", str(tmp_path))
     assert proc.returncode == 2 and "is not a vLLM tree" in proc.stderr
+
+
+# How the file is stored, and who the author is ------------------------------------------
+@pytest.mark.parametrize("variant", list(filebytes.TEXT))
+def test_git_am_writes_the_fix_in_the_file_s_own_bytes(tmp_path, release, variant):
+    """A BOM, a declared encoding, CR or mixed line ends: the mail's diff holds the file's
+    own bytes, so git am (which keeps CRs with --keep-cr) writes exactly what apply writes."""
+    repo = init_repo(tmp_path / "fork")
+    copy_files(release("0.22.1"), repo)
+    original = filebytes.TEXT[variant]((repo / MTP).read_bytes())
+    (repo / MTP).write_bytes(original)
+    commit_all(repo, "vLLM 0.22.1")
+    proc, mbox = export_to(tmp_path, repo)
+    assert proc.returncode == 0, proc.stderr
+    added, removed, _ = git(repo, "apply", "--numstat", str(mbox)).split("\t")
+    assert f" 1 file changed, {added} insertion" in mbox.read_bytes().decode("utf-8", "replace")
+    assert f", {removed} deletion" in mbox.read_bytes().decode("utf-8", "replace")
+
+    git(repo, "am", "--keep-cr", "--keep-non-patch", str(mbox))
+    src = decode_source(original, MTP)
+    patch = get_patch(STABLE)
+    assert (repo / MTP).read_bytes() == src.encode(patch_text(patch, patch.targets[0], src.text))
+
+
+@pytest.mark.parametrize("author", [
+    "Mallory <m@example.com>\nX-Injected: 1",
+    "Mallory <m@example.com>\rBcc: victim@example.com",
+    "Mallory\n<m@example.com>",
+    "Mallory <m@example.com>\u2028Subject: hi",
+    "Mallory",
+    "<m@example.com>",
+    "",
+], ids=["LF", "CR", "LF inside", "U+2028", "no address", "no name", "empty"])
+def test_an_author_that_is_not_one_name_email_line_is_refused(tmp_path, release, author):
+    repo = checkout(tmp_path, release)
+    proc, mbox = export_to(tmp_path, repo, "--author", author)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "is not one 'Name <email>' line" in lines[0], proc.stderr
+    assert "Traceback" not in proc.stderr and not mbox.exists()
+
+
+def test_a_one_line_author_becomes_the_commit_author(tmp_path, release):
+    repo = checkout(tmp_path, release)
+    proc, mbox = export_to(tmp_path, repo, "--author", "Jane Doe <jane@example.com>")
+    assert proc.returncode == 0, proc.stderr
+    git(repo, "am", str(mbox))
+    assert git(repo, "log", "-1", "--format=%an <%ae>") == "Jane Doe <jane@example.com>"

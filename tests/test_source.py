@@ -22,14 +22,15 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from tests import forks
+from tests import filebytes, forks
 from tests.conftest import AFFECTED, BEFORE
 from tests.helpers import REPO, python_env, run_cli, run_scenario
 from vllm_patches import cli as cli_module, source  # noqa: F401  (imported before seteuid)
 from vllm_patches.catalog import get_patch
-from vllm_patches.edit import patch_text
+from vllm_patches.edit import patch_text, split_lines
 from vllm_patches.record import STATE_DIR, load, sha256_of
 from vllm_patches.releases import release_tree
+from vllm_patches.sourcefile import decode_source
 from vllm_patches.transaction import FAULT_ENV, FAULT_EXIT, JOURNAL, steps
 
 STABLE = "gemma4-mtp-stable-lm-head"
@@ -347,6 +348,132 @@ def test_a_fork_edit_inside_a_target_method_is_refused_until_forced(tmp_path, me
     assert load(tree).get(STABLE).forced
     assert cli("revert", "--target", str(tree)).returncode == 0
     assert (tree / MODULE).read_bytes() == edited
+
+
+# How the file is stored: its encoding (PEP 263), BOM and line ends, kept byte for byte ----
+def stored(tmp_path: Path, variant) -> tuple[Path, bytes]:
+    """A small tree whose target module is stored as ``variant`` (tests/filebytes.py) does."""
+    tree = small_tree(tmp_path)
+    raw = variant((tree / MODULE).read_bytes())
+    (tree / MODULE).write_bytes(raw)
+    return tree, raw
+
+
+def patched_as_stored(original: bytes) -> bytes:
+    """What apply must write: the fix in the text, stored as the original is."""
+    src = decode_source(original, MODULE)
+    return src.encode(patch_text(PATCH, PATCH.targets[0], src.text))
+
+
+@pytest.mark.parametrize("variant", list(filebytes.TEXT))
+def test_each_way_of_storing_the_file_is_applied_and_reverted_byte_for_byte(tmp_path, variant):
+    tree, raw = stored(tmp_path, filebytes.TEXT[variant])
+    before = snapshot(tree)
+    applied = cli("apply", "--target", str(tree))
+    assert applied.returncode == 0, applied.stderr
+    assert (tree / MODULE).read_bytes() == patched_as_stored(raw)
+    assert status_of(tree)["state"] == "applied"
+    reverted = cli("revert", "--target", str(tree))
+    assert reverted.returncode == 0, reverted.stderr
+    assert snapshot(tree) == before
+
+
+@pytest.mark.parametrize("variant", list(filebytes.TEXT))
+def test_each_way_of_storing_the_file_gets_a_diff_that_git_apply_takes(tmp_path, variant):
+    tree, raw = stored(tmp_path, filebytes.TEXT[variant])
+    proc = subprocess.run(  # bytes: the diff holds the file's own bytes
+        [sys.executable, "-m", "vllm_patches", "diff", "--target", str(tree)],
+        env=python_env(), capture_output=True)
+    assert proc.returncode == 0, proc.stderr
+    patch_file = tmp_path / "fix.patch"
+    patch_file.write_bytes(proc.stdout)
+    applied = subprocess.run(["git", "apply", "-p1", str(patch_file)], cwd=tree,
+                             capture_output=True, text=True)
+    assert applied.returncode == 0, applied.stderr
+    assert (tree / MODULE).read_bytes() == patched_as_stored(raw)
+
+
+@pytest.mark.parametrize("ids", [(), (STABLE,)], ids=["every applicable patch", "named"])
+def test_a_fork_line_equal_to_our_marker_is_refused_and_nothing_written(tmp_path, ids):
+    """Taking the fix out would stop at the fork's line: refused before writing, where
+    apply used to succeed and leave a fix that revert and revert --force both refused."""
+    tree = small_tree(tmp_path)
+    text = (tree / MODULE).read_text()
+    at = forks.method(text, "load_weights").lineno - 1
+    lines = split_lines(text)
+    lines[at:at] = [f"    # >>> vllm-patches {STABLE}\n"]
+    (tree / MODULE).write_text("".join(lines))
+    before = snapshot(tree)
+    proc = cli("apply", *ids, "--target", str(tree))
+    assert proc.returncode == 1
+    assert "already holds a line equal to our marker" in one_error_line(proc)
+    assert snapshot(tree) == before
+
+
+VERBS = {  # each command that reads the target module, as a user types it
+    "apply": ("apply",),
+    "apply --dry-run": ("apply", "--dry-run"),
+    "revert": ("revert",),
+    "status": ("status",),
+    "diff": ("diff",),
+    "export": ("export", STABLE),
+}
+
+
+@pytest.mark.parametrize("verb", list(VERBS))
+@pytest.mark.parametrize("variant", list(filebytes.NOT_TEXT))
+def test_a_module_that_is_not_text_is_one_sentence_naming_it(tmp_path, variant, verb):
+    tree, _ = stored(tmp_path, filebytes.NOT_TEXT[variant])
+    before = snapshot(tree)
+    proc = cli(*VERBS[verb], "--target", str(tree))
+    assert proc.returncode == 2
+    assert str(tree / MODULE) in one_error_line(proc)
+    assert snapshot(tree) == before
+
+
+def test_a_module_that_stops_being_text_after_apply_is_one_sentence_on_revert(tmp_path):
+    tree = small_tree(tmp_path)
+    assert cli("apply", "--target", str(tree)).returncode == 0
+    (tree / MODULE).write_bytes(filebytes.non_utf8_comment((tree / MODULE).read_bytes()))
+    before = snapshot(tree)
+    for force in ((), ("--force",)):
+        proc = cli("revert", *force, "--target", str(tree))
+        assert proc.returncode == 2 and "is not UTF-8 text" in one_error_line(proc)
+        assert snapshot(tree) == before
+
+
+NOT_A_FILE = {  # what stands where the module should be, and what the sentence says
+    "a folder": (Path.mkdir, "is a directory, not a Python module file"),
+    "a named pipe": (os.mkfifo, "is not a regular file"),  # reading it would block for ever
+}
+
+
+@pytest.mark.parametrize("verb", list(VERBS))
+@pytest.mark.parametrize("kind", list(NOT_A_FILE))
+def test_a_module_that_is_not_a_file_is_one_sentence(tmp_path, kind, verb):
+    tree = small_tree(tmp_path)
+    make, says = NOT_A_FILE[kind]
+    (tree / MODULE).unlink()
+    make(tree / MODULE)
+    before = snapshot(tree)
+    proc = cli(*VERBS[verb], "--target", str(tree), timeout=60)
+    assert proc.returncode == 2
+    assert f"{tree / MODULE} {says}" in one_error_line(proc)
+    assert snapshot(tree) == before and not (tree / STATE_DIR).exists()
+
+
+@pytest.mark.parametrize("command", [("diff",), ("diff", "--mail"), ("export", STABLE)],
+                         ids=["diff", "diff --mail", "export"])
+@pytest.mark.parametrize("output", ["no-such-folder/fix.patch", "a-folder", "a-file/fix.patch"])
+def test_output_that_cannot_be_written_is_one_sentence(tmp_path, command, output):
+    tree = small_tree(tmp_path)
+    (tmp_path / "a-folder").mkdir()
+    (tmp_path / "a-file").write_text("a file, not a folder\n")
+    before = snapshot(tmp_path)
+    proc = cli(*command, "--target", str(tree), "-o", str(tmp_path / output))
+    assert proc.returncode == 2
+    one_error_line(proc)
+    assert snapshot(tmp_path) == before
 
 
 # Bad input: one sentence, exit 2, nothing written ---------------------------------

@@ -28,6 +28,7 @@ from .branch_tree import BranchTree, branch_tree
 from .catalog import Patch, get_patch, select
 from .detect import DetectError, find_vllm
 from .edit import EditError, patch_text
+from .sourcefile import SourceText, SourceTextError, decode_source
 from .state import (APPLICABLE, APPLIED, FIXED, FIXED_UPSTREAM, NOT_APPLICABLE, PATCHED,
                     TARGET_MODIFIED, PatchStatus, classify_install, patch_status)
 
@@ -243,12 +244,26 @@ def _holds_fix(repo, step: _Step, sha: str) -> bool:
     return classify_install(step.patch, tree).kind in (PATCHED, FIXED)
 
 
-def _edited_texts(step: _Step, read, force: bool) -> dict[str, str]:
-    """The fixed text of each target module (EditError when the engine refuses)."""
-    return {
-        t.relpath: patch_text(step.patch, t, read(t.relpath), force=force)
-        for t in step.patch.targets
-    }
+def _edited_texts(step: _Step, read, force: bool) -> dict[str, bytes]:
+    """The fixed bytes of each target module, in its own encoding (``read(relpath)``: its
+    bytes, None when absent); EditError when the engine refuses."""
+    sources: dict[str, SourceText] = {}
+    texts: dict[str, str | None] = {}
+    for t in step.patch.targets:
+        if t.relpath not in texts:
+            data = read(t.relpath)
+            try:
+                where = f"{t.relpath} on {step.onto}"
+                source = None if data is None else decode_source(data, where)
+            except SourceTextError as exc:
+                raise EditError(str(exc)) from None
+            sources[t.relpath] = source
+            texts[t.relpath] = None if source is None else source.text
+        texts[t.relpath] = patch_text(step.patch, t, texts[t.relpath], force=force)
+    try:
+        return {rel: sources[rel].encode(text) for rel, text in texts.items()}
+    except SourceTextError as exc:
+        raise EditError(str(exc)) from None
 
 
 def upstream_commit(repo, patch: Patch, onto_sha: str) -> str:
@@ -301,8 +316,7 @@ def _carry_out(repo, step: _Step, strategy: str, dry_run: bool, force: bool,
                 return step.result(WOULD_CREATE, messages.backport_would_pick(pick)), None
             return _by_cherry_pick(repo, step, pick, keep)
         try:
-            _edited_texts(step, lambda relpath: gitrepo.read_file(repo, step.tree.sha, relpath),
-                          force)
+            _edited_texts(step, step.tree.module_bytes, force)
         except EditError as exc:
             if dry_run or not keep:
                 raise _Blocked(str(exc)) from None

@@ -45,6 +45,9 @@ class BranchTree(VllmInstall):
     def read_module(self, module: str) -> str | None:
         return gitrepo.read_file(self.repo, self.sha, module.replace(".", "/") + ".py")
 
+    def module_bytes(self, relpath: str) -> bytes | None:
+        return gitrepo.read_blob(self.repo, self.sha, relpath)
+
 
 def version_of_tag(tag: str) -> Version | None:
     """The vLLM version a tag names (``v0.22.1``, ``v0.22.1+acme.3``, ``acme-v0.22.1-3``)."""
@@ -79,7 +82,7 @@ def branch_version(repo, sha: str, override: str | None = None) -> tuple[Version
 
 def branch_tree(repo, name: str, sha: str, override: str | None = None) -> BranchTree:
     """The vLLM tree on branch ``name`` (at ``sha``); RepoError when it holds no vLLM."""
-    if gitrepo.read_file(repo, sha, "vllm/__init__.py") is None:
+    if gitrepo.read_blob(repo, sha, "vllm/__init__.py") is None:
         raise gitrepo.RepoError(messages.backport_not_vllm(name))
     version, origin = branch_version(repo, sha, override)
     return BranchTree(

@@ -317,23 +317,21 @@ def export(target, vllm_version, output, author, force, ids) -> None:
     from .detect import find_vllm
     from .export import DEFAULT_AUTHOR, ExportError
     from .export import export as export_mbox
+    from .sourcefile import diff_bytes
 
     install = find_vllm(target, vllm_version)
     if install is None:
         raise Failure(messages.export_no_vllm())
     try:
-        text = export_mbox(select(ids), install, force=force, author=author or DEFAULT_AUTHOR)
+        text = export_mbox(select(ids), install, force=force,
+                           author=DEFAULT_AUTHOR if author is None else author)
     except ExportError as exc:
         click.echo(f"vllm-patches: {exc}", err=True)
         sys.exit(EXIT_ATTENTION)
     if output is None:
-        click.echo(text, nl=False)
+        click.echo(diff_bytes(text), nl=False)
         return
-    try:
-        with open(output, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-    except OSError as exc:
-        raise Failure(messages.export_unwritable(output, exc)) from None
+    _write_output(output, diff_bytes(text))
     click.echo(messages.export_written(output, len(ids)), err=True)
 # Source mode ------------------------------------------------------------------
 def _release_option(func):
@@ -417,7 +415,9 @@ def apply(target, vllm_version, release, dry_run, force, as_json, ids) -> None:
     install = _source_install(target, vllm_version, release)
     report = source.apply(install, _selected(ids), force=force, dry_run=dry_run)
     if dry_run and not as_json:
-        click.echo(report.diff.encode("utf-8"), nl=False)
+        from .sourcefile import diff_bytes
+
+        click.echo(diff_bytes(report.diff), nl=False)
     _report(report, as_json, quiet_stdout=dry_run, empty=messages.source_nothing_selected())
 
 
@@ -462,7 +462,8 @@ def diff(target, vllm_version, release, force, output, mail, ids) -> None:
 
     Paths are relative to the folder that holds vllm/ (a/ and b/ prefixes),
     so `git apply -p1` takes the diff there; --mail output goes to `git am`
-    (use `git am --keep-cr` for files with CRLF line endings).
+    (use `git am --keep-cr` for files with CRLF or CR line endings). The
+    diff holds the file's own bytes, in the encoding it declares.
 
     \b
     Example:
@@ -470,17 +471,29 @@ def diff(target, vllm_version, release, force, output, mail, ids) -> None:
       vllm-patches diff --release 0.22.1 -o fix.patch
       cd ~/src/vllm-fork && vllm-patches diff --target . --mail -o fix.mbox && git am fix.mbox
     """
-    from pathlib import Path
-
     from . import source
+    from .sourcefile import diff_bytes
 
     install = _source_install(target, vllm_version, release)
     report = source.diff(install, _selected(ids), force=force, mail=mail)
     if output:
-        Path(output).write_bytes(report.diff.encode("utf-8"))
+        _write_output(output, diff_bytes(report.diff))
     else:
-        click.echo(report.diff.encode("utf-8"), nl=False)
+        click.echo(diff_bytes(report.diff), nl=False)
     _report(report, False, quiet_stdout=True, empty=messages.source_nothing_selected())
+
+
+def _write_output(path: str, data: bytes) -> None:
+    """Write an -o FILE; one sentence (exit 2) when it cannot be written, such as into a
+    folder that does not exist."""
+    from pathlib import Path
+
+    try:
+        Path(path).write_bytes(data)
+    except OSError as exc:
+        raise Failure(messages.export_unwritable(path, exc)) from None
+
+
 def _report_status(path: str, ids, as_json: bool, check: bool) -> None:
     from .report import outcome_counts, outcome_label, read, summarize
 

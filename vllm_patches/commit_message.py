@@ -9,12 +9,37 @@ with ``git interpret-trailers --parse``.
 
 from __future__ import annotations
 
+import re
 import textwrap
 
 from ._version import __version__
 from .catalog import Patch
+from .errors import VllmPatchesError
 
 WIDTH = 72
+# One line: a name without angle brackets, one space, an address in them without spaces.
+_AUTHOR = re.compile(r"[^<>]*[^<>\s] <[^<>\s]+>")
+
+
+class AuthorError(VllmPatchesError):
+    """An author that is not one ``Name <email>`` line (it would inject mail headers)."""
+
+
+def check_author(author: str) -> str:
+    """``author`` when it is one ``Name <email>`` line; AuthorError otherwise.
+
+    A line break of any kind (CR, LF, or what ``str.splitlines`` counts) or
+    another control character would end the ``From:`` header and start others.
+    """
+    if any(ord(c) < 32 or ord(c) == 127 for c in author) or len(author.splitlines()) > 1 \
+            or not _AUTHOR.fullmatch(author):
+        raise AuthorError(_bad_author(author))
+    return author
+
+
+def _bad_author(author: str) -> str:
+    return (f"--author {author!r} is not one 'Name <email>' line (such as "
+            "'Jane Doe <jane@example.com>'); line breaks and control characters are refused.")
 
 
 def subject(patch: Patch) -> str:

@@ -46,14 +46,17 @@ class VllmInstall:
         return self.location / (module.replace(".", "/") + ".py")
 
     def read_module(self, module: str) -> str | None:
-        """The source text of one vLLM module, or None when the file is absent."""
-        path = self.module_path(module)
+        """The source text of one vLLM module (``sourcefile.read_source``: its declared
+        encoding, no BOM, line endings kept), or None when the file is absent.
+
+        SourceTextError, one sentence naming the file, when it cannot be read.
+        """
+        from .sourcefile import read_source
+
         try:
-            return path.read_text(encoding="utf-8-sig")  # a BOM is no code
+            return read_source(self.module_path(module)).text
         except FileNotFoundError:
             return None
-        except OSError as exc:
-            raise DetectError(messages.unreadable_module(path, exc)) from None
 
     def to_dict(self) -> dict[str, object]:
         return {

@@ -3,21 +3,32 @@
 from __future__ import annotations
 
 import difflib
+import re
 
-from .edit import split_lines
+# git's lines: each ends at LF only, so a CR (alone, or before the LF) is part of the
+# line; str.splitlines would also split at CRs, form feeds, U+2028 and more.
+_GIT_LINE = re.compile(r"[^\n]*\n|[^\n]+$")
+
+
+def git_lines(text: str) -> list[str]:
+    """The lines of ``text`` as git counts them, with their LFs."""
+    return _GIT_LINE.findall(text)
 
 
 def unified_diff(rel: str, old: str, new: str, index: str | None = None) -> str:
     """The diff of ``rel`` (a/ and b/ prefixes); ``index``: git's ``index a..b mode`` line.
 
-    Lines split as ``ast`` counts them (``edit.split_lines``), and a last line
-    without its newline is marked as git marks it. Empty when nothing changed.
+    Lines split as git splits them (``git_lines``: a file with CR line ends is
+    one line to git), and a last line without its LF is marked as git marks
+    it. ``old`` and ``new`` are ``sourcefile.diff_view`` strings of the file's
+    bytes; write the result with ``sourcefile.diff_bytes``. Empty when nothing
+    changed.
     """
     head = [f"diff --git a/{rel} b/{rel}\n"] + ([f"index {index}\n"] if index else [])
     body = []
-    for line in difflib.unified_diff(split_lines(old), split_lines(new),
+    for line in difflib.unified_diff(git_lines(old), git_lines(new),
                                      f"a/{rel}", f"b/{rel}", lineterm="\n"):
-        if not line.endswith(("\n", "\r")):
+        if not line.endswith("\n"):
             line += "\n\\ No newline at end of file\n"
         body.append(line)
     return "".join(head + body) if body else ""

@@ -5,7 +5,10 @@ in the fix's methods, leaving every other line and the file's line endings as
 they were. Each wrapped vLLM method keeps its body and is renamed
 ``_vllm_patches_orig_<name>``; the fix's methods follow it between marker
 comments. ``unpatch_text`` is the exact inverse, so a revert gives the
-original bytes back. Pure text in, text out: callers do the file I/O.
+original bytes back: ``patch_text`` checks it before it returns, and refuses
+a text it could not take its fix out of again (a line equal to its marker,
+line endings it cannot keep apart). Pure text in, text out: callers do the
+file I/O, through ``sourcefile``.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from . import messages
 from ._version import __version__
 from .catalog import Patch, Target
 from .shape import class_prints, find_class
+from .sourcefile import newline_of
 from .state import MODIFIED, PATCHED, PRE_FIX, classify
 
 BEGIN = "# >>> vllm-patches {id}"
@@ -33,12 +37,6 @@ class EditError(Exception):
 def split_lines(text: str) -> list[str]:
     """The lines of ``text`` with their endings, numbered as ``ast`` numbers them."""
     return _LINE.findall(text)
-
-
-def newline_of(text: str) -> str:
-    """The file's line ending: CRLF when its first line ends so, else LF."""
-    first = text.find("\n")
-    return "\r\n" if first > 0 and text[first - 1] == "\r" else "\n"
 
 
 def _ending(line: str) -> str:
@@ -70,6 +68,26 @@ def _is_marker(line: str, template: str, patch: Patch) -> bool:
 def has_block(patch: Patch, text: str) -> bool:
     """True when ``text`` holds a marked block of ``patch`` (complete or not)."""
     return any(_is_marker(line, BEGIN, patch) for line in split_lines(text))
+
+
+def _marker_line(patch: Patch, text: str) -> tuple[int, str] | None:
+    """(line number, marker) of the first line of ``text`` that reads as one of our
+    markers of ``patch``, or None."""
+    for number, line in enumerate(split_lines(text), start=1):
+        for template in (BEGIN, END):
+            if _is_marker(line, template, patch):
+                return number, template.format(id=patch.id)
+    return None
+
+
+def _holds_marker(module: str, number: int, marker: str) -> str:
+    return (f"{module} already holds a line equal to our marker '{marker}' (line {number}), "
+            "so the fix could not be taken out again byte for byte")
+
+
+def _no_round_trip(patch_id: str, module: str, why: str) -> str:
+    return (f"taking {patch_id} out of the edited {module} again would not give its original "
+            f"text back byte for byte ({why}), so it is not written")
 
 
 def _forceable(patch: Patch, target: Target, text: str) -> bool:
@@ -104,7 +122,18 @@ def patch_text(patch: Patch, target: Target, text: str, *, force: bool = False) 
         force and shape.kind == MODIFIED and _forceable(patch, target, text)
     ):
         raise EditError(messages.edit_refused(patch.id, target.module, shape.detail or shape.kind))
-    nl = newline_of(text)
+    marker = _marker_line(patch, text)
+    if marker is not None:
+        raise EditError(_holds_marker(target.module, *marker))
+    result = _insert(patch, target, text)
+    _check(patch, target, result)
+    _check_round_trip(patch, target, text, result)
+    return result
+
+
+def _insert(patch: Patch, target: Target, text: str) -> str:
+    """``text`` with each wrapped method renamed and the fix's block after it."""
+    file_nl = newline_of(text)
     lines = split_lines(text)
     cls = find_class(ast.parse(text), target.class_name)
     methods = {
@@ -123,6 +152,9 @@ def patch_text(patch: Patch, target: Target, text: str, *, force: bool = False) 
         if not count:
             raise EditError(messages.edit_no_def_line(wrap.name, target.module))
         lines[def_line] = renamed
+        # The block takes the line ending of the line it follows, so that the two never
+        # run together (a CR before an LF would read as one CRLF).
+        nl = _ending(lines[node.end_lineno - 1]) or file_nl
         names = [wrap.name] + (list(target.adds) if i == len(wraps) - 1 else [])
         block = [nl, _marker(BEGIN, patch, indent, nl,
                              f" ({patch.upstream_pr}, vllm-patches {__version__})")]
@@ -136,12 +168,25 @@ def patch_text(patch: Patch, target: Target, text: str, *, force: bool = False) 
         block = insertions[end]
         if end == len(lines) and not _ending(lines[-1]):
             # The method ends the file without a newline: so does the edited file.
+            nl = _ending(block[-1])
             lines[-1] += nl
             block[-1] = block[-1][: -len(nl)]
         lines[end:end] = block
-    result = "".join(lines)
-    _check(patch, target, result)
-    return result
+    return "".join(lines)
+
+
+def _check_round_trip(patch: Patch, target: Target, text: str, result: str) -> None:
+    """Refuse unless ``unpatch_text`` gives ``text`` back exactly."""
+    try:
+        back = unpatch_text(patch, target, result)
+    except EditError as exc:
+        raise EditError(_no_round_trip(patch.id, target.module, str(exc))) from None
+    if back != text:
+        old, new = split_lines(text), split_lines(back)
+        line = next((i for i, (a, b) in enumerate(zip(old, new), start=1) if a != b),
+                    min(len(old), len(new)) + 1)
+        raise EditError(_no_round_trip(patch.id, target.module,
+                                       f"the text would differ from line {line} on"))
 
 
 def _class_span(text: str, target: Target) -> tuple[int, int]:

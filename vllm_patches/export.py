@@ -7,6 +7,9 @@ writes. Paths are relative to the folder that holds ``vllm/`` (``a/vllm/...``,
 ``b/vllm/...``), so ``git am`` applies the file in a fork checkout, and the
 ``index`` lines carry the real blob ids, so ``git am -3`` can fall back to a
 three-way merge. The date is now, or ``SOURCE_DATE_EPOCH`` when set.
+Module files are read through ``sourcefile``: the diff and the blob ids are
+of their exact bytes, whatever encoding (PEP 263), BOM or line endings they
+have, so write the mbox with ``sourcefile.diff_bytes``.
 """
 
 from __future__ import annotations
@@ -22,8 +25,9 @@ from . import commit_message
 from ._version import __version__
 from .catalog import Patch
 from .detect import VllmInstall
-from .diffs import unified_diff
+from .diffs import git_lines, unified_diff
 from .edit import EditError, patch_text
+from .sourcefile import SourceTextError, diff_view, read_source
 
 DEFAULT_AUTHOR = "vllm-patches <vllm-patches@noreply.invalid>"
 NO_COMMIT = "0" * 40  # format-patch's first line names a commit; these changes have none yet
@@ -36,18 +40,20 @@ class ExportError(Exception):
 
 @dataclass(frozen=True)
 class FileChange:
+    """One file's change: its bytes before and after, and git's mode of the file."""
+
     relpath: str
-    old: str
-    new: str
+    old: bytes
+    new: bytes
     mode: str
 
     def diff(self) -> str:
-        return unified_diff(self.relpath, self.old, self.new,
+        return unified_diff(self.relpath, diff_view(self.old), diff_view(self.new),
                             f"{_blob_id(self.old)[:12]}..{_blob_id(self.new)[:12]} {self.mode}")
 
     def counts(self) -> tuple[int, int]:
         added = removed = 0
-        for line in self.diff().splitlines()[4:]:
+        for line in git_lines(self.diff())[4:]:
             if line.startswith("+"):
                 added += 1
             elif line.startswith("-"):
@@ -55,34 +61,41 @@ class FileChange:
         return added, removed
 
 
-def _blob_id(text: str) -> str:
-    data = text.encode("utf-8")
+def _blob_id(data: bytes) -> str:
     return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
 
 
-def _read_exact(path) -> str:
-    with open(path, encoding="utf-8", newline="") as fh:
-        return fh.read()
-
-
 def changes(patch: Patch, install: VllmInstall, *, force: bool = False) -> list[FileChange]:
-    """What writing ``patch`` into ``install``'s files changes, file by file."""
+    """What writing ``patch`` into ``install``'s files changes, file by file.
+
+    ExportError when the source engine refuses; SourceTextError when a module
+    cannot be read (bad input).
+    """
     out = []
+    texts: dict[str, str | None] = {}  # two targets in one file: the second edits the first's
+    sources = {}
     for target in patch.targets:
-        path = install.module_path(target.module)
+        rel = target.relpath
+        if rel not in texts:
+            try:
+                sources[rel] = read_source(install.module_path(target.module))
+                texts[rel] = sources[rel].text
+            except FileNotFoundError:
+                texts[rel] = None  # patch_text refuses, naming the module
         try:
-            old = _read_exact(path)
-        except FileNotFoundError:
-            old = None
-        try:
-            new = patch_text(patch, target, old, force=force)
+            texts[rel] = patch_text(patch, target, texts[rel], force=force)
         except EditError as exc:
             raise ExportError(str(exc)) from None
-        out.append(file_change(install, target.relpath, old, new))
+    for rel, text in texts.items():
+        try:
+            new = sources[rel].encode(text)
+        except SourceTextError as exc:
+            raise ExportError(str(exc)) from None
+        out.append(file_change(install, rel, sources[rel].raw, new))
     return out
 
 
-def file_change(install: VllmInstall, relpath: str, old: str, new: str) -> FileChange:
+def file_change(install: VllmInstall, relpath: str, old: bytes, new: bytes) -> FileChange:
     """One file's change, with git's mode of the file in the tree."""
     mode = "100755" if os.stat(install.location / relpath).st_mode & stat.S_IXUSR else "100644"
     return FileChange(relpath, old, new, mode)
@@ -114,6 +127,7 @@ def _date() -> str:
 
 def mbox_message(patch: Patch, install: VllmInstall, files: list[FileChange], *,
                  author: str = DEFAULT_AUTHOR, number: tuple[int, int] = (1, 1)) -> str:
+    commit_message.check_author(author)
     index, total = number
     tag = "[PATCH]" if total == 1 else f"[PATCH {index}/{total}]"
     body = commit_message.body(patch, None, install.version)
@@ -136,7 +150,9 @@ def mbox_message(patch: Patch, install: VllmInstall, files: list[FileChange], *,
 
 def export(patches: list[Patch] | tuple[Patch, ...], install: VllmInstall, *,
            force: bool = False, author: str = DEFAULT_AUTHOR) -> str:
-    """The mbox of ``patches`` for ``install``'s tree (ExportError when one is refused)."""
+    """The mbox of ``patches`` for ``install``'s tree (ExportError when one is refused,
+    AuthorError when ``author`` is not one ``Name <email>`` line)."""
+    commit_message.check_author(author)
     all_changes = [changes(p, install, force=force) for p in patches]
     total = len(patches)
     return "".join(

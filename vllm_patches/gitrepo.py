@@ -87,15 +87,24 @@ def resolve(repo, rev: str) -> str | None:
         return None
 
 
-def read_file(repo, sha: str, relpath: str) -> str | None:
-    """The text of ``relpath`` in commit ``sha`` (line endings kept), or None when absent."""
+def read_blob(repo, sha: str, relpath: str) -> bytes | None:
+    """The bytes of ``relpath`` in commit ``sha``, or None when absent."""
     try:
         blob = repo.commit(sha).tree / relpath
     except KeyError:
         return None
     if blob.type != "blob":
         return None
-    return blob.data_stream.read().decode("utf-8")
+    return blob.data_stream.read()
+
+
+def read_file(repo, sha: str, relpath: str) -> str | None:
+    """The text of the Python file ``relpath`` in commit ``sha`` (``sourcefile``: its
+    declared encoding, line endings kept), or None when absent."""
+    from .sourcefile import decode_source
+
+    data = read_blob(repo, sha, relpath)
+    return None if data is None else decode_source(data, f"{relpath} at {sha[:12]}").text
 
 
 def describe(repo, sha: str) -> tuple[str, int] | None:
@@ -196,16 +205,14 @@ class Worktree:
         create_branch(self.repo, branch, head)
         self.git.symbolic_ref("HEAD", f"refs/heads/{branch}")
 
-    def read(self, relpath: str) -> str | None:
+    def read(self, relpath: str) -> bytes | None:
         try:
-            with open(self.path / relpath, encoding="utf-8", newline="") as fh:
-                return fh.read()
+            return (self.path / relpath).read_bytes()
         except FileNotFoundError:
             return None
 
-    def write(self, relpath: str, text: str) -> None:
-        with open(self.path / relpath, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
+    def write(self, relpath: str, data: bytes) -> None:
+        (self.path / relpath).write_bytes(data)
 
     def head(self) -> str:
         return self.git.rev_parse("HEAD")

@@ -23,14 +23,16 @@ a folder that holds ``vllm/``; ``patches`` a sequence of catalogue
 
 Each ``Result`` says, in one sentence, what happened to one patch.
 Bad input (a path that leads out of the tree, a read-only file, a corrupt
-record, a file that is not UTF-8, an interrupted write pending during a dry
-run) raises ``SourceError`` (or ``RecordError``/``TransactionError``)
-before anything is written.
+record, a module that is not text in the encoding it declares or is a
+folder, an interrupted write pending during a dry run) raises
+``SourceError`` (or ``RecordError``/``TransactionError``/``SourceTextError``)
+before anything is written. Module files are read and written through
+``sourcefile``: the encoding they declare (PEP 263), their BOM and their line
+endings are kept byte for byte.
 """
 
 from __future__ import annotations
 
-import codecs
 import errno
 import os
 from dataclasses import dataclass, field
@@ -43,6 +45,7 @@ from .catalog import CatalogError, Patch, Target, get_patch, load_catalog
 from .detect import VllmInstall, find_vllm
 from .diffs import unified_diff
 from .edit import EditError, has_block, patch_text, unpatch_text
+from .sourcefile import SourceText, SourceTextError, diff_view, read_source
 from .record import (Entry, FileRecord, Record, load, now, record_path, sha256_of,
                      state_dir)
 from .state import (APPLICABLE, APPLIED, FIXED_UPSTREAM, PATCHED, TARGET_MODIFIED, classify,
@@ -190,15 +193,22 @@ def _check_writable(changes: list[transaction.Change], state: Path) -> None:
 
 @dataclass
 class _File:
-    """One file of the tree: the bytes read, and its text as the plan changes it."""
+    """One file of the tree: what was read, and its text as the plan changes it."""
 
     path: Path  # resolved, inside the tree
-    original: bytes
+    source: SourceText  # as read: the bytes, their encoding, BOM and line endings
     text: str
-    bom: bool
+
+    @property
+    def original(self) -> bytes:
+        return self.source.raw
 
     def data(self) -> bytes:
-        return (codecs.BOM_UTF8 if self.bom else b"") + self.text.encode("utf-8")
+        return self.encode(self.text)
+
+    def encode(self, text: str) -> bytes:
+        """``text`` as this file's bytes (its encoding and BOM)."""
+        return self.original if text == self.source.text else self.source.encode(text)
 
 
 @dataclass
@@ -211,17 +221,10 @@ class _Tree:
         if rel not in self.files:
             path = _inside(self.root, self.root / rel)
             try:
-                raw = path.read_bytes()
+                source = read_source(path)
             except FileNotFoundError:
                 return None
-            except PermissionError:
-                raise SourceError(messages.source_read_only(path)) from None
-            bom = raw.startswith(codecs.BOM_UTF8)
-            try:
-                text = raw[len(codecs.BOM_UTF8) if bom else 0:].decode("utf-8")
-            except UnicodeDecodeError:
-                raise SourceError(messages.source_not_utf8(path)) from None
-            self.files[rel] = _File(path, raw, text, bom)
+            self.files[rel] = _File(path, source, source.text)
         return self.files[rel]
 
     def text(self, rel: str) -> str | None:
@@ -246,6 +249,11 @@ class _Tree:
             new = edit(target, current)
             if new is not None:
                 texts[rel] = new
+        for rel, text in texts.items():
+            try:
+                self.files[rel].encode(text)
+            except SourceTextError as exc:
+                raise EditError(str(exc).rstrip(".")) from None
         changed = {rel: (self.files[rel].text, text) for rel, text in texts.items()}
         for rel, text in texts.items():
             self.files[rel].text = text
@@ -254,8 +262,7 @@ class _Tree:
 
 def _by_file(changed: dict[str, tuple[str, str]], tree: _Tree) -> dict[str, FileRecord]:
     def sha(rel: str, text: str) -> str:
-        f = tree.files[rel]
-        return sha256_of((codecs.BOM_UTF8 if f.bom else b"") + text.encode("utf-8"))
+        return sha256_of(tree.files[rel].encode(text))
 
     return {rel: FileRecord(sha(rel, old), sha(rel, new)) for rel, (old, new) in changed.items()}
 
@@ -283,8 +290,9 @@ class _Plan:
         return out
 
     def diff(self) -> str:
+        """The unified diff of every changed file, its bytes kept (``sourcefile.diff_bytes``)."""
         return "".join(
-            unified_diff(rel, _decoded(f.original), f.text)
+            unified_diff(rel, diff_view(f.original), diff_view(f.data()))
             for rel, f in sorted(self.tree.files.items()) if f.data() != f.original
         )
 
@@ -294,14 +302,12 @@ class _Plan:
         total = len(self.edits)
         return "".join(
             mbox_message(patch, install,
-                         [file_change(install, rel, old, new) for rel, (old, new) in edits.items()],
+                         [file_change(install, rel, self.tree.files[rel].encode(old),
+                                      self.tree.files[rel].encode(new))
+                          for rel, (old, new) in edits.items()],
                          number=(i, total))
             for i, (patch, edits) in enumerate(self.edits, start=1)
         )
-
-
-def _decoded(raw: bytes) -> str:
-    return raw.decode("utf-8-sig")
 
 
 # Apply ------------------------------------------------------------------------
