@@ -142,3 +142,27 @@ def test_missing_or_changed_code_reads_by_the_version(kind):
 def test_states_print_and_serialise_as_their_names():
     assert str(State.APPLICABLE) == "applicable" and f"{State.TARGET_MODIFIED}" == "target-modified"
     assert json.dumps({"s": State.APPLIED}) == '{"s": "applied"}'
+
+
+def test_source_mode_writes_the_fix_into_the_class_that_runs_and_takes_it_out_again(tree_copy):
+    from vllm_patches import source
+    from vllm_patches.shape import class_prints
+
+    tree = tree_copy(AFFECTED[-1])
+    path = tree / MTP
+    text = path.read_text(encoding="utf-8")
+    node = forks.find_class(forks.ast.parse(text), forks.CLASS)
+    lines = forks.split_lines(text)
+    first = min([node.lineno] + [d.lineno for d in node.decorator_list]) - 1
+    twice = text + "\n\n" + "".join(lines[first:node.end_lineno])  # the same class again
+    path.write_bytes(twice.encode("utf-8"))
+
+    report = source.apply(tree, [get_patch(STABLE)])
+    assert [r.outcome for r in report.results] == ["applied"]
+    patched = path.read_text(encoding="utf-8")
+    assert patched.count("# >>> vllm-patches gemma4-mtp-stable-lm-head") == 2  # two wrapped methods
+    assert patched.index("# >>> vllm-patches") > len(text)  # both in the second, live class
+    assert any(n.startswith("_vllm_patches_orig_") for n in class_prints(patched, forks.CLASS).methods)
+    assert patch_status(get_patch(STABLE), find_vllm(tree)).state == State.APPLIED
+    source.revert(tree, [get_patch(STABLE)])
+    assert path.read_bytes() == twice.encode("utf-8")

@@ -276,10 +276,13 @@ def _holds_own_block(patch: Patch, files: list[str | None]) -> bool:
 
 
 def _file_text(path: str) -> str:
+    """A module file's text through the one reader; empty when it cannot be read (the
+    classes that run were judged already: this only tells whose block is there)."""
+    from .sourcefile import SourceTextError, read_source
+
     try:
-        with open(path, encoding="utf-8-sig") as fh:
-            return fh.read()
-    except (OSError, UnicodeDecodeError):
+        return read_source(path).text
+    except (OSError, SourceTextError):
         return ""
 
 
