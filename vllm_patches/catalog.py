@@ -10,6 +10,7 @@ import ast
 import re
 import sys
 from dataclasses import dataclass, field
+from enum import Enum
 from functools import lru_cache
 from pathlib import Path
 
@@ -32,14 +33,40 @@ class CatalogError(VllmPatchesError):
     """A catalogue file is missing, unreadable or has a bad field."""
 
 
+class Kind(str, Enum):
+    """What a wrapped name is in vLLM's code (the fix's definition has the same kind)."""
+
+    METHOD = "method"
+    CLASSMETHOD = "classmethod"
+    STATICMETHOD = "staticmethod"
+    PROPERTY = "property"
+    FUNCTION = "function"  # a module-level function
+
+    def __str__(self) -> str:
+        return self.value
+
+    @classmethod
+    def of(cls, node: ast.FunctionDef | ast.AsyncFunctionDef, in_class: bool) -> Kind:
+        """The kind a definition has, read from its decorators."""
+        if not in_class:
+            return cls.FUNCTION
+        names = {d.id for d in node.decorator_list if isinstance(d, ast.Name)}
+        for kind in (cls.CLASSMETHOD, cls.STATICMETHOD, cls.PROPERTY):
+            if kind.value in names:
+                return kind
+        return cls.METHOD
+
+
 @dataclass(frozen=True)
 class Wrap:
-    """A vLLM method that the fix wraps, and the shapes it is known in."""
+    """A vLLM function (method, classmethod, staticmethod, property or module-level
+    function) that the fix wraps, and the shapes it is known in."""
 
     name: str
     pre_fix: frozenset[str]
     fixed_upstream: frozenset[str] = frozenset()
     fixed_if_uses: str | None = None
+    kind: Kind = Kind.METHOD
 
     @property
     def original_name(self) -> str:
@@ -48,12 +75,19 @@ class Wrap:
 
 @dataclass(frozen=True)
 class Target:
-    """One class of one vLLM module that a patch changes."""
+    """One scope of one vLLM module that a patch changes: a class (its methods,
+    classmethods, staticmethods and properties), or the module itself (its functions)
+    when ``class_name`` is None."""
 
     module: str
-    class_name: str
+    class_name: str | None
     wraps: tuple[Wrap, ...]
     adds: tuple[str, ...]
+
+    @property
+    def scope(self) -> str:
+        """``module.Class`` or ``module``, for messages."""
+        return self.module if self.class_name is None else f"{self.module}.{self.class_name}"
 
     @property
     def relpath(self) -> str:
@@ -202,20 +236,42 @@ class _Fields:
         return raw.lower() if raw is not None else None
 
 
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_MODULE = re.compile(r"vllm(\.[A-Za-z_][A-Za-z0-9_]*)+")
+
+
 def _load_target(f: _Fields) -> Target:
-    wraps = tuple(
-        Wrap(
-            name=w.text("name"),
-            pre_fix=frozenset(w.strings("pre-fix", required=True)),
-            fixed_upstream=frozenset(w.strings("fixed-upstream")),
-            fixed_if_uses=w.optional_text("fixed-if-uses"),
-        )
-        for w in f.tables("wraps")
-    )
     module = f.text("module")
-    if not module.startswith("vllm."):
+    if not _MODULE.fullmatch(module):
         raise f._fail("module", f"must name a module of the vllm package, not {module!r}")
-    return Target(module=module, class_name=f.text("class"), wraps=wraps, adds=f.strings("adds"))
+    class_name = f.optional_text("class")
+    if class_name is not None and not _IDENTIFIER.fullmatch(class_name):
+        raise f._fail("class", f"is not a Python name: {class_name!r}")
+    default = Kind.METHOD if class_name is not None else Kind.FUNCTION
+    wraps = tuple(_load_wrap(w, default) for w in f.tables("wraps"))
+    adds = f.strings("adds")
+    for name in (*(w.name for w in wraps), *adds):
+        if not _IDENTIFIER.fullmatch(name):
+            raise f._fail("wraps" if name not in adds else "adds", f"is not a Python name: {name!r}")
+    return Target(module=module, class_name=class_name, wraps=wraps, adds=adds)
+
+
+def _load_wrap(w: _Fields, default: Kind) -> Wrap:
+    raw = w.optional_text("kind")
+    try:
+        kind = Kind(raw) if raw is not None else default
+    except ValueError:
+        raise w._fail("kind", f"must be one of {', '.join(k.value for k in Kind)}, "
+                              f"not {raw!r}") from None
+    if (kind == Kind.FUNCTION) != (default == Kind.FUNCTION):
+        raise w._fail("kind", "is 'function' exactly when the target names no class")
+    return Wrap(
+        name=w.text("name"),
+        pre_fix=frozenset(w.strings("pre-fix", required=True)),
+        fixed_upstream=frozenset(w.strings("fixed-upstream")),
+        fixed_if_uses=w.optional_text("fixed-if-uses"),
+        kind=kind,
+    )
 
 
 def load_patch(folder: Path) -> Patch:
@@ -274,6 +330,17 @@ def _check_fix_covers_targets(patch: Patch, f: _Fields) -> None:
                     patch.fix_path, f"class {target.class_name} lacks {', '.join(missing)}"
                 )
             )
+        _check_kinds(patch, target, prints.nodes)
+
+
+def _check_kinds(patch: Patch, target: Target, nodes: dict) -> None:
+    """The fix defines each wrapped name as what it is in vLLM (a classmethod stays one)."""
+    for wrap in target.wraps:
+        found = Kind.of(nodes[wrap.name], target.class_name is not None)
+        if found != wrap.kind:
+            raise CatalogError(messages.catalog_bad_fix(
+                patch.fix_path, f"{wrap.name} is a {found} in the fix but the target's kind "
+                                f"is {wrap.kind}"))
 
 
 @lru_cache(maxsize=None)

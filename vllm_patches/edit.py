@@ -19,7 +19,7 @@ import re
 from . import messages
 from ._version import __version__
 from .catalog import Patch, Target
-from .shape import class_prints, find_class
+from .shape import class_prints
 from .sourcefile import newline_of
 from .state import MODIFIED, PATCHED, PRE_FIX, classify
 
@@ -45,7 +45,8 @@ def _ending(line: str) -> str:
 
 def _method_block(patch: Patch, target: Target, name: str, indent: str, nl: str) -> list[str]:
     node = patch.fix_nodes(target)[name]
-    lines = split_lines(patch.fix_source)[node.lineno - 1 : node.end_lineno]
+    first = min([node.lineno] + [d.lineno for d in node.decorator_list])  # @classmethod...
+    lines = split_lines(patch.fix_source)[first - 1 : node.end_lineno]
     own = len(lines[0]) - len(lines[0].lstrip())
     out = []
     for line in lines:
@@ -135,10 +136,7 @@ def _insert(patch: Patch, target: Target, text: str) -> str:
     """``text`` with each wrapped method renamed and the fix's block after it."""
     file_nl = newline_of(text)
     lines = split_lines(text)
-    cls = find_class(ast.parse(text), target.class_name)
-    methods = {
-        n.name: n for n in cls.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
-    }
+    methods = class_prints(text, target.class_name).nodes  # the scope's functions that run
     wraps = sorted(target.wraps, key=lambda w: methods[w.name].lineno)
     insertions: dict[int, list[str]] = {}
     for i, wrap in enumerate(wraps):
@@ -190,11 +188,14 @@ def _check_round_trip(patch: Patch, target: Target, text: str, result: str) -> N
 
 
 def _class_span(text: str, target: Target) -> tuple[int, int]:
-    """0-based [first, past-last) lines of the target class, trailing comments included."""
+    """0-based [first, past-last) lines of the target class, trailing comments included
+    (the whole module for module-level functions)."""
     try:
         tree = ast.parse(text)
     except SyntaxError as exc:
         raise EditError(messages.module_unparsable(target.module, exc)) from None
+    if target.class_name is None:
+        return 0, len(split_lines(text))
     for i in reversed(range(len(tree.body))):  # the last definition is the class that runs
         node = tree.body[i]
         if isinstance(node, ast.ClassDef) and node.name == target.class_name:
@@ -204,7 +205,7 @@ def _class_span(text: str, target: Target) -> tuple[int, int]:
             after = tree.body[i + 1]
             decorators = getattr(after, "decorator_list", [])
             return first, min([after.lineno] + [d.lineno for d in decorators]) - 1
-    raise EditError(messages.class_absent(f"{target.module}.{target.class_name}"))
+    raise EditError(messages.class_absent(target.scope))
 
 
 def unpatch_text(patch: Patch, target: Target, text: str) -> str:

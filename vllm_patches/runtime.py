@@ -78,9 +78,10 @@ class Outcome:
 class _Installed:
     """What one applied patch changed, so that revert can undo exactly that."""
 
-    cls: type
+    cls: object  # the class, or the module for module-level functions
     target: Target
     previous: dict[str, object] = field(default_factory=dict)
+    copies: list[tuple[object, str, object]] = field(default_factory=list)  # module, name, original
 
     def live(self) -> bool:
         """True while the class that runs is the one patched and still holds the fix
@@ -214,12 +215,11 @@ def examine(patch: Patch) -> tuple[PatchStatus, list[_Plan]]:
             shapes.append(Shape(MISSING, messages.module_absent(target.module)))
             continue
         cls = _live_class(target)
-        if not isinstance(cls, type):
-            shapes.append(Shape(MISSING, messages.class_absent(
-                f"{target.module}.{target.class_name}")))
+        if not isinstance(cls, (type, types.ModuleType)):
+            shapes.append(Shape(MISSING, messages.class_absent(target.scope)))
             continue
         shapes.append(classify_prints(patch, target, live_prints(cls, _names_of(target))))
-        marks |= {getattr(cls.__dict__.get(n), MARK, None) for n in target.method_names}
+        marks |= {mark_of(cls.__dict__.get(n)) for n in target.method_names}
         texts.append(getattr(module, "__file__", None))
         plans.append(_Plan(patch, target, module, cls))
     shape = combine(patch, shapes)
@@ -236,8 +236,11 @@ def _names_module(exc: ModuleNotFoundError, module: str) -> bool:
 
 
 def _live_class(target: Target) -> object:
+    """The class that runs now (or the module itself, for module-level functions)."""
     module = sys.modules.get(target.module)
-    return getattr(module, target.class_name, None) if module is not None else None
+    if module is None or target.class_name is None:
+        return module
+    return getattr(module, target.class_name, None)
 
 
 def _names_of(target: Target) -> set[str]:
@@ -256,8 +259,7 @@ def live_prints(cls: type, names: set[str]) -> MethodPrints:
 
 
 def _function_node(func: object) -> ast.FunctionDef | ast.AsyncFunctionDef | None:
-    func = getattr(func, "__func__", func)  # classmethod, staticmethod
-    code = getattr(func, "__code__", None)
+    code = getattr(function_of(func), "__code__", None)
     if code is None:
         return None
     try:
@@ -286,46 +288,92 @@ def _file_text(path: str) -> str:
         return ""
 
 
-def fix_functions(patch: Patch, target: Target, module_globals: dict) -> dict[str, types.FunctionType]:
-    """The fix's methods for ``target``, bound to the target module's globals."""
+def fix_functions(patch: Patch, target: Target, module_globals: dict) -> dict[str, object]:
+    """The fix's functions for ``target`` (plain functions, or the classmethod, staticmethod
+    or property around them), bound to the target module's globals and marked as ours."""
     namespace: dict[str, object] = {"__name__": f"vllm_patches.fix.{patch.id}"}
     exec(compile(patch.fix_source, str(patch.fix_path), "exec"), namespace)
-    fix_class = namespace[target.class_name]
-    functions = {}
-    for name in target.method_names:
-        original = fix_class.__dict__[name]  # type: ignore[index]
-        bound = types.FunctionType(
-            original.__code__, module_globals, name, original.__defaults__, original.__closure__
-        )
-        bound.__qualname__ = f"{target.class_name}.{name}"
-        bound.__module__ = target.module
-        bound.__doc__ = original.__doc__
-        setattr(bound, MARK, patch.id)
-        functions[name] = bound
-    return functions
+    scope = namespace if target.class_name is None else namespace[target.class_name].__dict__
+    prefix = "" if target.class_name is None else f"{target.class_name}."
+    return {
+        name: _rebound(scope[name], module_globals, target.module, prefix + name, patch.id)
+        for name in target.method_names
+    }
+
+
+def _rebound(obj: object, module_globals: dict, module: str, qualname: str, patch_id: str):
+    """``obj`` of the fix, its function(s) re-made over the target module's globals."""
+    def function(func):
+        if func is None:
+            return None
+        bound = types.FunctionType(func.__code__, module_globals, func.__name__,
+                                   func.__defaults__, func.__closure__)
+        bound.__kwdefaults__ = func.__kwdefaults__
+        bound.__qualname__, bound.__module__, bound.__doc__ = qualname, module, func.__doc__
+        bound.__annotations__ = dict(getattr(func, "__annotations__", {}))
+        setattr(bound, MARK, patch_id)
+        return bound
+
+    if isinstance(obj, (classmethod, staticmethod)):
+        return type(obj)(function(obj.__func__))
+    if isinstance(obj, property):
+        return property(function(obj.fget), function(obj.fset), function(obj.fdel), obj.__doc__)
+    return function(obj)
+
+
+def function_of(obj: object) -> object:
+    """The function inside a class attribute: a classmethod's or staticmethod's, a
+    property's getter, or the attribute itself."""
+    if isinstance(obj, (classmethod, staticmethod)):
+        return obj.__func__
+    if isinstance(obj, property):
+        return obj.fget
+    return obj
 
 
 def _install(plan: _Plan) -> _Installed:
-    target, cls = plan.target, plan.cls
+    target, scope = plan.target, plan.cls
     functions = fix_functions(plan.patch, target, plan.module.__dict__)
-    record = _Installed(cls, target)
+    record = _Installed(scope, target)
     names = [w.original_name for w in target.wraps] + list(target.method_names)
     for name in names:
-        record.previous[name] = cls.__dict__.get(name, _MISSING)
+        record.previous[name] = scope.__dict__.get(name, _MISSING)
     try:
         for wrap in target.wraps:
-            original = cls.__dict__[wrap.name]
-            functions[wrap.name].__wrapped__ = original  # type: ignore[attr-defined]
-            setattr(cls, wrap.original_name, original)
+            original = scope.__dict__[wrap.name]
+            function_of(functions[wrap.name]).__wrapped__ = function_of(original)
+            setattr(scope, wrap.original_name, original)
         for name, func in functions.items():
-            setattr(cls, name, func)
+            setattr(scope, name, func)
+        if target.class_name is None:
+            _rebind_copies(plan.module, record, functions)
     except Exception:
         _restore(record)
         raise
     return record
 
 
+def _rebind_copies(module: types.ModuleType, record: _Installed, functions: dict) -> None:
+    """Rebind the copies of a patched module-level function that other imported vLLM
+    modules took with ``from module import name`` before the patch went in (modules
+    imported later read the patched name)."""
+    for wrap in record.target.wraps:
+        original = record.previous[wrap.name]
+        for other_name, other in list(sys.modules.items()):
+            if other is module or other is None or not (
+                    other_name == "vllm" or other_name.startswith("vllm.")):
+                continue
+            values = getattr(other, "__dict__", {})
+            for attr, value in list(values.items()):
+                if value is original:
+                    record.copies.append((other, attr, original))
+                    setattr(other, attr, functions[wrap.name])
+
+
 def _restore(record: _Installed) -> None:
+    for module, attr, original in reversed(record.copies):
+        setattr(module, attr, original)
+    record.copies.clear()
     for name, previous in record.previous.items():
         if previous is _MISSING:
             if name in record.cls.__dict__:
@@ -347,5 +395,10 @@ def _log(outcome: Outcome, patch: Patch) -> None:
         logger.debug("%s", outcome.message)
 
 
+def mark_of(obj: object) -> str | None:
+    """The id of the patch whose fix ``obj`` is (a function or a class attribute), or None."""
+    return getattr(function_of(obj), MARK, None)
+
+
 def is_marked(func: object) -> bool:
-    return getattr(func, MARK, None) is not None
+    return mark_of(func) is not None
