@@ -99,7 +99,8 @@ def test_runtime_and_status_give_the_same_verdict(release, tree_copy, tmp_path, 
             name = f"{vname}/{lname}"
             install = find_vllm(tree, version=label)
             expected[name] = {p.id: str(patch_status(p, install).state) for p in load_catalog()}
-            cases.append({"name": name, "file": variant_file, "version": label})
+            cases.append({"name": name, "module": "vllm.model_executor.models.gemma4_mtp",
+                          "file": variant_file, "version": label})
     cases_file = tmp_path / "cases.json"
     cases_file.write_text(json.dumps(cases))
     live = run_scenario("live_verdicts", release(version), str(cases_file))

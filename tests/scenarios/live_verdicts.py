@@ -1,8 +1,8 @@
 """The runtime's verdict about every catalogued patch, for several versions of one module.
 
 Usage: live_verdicts.py CASES.json, where CASES.json is a list of
-``{"name", "file" (a variant of the target module's text, or null for the release's own),
-"version" (an override, or null)}``. Each variant is executed as the target module (as an
+``{"name", "module", "file" (a variant of that module's text, or null for the release's
+own), "version" (an override, or null)}``. Each variant is executed as the target module (as an
 ``importlib.reload`` would), then ``runtime.examine`` judges the classes that run. Prints
 ``{name: {patch id: state}}`` as JSON on its last line.
 """
@@ -26,10 +26,10 @@ for case in cases:
     for name in modules:
         sys.modules.pop(name, None)
     if case["file"]:
-        for name in modules:
-            spec = importlib.util.spec_from_file_location(name, case["file"])
-            module = importlib.util.module_from_spec(spec)
-            sys.modules[name] = module
-            spec.loader.exec_module(module)
+        name = case["module"]
+        spec = importlib.util.spec_from_file_location(name, case["file"])
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
     out[case["name"]] = {p.id: str(runtime.examine(p)[0].state) for p in load_catalog()}
 print(json.dumps(out))
