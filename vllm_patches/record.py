@@ -42,14 +42,6 @@ def sha256_of(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def sha256_file(path: Path) -> str | None:
-    """sha256 of a file's bytes; None when it does not exist."""
-    try:
-        return sha256_of(path.read_bytes())
-    except FileNotFoundError:
-        return None
-
-
 def checked_file(rel: object) -> str:
     """``rel`` when it may be a file of a record: a plain relative ``vllm/...py`` path."""
     path = checked(rel, frozenset({Area.VLLM}))
