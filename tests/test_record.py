@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
+from vllm_patches.errors import VllmPatchesError
 from vllm_patches.record import (Entry, FileRecord, Record, RecordError, load, parse,
                                  record_path, sha256_of)
 
@@ -84,3 +86,96 @@ def test_a_patch_listed_twice_is_corrupt(tmp_path):
     one["applied"] *= 2
     with pytest.raises(RecordError, match="listed twice"):
         parse(json.dumps(one).encode(), tmp_path / "record.json")
+
+
+# Nothing in the record is trusted --------------------------------------------------
+def with_file(path: object) -> bytes:
+    """A record whose one entry names ``path``."""
+    data = json.loads(Record().with_entry(entry("a")).to_bytes())
+    data["applied"][0]["files"] = {path: data["applied"][0]["files"][FILE]}
+    return json.dumps(data).encode()
+
+
+def with_field(**fields: object) -> bytes:
+    data = json.loads(Record().with_entry(entry("a")).to_bytes())
+    data["applied"][0].update(fields)
+    return json.dumps(data).encode()
+
+
+@pytest.mark.parametrize("raw,problem", [
+    (with_file("/etc/passwd.py"), "an absolute path"),
+    (with_file("vllm/../../outside.py"), "leads outside the vLLM tree"),
+    (with_file(".git/hooks/post-commit"), "under .git"),
+    (with_file("vllm/.git/config.py"), "under .git"),
+    (with_file("setup.py"), "is not under vllm/"),
+    (with_file(".vllm-patches/record.json"), "is not under vllm/"),
+    (with_file("vllm/README"), "is not a Python file under vllm/"),
+    (with_file("vllm"), "is not a Python file under vllm/"),
+    (with_file("vllm/./model.py"), "not a plain relative path"),
+    (with_file("vllm/model.py\x00"), "control character"),
+    (with_file("vllm/a\nb.py"), "control character"),
+    (with_field(id="a\nSubject: injected"), "is not a patch id"),
+    (with_field(id="../x"), "is not a patch id"),
+    (with_field(id=""), "is not a patch id"),
+    (with_field(applied_at="\x1b[2Jnow"), "'applied_at' of a is not a short line"),
+    (with_field(tool_version="1" * 500), "'tool_version' of a is not a short line"),
+    (with_field(vllm_version=["0.22.1"]), "'vllm_version' of a is not a short line"),
+    (with_field(forced="no"), "'forced' of a is not true or false"),
+    (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+    (b'{"format": 1, "applied": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+     "nested too deeply"),
+])
+def test_a_record_naming_what_vllm_patches_never_writes_is_corrupt(tmp_path, raw, problem):
+    with pytest.raises(RecordError) as err:
+        parse(raw, tmp_path / "record.json")
+    message = str(err.value)
+    assert problem in message and "move it aside" in message and "\n" not in message
+
+
+@pytest.fixture
+def tree(tmp_path):
+    """A tree with vllm/model.py, and a folder beside it holding a file of the same bytes."""
+    root = tmp_path / "tree"
+    (root / "vllm").mkdir(parents=True)
+    (root / FILE).write_bytes(b"new\n")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "model.py").write_bytes(b"new\n")
+    return root
+
+
+def planted(root, record: Record) -> None:
+    record_path(root).parent.mkdir(exist_ok=True)
+    record_path(root).write_bytes(record.to_bytes())
+
+
+@pytest.mark.parametrize("link,rel", [
+    ("vllm/evil", "vllm/evil/model.py"),  # a folder of the path
+    ("vllm/evil.py", "vllm/evil.py"),  # the file itself
+])
+def test_a_record_naming_a_file_through_a_symlink_out_of_the_tree_is_corrupt(tree, link, rel):
+    outside = tree.parent / "outside"
+    (tree / link).symlink_to(outside if link.endswith("evil") else outside / "model.py")
+    planted(tree, Record().with_entry(entry("a", path=rel)))
+    with pytest.raises(RecordError, match="leads outside the vLLM tree"):
+        load(tree)
+    with pytest.raises(VllmPatchesError, match="leads outside the vLLM tree"):
+        entry("a", path=rel).changed_files(tree)  # read through the guard each time, too
+    with pytest.raises(VllmPatchesError, match="leads outside the vLLM tree"):
+        entry("a", path=rel).restored(tree)
+
+
+def test_a_record_that_is_a_symlink_out_of_the_tree_is_corrupt(tree):
+    elsewhere = tree.parent / "outside" / "record.json"
+    elsewhere.write_bytes(Record().with_entry(entry("a")).to_bytes())
+    record_path(tree).parent.mkdir()
+    record_path(tree).symlink_to(elsewhere)
+    with pytest.raises(RecordError, match="leads outside the vLLM tree"):
+        load(tree)
+
+
+def test_a_record_that_is_a_fifo_is_corrupt_not_a_hang(tree):
+    record_path(tree).parent.mkdir()
+    os.mkfifo(record_path(tree))
+    with pytest.raises(RecordError, match="is not a plain file"):
+        load(tree)

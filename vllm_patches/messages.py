@@ -565,11 +565,6 @@ def write_interrupted(root: Path, exc: OSError) -> str:
             "fix the cause and run vllm-patches apply or revert there to complete it.")
 
 
-def journal_corrupt(path: Path) -> str:
-    return (f"The journal of an interrupted vllm-patches write, {path}, is unreadable; "
-            "check the files under its tree, then remove it.")
-
-
 def journal_cannot_complete(path: Path) -> str:
     return (f"An interrupted vllm-patches write cannot be completed: {path} changed since; "
             "check it, then remove the journal in the tree's .vllm-patches folder.")

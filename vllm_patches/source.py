@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-from . import messages, transaction
+from . import messages, pathguard, transaction
 from ._version import __version__
 from .catalog import CatalogError, Patch, Target, get_patch, load_catalog
 from .detect import VllmInstall, find_vllm
@@ -166,15 +166,16 @@ def _state_dir(root: Path) -> Path:
 
 
 def _inside(root: Path, path: Path) -> Path:
-    """``path`` resolved, refusing one that leads out of the tree (symlink or '..')."""
-    resolved = path.resolve()
+    """``path`` resolved, refusing one that ``pathguard`` refuses (out of the tree through a
+    symlink or '..', under .git, or outside vllm/ and .vllm-patches/)."""
     try:
-        parts = path.relative_to(root).parts
+        rel = path.relative_to(root).as_posix()
     except ValueError:
-        parts = ("..",)
-    if ".." in parts or not resolved.is_relative_to(root.resolve()):
-        raise SourceError(messages.source_escapes_tree(path, root))
-    return resolved
+        raise SourceError(messages.source_escapes_tree(path, root)) from None
+    try:
+        return pathguard.resolve(root, rel)
+    except pathguard.UnsafePath as exc:
+        raise SourceError(str(exc)) from None
 
 
 def _writable(path: Path) -> bool:
