@@ -642,14 +642,24 @@ def hook_status(site, as_json) -> None:
 @click.option("--device", type=click.Choice(["cuda", "cpu"]), default="cuda", show_default=True,
               help="cpu: emulated CUDA graphs on the CPU (no GPU needed; proves the logic, "
               "not the CUDA crash).")
-@click.option("--timeout", type=click.FloatRange(min=1), default=300.0, hidden=True,
+@click.option("--timeout", type=click.FloatRange(min=1), default=300.0, show_default=True,
               help="Seconds one arm process may take.")
+@_release_option
+@click.argument("ids", nargs=-1, metavar="[ID]...")
 @friendly_errors
 def verify(target, vllm_version, tp, emulate_tp, scenario, control, sizes, trials, vocab,
-           hidden, json_path, device, timeout) -> None:
-    """Prove the bug and the fix on this machine's GPUs.
+           hidden, json_path, device, timeout, release, ids) -> None:
+    """Prove the bug and the fix: unpatched code must fail, patched code must not.
 
-    Runs vLLM's own Gemma 4 MTP code (Gemma4MTP, its masked embedder, and
+    With IDs: run each patch's own behaviour check (its check.py) against the
+    vLLM here (or --target DIR, or --release V) in two processes: control
+    (vLLM as it is) must show the bug, patched (the fix put in by the plugin,
+    as in production) must not. Exit 0 when every one PASSes or does not
+    apply to this vLLM, 1 otherwise (FAIL, INCONCLUSIVE, or a check that
+    needs a GPU there is not).
+
+    Without IDs: the Gemma 4 MTP verification on this machine's GPUs. It runs
+    vLLM's own Gemma 4 MTP code (Gemma4MTP, its masked embedder, and
     Gemma4Proposer's centroid CUDA graphs) at the Gemma 4 assistant's real
     sizes, with TP > 1, in two arms: patched (the catalogue applied as in
     production) and control (the original code). Each compares graph
@@ -658,10 +668,16 @@ def verify(target, vllm_version, tp, emulate_tp, scenario, control, sizes, trial
 
     \b
     Example:
+      vllm-patches verify stop-string-earliest-match --release 0.26.0
       vllm-patches verify
       vllm-patches verify --scenario reload --json verify.json
       vllm-patches verify --target /srv/vllm-fork --tp 4 --trials 20
     """
+    if ids:
+        _verify_checks(ids, target, vllm_version, release, json_path, timeout)
+        return
+    if release:
+        target = _source_install(None, vllm_version, release).location
     from .verify import CannotRun, Options, check_vocab, parse_sizes, render, verify as run
     from .verify import write_json
 
@@ -692,6 +708,29 @@ def verify(target, vllm_version, tp, emulate_tp, scenario, control, sizes, trial
     if report["exit_code"] == EXIT_BAD_INPUT:
         raise Failure(report["summary"][0])
     sys.exit(report["exit_code"])
+
+
+def _verify_checks(ids, target, vllm_version, release, json_path, timeout) -> None:
+    from .catalog import select
+    from .verify import write_json
+    from .verify_checks import verify_checks
+
+    patches = list(select(ids))
+    install = _source_install(target, vllm_version, release)
+    results = verify_checks(patches, install, from_target=bool(target or release),
+                            timeout=timeout, echo=lambda line: click.echo(line, err=True))
+    report = {"vllm": install.to_dict(), "results": [r.to_dict() for r in results]}
+    if json_path:
+        try:
+            write_json(report, json_path)
+        except OSError as exc:
+            raise Failure(messages.verify_json_unwritable(json_path, exc)) from None
+    width = max(len(r.patch) for r in results)
+    click.echo(f"vLLM {install.version or 'version unknown'} at {install.location}")
+    for r in results:
+        click.echo(f"  {r.patch.ljust(width)}  {str(r.verdict).ljust(12)}  {r.reason}")
+    if not all(r.ok for r in results):
+        sys.exit(EXIT_ATTENTION)
 
 
 def main() -> None:
