@@ -18,7 +18,7 @@ import sys
 import pytest
 
 from tests.helpers import python_env, run_cli, run_python
-from vllm_patches import report
+from vllm_patches import report, reportline
 
 STABLE = "gemma4-mtp-stable-lm-head"
 RELOAD = "gemma4-mtp-lm-head-reload"
@@ -140,6 +140,18 @@ def test_a_report_that_cannot_be_written_is_a_warning_not_a_crash_either_way(tmp
                       VLLM_PATCHES_REPORT=str(tmp_path / "no" / "such" / "dir.jsonl"))
     assert proc.stdout.strip() == "still running"
     assert "cannot append to the report" in proc.stderr and "Traceback" not in proc.stderr
+
+
+
+@pytest.mark.parametrize("text", [
+    "", 'say "hi"', "back\\slash", "new\nline\ttab\x00nul\x1f", "café ☕ 𝔘", "\udcff lone surrogate",
+])
+def test_a_line_is_json_whatever_the_strings_hold(text):
+    """The writer builds lines without the json module (register() must stay cheap)."""
+    fields = {"process": text, "pid": 7, "ok": True, "none": None, "patches": [text, "x"]}
+    encoded = reportline.line(fields)
+    assert encoded.endswith(b"\n") and encoded.count(b"\n") == 1
+    assert json.loads(encoded) == fields
 
 
 # Reading: vllm-patches status --report ------------------------------------------

@@ -142,13 +142,13 @@ def _record_inherited() -> None:
 def _due(module_name: str, strict: bool) -> list[str]:
     """Selected patches that target ``module_name`` and whose targets are all imported."""
     from . import messages, runtime
-    from .catalog import load_catalog
+    from .catalog import runtime_catalog
 
-    patches = load_catalog()
+    patches, broken = runtime_catalog(strict)  # a bad entry: warned about there, and left out
     wanted = selection()
     if wanted is not None:
         known = sorted(p.id for p in patches)
-        unknown = [i for i in wanted if i not in known]
+        unknown = [i for i in wanted if i not in known and i not in broken]
         if unknown:
             text = messages.unknown_ids_in_env(unknown, known)
             if strict:
