@@ -249,11 +249,13 @@ def test_apply_runs_the_good_patches_and_warns_once_about_the_bad_entry(
     assert BROKEN in warning and "Traceback" not in stderr
 
 
-def test_apply_with_ids_skips_only_the_named_bad_entry(tmp_path, release):
+def test_apply_with_ids_skips_only_the_bad_entry_and_the_unknown_id_it_names(tmp_path, release):
     result, stderr, bad_file = broken_run(tmp_path, release, "fix.py not UTF-8", "apply-ids")
     assert result["error"] is None
     assert result["outcomes"] == {STABLE: "applied"}
     assert len(warnings_naming(stderr, bad_file)) == 1
+    (unknown,) = [line for line in stderr.splitlines() if "Unknown patch id" in line]
+    assert "'no-such'" in unknown
 
 
 def test_apply_never_raises_when_the_bad_entry_is_a_real_patch(tmp_path, release):

@@ -136,9 +136,8 @@ def _select(ids, strict: bool) -> tuple[Patch, ...]:
         return patches
     by_id = {p.id: p for p in patches}
     wanted = [ids] if isinstance(ids, str) else list(dict.fromkeys(ids))
-    unknown = [i for i in wanted if i not in by_id and i not in broken]
-    if unknown:
-        text = messages.unknown_patch(unknown[0], sorted(by_id))
+    for unknown in (i for i in wanted if i not in by_id and i not in broken):
+        text = messages.unknown_patch(unknown, sorted(by_id))
         if strict:
             raise CatalogError(text)
         logger.warning("%s", text)

@@ -2,7 +2,7 @@
 
 ``broken_catalogue.py DIR MODE [ARGS...]``, with MODE:
   apply      ``vllm_patches.apply()`` (its outcomes), then once more (no new warning)
-  apply-ids  ``vllm_patches.apply(["gemma4-mtp-stable-lm-head", "broken-entry"])``
+  apply-ids  ``vllm_patches.apply(["gemma4-mtp-stable-lm-head", "broken-entry", "no-such"])``
   plugin     ``vllm.plugins.load_general_plugins()``, then import the model module
   cli        the ``vllm-patches`` command line with ARGS
 
@@ -37,7 +37,7 @@ def main(folder: str, mode: str, args: list[str]) -> dict:
             vllm_patches.apply()
         elif mode == "apply-ids":
             outcomes = {o.id: o.outcome for o in vllm_patches.apply(
-                ["gemma4-mtp-stable-lm-head", "broken-entry"])}
+                ["gemma4-mtp-stable-lm-head", "broken-entry", "no-such"])}
         elif mode == "plugin":
             from vllm.plugins import load_general_plugins
 
