@@ -1,11 +1,19 @@
-"""The catalogue loads, is checked on load, and matches the real releases."""
+"""The catalogue loads, is checked on load, and matches the real releases.
 
+At run time one bad entry costs only its own patch: the tests copy the real
+catalogue into a temporary folder, add (or break) one entry, and point the
+package at that folder in a fresh interpreter (tests/scenarios/broken_catalogue.py).
+"""
+
+import json
 import shutil
 
 import pytest
 
 from tests.conftest import AFFECTED, BEFORE, FIXED, RECENT
-from vllm_patches.catalog import CatalogError, catalog_dir, get_patch, load_catalog, load_patch
+from tests.helpers import SCENARIOS, run_python
+from vllm_patches.catalog import (CatalogError, catalog_dir, get_patch, load_catalog,
+                                  load_catalog_report, load_patch)
 from vllm_patches.state import FIXED as FIXED_SHAPE
 from vllm_patches.state import MISSING, PRE_FIX, classify
 
@@ -120,3 +128,166 @@ def test_upstream_commit_must_be_7_to_40_hex_digits(tmp_path, bad):
     folder = _patch_folder(tmp_path, f'upstream-commit = "{bad}"')
     with pytest.raises(CatalogError, match="upstream-commit"):
         load_patch(folder)
+
+
+# One bad entry costs only its own patch -------------------------------------------
+AFFECTED_RELEASE = AFFECTED[-1]
+STABLE = "gemma4-mtp-stable-lm-head"
+RELOAD = "gemma4-mtp-lm-head-reload"
+BROKEN = "broken-entry"
+
+
+def nested_toml() -> bytes:
+    return ("deep = " + "[" * 50_000 + "]" * 50_000 + "\n").encode()
+
+
+def break_toml(text: bytes) -> bytes:
+    return text.replace(b"id = ", b"id = [unclosed ", 1)
+
+
+def outside_fix(folder) -> None:
+    """``fix`` names a file outside the catalogue, which a planted entry could read."""
+    (folder.parent.parent / "outside.py").write_bytes((folder / "fix.py").read_bytes())
+    toml = folder / "patch.toml"
+    toml.write_text(toml.read_text().replace('fix = "fix.py"', 'fix = "../../outside.py"'))
+
+
+# Each: the file it breaks, and how; (file, None, edit) edits the folder itself.
+BREAKAGES = {
+    "patch.toml not UTF-8": ("patch.toml", lambda b: b.replace(b"# One", b"# \xff\xfe One", 1)),
+    "patch.toml not TOML": ("patch.toml", break_toml),
+    "patch.toml nested too deep": ("patch.toml", lambda b: nested_toml() + b),
+    "a bad field": ("patch.toml", lambda b: b.replace(b'affected = ">=0.21.0,<0.23.0"',
+                                                      b'affected = "soon"')),
+    "fix.py not UTF-8": ("fix.py", lambda b: b"# caf\xe9\n" + b),
+    "fix.py with a NUL byte": ("fix.py", lambda b: b + b"\0"),
+    "fix.py not Python": ("fix.py", lambda b: b + b"\ndef (:\n"),
+    "fix.py a folder": ("fix.py", None),
+    "fix outside the catalogue": ("patch.toml", outside_fix),
+}
+
+
+def broken_catalogue(root, breakage: str, *, folder_name: str = BROKEN):
+    """A copy of the real catalogue under ``root`` plus (or with) one broken entry; the folder
+    and the file that is broken."""
+    dest = root / "patches"
+    shutil.copytree(catalog_dir(), dest)
+    folder = dest / folder_name
+    if folder_name == BROKEN:
+        shutil.copytree(dest / STABLE, folder)
+        toml = folder / "patch.toml"
+        toml.write_text(toml.read_text().replace(f'id = "{STABLE}"', f'id = "{BROKEN}"'))
+    name, edit = BREAKAGES[breakage]
+    path = folder / name
+    if edit is None:
+        path.unlink()
+        path.mkdir()
+    elif edit is outside_fix:
+        edit(folder)
+    else:
+        path.write_bytes(edit(path.read_bytes()))
+    return dest, path
+
+
+@pytest.mark.parametrize("breakage", BREAKAGES)
+def test_a_bad_entry_is_one_problem_naming_its_file_and_the_rest_loads(tmp_path, breakage):
+    root, bad_file = broken_catalogue(tmp_path, breakage)
+    patches, problems = load_catalog_report(root)
+    assert [p.id for p in patches] == [RELOAD, STABLE]
+    (problem,) = problems
+    assert problem.id == BROKEN and str(bad_file) in problem.message
+    assert problem.message.count("\n") == 0 and problem.message.endswith(".")
+
+
+@pytest.mark.parametrize("breakage", BREAKAGES)
+def test_strict_loading_still_refuses_a_bad_entry_in_one_sentence(tmp_path, breakage):
+    root, bad_file = broken_catalogue(tmp_path, breakage)
+    with pytest.raises(CatalogError) as info:
+        load_catalog(root)
+    assert str(bad_file) in str(info.value) and "\n" not in str(info.value)
+
+
+def test_load_catalog_stays_cached():
+    assert load_catalog() is load_catalog()
+    assert load_catalog_report() is load_catalog_report()
+    assert load_catalog_report()[0] == load_catalog() and load_catalog_report()[1] == ()
+
+
+def test_a_shared_fix_that_breaks_costs_each_patch_that_uses_it(tmp_path):
+    root, bad_file = broken_catalogue(tmp_path, "fix.py not UTF-8", folder_name=STABLE)
+    patches, problems = load_catalog_report(root)
+    assert patches == ()
+    assert sorted(p.id for p in problems) == [RELOAD, STABLE]
+    assert all(str(bad_file) in p.message for p in problems)
+
+
+# At run time, in a real vLLM process (tests/scenarios/broken_catalogue.py) -------------
+# Loading is tested above for every breakage; at run time, the two that once escaped as a
+# UnicodeDecodeError (each run imports vLLM: about 10 s).
+RUN_TIME = ["patch.toml not UTF-8", "fix.py not UTF-8"]
+
+
+def broken_run(tmp_path, release, breakage, mode, *paths, folder_name=BROKEN, **env):
+    root, bad_file = broken_catalogue(tmp_path, breakage, folder_name=folder_name)
+    proc = run_python([str(SCENARIOS / "broken_catalogue.py"), str(root), mode],
+                      *paths, release(AFFECTED_RELEASE), **env)
+    return json.loads(proc.stdout.strip().splitlines()[-1]), proc.stderr, bad_file
+
+
+def warnings_naming(stderr: str, path) -> list[str]:
+    return [line for line in stderr.splitlines() if str(path) in line]
+
+
+@pytest.mark.parametrize("breakage", RUN_TIME)
+def test_apply_runs_the_good_patches_and_warns_once_about_the_bad_entry(
+        tmp_path, release, breakage):
+    result, stderr, bad_file = broken_run(tmp_path, release, breakage, "apply")
+    assert result["error"] is None
+    assert result["outcomes"] == {STABLE: "applied", RELOAD: "skipped"}
+    assert result["patched"] == [STABLE]
+    (warning,) = warnings_naming(stderr, bad_file)  # apply() ran twice: one warning
+    assert BROKEN in warning and "Traceback" not in stderr
+
+
+def test_apply_with_ids_skips_only_the_bad_entry_and_the_unknown_id_it_names(tmp_path, release):
+    result, stderr, bad_file = broken_run(tmp_path, release, "fix.py not UTF-8", "apply-ids")
+    assert result["error"] is None
+    assert result["outcomes"] == {STABLE: "applied"}
+    assert len(warnings_naming(stderr, bad_file)) == 1
+    (unknown,) = [line for line in stderr.splitlines() if "Unknown patch id" in line]
+    assert "'no-such'" in unknown
+
+
+def test_apply_never_raises_when_the_bad_entry_is_a_real_patch(tmp_path, release):
+    result, stderr, bad_file = broken_run(tmp_path, release, "fix.py not UTF-8", "apply",
+                                          folder_name=STABLE)
+    assert (result["error"], result["outcomes"], result["patched"]) == (None, {}, [])
+    assert len(warnings_naming(stderr, bad_file)) == 2  # both patches use that fix.py
+
+
+@pytest.mark.parametrize("breakage", RUN_TIME)
+def test_strict_apply_raises_the_catalogue_error(tmp_path, release, breakage):
+    result, _, bad_file = broken_run(tmp_path, release, breakage, "apply",
+                                     VLLM_PATCHES_STRICT="1")
+    assert result["error"].startswith("CatalogError") and str(bad_file) in result["error"]
+    assert result["patched"] == []
+
+
+@pytest.mark.parametrize("breakage", ["patch.toml not UTF-8", "fix.py not UTF-8"])
+def test_the_plugin_applies_the_good_patches_despite_a_bad_entry(
+        tmp_path, release, plugin_site, breakage):
+    result, stderr, bad_file = broken_run(tmp_path, release, breakage, "plugin", plugin_site,
+                                          VLLM_PATCHES=f"{STABLE},{BROKEN}")
+    assert result["error"] is None and result["patched"] == [STABLE]
+    (warning,) = warnings_naming(stderr, bad_file)
+    assert warning.startswith("WARNING") and BROKEN in warning
+    assert "no-such" not in stderr and "unknown" not in stderr.lower()
+
+
+def test_the_cli_refuses_a_bad_entry_in_one_sentence(tmp_path, release):
+    root, bad_file = broken_catalogue(tmp_path, "fix.py not UTF-8")
+    proc = run_python([str(SCENARIOS / "broken_catalogue.py"), str(root), "cli", "status"],
+                      release(AFFECTED_RELEASE), check=False)
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("vllm-patches: ") and proc.stderr.count("\n") == 1
+    assert str(bad_file) in proc.stderr

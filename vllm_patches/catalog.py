@@ -1,12 +1,17 @@
 """The patch catalogue: ``patches/<id>/patch.toml`` plus the fix it points to.
 
 Every file is checked when it is loaded; a bad one raises ``CatalogError``
-naming the file and the field. Nothing here imports torch or vLLM.
+naming the file and the field. ``load_catalog`` refuses the whole catalogue
+for one bad entry (the command line, strict mode); ``load_catalog_report``
+and ``runtime_catalog`` keep the good entries and set the bad ones aside, so
+that at run time one bad entry costs only its own patch, with one warning.
+Nothing here imports torch or vLLM.
 """
 
 from __future__ import annotations
 
 import ast
+import logging
 import re
 import sys
 from dataclasses import dataclass, field
@@ -27,6 +32,8 @@ else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
 ORIGINAL_PREFIX = "_vllm_patches_orig_"
+
+logger = logging.getLogger("vllm_patches")
 
 
 class CatalogError(VllmPatchesError):
@@ -171,6 +178,13 @@ def _read_text(path: Path) -> str:
         return path.read_text(encoding="utf-8")
     except OSError as exc:
         raise CatalogError(messages.catalog_unreadable(path, exc)) from None
+    except UnicodeDecodeError as exc:
+        raise CatalogError(_not_utf8(path, exc)) from None
+
+
+def _not_utf8(path: Path, exc: UnicodeDecodeError) -> str:
+    return (f"Catalogue file {path} is not UTF-8 text (byte {exc.object[exc.start]:#04x} "
+            f"at offset {exc.start}).")
 
 
 class _Fields:
@@ -281,18 +295,23 @@ def load_patch(folder: Path) -> Patch:
         data = tomllib.loads(_read_text(path))
     except tomllib.TOMLDecodeError as exc:
         raise CatalogError(messages.catalog_bad_toml(path, exc)) from None
+    except RecursionError:
+        raise CatalogError(messages.catalog_bad_toml(path, "nested too deep")) from None
     f = _Fields(path, data)
     patch_id = f.text("id")
     if patch_id != folder.name:
         raise f._fail("id", f"must equal the folder name {folder.name!r}")
     if "fix" in data and "fix-from" in data:
         raise f._fail("fix", "and fix-from exclude each other")
-    if "fix-from" in data:
+    fix_key = "fix-from" if "fix-from" in data else "fix"
+    if fix_key == "fix-from":
         fix_path = folder.parent / f.text("fix-from") / "fix.py"
     else:
         fix_path = folder / f.text("fix")
+    if not _inside(fix_path, folder.parent):
+        raise f._fail(fix_key, f"must name a file inside the catalogue folder {folder.parent}")
     if not fix_path.is_file():
-        raise f._fail("fix-from" if "fix-from" in data else "fix", f"names no file: {fix_path}")
+        raise f._fail(fix_key, f"names no file: {fix_path}")
     patch = Patch(
         id=patch_id,
         title=f.text("title"),
@@ -313,12 +332,24 @@ def load_patch(folder: Path) -> Patch:
     return patch
 
 
+def _inside(path: Path, root: Path) -> bool:
+    """True when ``path``, links resolved, lies in ``root``."""
+    try:
+        path.resolve().relative_to(root.resolve())
+    except (OSError, RuntimeError, ValueError):
+        return False
+    return True
+
+
 def _check_fix_covers_targets(patch: Patch, f: _Fields) -> None:
     for target in patch.targets:
         try:
             prints = class_prints(patch.fix_source, target.class_name)
-        except SyntaxError as exc:
+        except (SyntaxError, ValueError) as exc:  # ValueError: a NUL byte, on older Pythons
             raise CatalogError(messages.catalog_bad_fix(patch.fix_path, str(exc))) from None
+        except RecursionError:
+            raise CatalogError(messages.catalog_bad_fix(patch.fix_path, "nested too deep")) \
+                from None
         if not prints.class_found:
             raise CatalogError(
                 messages.catalog_bad_fix(patch.fix_path, f"no class {target.class_name}")
@@ -343,15 +374,75 @@ def _check_kinds(patch: Patch, target: Target, nodes: dict) -> None:
                                 f"is {wrap.kind}"))
 
 
+@dataclass(frozen=True)
+class CatalogProblem:
+    """A catalogue entry that cannot be loaded: its folder and why, in one sentence."""
+
+    folder: Path
+    message: str
+
+    @property
+    def id(self) -> str:
+        return self.folder.name
+
+
 @lru_cache(maxsize=None)
 def load_catalog(folder: Path | None = None) -> tuple[Patch, ...]:
-    """Every patch of the catalogue, sorted by id."""
-    root = folder or catalog_dir()
-    return tuple(
-        load_patch(child)
-        for child in sorted(root.iterdir())
-        if child.is_dir() and (child / "patch.toml").is_file()
-    )
+    """Every patch of the catalogue, sorted by id; CatalogError for the first bad entry."""
+    patches, problems = load_catalog_report(folder)
+    if problems:
+        raise CatalogError(problems[0].message)
+    return patches
+
+
+def load_catalog_report(folder: Path | None = None
+                        ) -> tuple[tuple[Patch, ...], tuple[CatalogProblem, ...]]:
+    """The good patches of the catalogue, sorted by id, and one problem per bad entry."""
+    return _scan(folder or catalog_dir())
+
+
+@lru_cache(maxsize=None)
+def _scan(root: Path) -> tuple[tuple[Patch, ...], tuple[CatalogProblem, ...]]:
+    try:
+        entries = sorted(root.iterdir())
+    except OSError as exc:
+        raise CatalogError(messages.catalog_unreadable(root, exc)) from None
+    patches, problems = [], []
+    for child in entries:
+        if not (child.is_dir() and (child / "patch.toml").is_file()):
+            continue
+        try:
+            patches.append(load_patch(child))
+        except CatalogError as exc:
+            problems.append(CatalogProblem(child, str(exc)))
+        except Exception as exc:  # a bug here must cost one entry, not every patch
+            problems.append(CatalogProblem(child, _unexpected(child, exc)))
+    return tuple(patches), tuple(problems)
+
+
+def _unexpected(folder: Path, exc: Exception) -> str:
+    return f"Catalogue entry {folder} cannot be loaded ({type(exc).__name__}: {exc})."
+
+
+_WARNED: set[CatalogProblem] = set()
+
+
+def runtime_catalog(strict: bool) -> tuple[tuple[Patch, ...], frozenset[str]]:
+    """The catalogue as a patched process uses it: the good patches and the ids of the bad
+    entries. Each bad entry is warned about once per process; ``strict`` raises instead."""
+    if strict:
+        return load_catalog(), frozenset()
+    patches, problems = load_catalog_report()
+    for problem in problems:
+        if problem not in _WARNED:
+            _WARNED.add(problem)
+            logger.warning("%s", _entry_skipped(problem))
+    return patches, frozenset(p.id for p in problems)
+
+
+def _entry_skipped(problem: CatalogProblem) -> str:
+    return (f"vllm-patches skips catalogue entry {problem.id}: {problem.message} The other "
+            "patches still apply (VLLM_PATCHES_STRICT=1 makes this an error).")
 
 
 def get_patch(patch_id: str) -> Patch:

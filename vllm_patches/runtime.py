@@ -135,13 +135,27 @@ def revert(ids=None) -> list[Outcome]:
 
 
 def _select(ids, strict: bool) -> tuple[Patch, ...]:
+    """The catalogued patches named by ``ids`` (all when empty). Not strict: a bad catalogue
+    entry or an unknown id costs only itself, with a warning; strict: CatalogError."""
+    from .catalog import runtime_catalog
+
     try:
-        return select(list(ids) if ids else None)
-    except CatalogError:
+        patches, broken = runtime_catalog(strict)
+    except CatalogError as exc:
         if strict:
             raise
-        logger.warning("%s", messages.catalog_failed_at_runtime(), exc_info=True)
+        logger.warning("%s %s", messages.catalog_failed_at_runtime(), exc)
         return ()
+    if not ids:
+        return patches
+    by_id = {p.id: p for p in patches}
+    wanted = [ids] if isinstance(ids, str) else list(dict.fromkeys(ids))
+    for unknown in (i for i in wanted if i not in by_id and i not in broken):
+        text = messages.unknown_patch(unknown, sorted(by_id))
+        if strict:
+            raise CatalogError(text)
+        logger.warning("%s", text)
+    return tuple(by_id[i] for i in wanted if i in by_id)
 
 
 def _apply_one(patch: Patch, force: bool) -> Outcome:
