@@ -161,11 +161,12 @@ class Patch:
 
 def catalog_dir() -> Path:
     """The catalogue folder: inside the wheel, or ``patches/`` of a checkout."""
-    here = Path(__file__).resolve().parent
-    for candidate in (here / "_catalog", here.parent / "patches"):
-        if candidate.is_dir():
-            return candidate
-    raise CatalogError(messages.catalog_missing(here / "_catalog"))
+    from .catalog_files import find_catalog_dir
+
+    found = find_catalog_dir()
+    if found is None:
+        raise CatalogError(messages.catalog_missing(Path(__file__).resolve().parent / "_catalog"))
+    return Path(found).resolve()
 
 
 @lru_cache(maxsize=None)

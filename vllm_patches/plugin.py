@@ -22,9 +22,6 @@ from _thread import RLock
 from . import importhook
 
 PATCHES_ENV = "VLLM_PATCHES"
-# The modules that catalogued patches change. Kept here so that arming the
-# hook reads no catalogue; a test keeps it in step with the catalogue.
-TARGET_MODULES = ("vllm.model_executor.models.gemma4_mtp",)
 
 _LOCK = RLock()
 _ARMED_BY: list[str] = []
@@ -57,8 +54,26 @@ def register(via: str = "plugin") -> None:
             _ARMED_BY.append(via)
         if first:
             _report_armed(via, selected)
-            for name in TARGET_MODULES:
-                importhook.when_imported(name, _on_import)
+            # The catalogue is read when vLLM is imported (now, in a vLLM process), never
+            # at interpreter start: the .pth hook costs one dictionary lookup per import.
+            importhook.when_imported("vllm", _arm_targets)
+
+
+def target_modules() -> tuple[str, ...]:
+    """The modules that the selected patches target: the ones the hook watches."""
+    from .catalog_files import target_modules as scan
+
+    return scan(selection())
+
+
+def _arm_targets(_vllm) -> None:
+    """Watch each target module of the selected patches (at once if it is imported)."""
+    try:
+        names = target_modules()
+    except Exception:  # never take vLLM's import down
+        return
+    for name in names:
+        importhook.when_imported(name, _on_import)
 
 
 def _report_armed(via: str, selected: tuple[str, ...] | None) -> None:

@@ -22,7 +22,7 @@ import types
 from dataclasses import dataclass, field
 
 from . import messages
-from .catalog import CatalogError, Patch, Target, select
+from .catalog import CatalogError, Patch, Target
 from .detect import DetectError, find_vllm
 from .shape import MethodPrints, fingerprint
 from .state import (APPLICABLE, APPLIED as STATE_APPLIED, FIXED_UPSTREAM, MISSING, PATCHED,
