@@ -74,6 +74,8 @@ class Wrap:
     fixed_upstream: frozenset[str] = frozenset()
     fixed_if_uses: str | None = None
     kind: Kind = Kind.METHOD
+    # fingerprint -> the vLLM releases it was seen in (``catalog fingerprint`` writes it)
+    seen: dict[str, tuple[str, ...]] = field(default_factory=dict, compare=False, hash=False)
 
     @property
     def original_name(self) -> str:
@@ -280,13 +282,40 @@ def _load_wrap(w: _Fields, default: Kind) -> Wrap:
                               f"not {raw!r}") from None
     if (kind == Kind.FUNCTION) != (default == Kind.FUNCTION):
         raise w._fail("kind", "is 'function' exactly when the target names no class")
+    pre_fix = frozenset(w.strings("pre-fix", required=True))
+    fixed_upstream = frozenset(w.strings("fixed-upstream"))
     return Wrap(
         name=w.text("name"),
-        pre_fix=frozenset(w.strings("pre-fix", required=True)),
-        fixed_upstream=frozenset(w.strings("fixed-upstream")),
+        pre_fix=pre_fix,
+        fixed_upstream=fixed_upstream,
         fixed_if_uses=w.optional_text("fixed-if-uses"),
         kind=kind,
+        seen=_load_seen(w, pre_fix | fixed_upstream),
     )
+
+
+def _load_seen(w: _Fields, known: frozenset[str]) -> dict[str, tuple[str, ...]]:
+    """``[targets.wraps.seen]``: each recorded fingerprint -> the releases it was seen in."""
+    raw = w.table.get("seen")
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise w._fail("seen", "must be a table of fingerprint = [release, ...]")
+    seen = {}
+    for fp, versions in raw.items():
+        if fp not in known:
+            raise w._fail(f"seen.{fp}", "names a fingerprint that is neither pre-fix nor "
+                                        "fixed-upstream")
+        if not isinstance(versions, list) or not versions or not all(
+                isinstance(v, str) for v in versions):
+            raise w._fail(f"seen.{fp}", "must be a non-empty list of release versions")
+        for v in versions:
+            try:
+                Version(v)
+            except InvalidVersion:
+                raise w._fail(f"seen.{fp}", f"holds {v!r}, not a PEP 440 version") from None
+        seen[fp] = tuple(versions)
+    return seen
 
 
 def load_patch(folder: Path) -> Patch:

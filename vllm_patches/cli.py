@@ -769,6 +769,11 @@ def _verify_checks(ids, target, vllm_version, release, json_path, timeout) -> No
         sys.exit(EXIT_ATTENTION)
 
 
+from .cli_catalog import catalog as _catalog_group  # noqa: E402  (after cli is defined)
+
+cli.add_command(_catalog_group)
+
+
 def main() -> None:
     """The console script: click's usage errors, too, become one sentence and exit 2."""
     try:
