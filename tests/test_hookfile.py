@@ -140,7 +140,7 @@ def test_the_pth_line_is_silent_when_vllm_patches_is_gone(tmp_path):
     assert (proc.stdout.strip(), proc.stderr) == ("False", "")
 
 
-def test_without_vllm_the_hook_says_and_writes_nothing(tmp_path):
+def test_without_vllm_the_hook_says_nothing_and_reports_only_that_it_armed(tmp_path):
     site_dir, report = tmp_path / "site", tmp_path / "report.jsonl"
     site_dir.mkdir()
     hook("install", "--site", str(site_dir))
@@ -149,7 +149,8 @@ def test_without_vllm_the_hook_says_and_writes_nothing(tmp_path):
         "print(importlib.util.find_spec('vllm') is None)"
     ))
     assert (proc.stdout.strip(), proc.stderr) == ("True", "")
-    assert not report.exists()
+    (line,) = [json.loads(text) for text in report.read_text().splitlines()]
+    assert (line["event"], line["via"], line["patches"]) == ("armed", "pth", "all")
 
 
 def test_vllm_patches_none_keeps_the_pth_hook_unarmed(tmp_path):

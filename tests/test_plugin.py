@@ -14,7 +14,7 @@ import json
 
 import pytest
 
-from tests.helpers import SCENARIOS, run_python
+from tests.helpers import SCENARIOS, run_cli, run_python
 from vllm_patches import plugin
 from vllm_patches.catalog import get_patch, load_catalog
 from vllm_patches.state import PATCHED, classify
@@ -35,8 +35,11 @@ def applied_lines(stderr: str, patch_id: str) -> list[str]:
             if "[vllm_patches]" in line and f"applied {patch_id} (runtime)" in line]
 
 
-def report_lines(path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+def report_lines(path, event: str = "patch") -> list[dict]:
+    """The report's lines of one event: ``patch`` (one per process and patch) or ``armed``."""
+    if not path.exists():
+        return []
+    return [e for e in map(json.loads, path.read_text().splitlines()) if e["event"] == event]
 
 
 # Cheap to arm ------------------------------------------------------------------
@@ -44,17 +47,29 @@ def test_the_static_list_of_target_modules_matches_the_catalogue():
     assert set(plugin.TARGET_MODULES) == {t.module for p in load_catalog() for t in p.targets}
 
 
-def test_register_imports_only_the_import_hook():
+HOOK_MODULES = {"vllm_patches", "vllm_patches._version", "vllm_patches.importhook",
+                "vllm_patches.plugin"}
+
+
+@pytest.mark.parametrize("with_report, allowed", [
+    (False, HOOK_MODULES),
+    # The armed line: the small writer, the C JSON string encoder and flock; no json
+    # (it imports re), logging, datetime, catalogue or vLLM.
+    (True, HOOK_MODULES | {"vllm_patches.reportline", "_json", "fcntl"}),
+], ids=["no report", "with VLLM_PATCHES_REPORT"])
+def test_register_imports_only_the_import_hook(tmp_path, with_report, allowed):
     code = (
         "import sys; before = set(sys.modules)\n"
         "import vllm_patches.plugin as p; p.register(); p.register()\n"
         "print(sorted(set(sys.modules) - before))"
     )
-    proc = run_python(["-c", code])
+    report = tmp_path / "report.jsonl"
+    env = {"VLLM_PATCHES_REPORT": str(report)} if with_report else {}
+    proc = run_python(["-c", code], **env)
     new = ast.literal_eval(proc.stdout.strip())
-    assert set(new) <= {"vllm_patches", "vllm_patches._version", "vllm_patches.importhook",
-                        "vllm_patches.plugin"}
+    assert set(new) <= allowed
     assert proc.stderr == ""
+    assert report.exists() == with_report
 
 
 @pytest.mark.parametrize("raw, selected", [
@@ -82,7 +97,7 @@ def plugin_run(release, plugin_site, tmp_path_factory):
     result, stderr = run_steps(release(AFFECTED), plugin_site,
                                "plugins", "register", "check", "import", "check", "fork",
                                VLLM_PATCHES_REPORT=str(report))
-    return result, stderr, report_lines(report)
+    return result, stderr, report
 
 
 def test_vllm_loads_the_plugin_and_the_class_is_patched_once_imported(plugin_run):
@@ -100,18 +115,26 @@ def test_each_applied_patch_logs_one_info_line_with_pid_mode_and_version(plugin_
 
 
 def test_the_report_gets_one_line_per_patch_for_the_process(plugin_run):
-    result, _, lines = plugin_run
-    own = [e for e in lines if e["pid"] == result["pid"]]
+    result, _, report = plugin_run
+    own = [e for e in report_lines(report) if e["pid"] == result["pid"]]
     assert {(e["patch"], e["outcome"]) for e in own} == {(STABLE, "applied"), (RELOAD, "skipped")}
     assert len(own) == 2
     assert all(e["vllm"] == AFFECTED and e["via"] == "plugin" and e["ppid"] for e in own)
 
 
+def test_the_process_that_loaded_the_plugin_reported_first_that_it_armed(plugin_run):
+    result, _, report = plugin_run
+    (armed,) = report_lines(report, "armed")  # register() ran six times, once by vLLM
+    assert (armed["pid"], armed["via"], armed["patches"]) == (result["pid"], "plugin", "all")
+    first = json.loads(report.read_text().splitlines()[0])
+    assert first["event"] == "armed"
+
+
 def test_a_child_forked_after_patching_runs_the_fix_and_says_so_in_the_report(plugin_run):
-    result, _, lines = plugin_run
+    result, _, report = plugin_run
     (child,) = result["forked"]
     assert child["patched"] == [STABLE]
-    (line,) = [e for e in lines if e["pid"] == child["pid"]]
+    (line,) = [e for e in report_lines(report) if e["pid"] == child["pid"]]
     assert (line["ppid"], line["patch"], line["outcome"]) == (result["pid"], STABLE, "inherited")
 
 
@@ -122,6 +145,23 @@ def test_vllm_patches_none_leaves_the_class_alone(release, plugin_site, tmp_path
     assert result["checks"] == [[]]
     assert "vllm_patches" not in stderr
     assert not report.exists()
+
+
+def test_a_vllm_process_that_never_imports_a_target_still_proves_the_plugin_loaded(
+        release, plugin_site, tmp_path):
+    """A server whose model uses no patched module: the report says the plugin ran and had
+    nothing to do, which an empty report could not tell from a plugin that never loaded."""
+    report = tmp_path / "report.jsonl"
+    result, _ = run_steps(release(AFFECTED), plugin_site, "plugins", "check",
+                          VLLM_PATCHES=STABLE, VLLM_PATCHES_REPORT=str(report))
+    assert report_lines(report) == []
+    (armed,) = report_lines(report, "armed")
+    assert (armed["pid"], armed["via"], armed["patches"]) == (result["pid"], "plugin", [STABLE])
+    shown = run_cli("status", "--report", str(report), "--check")
+    assert shown.returncode == 0, shown.stderr
+    assert "1 process(es) armed; target not imported" in shown.stdout
+    asked = run_cli("status", "--report", str(report), "--check", STABLE)
+    assert asked.returncode == 1 and "no evidence" in asked.stderr
 
 
 @pytest.fixture(scope="module")
@@ -152,6 +192,8 @@ def test_a_worker_started_with_spawn_is_patched_through_the_plugin(release, plug
     (line,) = [e for e in report_lines(report) if e["patch"] == STABLE]
     assert (line["pid"], line["ppid"], line["outcome"], line["via"]) == (
         result["worker"]["pid"], result["parent_pid"], "applied", "plugin")
+    (armed,) = report_lines(report, "armed")  # the parent loads no plugin: no line
+    assert (armed["pid"], armed["via"]) == (result["worker"]["pid"], "plugin")
 
 
 @pytest.mark.parametrize("broken", ["fix", "hook"])

@@ -1,9 +1,12 @@
 """The process report: one JSON line per process and patch, and its summary.
 
-``VLLM_PATCHES_REPORT=FILE`` makes every process that applies or skips a
-patch append its lines to FILE; ``vllm-patches status --report FILE`` shows,
-per process, what each one runs. The lines come from real processes here,
-written with ``report.record`` as the plugin writes them.
+``VLLM_PATCHES_REPORT=FILE`` makes every process that loads the plugin append
+one "armed" line, then one line per patch once its target is imported;
+``vllm-patches status --report FILE`` shows, per process, what each one runs,
+and ``--check`` passes only on evidence. The lines come from real processes
+here, written with ``plugin.register`` and ``report.record`` as the plugin
+writes them; the bad lines are written by hand, as a broken or hostile writer
+would leave them.
 """
 
 from __future__ import annotations
@@ -24,14 +27,27 @@ WRITER = """
 import sys
 from vllm_patches import report
 from vllm_patches.runtime import Outcome
-outcomes = [Outcome({stable!r}, {outcome!r}, "message"), Outcome({reload!r}, "skipped", "not affected")]
+outcomes = [Outcome(i, o, "message") for i, o in {pairs!r}]
 for _ in range({times}):
     report.record(outcomes, "0.22.1", ("plugin",))
 """
 
+ARMER = """
+from vllm_patches import plugin
+for _ in range(3):
+    plugin.register(via={via!r})
+"""
 
-def writer(times: int = 1, outcome: str = "applied") -> str:
-    return WRITER.format(stable=STABLE, reload=RELOAD, outcome=outcome, times=times)
+
+def writer(times: int = 1, outcome: str = "applied", reload: str | None = "skipped") -> str:
+    """A process that records ``outcome`` for STABLE (and ``reload`` for RELOAD)."""
+    pairs = [(STABLE, outcome)] + ([(RELOAD, reload)] if reload else [])
+    return WRITER.format(pairs=pairs, times=times)
+
+
+def armer(via: str = "plugin") -> str:
+    """A process that loads the plugin and never imports a patched module."""
+    return ARMER.format(via=via)
 
 
 def write_report(path, *codes: str) -> None:
@@ -93,6 +109,39 @@ def test_a_report_that_cannot_be_written_is_a_warning_not_a_crash(tmp_path):
     assert "cannot append to the report" in proc.stderr
 
 
+
+def lines_of(path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+@pytest.mark.parametrize("selection, armed", [
+    ("", "all"), ("all", "all"), (STABLE, [STABLE]), (f"{RELOAD}, {STABLE}", [RELOAD, STABLE]),
+])
+def test_a_process_that_loads_the_plugin_writes_one_armed_line(tmp_path, selection, armed):
+    path = tmp_path / "report.jsonl"
+    proc = run_python(["-c", armer()], VLLM_PATCHES=selection, VLLM_PATCHES_REPORT=str(path))
+    (line,) = lines_of(path)  # register() ran three times: one line
+    assert (line["event"], line["outcome"], line["patches"], line["via"]) == (
+        "armed", "armed", armed, "plugin")
+    assert line["pid"] != line["ppid"] > 0
+    assert "-c" in line["process"] and line["time"].endswith("+00:00")
+    assert "patch" not in line and proc.stderr == ""
+
+
+def test_patch_lines_say_they_are_patch_events(tmp_path):
+    path = tmp_path / "report.jsonl"
+    write_report(path, writer())
+    assert {line["event"] for line in lines_of(path)} == {"patch"}
+
+
+@pytest.mark.parametrize("code", [writer(), armer()], ids=["patch lines", "armed line"])
+def test_a_report_that_cannot_be_written_is_a_warning_not_a_crash_either_way(tmp_path, code):
+    proc = run_python(["-c", code + "\nprint('still running')"],
+                      VLLM_PATCHES_REPORT=str(tmp_path / "no" / "such" / "dir.jsonl"))
+    assert proc.stdout.strip() == "still running"
+    assert "cannot append to the report" in proc.stderr and "Traceback" not in proc.stderr
+
+
 # Reading: vllm-patches status --report ------------------------------------------
 def test_status_report_shows_one_row_per_process(tmp_path):
     path = tmp_path / "report.jsonl"
@@ -152,3 +201,173 @@ def test_report_does_not_combine_with_target(tmp_path):
     write_report(path, writer())
     proc = run_cli("status", "--report", str(path), "--target", str(tmp_path))
     assert proc.returncode == 2 and "--report" in proc.stderr
+
+
+# status --report --check: exit 0 only on evidence -----------------------------------
+def patch_line(**fields) -> str:
+    """One line as the plugin writes it, with ``fields`` replaced."""
+    line = {"time": "2026-01-01T00:00:00.000+00:00", "pid": 4242, "ppid": 1,
+            "process": "VLLM::Worker_TP0", "vllm": "0.22.1", "via": "plugin", "event": "patch",
+            "patch": STABLE, "outcome": "applied", "mode": "runtime", "message": "applied"}
+    line.update(fields)
+    return json.dumps({k: v for k, v in line.items() if v is not ...}) + "\n"
+
+
+def armed_line(**fields) -> str:
+    line = {"time": "2026-01-01T00:00:00.000+00:00", "pid": 4343, "ppid": 1, "process": "python",
+            "via": "pth", "event": "armed", "outcome": "armed", "patches": "all"}
+    line.update(fields)
+    return json.dumps(line) + "\n"
+
+
+NESTED = "[" * 100_000 + "]" * 100_000
+NO_EVIDENCE = {
+    "empty file": "",
+    "blank lines": "\n  \n\n",
+    "garbage lines": "not json\n{]\n",
+    "a JSON list": "[1, 2, 3]\n",
+    "a JSON string": '"applied"\n',
+    "pid a string": patch_line(pid="4242"),
+    "pid true": patch_line(pid=True),
+    "pid a float": patch_line(pid=4242.5),
+    "pid negative": patch_line(pid=-3),
+    "pid missing": patch_line(pid=...),
+    "pid NaN": patch_line().replace('"pid": 4242', '"pid": NaN'),
+    "pid of 5000 digits": patch_line().replace('"pid": 4242', '"pid": ' + "9" * 5000),
+    "ppid a string": patch_line(ppid="1"),
+    "patch a list": patch_line(patch=[STABLE]),
+    "patch empty": patch_line(patch=""),
+    "patch missing": patch_line(patch=...),
+    "outcome a dict": patch_line(outcome={"applied": True}),
+    "outcome null": patch_line(outcome=None),
+    "outcome missing": patch_line(outcome=...),
+    "process a number": patch_line(process=7),
+    "via a list": patch_line(via=["plugin"]),
+    "mode a list": patch_line(mode=["runtime"]),
+    "message a dict": patch_line(message={}),
+    "vllm a number": patch_line(vllm=0.22),
+    "time a number": patch_line(time=1700000000),
+    "an unknown event": patch_line(event="exploded"),
+    "armed with patches a dict": armed_line(patches={"all": True}),
+    "armed with patches a list of numbers": armed_line(patches=[1, 2]),
+    "armed with an outcome other than armed": armed_line(outcome="applied"),
+    "deeply nested JSON": '{"pid": ' + NESTED + "}\n",
+    "deeply nested patch field": patch_line().replace(f'"patch": "{STABLE}"', '"patch": ' + NESTED),
+    "bytes that are not UTF-8": b"\xff\xfe\x00garbage\n",
+}
+
+
+@pytest.mark.parametrize("content", NO_EVIDENCE.values(), ids=NO_EVIDENCE.keys())
+def test_check_fails_in_one_sentence_on_a_report_without_evidence(tmp_path, content):
+    path = tmp_path / "report.jsonl"
+    path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    before = path.read_bytes()
+    proc = run_cli("status", "--report", str(path), "--check")
+    assert proc.returncode == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.startswith("vllm-patches: ") and proc.stderr.count("\n") == 1
+    assert "no evidence" in proc.stderr
+    assert path.read_bytes() == before
+
+
+@pytest.mark.parametrize("content", NO_EVIDENCE.values(), ids=NO_EVIDENCE.keys())
+def test_without_check_a_report_without_evidence_is_shown_not_a_crash(tmp_path, content):
+    path = tmp_path / "report.jsonl"
+    path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    for args in ((), ("--json",)):
+        proc = run_cli("status", "--report", str(path), *args)
+        assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+    assert json.loads(proc.stdout)["processes"] == []
+
+
+@pytest.mark.parametrize("outcome", ["applied", "already-applied", "applied-in-source",
+                                     "inherited", "skipped"])
+def test_check_passes_on_evidence_that_the_patch_is_in_place_or_not_needed(tmp_path, outcome):
+    path = tmp_path / "report.jsonl"
+    write_report(path, writer(outcome=outcome), writer())
+    proc = run_cli("status", "--report", str(path), "--check")
+    assert (proc.returncode, proc.stderr) == (0, "")
+    assert run_cli("status", "--report", str(path), "--check", STABLE).returncode == 0
+
+
+@pytest.mark.parametrize("outcome", ["refused", "failed", "exploded"])
+def test_check_fails_when_a_process_did_not_put_the_patch_in_and_says_which(tmp_path, outcome):
+    path = tmp_path / "report.jsonl"
+    write_report(path, writer(), writer(outcome=outcome))
+    proc = run_cli("status", "--report", str(path), "--check")
+    assert proc.returncode == 1
+    assert proc.stderr.startswith("vllm-patches: ") and proc.stderr.count("\n") == 1
+    assert STABLE in proc.stderr and outcome in proc.stderr
+    assert run_cli("status", "--report", str(path), "--check", RELOAD).returncode == 0
+
+
+def test_check_fails_for_an_asked_patch_that_no_process_recorded(tmp_path):
+    path = tmp_path / "report.jsonl"
+    write_report(path, writer(reload=None))
+    assert run_cli("status", "--report", str(path), "--check", STABLE).returncode == 0
+    proc = run_cli("status", "--report", str(path), "--check", RELOAD)
+    assert proc.returncode == 1 and proc.stderr.count("\n") == 1
+    assert RELOAD in proc.stderr and "no evidence" in proc.stderr
+
+
+def test_check_fails_when_some_lines_cannot_be_read(tmp_path):
+    """An unreadable line may be a failure that a broken writer mangled: no pass over it."""
+    path = tmp_path / "report.jsonl"
+    write_report(path, writer())
+    with path.open("a") as fh:
+        fh.write(patch_line(pid="4242", outcome="failed"))
+    assert run_cli("status", "--report", str(path)).returncode == 0
+    proc = run_cli("status", "--report", str(path), "--check")
+    assert proc.returncode == 1 and "1 line" in proc.stderr and proc.stderr.count("\n") == 1
+
+
+def test_an_unknown_patch_id_is_bad_input(tmp_path):
+    path = tmp_path / "report.jsonl"
+    write_report(path, writer())
+    proc = run_cli("status", "--report", str(path), "--check", "no-such-patch")
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and "no-such-patch" in proc.stderr
+
+
+# Processes that armed the plugin but never imported a patched module --------------
+def test_a_process_that_armed_but_never_imported_a_target_is_shown_apart(tmp_path):
+    path = tmp_path / "report.jsonl"
+    write_report(path, armer(via="pth"), writer())
+    (armed,) = [e for e in lines_of(path) if e["event"] == "armed"]
+    proc = run_cli("status", "--report", str(path))
+    assert proc.returncode == 0
+    assert "1 process(es)" in proc.stdout
+    head, _, armed_part = proc.stdout.partition("armed; target not imported")
+    assert armed_part, proc.stdout
+    assert str(armed["pid"]) in armed_part and str(armed["pid"]) not in head
+    data = json.loads(run_cli("status", "--report", str(path), "--json").stdout)
+    assert [p["pid"] for p in data["armed_target_not_imported"]] == [armed["pid"]]
+    assert [p["armed"] for p in data["armed_target_not_imported"]] == ["all"]
+    assert len(data["processes"]) == 1
+
+
+def test_a_process_that_armed_then_patched_is_one_row_with_its_outcomes(tmp_path):
+    path = tmp_path / "report.jsonl"
+    write_report(path, armer() + writer())
+    assert len({e["pid"] for e in lines_of(path)}) == 1
+    data = json.loads(run_cli("status", "--report", str(path), "--json").stdout)
+    (process,) = data["processes"]
+    assert process["armed"] == "all" and process["patches"][STABLE]["outcome"] == "applied"
+    assert data["armed_target_not_imported"] == []
+
+
+def test_a_report_of_armed_processes_only_proves_the_plugin_loaded_but_no_patch(tmp_path):
+    path = tmp_path / "report.jsonl"
+    write_report(path, armer(), armer())
+    proc = run_cli("status", "--report", str(path), "--check")
+    assert proc.returncode == 0, proc.stderr
+    assert "2 process(es) armed; target not imported" in proc.stdout
+    asked = run_cli("status", "--report", str(path), "--check", STABLE)
+    assert asked.returncode == 1 and STABLE in asked.stderr and "no evidence" in asked.stderr
+
+
+def test_an_armed_process_is_shown_under_the_patches_it_armed(tmp_path):
+    path = tmp_path / "report.jsonl"
+    path.write_text(armed_line(pid=11, patches=[RELOAD]) + armed_line(pid=12, patches="all"))
+    data = json.loads(run_cli("status", "--report", str(path), "--json", STABLE).stdout)
+    assert [p["pid"] for p in data["armed_target_not_imported"]] == [12]

@@ -93,8 +93,11 @@ def cli() -> None:
 @click.option(
     "--check",
     is_flag=True,
-    help="Exit 1 when a patch is applicable but not applied, or blocked by a fork's change "
-    "(with --report: when a process could not apply one).",
+    help="Exit 1 when a patch is applicable but not applied, or blocked by a fork's change. "
+    "With --report: exit 0 only when the report proves every patch asked about (all "
+    "without IDs) in place or not needed in each process that imported its target; exit 1 "
+    "when a process could not apply one, and when there is no evidence (an empty report, an "
+    "unreadable line, or no line for a patch ID given), with the reason on stderr.",
 )
 @click.option(
     "--report",
@@ -482,32 +485,65 @@ def diff(target, vllm_version, release, force, output, mail, ids) -> None:
         click.echo(report.diff.encode("utf-8"), nl=False)
     _report(report, False, quiet_stdout=True, empty=messages.source_nothing_selected())
 def _report_status(path: str, ids, as_json: bool, check: bool) -> None:
-    from .report import outcome_counts, outcome_label, read, summarize
+    from . import report
+    from .catalog import get_patch
 
-    entries, unreadable = read(path)
-    records = summarize(entries, ids)
+    for patch_id in ids:
+        get_patch(patch_id)  # an unknown id is bad input, as for status without --report
+    entries, unreadable = report.read(path)
+    records = report.summarize(entries, ids)
+    patched = [r for r in records if r.target_imported]
+    armed_only = [r for r in records if not r.target_imported]
+    problem = report.check(path, records, len(entries), unreadable, ids)
     if as_json:
-        emit_json({"report": path, "processes": [r.to_dict() for r in records],
-                   "unreadable_lines": unreadable})
-    elif not records:
-        click.echo(messages.report_empty(path))
+        emit_json({"report": path, "processes": [r.to_dict() for r in patched],
+                   "armed_target_not_imported": [r.to_dict() for r in armed_only],
+                   "unreadable_lines": unreadable,
+                   "check": {"passed": problem is None, "problem": problem}})
     else:
-        click.echo(messages.report_heading(path, len(records), unreadable))
+        _print_report(path, patched, armed_only, unreadable)
+    if check and problem is not None:
+        click.echo(f"vllm-patches: {problem}", err=True)
+        sys.exit(EXIT_ATTENTION)
+
+
+def _print_report(path: str, patched, armed_only, unreadable: int) -> None:
+    """The processes with patch outcomes, one row each, then those that only armed."""
+    from .report import outcome_counts, outcome_label
+
+    if not patched:
+        click.echo(messages.report_empty(path))
+        if unreadable:
+            click.echo(f"({unreadable} unreadable line(s) ignored)")
+    else:
+        click.echo(messages.report_heading(path, len(patched), unreadable))
         click.echo("")
-        patch_ids = sorted({p for r in records for p in r.patches})
-        rows = [("PID", "PARENT", "VLLM", "VIA", "PROCESS", *patch_ids)] + [
+        patch_ids = sorted({p for r in patched for p in r.patches})
+        _print_rows([("PID", "PARENT", "VLLM", "VIA", "PROCESS", *patch_ids)] + [
             (str(r.pid), str(r.ppid), r.vllm, r.via, _shorten(r.process, 40),
              *(outcome_label(r.patches[p]) if p in r.patches else "-" for p in patch_ids))
-            for r in records
-        ]
-        widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-        for row in rows:
-            click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+            for r in patched
+        ])
         click.echo("")
-        for patch_id, counts in sorted(outcome_counts(records).items()):
-            click.echo(messages.report_patch_line(patch_id, counts, len(records)))
-    if check and any(r.needs_attention for r in records):
-        sys.exit(EXIT_ATTENTION)
+        for patch_id, counts in sorted(outcome_counts(patched).items()):
+            click.echo(messages.report_patch_line(patch_id, counts, len(patched)))
+    if armed_only:
+        click.echo("")
+        click.echo(f"{len(armed_only)} process(es) armed; target not imported "
+                   "(the plugin loaded, no patched module was imported there):")
+        click.echo("")
+        _print_rows([("PID", "PARENT", "VIA", "ARMED", "PROCESS")] + [
+            (str(r.pid), str(r.ppid), r.via,
+             r.armed if isinstance(r.armed, str) else ",".join(r.armed or ()),
+             _shorten(r.process, 40))
+            for r in armed_only
+        ])
+
+
+def _print_rows(rows: list[tuple[str, ...]]) -> None:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
 
 
 def _shorten(text: str, width: int) -> str:

@@ -11,7 +11,8 @@ to the ``VLLM_PATCHES_REPORT`` file when one is set.
 Environment:
   VLLM_PATCHES          ``all`` (default), ``none``, or a comma list of patch ids
   VLLM_PATCHES_STRICT   ``1``: a patch that cannot be applied raises instead of warning
-  VLLM_PATCHES_REPORT   a file that receives one JSON line per process and patch
+  VLLM_PATCHES_REPORT   a file that receives one JSON line per process when it arms
+                        the hook, then one per process and patch
 """
 
 import os
@@ -43,17 +44,37 @@ def selection() -> tuple[str, ...] | None:
 def register(via: str = "plugin") -> None:
     """Patch the selected target modules when they are imported (at once if they are).
 
-    Idempotent: the first call arms the hooks, later ones only note ``via``.
+    Idempotent: the first call arms the hooks (and writes the process's one
+    *armed* line to ``VLLM_PATCHES_REPORT`` when that is set), later ones only
+    note ``via``.
     """
-    if selection() == ():
+    selected = selection()
+    if selected == ():
         return
     with _LOCK:
         first = not _ARMED_BY
         if via not in _ARMED_BY:
             _ARMED_BY.append(via)
         if first:
+            _report_armed(via, selected)
             for name in TARGET_MODULES:
                 importhook.when_imported(name, _on_import)
+
+
+def _report_armed(via: str, selected: tuple[str, ...] | None) -> None:
+    """The report's proof that the plugin loaded here, before any target is imported.
+
+    Only touches the report (and imports the small ``reportline``) when
+    ``VLLM_PATCHES_REPORT`` is set; never raises.
+    """
+    if not os.environ.get("VLLM_PATCHES_REPORT", "").strip():
+        return
+    try:
+        from . import reportline
+
+        reportline.write(reportline.armed_line(via, selected))
+    except Exception:
+        pass
 
 
 def armed_by() -> tuple[str, ...]:
