@@ -105,7 +105,7 @@ def test_the_commit_message_names_the_upstream_pr_and_carries_provenance_trailer
 
 def test_the_callers_checkout_head_index_and_stash_are_never_touched(fork):
     before = snapshot(fork)
-    backport(fork, [PROD, NEWER])
+    backport(fork, [PROD, NEWER], [STABLE, RELOAD])
     unchanged_but_new_branches(before, snapshot(fork), new_branch(PROD),
                                new_branch(NEWER, RELOAD))
 
@@ -123,7 +123,8 @@ def test_the_repositorys_hooks_do_not_run_for_the_tools_commands(fork, tmp_path)
 
 # What each branch needs --------------------------------------------------------------
 def test_each_branch_is_judged_at_its_own_version(fork):
-    results = {(r.onto, r.patch): r for r in backport(fork, [PROD, CUSTOM, NEWER], dry_run=True)}
+    results = {(r.onto, r.patch): r
+               for r in backport(fork, [PROD, CUSTOM, NEWER], [STABLE, RELOAD], dry_run=True)}
 
     assert results[PROD, STABLE].vllm_version == "0.22.1+acme.3"
     assert results[PROD, STABLE].version_from == "tag v0.22.1+acme.3 + 1 commit"
@@ -205,7 +206,7 @@ def test_several_branches_at_once_with_a_summary_per_branch(fork):
 
 def test_dry_run_changes_nothing(fork):
     before = snapshot(fork)
-    results = backport(fork, [PROD, NEWER], dry_run=True)
+    results = backport(fork, [PROD, NEWER], [STABLE, RELOAD], dry_run=True)
     assert {r.outcome for r in results} == {"would-create", "not-applicable", "already-fixed"}
     assert snapshot(fork) == before
 

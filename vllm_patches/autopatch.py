@@ -18,7 +18,6 @@ from pathlib import Path
 from . import messages
 
 ENTRY_POINT = "vllm_patches"  # its name in the group, what VLLM_PLUGINS lists
-GROUP = "[vllm.general_plugins]"
 
 
 @dataclass(frozen=True)
@@ -77,6 +76,8 @@ def describe() -> AutoPatch:
 
 def _entry_point_installed(folders=None) -> bool:
     """Our dist-info with the entry point: beside the package, or on ``sys.path``."""
+    from .catalog_files import parse_entry_points
+
     if folders is None:
         folders = [Path(__file__).resolve().parent.parent, *(Path(p) for p in sys.path if p)]
     seen = set()
@@ -89,6 +90,7 @@ def _entry_point_installed(folders=None) -> bool:
                 text = (info / "entry_points.txt").read_text(encoding="utf-8")
             except OSError:
                 continue
-            if GROUP in text and "vllm_patches.plugin:register" in text:
+            if (ENTRY_POINT, "vllm_patches.plugin:register") in parse_entry_points(
+                    text, "vllm.general_plugins"):
                 return True
     return False

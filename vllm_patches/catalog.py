@@ -434,9 +434,9 @@ class CatalogProblem:
         return self.folder.name
 
 
-@lru_cache(maxsize=None)
 def load_catalog(folder: Path | None = None) -> tuple[Patch, ...]:
-    """Every patch of the catalogue, sorted by id; CatalogError for the first bad entry."""
+    """Every patch of every catalogue (or of ``folder`` alone), sorted by id; CatalogError
+    for the first bad entry or id clash."""
     patches, problems = load_catalog_report(folder)
     if problems:
         raise CatalogError(problems[0].message)
@@ -445,8 +445,54 @@ def load_catalog(folder: Path | None = None) -> tuple[Patch, ...]:
 
 def load_catalog_report(folder: Path | None = None
                         ) -> tuple[tuple[Patch, ...], tuple[CatalogProblem, ...]]:
-    """The good patches of the catalogue, sorted by id, and one problem per bad entry."""
-    return _scan(folder or catalog_dir())
+    """The good patches of every catalogue (or of ``folder``), sorted by id, and one problem
+    per bad entry, per unusable catalogue folder and per id that two catalogues share."""
+    if folder is not None:
+        return _scan(Path(folder))
+    return _merge(catalog_roots())
+
+
+def catalog_roots() -> tuple[Path, ...]:
+    """Every catalogue folder: the built-in one, then the users' (see ``catalog_files``)."""
+    from .catalog_files import user_roots
+
+    return (catalog_dir(), *(Path(r).expanduser().resolve() for r in user_roots()))
+
+
+def builtin(patch: Patch) -> bool:
+    """True for a patch of the catalogue that ships with vllm-patches."""
+    return patch.folder.parent == catalog_dir()
+
+
+@lru_cache(maxsize=None)
+def _merge(roots: tuple[Path, ...]) -> tuple[tuple[Patch, ...], tuple[CatalogProblem, ...]]:
+    patches: list[Patch] = []
+    problems: list[CatalogProblem] = []
+    for root in dict.fromkeys(roots):
+        if not root.is_dir():
+            problems.append(CatalogProblem(root, _not_a_catalogue(root)))
+            continue
+        found, bad = _scan(root)
+        patches += found
+        problems += bad
+    by_id: dict[str, list[Patch]] = {}
+    for patch in patches:
+        by_id.setdefault(patch.id, []).append(patch)
+    for patch_id, same in by_id.items():
+        if len(same) > 1:  # neither wins: the user must rename one
+            problems.append(CatalogProblem(same[-1].folder, _clash(patch_id, same)))
+    good = [p for p in patches if len(by_id[p.id]) == 1]
+    return tuple(sorted(good, key=lambda p: p.id)), tuple(problems)
+
+
+def _not_a_catalogue(root: Path) -> str:
+    return f"Catalogue folder {root} does not exist or is not a folder."
+
+
+def _clash(patch_id: str, same: list[Patch]) -> str:
+    folders = " and ".join(str(p.folder) for p in same)
+    return (f"Patch id {patch_id} is defined twice, in {folders}: ids must be unique across "
+            "catalogues (rename one).")
 
 
 @lru_cache(maxsize=None)

@@ -63,6 +63,32 @@ def target_options(func):
     )(func)
 
 
+def _use_catalogs(ctx, param, folders) -> None:
+    """--catalog DIR: add user catalogues for this command (and the processes it starts)."""
+    import os
+
+    from .catalog_files import CATALOG_ENV
+
+    for folder in folders:
+        if not os.path.isdir(folder):
+            raise Failure(f"--catalog {folder}: no such folder (a catalogue is a folder of "
+                          "patch folders, each with a patch.toml).")
+    if folders:
+        given = [os.path.abspath(f) for f in folders]
+        current = [p for p in os.environ.get(CATALOG_ENV, "").split(os.pathsep) if p]
+        os.environ[CATALOG_ENV] = os.pathsep.join(dict.fromkeys(given + current))
+
+
+def catalog_option(func):
+    """--catalog DIR (repeatable), shared by every command that reads the catalogue."""
+    return click.option(
+        "--catalog", "catalogs", multiple=True, metavar="DIR", expose_value=False,
+        is_eager=True, callback=_use_catalogs,
+        help="A catalogue of your own patches (a folder of patch folders) beside the built-in "
+        "one; repeat for several. Also VLLM_PATCHES_CATALOG (a path list).",
+    )(func)
+
+
 def emit_json(data: object) -> None:
     import json
 
@@ -107,6 +133,7 @@ def cli() -> None:
     help="Summarise, per process, the VLLM_PATCHES_REPORT file that vLLM's processes wrote.",
 )
 @click.argument("ids", nargs=-1, metavar="[ID]...")
+@catalog_option
 @friendly_errors
 def status(target, vllm_version, as_json, check, report_file, ids) -> None:
     """Show the vLLM found and the state of each catalogued patch.
@@ -190,14 +217,18 @@ def _print_status(install, statuses, auto=None) -> None:
     if auto is not None:
         click.echo(auto.summary())
     click.echo("")
-    rows = [("PATCH", "STATE", "AFFECTED", "UPSTREAM")] + [
+    from .catalog import builtin
+
+    own = any(not builtin(s.patch) for s in statuses)  # user catalogues: say whose patch
+    rows = [("PATCH", "STATE", "AFFECTED", "UPSTREAM") + (("CATALOG",) if own else ())] + [
         (s.patch.id, s.state + (f" ({s.mode})" if s.mode else ""), s.patch.affected_text,
          s.patch.upstream_pr)
+        + (("built-in" if builtin(s.patch) else str(s.patch.folder.parent),) if own else ())
         for s in statuses
     ]
-    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
     for row in rows:
-        click.echo("  ".join(cell.ljust(w) for cell, w in zip(row[:3], widths)) + "  " + row[3])
+        click.echo("  ".join(cell.ljust(w) for cell, w in zip(row[:-1], widths)) + "  " + row[-1])
     for s in statuses:
         click.echo(f"\n{s.patch.id}: {s.reason}\n  next: {s.next_step}")
 
@@ -230,6 +261,7 @@ def _print_status(install, statuses, auto=None) -> None:
 @click.option("--vllm-version", metavar="VERSION",
               help="Treat every --onto branch as this vLLM version.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
+@catalog_option
 @friendly_errors
 def backport(repo, onto, ids, branch, strategy, dry_run, force, keep_conflicts, resume, abort,
              vllm_version, as_json) -> None:
@@ -303,6 +335,7 @@ def _print_backport(results) -> None:
 @click.option("--force", is_flag=True,
               help="Write the fix even where the fork changed the target code.")
 @click.argument("ids", nargs=-1, required=True, metavar="ID...")
+@catalog_option
 @friendly_errors
 def export(target, vllm_version, output, author, force, ids) -> None:
     """Write fixes as a git format-patch mbox, for git am or quilt.
@@ -395,6 +428,7 @@ def _report(report, as_json, *, quiet_stdout=False, empty="") -> None:
               help="Write a fix over methods that a fork changed (review the result).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
 @click.argument("ids", nargs=-1, metavar="[ID]...")
+@catalog_option
 @friendly_errors
 def apply(target, vllm_version, release, dry_run, force, as_json, ids) -> None:
     """Write fixes into vLLM's own files (source mode).
@@ -431,6 +465,7 @@ def apply(target, vllm_version, release, dry_run, force, as_json, ids) -> None:
               "or drop a stale record.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
 @click.argument("ids", nargs=-1, metavar="[ID]...")
+@catalog_option
 @friendly_errors
 def revert(target, vllm_version, force, as_json, ids) -> None:
     """Give vLLM's files their original bytes back (undo apply).
@@ -459,6 +494,7 @@ def revert(target, vllm_version, force, as_json, ids) -> None:
 @click.option("--mail", is_flag=True,
               help="One mail per patch in git format-patch style, for git am.")
 @click.argument("ids", nargs=-1, metavar="[ID]...")
+@catalog_option
 @friendly_errors
 def diff(target, vllm_version, release, force, output, mail, ids) -> None:
     """Print what apply would write, as a unified diff; write nothing to the tree.
@@ -682,6 +718,7 @@ def hook_status(site, as_json) -> None:
               help="Seconds one arm process may take.")
 @_release_option
 @click.argument("ids", nargs=-1, metavar="[ID]...")
+@catalog_option
 @friendly_errors
 def verify(target, vllm_version, tp, emulate_tp, scenario, control, sizes, trials, vocab,
            hidden, json_path, device, timeout, release, ids) -> None:

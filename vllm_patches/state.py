@@ -187,6 +187,7 @@ class PatchStatus:
     def to_dict(self) -> dict[str, object]:
         return {
             "id": self.patch.id,
+            "catalog": str(self.patch.folder.parent),
             "state": self.state,
             "mode": self.mode,
             "affected": self.patch.affected_text,
