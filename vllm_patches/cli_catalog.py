@@ -88,11 +88,12 @@ def new(patch_id, catalog_dir, targets, pr, release, vllm_dir, as_json) -> None:
       vllm-patches catalog new sched-fix --catalog ~/my-patches \\
           --target vllm.v1.core.sched.scheduler:Scheduler.schedule --vllm ~/src/vllm-fork
     """
-    from .scaffold import new_patch
+    from .scaffold import check_request, new_patch
 
     if release and vllm_dir:
         raise _failure("Give --release or --vllm, not both: both name the vLLM to read the "
                        "targets from.")
+    check_request(catalog_dir, patch_id, list(targets), pr)  # before a release is fetched
     install = None
     if release or vllm_dir:
         from .detect import find_vllm
@@ -125,8 +126,8 @@ def _print_new(result, release) -> None:
     click.echo("next:")
     click.echo(f"  vllm-patches catalog fingerprint {result.id} --catalog {catalog_dir} "
                "--releases FIRST..LAST [--fixed-in RELEASE]")
-    at = f" --release {release}" if release else ""
-    click.echo(f"  VLLM_PATCHES_CATALOG={catalog_dir} vllm-patches verify {result.id}{at}")
+    at = f" --release {release}" if release else " --target VLLM_TREE"
+    click.echo(f"  vllm-patches verify {result.id} --catalog {catalog_dir}{at}")
 
 
 # catalog fingerprint -------------------------------------------------------------------
@@ -147,8 +148,8 @@ def _print_new(result, release) -> None:
                    "are fixed-upstream (default: the patch's applied-upstream).")
 @click.option("--first-affected", metavar="RELEASE",
               help="The first release with the bug: new shapes seen only before it are left "
-                   "out (default: the first release of a recorded pre-fix shape; with none, "
-                   "every release counts).")
+                   "out (default: the start of the patch's affected range, unless that is "
+                   "still a TODO).")
 @click.option("--dry-run", is_flag=True, help="Print what would change; write nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
 @_friendly
@@ -163,7 +164,7 @@ def fingerprint(patch_id, catalog_dir, releases, target, vllm_version, fixed_in,
     comments and layout kept. Prints a table: release, fingerprint and shape
     (pre-fix, fixed, lacks) per wrapped function, and where the shape
     changes. Shapes first seen at or after --fixed-in (or applied-upstream)
-    are fixed; new shapes older than the first recorded pre-fix shape (or
+    are fixed; new shapes seen only before the affected range (or
     --first-affected) are code from before the bug and are left out. Exit 1
     when something needs a look (a release that could not be fetched, a
     pre-fix shape past the fix).

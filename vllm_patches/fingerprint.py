@@ -12,9 +12,11 @@ recorded and decides:
   (``--fixed-in``, else the patch's ``applied-upstream``); with neither,
   every new shape is recorded as pre-fix (and a shape change is reported);
 - which new shapes are left out: those seen only before the bug, that is
-  before the first release of a recorded pre-fix shape (or
-  ``--first-affected``): code that the fix was not written for (vLLM
-  0.21.0's ``load_weights`` for a patch of the cache 0.23.0 added);
+  before ``--first-affected``, else before the start of the patch's affected
+  range (unless that is still a TODO, as ``catalog new`` writes it): code
+  that the fix was not written for (vLLM 0.21.0's ``load_weights`` for a
+  patch of the cache 0.23.0 added). A recorded shape seen in earlier releases
+  moves the range's start down instead;
 - each wrap's ``pre-fix`` and ``fixed-upstream`` lists (recorded shapes that
   were not seen now, such as a fork's, are kept) and its ``seen`` table
   (fingerprint -> the releases it was seen in);
@@ -92,6 +94,7 @@ class PatchDraft:
     applied_upstream: Version | None
     affected: str | None
     wraps: tuple[WrapDraft, ...]
+    affected_todo: bool = False  # no range yet, or one marked TODO (catalog new's guess)
 
     @property
     def path(self) -> Path:
@@ -130,7 +133,8 @@ def read_draft(folder: Path) -> PatchDraft:
     except UnicodeDecodeError:
         raise FingerprintError(f"Catalogue file {path} is not UTF-8 text.") from None
     try:
-        data = tomlkit.parse(text).unwrap()
+        doc = tomlkit.parse(text)
+        data = doc.unwrap()
     except TOMLKitError as exc:
         raise FingerprintError(messages.catalog_bad_toml(path, exc)) from None
 
@@ -178,8 +182,12 @@ def read_draft(folder: Path) -> PatchDraft:
     if applied is not None and not (isinstance(applied, str) and _is_version(applied)):
         raise bad("applied-upstream", "is not a PEP 440 version")
     affected = data.get("affected")
+    affected = affected if isinstance(affected, str) else None
+    item = doc.get("affected")
+    todo = affected is None or "TODO" in affected.upper() or "TODO" in getattr(
+        getattr(item, "trivia", None), "comment", "").upper()
     return PatchDraft(folder.name, folder, text, Version(applied) if applied else None,
-                      affected if isinstance(affected, str) else None, tuple(wraps))
+                      affected, tuple(wraps), affected_todo=todo)
 
 
 def _is_version(text: str) -> bool:
@@ -314,9 +322,8 @@ def survey(draft: PatchDraft, observations: list[Observation], *,
     boundary = fixed_in or draft.applied_upstream
     boundary_from = "--fixed-in" if fixed_in else "applied-upstream" if boundary else None
     surveyed = {o.version for o in observations if o.version is not None}
-    results = [_classify(wrap, observations, surveyed, boundary,
-                         first_affected, _range_start(draft.affected))
-               for wrap in draft.wraps]
+    since = first_affected or (None if draft.affected_todo else _range_start(draft.affected))
+    results = [_classify(wrap, observations, surveyed, boundary, since) for wrap in draft.wraps]
     result = Survey(draft, _rows(observations, results), list(skipped or []), boundary,
                     boundary_from, results)
     _range(result, fixed_in)
@@ -336,8 +343,7 @@ def _range_start(affected: str | None) -> Version | None:
 
 
 def _classify(wrap: WrapDraft, observations: list[Observation], surveyed: set[str],
-              boundary: Version | None, first_affected: Version | None,
-              range_start: Version | None) -> WrapResult:
+              boundary: Version | None, since: Version | None) -> WrapResult:
     """One wrap's lists and seen table: what it recorded, merged with what was observed."""
     seen: dict[str, set[str]] = {fp: {v for v in vs if v not in surveyed}
                                  for fp, vs in wrap.seen.items()}
@@ -351,11 +357,9 @@ def _classify(wrap: WrapDraft, observations: list[Observation], surveyed: set[st
         if o.version is not None:
             seen.setdefault(fp, set()).add(o.version)
     span = {fp: (min(map(Version, vs)), max(map(Version, vs))) for fp, vs in seen.items() if vs}
-    # Code older than the bug is not pre-fix code: a new shape seen only before the first
-    # release of a recorded pre-fix shape (--first-affected; else, before any is seen, the
-    # start of the affected range) is left out.
-    since = first_affected or min((span[fp][0] for fp in wrap.pre_fix if fp in span),
-                                  default=None) or (range_start if wrap.pre_fix else None)
+    # Code older than the bug is not pre-fix code: a new shape seen only before the bug
+    # (--first-affected, else the start of the patch's affected range) is left out. A
+    # recorded shape seen earlier extends the range instead.
     recorded = set(wrap.pre_fix) | set(wrap.fixed)
     category: dict[str, Seen] = {}
     for fp in order:

@@ -132,14 +132,7 @@ def new_patch(catalog: Path | str, patch_id: str, targets: list[str], *, pr: str
               ) -> NewPatch:
     """Write ``<catalog>/<patch_id>/`` (see the module's docstring)."""
     catalog = Path(catalog).expanduser().resolve()
-    if not ID_PATTERN.fullmatch(patch_id):
-        raise ScaffoldError(_bad_id(patch_id))
-    if not targets:
-        raise ScaffoldError(_no_target())
-    specs = [parse_target(t) for t in targets]
-    _check_distinct(specs)
-    number = parse_pr(pr) if pr is not None else None
-    _check_free(catalog, patch_id)
+    specs, number = check_request(catalog, patch_id, targets, pr)
     found = [_find(spec, install) for spec in specs]
     version = str(install.version) if install is not None and install.version else None
     fix_text = _fix_py(patch_id, number, found)
@@ -159,6 +152,22 @@ def new_patch(catalog: Path | str, patch_id: str, targets: list[str], *, pr: str
     notes += [f"{f.spec.text}: {n}" for f in found
               for n in (_wrapper_of(patch_id, f).notes if f.node is not None else ())]
     return NewPatch(patch_id, folder, version, found, loads, message, notes)
+
+
+def check_request(catalog: Path | str, patch_id: str, targets: list[str], pr: str | None
+                  ) -> tuple[list[TargetSpec], int | None]:
+    """The targets and PR number of a ``new_patch`` call; ScaffoldError for bad input (so a
+    caller can check before it fetches a release)."""
+    catalog = Path(catalog).expanduser().resolve()
+    if not ID_PATTERN.fullmatch(patch_id):
+        raise ScaffoldError(_bad_id(patch_id))
+    if not targets:
+        raise ScaffoldError(_no_target())
+    specs = [parse_target(t) for t in targets]
+    _check_distinct(specs)
+    number = parse_pr(pr) if pr is not None else None
+    _check_free(catalog, patch_id)
+    return specs, number
 
 
 def _check_distinct(specs: list[TargetSpec]) -> None:
