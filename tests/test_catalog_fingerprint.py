@@ -175,8 +175,10 @@ def test_bad_input_is_one_sentence_and_writes_nothing(tmp_path, args, says):
     before = (folder / "patch.toml").read_bytes()
     proc = fingerprint(tmp_path, "mine", *args)
     assert proc.returncode == 2
-    assert proc.stderr.startswith("vllm-patches: ") and says in proc.stderr
-    assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
+    *progress, sentence = proc.stderr.strip().splitlines()  # "fetching 0.99.0..." first
+    assert sentence.startswith("vllm-patches: ") and says in sentence
+    assert all(line.startswith("fetching ") for line in progress)
+    assert "Traceback" not in proc.stderr
     assert (folder / "patch.toml").read_bytes() == before
 
 
@@ -213,3 +215,31 @@ def test_fingerprinting_a_builtin_patch_again_changes_nothing(tmp_path, patch_id
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "already records this" in proc.stdout
     assert (catalog / patch_id / "patch.toml").read_bytes() == before
+
+
+def test_a_release_that_cannot_be_fetched_is_said_and_the_rest_recorded(tmp_path, monkeypatch):
+    """Progress goes to stderr as each release is fetched; one whose wheel cannot be had
+    (yanked, or the index is away) is said, not fatal: the others are recorded, exit 1."""
+    from click.testing import CliRunner
+
+    from vllm_patches import releases
+    from vllm_patches.cli import cli
+
+    folder = new(tmp_path, "partial", FUNCTION)
+    real = releases.release_tree
+
+    def fetch(version, **kwargs):
+        if version == "0.25.0":
+            raise releases.ReleaseError(f"Could not download the vLLM {version} wheel with pip.")
+        return real(version, **kwargs)
+
+    monkeypatch.setattr(releases, "release_tree", fetch)
+    monkeypatch.setattr(releases, "is_cached", lambda version: version == "0.26.0")
+    result = CliRunner().invoke(cli, ["catalog", "fingerprint", "partial", "--catalog",
+                                      str(tmp_path), "--releases", "0.25.0,0.26.0"])
+    assert result.exit_code == 1
+    assert "fetching 0.25.0 (1/2)..." in result.stderr
+    assert "fetching 0.26.0" not in result.stderr  # cached: nothing to say
+    assert "0.25.0 could not be fetched; going on without it" in result.stderr
+    assert "Not surveyed: 0.25.0 (its wheel could not be downloaded)" in result.stderr
+    assert list(load_patch(folder).targets[0].wraps[0].seen.values()) == [("0.26.0",)]

@@ -190,8 +190,10 @@ def test_bad_input_is_one_sentence_and_writes_nothing(tmp_path, args, says):
     listing = _listing(catalog)
     proc = run_cli("catalog", "new", *args, "--catalog", str(catalog))
     assert proc.returncode == 2
-    assert proc.stderr.startswith("vllm-patches: ") and says in proc.stderr
-    assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
+    *progress, sentence = proc.stderr.strip().splitlines()  # "fetching 0.99.0..." first
+    assert sentence.startswith("vllm-patches: ") and says in sentence
+    assert all(line.startswith("fetching ") for line in progress)
+    assert "Traceback" not in proc.stderr
     assert _listing(catalog) == listing and proc.stdout == ""
 
 

@@ -97,8 +97,10 @@ def new(patch_id, catalog_dir, targets, pr, release, vllm_dir, as_json) -> None:
     install = None
     if release or vllm_dir:
         from .detect import find_vllm
-        from .releases import release_tree
+        from .releases import is_cached, release_tree
 
+        if release and _is_version(release) and not is_cached(release):
+            click.echo(f"fetching {release}...", err=True)
         install = find_vllm(release_tree(release) if release else vllm_dir)
     result = new_patch(catalog_dir, patch_id, list(targets), pr=pr, install=install)
     if as_json:
@@ -107,6 +109,16 @@ def new(patch_id, catalog_dir, targets, pr, release, vllm_dir, as_json) -> None:
         _print_new(result, release)
     if install is not None and result.todo:
         _attention()
+
+
+def _is_version(text: str) -> bool:
+    from packaging.version import InvalidVersion, Version
+
+    try:
+        Version(text)
+    except InvalidVersion:
+        return False
+    return True
 
 
 def _print_new(result, release) -> None:
@@ -162,7 +174,7 @@ def fingerprint(patch_id, catalog_dir, releases, target, vllm_version, fixed_in,
     wrap's pre-fix and fixed-upstream lists, its [targets.wraps.seen] table
     (fingerprint = [releases]) and the affected range they imply, its
     comments and layout kept. Prints a table: release, fingerprint and shape
-    (pre-fix, fixed, lacks) per wrapped function, and where the shape
+    (pre-fix, fixed, earlier, lacks) per wrapped function, and where the shape
     changes. Shapes first seen at or after --fixed-in (or applied-upstream)
     are fixed; new shapes seen only before the affected range (or
     --first-affected) are code from before the bug and are left out. Exit 1
