@@ -62,3 +62,27 @@ def plugin_site(tmp_path_factory):
         check=True, capture_output=True, text=True,
     )
     return site
+
+
+# The fast tier: `pytest -m "not slow"` runs the tests that need no vLLM release, no engine
+# and no pip (under 30 s); the README's full command runs everything.
+_SLOW_FIXTURES = {"release", "tree_copy", "plugin_site"}
+# A module that reaches a release tree or starts processes through these is slow as a whole.
+_SLOW_CALLS = ("release_tree(", "run_cli(", "run_scenario(", "run_python(", "subprocess.")
+_SLOW_MODULES: dict[str, bool] = {}
+
+
+def _slow_module(path) -> bool:
+    key = str(path)
+    if key not in _SLOW_MODULES:
+        text = Path(key).read_text(encoding="utf-8")
+        _SLOW_MODULES[key] = any(call in text for call in _SLOW_CALLS)
+    return _SLOW_MODULES[key]
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        uses = set(getattr(item, "fixturenames", ()))
+        if (uses & _SLOW_FIXTURES or item.get_closest_marker("e2e")
+                or item.get_closest_marker("gpu") or _slow_module(item.fspath)):
+            item.add_marker(pytest.mark.slow)

@@ -26,7 +26,7 @@ from .catalog import CatalogError, Patch, Target
 from .detect import DetectError, find_vllm
 from .shape import MethodPrints, fingerprint
 from .state import (APPLICABLE, APPLIED as STATE_APPLIED, FIXED_UPSTREAM, MISSING, PATCHED,
-                    TARGET_MODIFIED, Evidence, PatchStatus, Shape, classify_prints, combine,
+                    NO_MODULE, TARGET_MODIFIED, Evidence, PatchStatus, Shape, classify_prints, combine,
                     judge)
 
 logger = logging.getLogger("vllm_patches")
@@ -226,7 +226,7 @@ def examine(patch: Patch) -> tuple[PatchStatus, list[_Plan]]:
         except ModuleNotFoundError as exc:
             if not _names_module(exc, target.module):
                 raise  # the module is there but one of its imports is not: a failure
-            shapes.append(Shape(MISSING, messages.module_absent(target.module)))
+            shapes.append(Shape(NO_MODULE, messages.module_absent(target.module)))
             continue
         cls = _live_class(target)
         if not isinstance(cls, (type, types.ModuleType)):

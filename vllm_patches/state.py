@@ -45,7 +45,8 @@ class ShapeKind(str, Enum):
     PATCHED = "patched"
     FIXED = "fixed"
     MODIFIED = "modified"
-    MISSING = "missing"
+    MISSING = "missing"  # the module is there, the class or function is not
+    NO_MODULE = "no-module"  # the target's module file is not there at all
     OTHER_RELEASE = "other-release"  # a release's code, just not one this patch is for
 
     def __str__(self) -> str:
@@ -64,6 +65,7 @@ PATCHED = ShapeKind.PATCHED
 FIXED = ShapeKind.FIXED
 MODIFIED = ShapeKind.MODIFIED
 MISSING = ShapeKind.MISSING
+NO_MODULE = ShapeKind.NO_MODULE
 OTHER_RELEASE = ShapeKind.OTHER_RELEASE
 
 
@@ -76,7 +78,7 @@ class Shape:
 def classify(patch: Patch, target: Target, source: str | None) -> Shape:
     """The shape of ``target`` in a module's source text (its live, last definition)."""
     if source is None:
-        return Shape(MISSING, messages.module_absent(target.module))
+        return Shape(NO_MODULE, messages.module_absent(target.module))
     try:
         prints = class_prints(source, target.class_name)
     except SyntaxError as exc:
@@ -138,7 +140,7 @@ def _release_shapes(target: Target, method: str) -> frozenset[str]:
 
 def combine(patch: Patch, shapes: list[Shape]) -> Shape:
     """The shape of a patch from the shapes of each of its targets."""
-    for kind in (MISSING, MODIFIED, FIXED, OTHER_RELEASE):
+    for kind in (NO_MODULE, MISSING, MODIFIED, FIXED, OTHER_RELEASE):
         for shape in shapes:
             if shape.kind == kind:
                 return shape
@@ -250,10 +252,11 @@ def judge(patch: Patch, evidence: Evidence, version: Version | None,
 
     The code's shape decides first: pre-fix code is ``applicable`` whatever the version
     says (a fork that bumped its version without the fix still crashes), the fix in place
-    is ``applied``, upstream's fix is ``fixed-upstream``. The version only decides what to
-    expect and what to say: inside the affected range, missing or changed code is a fork's
-    change (``target-modified``); outside it, code that is not the pre-fix shape is
-    not this patch's business.
+    is ``applied``, upstream's fix is ``fixed-upstream``, no module file is
+    ``not-applicable`` (no buggy code to fix). The version only decides what to expect and
+    what to say: inside the affected range, a module without the class or function, or
+    with changed code, is a fork's change (``target-modified``); outside it, code that is
+    not the pre-fix shape is not this patch's business.
     """
     shape = evidence.shape
     in_range = version is not None and patch.affects(version)
@@ -276,6 +279,13 @@ def judge(patch: Patch, evidence: Evidence, version: Version | None,
                   else messages.fixed_shape_found())
         return PatchStatus(patch, FIXED_UPSTREAM, reason, messages.next_drop(patch.id))
     if shape.kind == OTHER_RELEASE:  # a release this patch is not for, whatever the label
+        reason = (messages.outside_range(version, patch.affected_text)
+                  if version is not None and not in_range else shape.detail)
+        return PatchStatus(patch, NOT_APPLICABLE, reason, messages.next_nothing())
+    if shape.kind == NO_MODULE and not (version is not None and patch.fixed_in(version)):
+        # No file, no buggy code: a release before the module, or a build that leaves
+        # unused model files out. (A module that is there without the class or function
+        # the fix wraps is a fork's change: see below.)
         return PatchStatus(patch, NOT_APPLICABLE, shape.detail, messages.next_nothing())
     if in_range:  # missing or changed where this patch's pre-fix code is due
         return PatchStatus(patch, TARGET_MODIFIED, _in_range_detail(shape, version, patch),
