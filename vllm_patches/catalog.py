@@ -185,6 +185,18 @@ def _read_text(path: Path) -> str:
         raise CatalogError(_not_utf8(path, exc)) from None
 
 
+def fingerprint_command(path: Path) -> str:
+    """The command that fills in the fingerprints and affected range of the patch whose
+    ``patch.toml`` is ``path``."""
+    folder = path.parent
+    return (f"vllm-patches catalog fingerprint {folder.name} --catalog {folder.parent} "
+            "--releases FIRST..LAST")
+
+
+def run_fingerprint(path: Path) -> str:
+    return f"run {fingerprint_command(path)} to fill it in"
+
+
 def _not_utf8(path: Path, exc: UnicodeDecodeError) -> str:
     return (f"Catalogue file {path} is not UTF-8 text (byte {exc.object[exc.start]:#04x} "
             f"at offset {exc.start}).")
@@ -230,6 +242,9 @@ class _Fields:
 
     def version_range(self, key: str) -> VersionRange:
         raw = self.text(key)
+        if raw.upper().startswith("TODO"):  # as ``catalog new`` writes it
+            raise self._fail(key, f"is still a TODO (the vLLM releases with the bug): "
+                                  f"{run_fingerprint(self.path)}")
         try:
             return VersionRange(raw)
         except InvalidRange:
@@ -282,6 +297,9 @@ def _load_wrap(w: _Fields, default: Kind) -> Wrap:
                               f"not {raw!r}") from None
     if (kind == Kind.FUNCTION) != (default == Kind.FUNCTION):
         raise w._fail("kind", "is 'function' exactly when the target names no class")
+    if not w.table.get("pre-fix"):  # absent, or [] as ``catalog new`` writes it
+        raise w._fail("pre-fix", f"is still empty (the fingerprints of vLLM's code before "
+                                 f"the fix): {run_fingerprint(w.path)}")
     pre_fix = frozenset(w.strings("pre-fix", required=True))
     fixed_upstream = frozenset(w.strings("fixed-upstream"))
     return Wrap(

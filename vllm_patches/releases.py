@@ -45,6 +45,11 @@ def _wanted(name: str) -> bool:
     )
 
 
+def is_cached(version: str) -> bool:
+    """True when ``release_tree(version)`` needs no download."""
+    return (cache_root() / "releases" / version / ".complete").is_file()
+
+
 def release_tree(version: str, *, quiet: bool = True) -> Path:
     """The unpacked ``.py`` tree of a vLLM release, fetched on first use."""
     try:
