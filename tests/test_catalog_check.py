@@ -89,7 +89,7 @@ def cdiv(a: int, b: int) -> int:
     return (a + b - 1) // b
 '''
 
-STOP_FIX = '''"""Test fix: a second fix of check_stop_strings, not declared beside the built-in one."""
+STOP_FIX = '''"""Test fix: a second fix of check_stop_strings, beside the built-in one."""
 
 
 def check_stop_strings(output_text, new_char_count, stop, include_in_output):

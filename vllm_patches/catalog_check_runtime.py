@@ -1,10 +1,10 @@
 """``catalog check``'s runtime step, in a process of its own over one vLLM release.
 
 ``python -m vllm_patches.catalog_check_runtime PATCH_FOLDER RELEASE`` (the release's
-tree first on ``PYTHONPATH``; RELEASE only labels the result) loads the patch from its folder, imports its target
-modules from that release, applies it at run time (``runtime.apply_patches``),
-checks that the classes that run say ``applied``, reverts it and checks that the
-original functions are back. Prints one JSON line ``{"arm": "runtime", "patch",
+tree first on ``PYTHONPATH``; RELEASE only labels the result) loads the patch from its
+folder, imports its target modules from that release, applies it at run time
+(``runtime.apply_patches``), checks that the classes that run say ``applied``, reverts
+it and checks that the original functions are back. Prints one JSON line ``{"arm": "runtime", "patch",
 "release", "ok", "detail"}``, or ``{"arm", "patch", "release", "not_run"}`` when the target
 modules cannot be imported on this machine (a dependency the release needs is not
 installed here, such as xgrammar for vLLM 0.29+).
