@@ -27,7 +27,7 @@ its affected range. A patch that records none is checked on the releases of
 its affected range that the package index lists, unless ``releases_from_seen``
 (then only its metadata and overlaps are checked). Source mode is cheap and
 runs on every affected release; importing vLLM takes seconds, so the runtime
-and check.py steps run on the first and the last only, all at once.
+and check.py steps run on the first and the last only, several processes at once.
 """
 
 from __future__ import annotations
@@ -356,11 +356,14 @@ def _runtime(patches: list[Patch], ends: dict[str, list[str]], report: Report,
             keys.append((patch.id, release))
     if not jobs:
         return {}
+    at_once = max(4, os.cpu_count() or 1)  # each imports torch and vLLM: bound the memory
     progress(f"catalog check: runtime on {len(jobs)} (patch, release) pair(s), a process "
-             "each, at once ...")
-    lines = run_jobs(jobs, timeout, on_done=lambda line: progress(
-        f"  runtime {line.get('patch', '?')} on {line.get('release', '?')}: "
-        f"{'not run' if 'not_run' in line else 'ok' if line.get('ok') else 'FAIL'}"))
+             f"each, up to {at_once} at once ...")
+    lines = []
+    for start in range(0, len(jobs), at_once):
+        lines += run_jobs(jobs[start:start + at_once], timeout, on_done=lambda line: progress(
+            f"  runtime {line.get('patch', '?')} on {line.get('release', '?')}: "
+            f"{'not run' if 'not_run' in line else 'ok' if line.get('ok') else 'FAIL'}"))
     not_run = {}
     for (patch_id, release), line in zip(keys, lines):
         if "not_run" in line:
