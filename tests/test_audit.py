@@ -91,7 +91,7 @@ def test_the_wrapped_code_gone_where_the_start_has_the_pre_fix_code_must_be_port
     code, data = audit_json("--from", "0.22.1", "--to", "0.20.2")
     [stable] = [p for p in data["patches"] if p["id"] == STABLE]
     assert stable["to"]["0.20.2"]["state"] == "not-applicable"
-    assert stable["to"]["0.20.2"]["shape"] == "missing"
+    assert stable["to"]["0.20.2"]["shape"] == "no-module"
     assert stable["advice"] == "port" and code == 1
 
 
@@ -109,6 +109,7 @@ def v(state: State, shape: ShapeKind = ShapeKind.PRE_FIX, label: str = "X") -> V
     (v(State.APPLICABLE), [v(State.TARGET_MODIFIED, ShapeKind.MODIFIED)], Advice.PORT),
     (v(State.TARGET_MODIFIED, ShapeKind.MODIFIED), [v(State.APPLICABLE)], Advice.PORT),
     (v(State.APPLICABLE), [v(State.NOT_APPLICABLE, ShapeKind.MISSING)], Advice.PORT),
+    (v(State.APPLICABLE), [v(State.NOT_APPLICABLE, ShapeKind.NO_MODULE)], Advice.PORT),
     (v(State.APPLICABLE), [v(State.NOT_APPLICABLE, ShapeKind.MODIFIED)], Advice.PORT),
     (v(State.APPLICABLE), [v(State.NOT_APPLICABLE, ShapeKind.OTHER_RELEASE)], Advice.DROP),
     (v(State.NOT_APPLICABLE, ShapeKind.MISSING), [v(State.NOT_APPLICABLE, ShapeKind.MISSING)],

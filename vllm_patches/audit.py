@@ -26,7 +26,7 @@ from packaging.version import InvalidVersion, Version
 from .catalog import Patch
 from .detect import VllmInstall, find_vllm
 from .errors import VllmPatchesError
-from .state import (APPLICABLE, APPLIED, MISSING, MODIFIED, NOT_APPLICABLE, TARGET_MODIFIED,
+from .state import (APPLICABLE, APPLIED, MISSING, MODIFIED, NO_MODULE, NOT_APPLICABLE, TARGET_MODIFIED,
                     ShapeKind, State, file_evidence, judge)
 
 
@@ -111,7 +111,7 @@ def advise(before: Verdict, after: Sequence[Verdict]) -> tuple[Advice, str]:
             return Advice.PORT, _port_modified(v)
     if before.needed:
         for v in after:
-            if v.state == NOT_APPLICABLE and v.shape in (MISSING, MODIFIED):
+            if v.state == NOT_APPLICABLE and v.shape in (MISSING, NO_MODULE, MODIFIED):
                 return Advice.PORT, _port_moved(before, v)
     needed = [v.label for v in after if v.needed]
     if needed:
