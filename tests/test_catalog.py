@@ -239,12 +239,18 @@ def warnings_naming(stderr: str, path) -> list[str]:
     return [line for line in stderr.splitlines() if str(path) in line]
 
 
+def gemma(outcomes: dict) -> dict:
+    """The outcomes of the two Gemma patches (the scenario runs on 0.22.1's Gemma 4 MTP; the
+    catalogue's other patches apply or not on their own)."""
+    return {k: v for k, v in outcomes.items() if k in (STABLE, RELOAD)}
+
+
 @pytest.mark.parametrize("breakage", RUN_TIME)
 def test_apply_runs_the_good_patches_and_warns_once_about_the_bad_entry(
         tmp_path, release, breakage):
     result, stderr, bad_file = broken_run(tmp_path, release, breakage, "apply")
     assert result["error"] is None
-    assert result["outcomes"] == {STABLE: "applied", RELOAD: "skipped"}
+    assert gemma(result["outcomes"]) == {STABLE: "applied", RELOAD: "skipped"}
     assert result["patched"] == [STABLE]
     (warning,) = warnings_naming(stderr, bad_file)  # apply() ran twice: one warning
     assert BROKEN in warning and "Traceback" not in stderr
@@ -262,7 +268,7 @@ def test_apply_with_ids_skips_only_the_bad_entry_and_the_unknown_id_it_names(tmp
 def test_apply_never_raises_when_the_bad_entry_is_a_real_patch(tmp_path, release):
     result, stderr, bad_file = broken_run(tmp_path, release, "fix.py not UTF-8", "apply",
                                           folder_name=STABLE)
-    assert (result["error"], result["outcomes"], result["patched"]) == (None, {}, [])
+    assert (result["error"], gemma(result["outcomes"]), result["patched"]) == (None, {}, [])
     assert len(warnings_naming(stderr, bad_file)) == 2  # both patches use that fix.py
 
 

@@ -809,6 +809,8 @@ def _verify_checks(ids, target, vllm_version, release, json_path, timeout) -> No
 from .cli_catalog import catalog as _catalog_group  # noqa: E402  (after cli is defined)
 
 cli.add_command(_catalog_group)
+from .cli_audit import audit as _audit  # noqa: E402
+cli.add_command(_audit)
 
 
 def main() -> None:

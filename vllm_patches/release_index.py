@@ -176,3 +176,9 @@ def _not_on_pypi(missing: list[Version], known: tuple[Version, ...]) -> str:
     verb = "is" if len(missing) == 1 else "are"
     return (f"vLLM {names} {verb} not on PyPI with a wheel vllm-patches can fetch (its "
             f"releases run {_span(known)}).")
+
+
+def published_releases() -> tuple[str, ...]:
+    """Every final vLLM release the index lists (no pre- or dev-releases), oldest first, as
+    text: what ``catalog check`` checks a patch with no ``seen`` table on."""
+    return tuple(str(v) for v in pypi_releases() if not (v.is_prerelease or v.is_devrelease))

@@ -108,9 +108,17 @@ def is_applied(patch_id: str) -> bool:
 def apply(ids=None, *, force: bool = False, strict: bool | None = None) -> list[Outcome]:
     """Apply catalogued patches (all when ``ids`` is empty) in this process."""
     strict = strict_from_env() if strict is None else strict
+    with _LOCK:
+        return apply_patches(_select(ids, strict), force=force, strict=strict)
+
+
+def apply_patches(patches, *, force: bool = False, strict: bool | None = None) -> list[Outcome]:
+    """``apply`` for ``Patch`` objects already loaded (``catalog check`` loads a catalogue
+    folder itself): the same outcomes, logging and strict mode."""
+    strict = strict_from_env() if strict is None else strict
     outcomes = []
     with _LOCK:
-        for patch in _select(ids, strict):
+        for patch in patches:
             outcome = _apply_one(patch, force)
             _log(outcome, patch)
             outcomes.append(outcome)
@@ -121,9 +129,15 @@ def apply(ids=None, *, force: bool = False, strict: bool | None = None) -> list[
 
 def revert(ids=None) -> list[Outcome]:
     """Put back the original functions of runtime-applied patches."""
+    with _LOCK:
+        return revert_patches(_select(ids, strict=True))
+
+
+def revert_patches(patches) -> list[Outcome]:
+    """``revert`` for ``Patch`` objects already loaded."""
     outcomes = []
     with _LOCK:
-        for patch in _select(ids, strict=True):
+        for patch in patches:
             installed = _APPLIED.pop(patch.id, None)
             if installed is None:
                 outcomes.append(Outcome(patch.id, NOT_APPLIED, messages.not_applied_here(patch.id)))

@@ -362,9 +362,10 @@ def _plan_revert(install: VllmInstall, patches: Sequence[Patch] | None, force: b
     else:
         ids = sorted(dict.fromkeys(p.id for p in patches),
                      key=lambda i: newest_first.index(i) if i in newest_first else len(rec.entries))
+    given = {p.id: p for p in patches or ()}  # revert what was given (a folder being checked)
     for pid in ids:
         try:
-            patch = get_patch(pid)
+            patch = given[pid] if pid in given else get_patch(pid)
         except CatalogError:
             entry = rec.get(pid)
             plan.results.append(Result(pid, REFUSED, messages.source_unknown_recorded(

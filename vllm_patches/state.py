@@ -125,11 +125,11 @@ def classify_prints(patch: Patch, target: Target, prints: MethodPrints) -> Shape
 def _release_shapes(target: Target, method: str) -> frozenset[str]:
     """Every fingerprint the catalogue knows for one method, from any patch: the
     shapes of vLLM releases, as opposed to a fork's own change."""
-    from .catalog import load_catalog
+    from .catalog import load_catalog_report
 
     return frozenset(
         fp
-        for patch in load_catalog()
+        for patch in load_catalog_report()[0]  # a bad entry elsewhere must not stop this one
         for other in patch.targets
         if (other.module, other.class_name) == (target.module, target.class_name)
         for wrap in other.wraps
