@@ -327,7 +327,7 @@ def survey(draft: PatchDraft, observations: list[Observation], *,
     result = Survey(draft, _rows(observations, results), list(skipped or []), boundary,
                     boundary_from, results)
     _range(result, fixed_in)
-    _explain(result, observations, first_affected)
+    _explain(result, observations)
     return result
 
 
@@ -452,8 +452,7 @@ def _range(s: Survey, fixed_in: Version | None) -> None:
             f"{s.boundary} ({s.boundary_from}): check that release, or the fix's release.")
 
 
-def _explain(s: Survey, observations: list[Observation],
-             first_affected: Version | None) -> None:
+def _explain(s: Survey, observations: list[Observation]) -> None:
     changed = [(row.observation.name, f"{label} changes")
                for above, row in zip(s.rows, s.rows[1:]) for label, shape in row.shapes.items()
                if shape == above.shapes[label] == Seen.PRE_FIX
