@@ -22,8 +22,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from vllm_patches.release_index import _list_path, parse_releases  # noqa: E402
-from vllm_patches.releases import release_tree  # noqa: E402
+from vllm_patches.core.release_index import _list_path, parse_releases  # noqa: E402
+from vllm_patches.core.releases import release_tree  # noqa: E402
 
 RANGE = "0.20.2..0.27.0"
 TARGETS = ("vllm.v1.engine.detokenizer:check_stop_strings",

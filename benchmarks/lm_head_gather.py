@@ -25,9 +25,10 @@ import time
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from vllm_patches import harness, runtime
-from vllm_patches.cpu_graphs import tensors_in
-from vllm_patches.detect import find_vllm
+from vllm_patches.runtime import patcher as runtime
+from vllm_patches.verify.gpu import harness
+from vllm_patches.verify.gpu.cpu_graphs import tensors_in
+from vllm_patches.core.detect import find_vllm
 
 COPY_OPS = {"aten::clone", "aten::copy_", "aten::_to_copy"}
 

@@ -2,7 +2,7 @@
 
 Makes two clean virtual environments with vllm-patches copied into their
 site-packages (byte-compiled, as pip installs it), writes the hook's .pth into
-one of them with ``vllm_patches.hookfile.install``, then times ``python -c pass``
+one of them with ``vllm_patches.runtime.hookfile.install``, then times ``python -c pass``
 in both, alternating, and prints the medians and their difference. It also
 prints the hook's own import time as ``-X importtime`` reports it.
 
@@ -75,8 +75,7 @@ def main() -> int:
     args = parser.parse_args()
 
     sys.path.insert(0, str(REPO))
-    from vllm_patches import hookfile
-
+    from vllm_patches.runtime import hookfile
     with tempfile.TemporaryDirectory(prefix="pth-startup-") as tmp:
         plain = make_env(Path(tmp) / "plain")
         hooked = make_env(Path(tmp) / "hooked")
@@ -86,7 +85,7 @@ def main() -> int:
         hookfile.install(site)
         env = clean_env()
         check = subprocess.run(
-            [str(hooked), "-c", "import sys; print(sys.modules['vllm_patches.plugin'].armed_by())"],
+            [str(hooked), "-c", "import sys; print(sys.modules['vllm_patches.runtime.plugin'].armed_by())"],
             env=env, capture_output=True, text=True)
         if check.stdout.strip() != "('pth',)":
             print(f"the hook did not arm: {check.stdout}{check.stderr}", file=sys.stderr)

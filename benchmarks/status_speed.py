@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from vllm_patches.releases import release_tree
+from vllm_patches.core.releases import release_tree
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from vllm_patches.releases import release_tree
+from vllm_patches.core.releases import release_tree
 
 AFFECTED = ("0.21.0", "0.22.0", "0.22.1")
 FIXED = "0.23.0"

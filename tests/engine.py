@@ -46,7 +46,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from vllm_patches.releases import cache_root
+from vllm_patches.core.releases import cache_root
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -12,8 +12,8 @@ import ast
 import codecs
 
 from tests import forks
-from vllm_patches.edit import split_lines
-from vllm_patches.shape import find_class
+from vllm_patches.source.edit import split_lines
+from vllm_patches.core.shape import find_class
 
 LATIN1_COOKIE = "# -*- coding: latin-1 -*-"
 

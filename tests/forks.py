@@ -9,8 +9,8 @@ from __future__ import annotations
 import ast
 import re
 
-from vllm_patches.edit import split_lines
-from vllm_patches.shape import find_class, find_method
+from vllm_patches.source.edit import split_lines
+from vllm_patches.core.shape import find_class, find_method
 
 CLASS = "Gemma4MTP"
 

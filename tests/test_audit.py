@@ -10,9 +10,9 @@ import pytest
 
 from tests import forks
 from tests.helpers import run_cli
-from vllm_patches.audit import Advice, Verdict, advise
-from vllm_patches.catalog import load_catalog
-from vllm_patches.state import ShapeKind, State
+from vllm_patches.authoring.audit import Advice, Verdict, advise
+from vllm_patches.core.catalog import load_catalog
+from vllm_patches.core.state import ShapeKind, State
 
 STABLE, RELOAD, STOP = ("gemma4-mtp-stable-lm-head", "gemma4-mtp-lm-head-reload",
                         "stop-string-earliest-match")

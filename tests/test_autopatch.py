@@ -4,7 +4,7 @@ import json
 
 from tests.conftest import AFFECTED
 from tests.helpers import run_cli
-from vllm_patches.autopatch import AutoPatch, _entry_point_installed
+from vllm_patches.runtime.autopatch import AutoPatch, _entry_point_installed
 
 STABLE = "gemma4-mtp-stable-lm-head"
 

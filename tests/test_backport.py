@@ -20,11 +20,11 @@ from tests.gitrepos import (FIX_SUBJECT, FORK_RETURN, MTP, build_fork_repo, comm
                             copy_files, git, init_repo, snapshot, trailers)
 from tests.helpers import run_cli, run_python, run_scenario
 from vllm_patches import __version__
-from vllm_patches.backport import backport, upstream_commit
-from vllm_patches.backport_state import state_path
-from vllm_patches.catalog import get_patch
-from vllm_patches.edit import patch_text
-from vllm_patches.state import FIXED, PATCHED, classify
+from vllm_patches.backport.workflow import backport, upstream_commit
+from vllm_patches.backport.state import state_path
+from vllm_patches.core.catalog import get_patch
+from vllm_patches.source.edit import patch_text
+from vllm_patches.core.state import FIXED, PATCHED, classify
 
 STABLE = "gemma4-mtp-stable-lm-head"
 RELOAD = "gemma4-mtp-lm-head-reload"
@@ -47,7 +47,7 @@ def new_branch(onto: str, patch: str = STABLE) -> str:
 
 
 def fork_repo(path: Path):
-    from vllm_patches.gitrepo import open_repo
+    from vllm_patches.backport.gitrepo import open_repo
 
     return open_repo(path)
 
@@ -408,7 +408,7 @@ def test_status_does_not_import_gitpython():
     proc = run_python(["-c", (
         "import sys\n"
         "from click.testing import CliRunner\n"
-        "from vllm_patches.cli import cli\n"
+        "from vllm_patches.cli.main import cli\n"
         "CliRunner().invoke(cli, ['status'])\n"
         "print(any(m == 'git' or m.startswith('git.') for m in sys.modules))\n"
     )])

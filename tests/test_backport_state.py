@@ -6,7 +6,7 @@ import pytest
 
 from tests.helpers import run_cli
 from tests.gitrepos import commit_all, init_repo
-from vllm_patches.backport_state import Pending, StateError, load, save, state_path
+from vllm_patches.backport.state import Pending, StateError, load, save, state_path
 
 ITEM = Pending(onto="acme/v0.22-custom", onto_sha="a" * 40, patch="gemma4-mtp-stable-lm-head",
                branch="backport/x/acme/v0.22-custom", worktree="/tmp/wt", strategy="edit",

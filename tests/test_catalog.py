@@ -12,10 +12,10 @@ import pytest
 
 from tests.conftest import AFFECTED, BEFORE, FIXED, RECENT
 from tests.helpers import SCENARIOS, run_python
-from vllm_patches.catalog import (CatalogError, catalog_dir, get_patch, load_catalog,
+from vllm_patches.core.catalog import (CatalogError, catalog_dir, get_patch, load_catalog,
                                   load_catalog_report, load_patch)
-from vllm_patches.state import FIXED as FIXED_SHAPE
-from vllm_patches.state import NO_MODULE, PRE_FIX, classify
+from vllm_patches.core.state import FIXED as FIXED_SHAPE
+from vllm_patches.core.state import NO_MODULE, PRE_FIX, classify
 
 
 def test_the_catalogue_is_every_patch_folder_sorted_by_id():

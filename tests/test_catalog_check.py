@@ -19,14 +19,14 @@ import pytest
 from packaging.version import Version
 
 from tests.helpers import run_cli
-from vllm_patches.catalog import catalog_dir, load_catalog
-from vllm_patches.catalog_check import Result, Step
-from vllm_patches.overlaps import disjoint
-from vllm_patches.releases import release_tree
-from vllm_patches.shape import class_prints
-from vllm_patches.sourcefile import read_source
-from vllm_patches.verify_checks import check_file
-from vllm_patches.versions import VersionRange
+from vllm_patches.core.catalog import catalog_dir, load_catalog
+from vllm_patches.authoring.check import Result, Step
+from vllm_patches.core.overlaps import disjoint
+from vllm_patches.core.releases import release_tree
+from vllm_patches.core.shape import class_prints
+from vllm_patches.core.sourcefile import read_source
+from vllm_patches.verify.checks import check_file
+from vllm_patches.core.versions import VersionRange
 
 MATH = "vllm/utils/math_utils.py"  # vllm.utils.math_utils: small pure functions
 

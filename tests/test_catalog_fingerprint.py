@@ -12,9 +12,9 @@ import shutil
 import pytest
 
 from tests.helpers import run_cli
-from vllm_patches.catalog import builtin, catalog_dir, load_catalog, load_patch
-from vllm_patches.shape import class_prints
-from vllm_patches.sourcefile import read_source
+from vllm_patches.core.catalog import builtin, catalog_dir, load_catalog, load_patch
+from vllm_patches.core.shape import class_prints
+from vllm_patches.core.sourcefile import read_source
 
 FUNCTION = "vllm.v1.engine.detokenizer:check_stop_strings"  # fixed upstream in 0.27.0
 METHOD = "vllm.v1.core.sched.scheduler:Scheduler.schedule"
@@ -222,8 +222,8 @@ def test_a_release_that_cannot_be_fetched_is_said_and_the_rest_recorded(tmp_path
     (yanked, or the index is away) is said, not fatal: the others are recorded, exit 1."""
     from click.testing import CliRunner
 
-    from vllm_patches import releases
-    from vllm_patches.cli import cli
+    from vllm_patches.core import releases
+    from vllm_patches.cli.main import cli
 
     folder = new(tmp_path, "partial", FUNCTION)
     real = releases.release_tree

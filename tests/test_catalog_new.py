@@ -12,9 +12,9 @@ import json
 import pytest
 
 from tests.helpers import run_cli, run_python
-from vllm_patches.catalog import CatalogError, Kind, load_patch
-from vllm_patches.shape import class_prints
-from vllm_patches.sourcefile import read_source
+from vllm_patches.core.catalog import CatalogError, Kind, load_patch
+from vllm_patches.core.shape import class_prints
+from vllm_patches.core.sourcefile import read_source
 
 RELEASE = "0.26.0"
 FUNCTION = "vllm.v1.engine.detokenizer:check_stop_strings"

@@ -48,7 +48,7 @@ def test_status_takes_the_installed_vllm_from_the_path(release):
 
 def test_status_imports_neither_torch_nor_vllm(release):
     code = (
-        "import sys; from vllm_patches.cli import cli\n"
+        "import sys; from vllm_patches.cli.main import cli\n"
         "try:\n    cli(['status', '--json'])\nexcept SystemExit:\n    pass\n"
         "print('torch' in sys.modules, 'vllm' in sys.modules, 'git' in sys.modules)"
     )
@@ -74,7 +74,7 @@ def test_bad_version_override_is_exit_2(release):
 
 
 def test_every_command_has_help_with_an_example():
-    from vllm_patches.cli import cli
+    from vllm_patches.cli.main import cli
 
     for name, command in cli.commands.items():
         proc = run_cli(name, "--help")

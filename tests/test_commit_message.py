@@ -5,8 +5,8 @@ from __future__ import annotations
 import subprocess
 
 from vllm_patches import __version__
-from vllm_patches.catalog import get_patch
-from vllm_patches.commit_message import message, with_trailers
+from vllm_patches.core.catalog import get_patch
+from vllm_patches.backport.commit_message import message, with_trailers
 
 PATCH = get_patch("gemma4-mtp-stable-lm-head")
 

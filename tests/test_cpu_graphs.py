@@ -7,9 +7,7 @@ import gc
 import pytest
 import torch
 
-from vllm_patches import cpu_graphs
-
-
+from vllm_patches.verify.gpu import cpu_graphs
 @pytest.fixture
 def emulated():
     cpu_graphs.install()

@@ -8,10 +8,10 @@ from packaging.version import Version
 
 from tests.conftest import AFFECTED
 from tests.helpers import run_python
-from vllm_patches.detect import DetectError, find_vllm
+from vllm_patches.core.detect import DetectError, find_vllm
 
 FIND = (
-    "import json, sys; from vllm_patches.detect import find_vllm; i = find_vllm(); "
+    "import json, sys; from vllm_patches.core.detect import find_vllm; i = find_vllm(); "
     "print(json.dumps(i.to_dict() if i else None)); "
     "print(json.dumps(['vllm' in sys.modules, 'torch' in sys.modules]))"
 )
@@ -83,7 +83,7 @@ def test_target_checkout_reads_setuptools_scm_version(tmp_path):
 
 @pytest.mark.parametrize("label", ["0.22.1+cu129", "0.22.1+acme.3", "0.22.2rc1", "0.22.2.dev12+gabc123"])
 def test_local_labels_and_fork_versions_fall_in_the_affected_range(tmp_path, label):
-    from vllm_patches.catalog import get_patch
+    from vllm_patches.core.catalog import get_patch
 
     install = find_vllm(make_tree(tmp_path, dist_version=label))
     assert get_patch("gemma4-mtp-stable-lm-head").affects(install.version)

@@ -27,7 +27,7 @@ SCRIPT = textwrap.dedent("""
                        vars(cls).values()} - {""})
 
     if __name__ == "__main__":
-        plugin = sys.modules.get("vllm_patches.plugin")
+        plugin = sys.modules.get("vllm_patches.runtime.plugin")
         armed_at_start = list(plugin.armed_by()) if plugin else []
         vllm_loaded_at_start = "vllm" in sys.modules
         import vllm.model_executor.models.gemma4_mtp

@@ -18,7 +18,7 @@ import os
 import pytest
 
 from tests.engine import OTHER_PLUGINS
-from vllm_patches.catalog import load_catalog
+from vllm_patches.core.catalog import load_catalog
 
 pytestmark = pytest.mark.e2e
 

@@ -10,10 +10,10 @@ import pytest
 
 from tests import forks
 from tests.conftest import AFFECTED, FIXED
-from vllm_patches.catalog import get_patch
-from vllm_patches.edit import (BEGIN, END, EditError, has_block, newline_of, patch_text,
+from vllm_patches.core.catalog import get_patch
+from vllm_patches.source.edit import (BEGIN, END, EditError, has_block, newline_of, patch_text,
                                split_lines, unpatch_text)
-from vllm_patches.state import MODIFIED, PATCHED, PRE_FIX, classify
+from vllm_patches.core.state import MODIFIED, PATCHED, PRE_FIX, classify
 
 STABLE = "gemma4-mtp-stable-lm-head"
 RELOAD = "gemma4-mtp-lm-head-reload"

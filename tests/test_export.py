@@ -12,11 +12,11 @@ from tests import filebytes
 from tests.gitrepos import (FORK_RETURN, MTP, commit_all, copy_files, fork_change, git, init_repo,
                             trailers)
 from tests.helpers import run_cli
-from vllm_patches.catalog import get_patch
-from vllm_patches.edit import patch_text
-from vllm_patches.export import DEFAULT_AUTHOR
-from vllm_patches.sourcefile import decode_source
-from vllm_patches.state import PATCHED, classify
+from vllm_patches.core.catalog import get_patch
+from vllm_patches.source.edit import patch_text
+from vllm_patches.source.export import DEFAULT_AUTHOR
+from vllm_patches.core.sourcefile import decode_source
+from vllm_patches.core.state import PATCHED, classify
 
 STABLE = "gemma4-mtp-stable-lm-head"
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import SCENARIOS, python_env, run_cli
-from vllm_patches.hookfile import PTH_NAME
+from vllm_patches.runtime.hookfile import PTH_NAME
 
 AFFECTED = "0.22.1"
 STABLE = "gemma4-mtp-stable-lm-head"
@@ -123,20 +123,21 @@ def read_pth(site_dir, *, code: str, no_site: bool = False, paths=(), **env) -> 
 def test_the_pth_line_imports_only_the_hook_module_and_arms_the_hook(tmp_path):
     hook("install", "--site", str(tmp_path))
     proc = read_pth(tmp_path, code=(
-        "from vllm_patches import plugin\n"
+        "from vllm_patches.runtime import plugin\n"
         "print(sorted(set(sys.modules) - before), plugin.armed_by())"
     ))
     assert proc.stderr == ""
     new, armed = proc.stdout.strip().split("] ")
     assert set(ast.literal_eval(new + "]")) <= {
-        "vllm_patches", "vllm_patches._version", "vllm_patches.importhook", "vllm_patches.plugin"}
+        "vllm_patches", "vllm_patches._version", "vllm_patches.runtime",
+        "vllm_patches.runtime.importhook", "vllm_patches.runtime.plugin"}
     assert ast.literal_eval(armed) == ("pth",)
 
 
 def test_the_pth_line_is_silent_when_vllm_patches_is_gone(tmp_path):
     hook("install", "--site", str(tmp_path))
     proc = read_pth(tmp_path, no_site=True,
-                    code="print('vllm_patches.plugin' in sys.modules)")
+                    code="print('vllm_patches.runtime.plugin' in sys.modules)")
     assert (proc.stdout.strip(), proc.stderr) == ("False", "")
 
 
@@ -156,7 +157,7 @@ def test_without_vllm_the_hook_says_nothing_and_reports_only_that_it_armed(tmp_p
 def test_vllm_patches_none_keeps_the_pth_hook_unarmed(tmp_path):
     hook("install", "--site", str(tmp_path))
     proc = read_pth(tmp_path, VLLM_PATCHES="none", code=(
-        "from vllm_patches import plugin\nprint(plugin.armed_by())"))
+        "from vllm_patches.runtime import plugin\nprint(plugin.armed_by())"))
     assert proc.stdout.strip() == "()"
 
 

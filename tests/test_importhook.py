@@ -15,8 +15,7 @@ import sys
 
 import pytest
 
-from vllm_patches import importhook
-
+from vllm_patches.runtime import importhook
 _counter = itertools.count()
 
 
@@ -111,7 +110,7 @@ def test_a_hook_never_sees_a_half_imported_module(make_module):
     # The module registers a hook on itself while its own code runs.
     name = make_module(
         "import sys\n"
-        "from vllm_patches import importhook\n"
+        "from vllm_patches.runtime import importhook\n"
         "SEEN = []\n"
         "importhook.when_imported(__name__, lambda m: SEEN.append(m.DONE))\n"
         "DONE = True\n"

@@ -6,8 +6,8 @@ import os
 
 import pytest
 
-from vllm_patches.errors import VllmPatchesError
-from vllm_patches.pathguard import (STATE_DIR, Area, UnsafePath, checked, read_regular,
+from vllm_patches.core.errors import VllmPatchesError
+from vllm_patches.core.pathguard import (STATE_DIR, Area, UnsafePath, checked, read_regular,
                                     resolve)
 
 

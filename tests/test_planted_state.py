@@ -20,10 +20,10 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import run_cli
-from vllm_patches.catalog import get_patch
-from vllm_patches.pathguard import STATE_DIR
-from vllm_patches.record import Entry, FileRecord, Record, sha256_of
-from vllm_patches.transaction import JOURNAL, LOCK
+from vllm_patches.core.catalog import get_patch
+from vllm_patches.core.pathguard import STATE_DIR
+from vllm_patches.source.record import Entry, FileRecord, Record, sha256_of
+from vllm_patches.source.transaction import JOURNAL, LOCK
 
 STABLE = "gemma4-mtp-stable-lm-head"
 MODULE = get_patch(STABLE).targets[0].relpath

@@ -15,9 +15,9 @@ import json
 import pytest
 
 from tests.helpers import SCENARIOS, run_cli, run_python
-from vllm_patches import plugin
-from vllm_patches.catalog import get_patch, load_catalog
-from vllm_patches.state import PATCHED, classify
+from vllm_patches.runtime import plugin
+from vllm_patches.core.catalog import get_patch, load_catalog
+from vllm_patches.core.state import PATCHED, classify
 
 AFFECTED = "0.22.1"
 STABLE = "gemma4-mtp-stable-lm-head"
@@ -47,20 +47,21 @@ def test_the_hook_watches_exactly_the_modules_the_catalogue_targets():
     assert set(plugin.target_modules()) == {t.module for p in load_catalog() for t in p.targets}
 
 
-HOOK_MODULES = {"vllm_patches", "vllm_patches._version", "vllm_patches.importhook",
-                "vllm_patches.plugin"}
+HOOK_MODULES = {"vllm_patches", "vllm_patches._version", "vllm_patches.runtime",
+                "vllm_patches.runtime.importhook",
+                "vllm_patches.runtime.plugin"}
 
 
 @pytest.mark.parametrize("with_report, allowed", [
     (False, HOOK_MODULES),
     # The armed line: the small writer, the C JSON string encoder and flock; no json
     # (it imports re), logging, datetime, catalogue or vLLM.
-    (True, HOOK_MODULES | {"vllm_patches.reportline", "_json", "fcntl"}),
+    (True, HOOK_MODULES | {"vllm_patches.runtime.reportline", "_json", "fcntl"}),
 ], ids=["no report", "with VLLM_PATCHES_REPORT"])
 def test_register_imports_only_the_import_hook(tmp_path, with_report, allowed):
     code = (
         "import sys; before = set(sys.modules)\n"
-        "import vllm_patches.plugin as p; p.register(); p.register()\n"
+        "import vllm_patches.runtime.plugin as p; p.register(); p.register()\n"
         "print(sorted(set(sys.modules) - before))"
     )
     report = tmp_path / "report.jsonl"
@@ -86,7 +87,7 @@ def test_the_entry_point_is_declared_in_the_package_metadata(plugin_site):
         "from importlib.metadata import entry_points\n"
         "print([(e.name, e.value) for e in entry_points(group='vllm.general_plugins')])"
     )], plugin_site)
-    assert ("vllm_patches", "vllm_patches.plugin:register") in ast.literal_eval(proc.stdout)
+    assert ("vllm_patches", "vllm_patches.runtime.plugin:register") in ast.literal_eval(proc.stdout)
 
 
 # In vLLM's processes ---------------------------------------------------------------

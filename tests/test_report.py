@@ -18,22 +18,22 @@ import sys
 import pytest
 
 from tests.helpers import python_env, run_cli, run_python
-from vllm_patches import report, reportline
-
+from vllm_patches.runtime import report
+from vllm_patches.runtime import reportline
 STABLE = "gemma4-mtp-stable-lm-head"
 RELOAD = "gemma4-mtp-lm-head-reload"
 
 WRITER = """
 import sys
-from vllm_patches import report
-from vllm_patches.runtime import Outcome
+from vllm_patches.runtime import report
+from vllm_patches.runtime.patcher import Outcome
 outcomes = [Outcome(i, o, "message") for i, o in {pairs!r}]
 for _ in range({times}):
     report.record(outcomes, "0.22.1", ("plugin",))
 """
 
 ARMER = """
-from vllm_patches import plugin
+from vllm_patches.runtime import plugin
 for _ in range(3):
     plugin.register(via={via!r})
 """
@@ -94,7 +94,7 @@ def test_processes_appending_at_once_never_mix_their_lines(tmp_path):
 
 
 def test_without_the_variable_nothing_is_written(tmp_path, monkeypatch):
-    from vllm_patches.runtime import Outcome
+    from vllm_patches.runtime.patcher import Outcome
 
     monkeypatch.delenv(report.REPORT_ENV, raising=False)
     monkeypatch.chdir(tmp_path)

@@ -2,7 +2,7 @@
 
 import ast
 
-from vllm_patches.shape import class_prints, fingerprint, uses_attribute
+from vllm_patches.core.shape import class_prints, fingerprint, uses_attribute
 
 ORIGINAL = '''
 class Model:

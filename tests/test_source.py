@@ -25,13 +25,14 @@ from click.testing import CliRunner
 from tests import filebytes, forks
 from tests.conftest import AFFECTED, BEFORE
 from tests.helpers import REPO, python_env, run_cli, run_scenario
-from vllm_patches import cli as cli_module, source  # noqa: F401  (imported before seteuid)
-from vllm_patches.catalog import get_patch
-from vllm_patches.edit import patch_text, split_lines
-from vllm_patches.record import STATE_DIR, load, sha256_of
-from vllm_patches.releases import release_tree
-from vllm_patches.sourcefile import decode_source
-from vllm_patches.transaction import FAULT_ENV, FAULT_EXIT, JOURNAL, steps
+from vllm_patches.cli import main as cli_module
+from vllm_patches.source import plan as source  # noqa: F401  (imported before seteuid)
+from vllm_patches.core.catalog import get_patch
+from vllm_patches.source.edit import patch_text, split_lines
+from vllm_patches.source.record import STATE_DIR, load, sha256_of
+from vllm_patches.core.releases import release_tree
+from vllm_patches.core.sourcefile import decode_source
+from vllm_patches.source.transaction import FAULT_ENV, FAULT_EXIT, JOURNAL, steps
 
 STABLE = "gemma4-mtp-stable-lm-head"
 PATCH = get_patch(STABLE)

@@ -2,10 +2,10 @@
 
 import pytest
 
-from vllm_patches.catalog import get_patch, load_catalog
-from vllm_patches.detect import find_vllm
-from vllm_patches.edit import patch_text
-from vllm_patches.state import patch_status
+from vllm_patches.core.catalog import get_patch, load_catalog
+from vllm_patches.core.detect import find_vllm
+from vllm_patches.source.edit import patch_text
+from vllm_patches.core.state import patch_status
 
 STABLE, RELOAD = "gemma4-mtp-stable-lm-head", "gemma4-mtp-lm-head-reload"
 MTP = "vllm/model_executor/models/gemma4_mtp.py"

@@ -11,9 +11,9 @@ import time
 import pytest
 
 from tests.helpers import run_python
-from vllm_patches.pathguard import STATE_DIR
-from vllm_patches.record import sha256_of
-from vllm_patches.transaction import (FAULT_ENV, FAULT_EXIT, JOURNAL, LOCK, Change,
+from vllm_patches.core.pathguard import STATE_DIR
+from vllm_patches.source.record import sha256_of
+from vllm_patches.source.transaction import (FAULT_ENV, FAULT_EXIT, JOURNAL, LOCK, Change,
                                       TransactionError, commit, locked, pending, recover, steps)
 
 OLD = {"vllm/a.py": b"a = 1\n", "vllm/b.py": b"b = 1\n"}
@@ -81,7 +81,7 @@ def test_a_failed_write_changes_nothing(tree):
 COMMIT_TWO = """
 import sys
 from pathlib import Path
-from vllm_patches.transaction import Change, commit, locked
+from vllm_patches.source.transaction import Change, commit, locked
 root = Path(sys.argv[1])
 with locked(root / ".vllm-patches"):
     commit(root / ".vllm-patches", [Change(root / "vllm/a.py", b"a = 2\\n"),

@@ -5,7 +5,7 @@ import json
 import shutil
 
 from tests.helpers import run_cli, run_scenario
-from vllm_patches.catalog import catalog_dir
+from vllm_patches.core.catalog import catalog_dir
 
 OURS = "stop-string-earliest-match"
 

@@ -14,9 +14,9 @@ import pytest
 from tests import forks
 from tests.conftest import AFFECTED, BEFORE, FIXED
 from tests.helpers import run_scenario
-from vllm_patches.catalog import get_patch, load_catalog
-from vllm_patches.detect import find_vllm
-from vllm_patches.state import judge, Evidence, Shape, ShapeKind, State, patch_status
+from vllm_patches.core.catalog import get_patch, load_catalog
+from vllm_patches.core.detect import find_vllm
+from vllm_patches.core.state import judge, Evidence, Shape, ShapeKind, State, patch_status
 
 # Every release the tests use whose model modules import on a CPU without xgrammar
 # (0.33.0's import chain needs it; its files are judged by the other tests).
@@ -146,8 +146,8 @@ def test_states_print_and_serialise_as_their_names():
 
 
 def test_source_mode_writes_the_fix_into_the_class_that_runs_and_takes_it_out_again(tree_copy):
-    from vllm_patches import source
-    from vllm_patches.shape import class_prints
+    from vllm_patches.source import plan as source
+    from vllm_patches.core.shape import class_prints
 
     tree = tree_copy(AFFECTED[-1])
     path = tree / MTP

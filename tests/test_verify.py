@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import run_cli
-from vllm_patches.catalog import get_patch
-from vllm_patches.detect import find_vllm
-from vllm_patches.verify import (
+from vllm_patches.core.catalog import get_patch
+from vllm_patches.core.detect import find_vllm
+from vllm_patches.verify.gpu.run import (
     CANNOT_RUN,
     CRASHED,
     FAIL,

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from tests.helpers import python_env
-from vllm_patches.verify_arm import (
+from vllm_patches.verify.gpu.arm import (
     CAPTURED_SIZES,
     DEFAULT_SIZES,
     ArmConfig,
@@ -56,7 +56,7 @@ def arm_023_reload(release):
     (the two processes run at once)."""
     env = python_env(release("0.23.0"))
     procs = {
-        arm: subprocess.Popen([sys.executable, "-m", "vllm_patches.verify_arm", "--arm", arm,
+        arm: subprocess.Popen([sys.executable, "-m", "vllm_patches.verify.gpu.arm", "--arm", arm,
                                "--scenario", "reload", *SMALL],
                               env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         for arm in ("control", "patched")

@@ -10,8 +10,8 @@ import pytest
 from packaging.version import Version
 
 from tests.helpers import run_cli
-from vllm_patches.catalog import load_catalog
-from vllm_patches.verify_checks import Verdict, _decide, check_file
+from vllm_patches.core.catalog import load_catalog
+from vllm_patches.verify.checks import Verdict, _decide, check_file
 
 # Releases whose .py trees the tests fetch for behaviour checks.
 KNOWN = ("0.17.0", "0.20.2", "0.22.1", "0.23.0", "0.26.0", "0.27.0", "0.33.0")

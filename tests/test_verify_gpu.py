@@ -11,7 +11,7 @@ import os
 import pytest
 
 from tests.helpers import run_cli
-from vllm_patches.detect import find_vllm
+from vllm_patches.core.detect import find_vllm
 
 TREES_ENV = "VLLM_PATCHES_GPU_TREES"
 

@@ -5,7 +5,7 @@ import json
 import socket
 
 from tests.helpers import run_python
-from vllm_patches.verify_ranks import free_port, init_method, merge_ranks
+from vllm_patches.verify.gpu.ranks import free_port, init_method, merge_ranks
 
 
 def rank(number, status="ok", rows=(), error=None, where=None, **info):
@@ -58,7 +58,7 @@ def test_the_rendezvous_port_is_free_on_the_loopback():
 
 
 def test_two_ranks_over_gloo_each_check_their_graphs_after_a_reload(release):
-    proc = run_python(["-m", "vllm_patches.verify_arm", "--arm", "patched", "--scenario", "reload",
+    proc = run_python(["-m", "vllm_patches.verify.gpu.arm", "--arm", "patched", "--scenario", "reload",
                        "--mode", "ranks", "--tp", "2", "--backend", "gloo", "--device", "cpu",
                        "--vocab", "4096", "--hidden", "32", "--trials", "2", "--sizes", "1,3,65"],
                       release("0.22.1"))

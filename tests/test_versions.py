@@ -4,7 +4,7 @@ import pytest
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
-from vllm_patches.versions import InvalidRange, VersionRange
+from vllm_patches.core.versions import InvalidRange, VersionRange
 
 RANGES = [">=0.21.0,<0.23.0", ">=0.23.0", "<0.23.0rc1", ">0.22.1", "<=0.22.1", "==0.22.1",
           "!=0.22.1", "==0.22.1+acme.3", ">0.22.1.post1", ">=0.21.0, <0.23.0"]

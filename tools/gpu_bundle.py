@@ -5,7 +5,7 @@ The GPU machine has Python 3.12 and torch, but no vLLM and no network. This
 writes, under ``.bundle/`` (ignored by git):
 
   vllm-<version>.tar.gz   vLLM's .py files and dist-info from the release wheel
-                          (``vllm_patches.releases.release_tree``), for each version
+                          (``vllm_patches.core.releases.release_tree``), for each version
   wheels/*.whl            cp312 manylinux wheels of the small packages that
                           importing vLLM's Gemma 4 MTP modules needs and the image
                           lacks, with their requirements, pinned to the versions
@@ -36,7 +36,7 @@ from packaging.requirements import Requirement
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from vllm_patches.releases import release_tree  # noqa: E402
+from vllm_patches.core.releases import release_tree  # noqa: E402
 
 # What importing gemma4_mtp and spec_decode/gemma4 needs beyond the GPU image.
 NEEDED = ["cachetools", "cbor2", "gguf", "msgspec", "openai", "openai-harmony", "pybase64",

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import torch
 
-from vllm_patches import runtime
-from vllm_patches.catalog import load_catalog
-from vllm_patches.harness import build_shell, import_mtp_module
+from vllm_patches.runtime import patcher as runtime
+from vllm_patches.core.catalog import load_catalog
+from vllm_patches.verify.gpu.harness import build_shell, import_mtp_module
 
 module = import_mtp_module()
 cls = module.Gemma4MTP

@@ -21,11 +21,10 @@ from marks import MODULE, patched_ids
 
 
 def main(folder: str, mode: str, args: list[str]) -> dict:
-    from vllm_patches import catalog
-
+    from vllm_patches.core import catalog
     catalog.catalog_dir = lambda: Path(folder)
     if mode == "cli":
-        from vllm_patches.cli import cli
+        from vllm_patches.cli.main import cli
 
         cli(args, prog_name="vllm-patches")
     import vllm_patches

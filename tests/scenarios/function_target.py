@@ -10,8 +10,8 @@ import sys
 import types
 
 import vllm_patches
-from vllm_patches import runtime
-from vllm_patches.catalog import get_patch
+from vllm_patches.runtime import patcher as runtime
+from vllm_patches.core.catalog import get_patch
 
 PATCH = "stop-string-earliest-match"
 from vllm.v1.engine import detokenizer  # noqa: E402

@@ -12,9 +12,9 @@ import json
 import os
 import sys
 
-from vllm_patches import runtime
-from vllm_patches.catalog import load_catalog
-from vllm_patches.detect import VERSION_ENV
+from vllm_patches.runtime import patcher as runtime
+from vllm_patches.core.catalog import load_catalog
+from vllm_patches.core.detect import VERSION_ENV
 
 cases = json.load(open(sys.argv[1]))
 out = {}

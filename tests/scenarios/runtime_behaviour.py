@@ -13,8 +13,8 @@ import json
 import torch
 
 import vllm_patches
-from vllm_patches import runtime
-from vllm_patches.harness import build_shell, import_mtp_module
+from vllm_patches.runtime import patcher as runtime
+from vllm_patches.verify.gpu.harness import build_shell, import_mtp_module
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--apply", action="store_true")

@@ -15,8 +15,9 @@ import sys
 
 import torch
 
-from vllm_patches import harness, runtime
+from vllm_patches.verify.gpu import harness
 
+from vllm_patches.runtime import patcher as runtime
 PATCH = sys.argv[1] if len(sys.argv) > 1 else "gemma4-mtp-stable-lm-head"
 CALLS = 20
 FIX_METHODS = ("_get_full_lm_head_weight", "load_weights",

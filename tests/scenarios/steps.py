@@ -3,7 +3,7 @@ after each ``check`` which catalogued patches Gemma4MTP runs.
 
 Steps:
   plugins   vllm.plugins.load_general_plugins(), as every vLLM process does
-  register  vllm_patches.plugin.register(), five more times
+  register  vllm_patches.runtime.plugin.register(), five more times
   import    import vllm.model_executor.models.gemma4_mtp
   check     note the patch ids marked on Gemma4MTP's methods (none before import)
   fork      start a child with multiprocessing's fork method, as vLLM can start its
@@ -33,8 +33,7 @@ def main(steps: list[str]) -> dict:
 
             load_general_plugins()
         elif step == "register":
-            from vllm_patches import plugin
-
+            from vllm_patches.runtime import plugin
             for _ in range(5):
                 plugin.register()
         elif step == "import":
@@ -45,7 +44,7 @@ def main(steps: list[str]) -> dict:
             forked.append(run_in_child("fork", forked_child))
         else:
             raise SystemExit(f"unknown step {step}")
-    plugin = sys.modules.get("vllm_patches.plugin")
+    plugin = sys.modules.get("vllm_patches.runtime.plugin")
     return {"checks": checks, "forked": forked, "armed_by": list(plugin.armed_by()) if plugin else [],
             "pid": os.getpid()}
 

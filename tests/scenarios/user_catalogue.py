@@ -3,8 +3,9 @@ when vLLM's module is imported, as in every vLLM process. Prints one JSON object
 
 import json
 
-from vllm_patches import plugin, runtime
+from vllm_patches.runtime import plugin
 
+from vllm_patches.runtime import patcher as runtime
 plugin.register()
 from vllm.v1.engine import detokenizer  # noqa: E402  the plugin's import hook fires here
 

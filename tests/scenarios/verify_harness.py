@@ -7,8 +7,10 @@ import json
 
 import torch
 
-from vllm_patches import harness, runtime
-from vllm_patches.verify_arm import patched_methods
+from vllm_patches.verify.gpu import harness
+
+from vllm_patches.runtime import patcher as runtime
+from vllm_patches.verify.gpu.arm import patched_methods
 
 module = harness.import_mtp_module(cpu_platform=True)
 proposer_cls = harness.import_proposer_class(cpu_platform=True)

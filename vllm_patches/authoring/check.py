@@ -1,0 +1,513 @@
+"""``vllm-patches catalog check``: the CI of a patch catalogue (the built-in one, or yours).
+
+Each patch folder goes through these steps; each gives rows (PATCH, STEP,
+RELEASE, RESULT, WHY):
+
+- metadata: ``patch.toml`` and ``fix.py`` load (``catalog.load_patch``), and the
+  id is not defined by another catalogue too;
+- fingerprints: every fingerprint of a wrap's ``seen`` table, computed again
+  from the real files of each release it names (``releases.release_tree``),
+  is the one recorded. A wrap without ``seen`` data is a warning;
+- source: on every affected release, ``source.apply`` writes the fix into a
+  copy of the release's target files and ``source.revert`` gives back their
+  bytes, byte for byte;
+- runtime: on the first and the last affected release, a process that imports
+  that release's target modules applies the patch at run time, sees the code
+  that runs patched, and reverts it (``catalog_check_runtime``); a release whose
+  modules cannot be imported on this machine is ``not run``, not a failure;
+- check.py: on the same two releases, the patch's own behaviour check PASSes
+  (``verify_checks``); a check that needs a GPU is ``not run`` where there is
+  none, and a patch without check.py is a warning;
+- overlap: no other patch (of these folders or of the catalogues vllm-patches
+  loads) wraps the same function without saying how the two compose
+  (``overlaps``).
+
+A patch's affected releases are the releases its ``seen`` tables name inside
+its affected range. A patch that records none is checked on the releases of
+its affected range that the package index lists, unless ``releases_from_seen``
+(then only its metadata and overlaps are checked). Source mode is cheap and
+runs on every affected release; importing vLLM takes seconds, so the runtime
+and check.py steps run on the first and the last only, several processes at once.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Callable, Sequence
+
+from packaging.version import Version
+
+from vllm_patches.core.catalog_files import PACKAGE_PARENT
+from vllm_patches.core.catalog import CatalogError, Patch, Target, Wrap, catalog_dir, load_patch
+from vllm_patches.core.errors import VllmPatchesError
+
+CATALOG_ENV = "VLLM_PATCHES_CATALOG"  # the user catalogues' folders (catalog_files)
+RUNTIME_TIMEOUT = 300.0
+
+
+class CatalogCheckError(VllmPatchesError):
+    """A folder given to check is not a catalogue."""
+
+
+class Step(str, Enum):
+    METADATA = "metadata"
+    FINGERPRINTS = "fingerprints"
+    SOURCE = "source"
+    RUNTIME = "runtime"
+    CHECK = "check.py"
+    OVERLAP = "overlap"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class Result(str, Enum):
+    OK = "ok"
+    FAIL = "FAIL"
+    WARNING = "warning"
+    NOT_RUN = "not run"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True)
+class Row:
+    patch: str
+    step: Step
+    release: str  # "-" when the row is about no one release
+    result: Result
+    why: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"patch": self.patch, "step": str(self.step), "release": self.release,
+                "result": str(self.result), "why": self.why}
+
+
+@dataclass
+class Report:
+    folders: tuple[Path, ...]
+    patches: list[str] = field(default_factory=list)
+    rows: list[Row] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not any(r.result == Result.FAIL for r in self.rows)
+
+    def count(self, result: Result) -> int:
+        return sum(1 for r in self.rows if r.result == result)
+
+    def sorted_rows(self) -> list[Row]:
+        steps = list(Step)
+        return sorted(self.rows, key=lambda r: (
+            self.patches.index(r.patch) if r.patch in self.patches else len(self.patches),
+            steps.index(r.step), Version(r.release) if r.release != "-" else Version("0")))
+
+    def to_dict(self) -> dict[str, object]:
+        return {"catalogues": [str(f) for f in self.folders], "patches": self.patches,
+                "ok": self.ok, "counts": {str(r): self.count(r) for r in Result},
+                "rows": [r.to_dict() for r in self.sorted_rows()]}
+
+
+Progress = Callable[[str], None]
+
+
+def patch_folders(folder: Path) -> list[Path]:
+    """The patch folders of a catalogue folder (or the folder itself, when it is one)."""
+    if not folder.is_dir():
+        raise CatalogCheckError(_not_a_folder(folder))
+    if (folder / "patch.toml").is_file():
+        return [folder]
+    found = sorted(child for child in folder.iterdir()
+                   if child.is_dir() and (child / "patch.toml").is_file())
+    if not found:
+        raise CatalogCheckError(_no_patches(folder))
+    return found
+
+
+def check(folders: Sequence[Path] = (), *, releases_from_seen: bool = False,
+          progress: Progress = lambda line: None, timeout: float = RUNTIME_TIMEOUT) -> Report:
+    """Check every patch of ``folders`` (default: the built-in catalogue)."""
+    roots = tuple(dict.fromkeys(Path(f).resolve() for f in folders)) or (catalog_dir(),)
+    patch_dirs = list(dict.fromkeys(p.resolve() for root in roots for p in patch_folders(root)))
+    report = Report(roots, patches=[p.name for p in patch_dirs])
+    patches = _metadata(patch_dirs, report)
+    plans: dict[str, list[str]] = {}
+    for patch in patches:
+        _fingerprints(patch, report, progress)
+        plans[patch.id] = _affected_releases(patch, releases_from_seen, report)
+        _source(patch, plans[patch.id], report, progress)
+    ends = {p.id: _first_and_last(plans[p.id]) for p in patches}
+    not_run = _runtime(patches, ends, report, progress, timeout)
+    _checks(patches, ends, not_run, report, progress, timeout)
+    _overlaps(patches, report)
+    return report
+
+
+# Metadata ---------------------------------------------------------------------
+def _metadata(patch_dirs: list[Path], report: Report) -> list[Patch]:
+    loaded: list[Patch] = []
+    for folder in patch_dirs:
+        try:
+            patch = load_patch(folder)
+        except CatalogError as exc:
+            report.rows.append(Row(folder.name, Step.METADATA, "-", Result.FAIL, str(exc)))
+            continue
+        except Exception as exc:  # a bug of ours must cost this patch, not the whole check
+            report.rows.append(Row(folder.name, Step.METADATA, "-", Result.FAIL,
+                                   f"cannot be loaded ({type(exc).__name__}: {exc})"))
+            continue
+        loaded.append(patch)
+    others = _other_catalogues()
+    good = []
+    for patch in loaded:
+        twins = [p.folder for p in loaded + others
+                 if p.id == patch.id and p.folder.resolve() != patch.folder.resolve()]
+        if twins:
+            report.rows.append(Row(patch.id, Step.METADATA, "-", Result.FAIL,
+                                   _defined_twice(patch, twins[0])))
+            continue
+        report.rows.append(Row(patch.id, Step.METADATA, "-", Result.OK,
+                               "patch.toml and its fix load and agree"))
+        good.append(patch)
+    return good
+
+
+def _other_catalogues() -> list[Patch]:
+    """The patches of the catalogues vllm-patches loads (the built-in one, and yours)."""
+    from vllm_patches.core.catalog import load_catalog_report
+
+    try:
+        return list(load_catalog_report()[0])
+    except VllmPatchesError:
+        return []
+
+
+# Fingerprints -------------------------------------------------------------------
+def _fingerprints(patch: Patch, report: Report, progress: Progress) -> None:
+    """Recompute each recorded fingerprint from the files of the releases it names."""
+    by_release: dict[str, list[tuple[Target, Wrap, str]]] = {}
+    unrecorded = []
+    for target in patch.targets:
+        for wrap in target.wraps:
+            if not wrap.seen:
+                unrecorded.append(f"{target.scope}.{wrap.name}")
+            for fp, releases in wrap.seen.items():
+                for release in releases:
+                    by_release.setdefault(release, []).append((target, wrap, fp))
+    if unrecorded and by_release:  # a patch that records nothing: _affected_releases says so
+        report.rows.append(Row(patch.id, Step.FINGERPRINTS, "-", Result.WARNING,
+                               _no_releases_recorded(unrecorded)))
+    releases = sorted(by_release, key=Version)
+    if releases:
+        progress(f"catalog check: {patch.id}: fingerprints recorded for {len(releases)} "
+                 "release(s) ...")
+    for release in releases:
+        try:
+            tree = _release(release, progress)
+            wrong = [_mismatch(target, wrap, fp, release, got)
+                     for target, wrap, fp in by_release[release]
+                     for got in [_fingerprint_in(tree, target, wrap)] if got != fp]
+        except VllmPatchesError as exc:
+            report.rows.append(Row(patch.id, Step.FINGERPRINTS, release, Result.FAIL, str(exc)))
+            continue
+        if wrong:
+            report.rows.append(Row(patch.id, Step.FINGERPRINTS, release, Result.FAIL,
+                                   "; ".join(wrong)))
+        else:
+            n = len(by_release[release])
+            report.rows.append(Row(patch.id, Step.FINGERPRINTS, release, Result.OK,
+                                   f"{n} recorded fingerprint(s) match the release's code"))
+
+
+def _fingerprint_in(tree: Path, target: Target, wrap: Wrap) -> str | None:
+    """The fingerprint of ``wrap`` in a release tree's file; None when it is not there."""
+    from vllm_patches.core.shape import class_prints
+    from vllm_patches.core.sourcefile import read_source
+
+    try:
+        text = read_source(tree / target.relpath).text
+    except FileNotFoundError:
+        return None
+    try:
+        return class_prints(text, target.class_name).methods.get(wrap.name)
+    except SyntaxError:
+        return None
+
+
+def _release(version: str, progress: Progress) -> Path:
+    from vllm_patches.core.releases import cache_root, release_tree
+
+    if not (cache_root() / "releases" / version / ".complete").is_file():
+        progress(f"catalog check: fetching vLLM {version} (once, into the user cache) ...")
+    return release_tree(version)
+
+
+# Which releases ----------------------------------------------------------------
+def _affected_releases(patch: Patch, from_seen: bool, report: Report) -> list[str]:
+    recorded = {r for t in patch.targets for w in t.wraps for rs in w.seen.values() for r in rs}
+    functions = [f"{t.scope}.{w.name}" for t in patch.targets for w in t.wraps]
+    if recorded:
+        where = "its seen tables name"
+        candidates = recorded
+    elif from_seen:
+        report.rows.append(Row(patch.id, Step.FINGERPRINTS, "-", Result.WARNING,
+                               _no_releases_recorded(functions) + _only_metadata()))
+        return []
+    else:
+        from vllm_patches.core.release_index import published_releases
+
+        where = "the package index lists"
+        try:
+            candidates = set(published_releases())
+        except VllmPatchesError as exc:
+            report.rows.append(Row(patch.id, Step.FINGERPRINTS, "-", Result.WARNING,
+                                   _no_releases_recorded(functions) + f" ({exc})"
+                                   + _only_metadata()))
+            return []
+        report.rows.append(Row(patch.id, Step.FINGERPRINTS, "-", Result.WARNING,
+                               _no_releases_recorded(functions) + _from_index()))
+    found = sorted((r for r in candidates if patch.affects(Version(r))), key=Version)
+    if not found:
+        report.rows.append(Row(patch.id, Step.SOURCE, "-", Result.WARNING,
+                               f"no release that {where} is in its affected range "
+                               f"{patch.affected_text}: nothing to apply it to"))
+    return found
+
+
+def _first_and_last(releases: list[str]) -> list[str]:
+    return list(dict.fromkeys(releases[:1] + releases[-1:]))
+
+
+# Source mode --------------------------------------------------------------------
+def _source(patch: Patch, releases: list[str], report: Report, progress: Progress) -> None:
+    if releases:
+        progress(f"catalog check: {patch.id}: source mode on {len(releases)} release(s) ...")
+    for release in releases:
+        try:
+            result, why = _round_trip(patch, _release(release, progress))
+        except VllmPatchesError as exc:
+            result, why = Result.FAIL, str(exc)
+        except Exception as exc:  # a bug of ours must cost this row, not the whole check
+            result, why = Result.FAIL, f"{type(exc).__name__}: {exc}"
+        report.rows.append(Row(patch.id, Step.SOURCE, release, result, why))
+
+
+def _round_trip(patch: Patch, tree: Path) -> tuple[Result, str]:
+    """Apply ``patch`` to a copy of the release's files that it targets, then revert."""
+    from vllm_patches.source import plan as source
+    from vllm_patches.core.detect import find_vllm
+
+    with tempfile.TemporaryDirectory(prefix="vllm-patches-check-") as tmp:
+        copy = Path(tmp)
+        rels = _copy_targets(patch, tree, copy)
+        before = {rel: (copy / rel).read_bytes() for rel in rels}
+        install = find_vllm(copy)
+        [applied] = source.apply(install, [patch]).results
+        if applied.outcome != source.APPLIED_NOW:
+            return Result.FAIL, f"apply: {applied.message}"
+        changed = sorted(rel for rel in rels if (copy / rel).read_bytes() != before[rel])
+        if not changed:
+            return Result.FAIL, "apply said applied but changed no file"
+        [reverted] = source.revert(install, [patch]).results
+        if reverted.outcome != source.REVERTED:
+            return Result.FAIL, f"revert: {reverted.message}"
+        differ = sorted(rel for rel in rels if (copy / rel).read_bytes() != before[rel])
+        if differ:
+            return Result.FAIL, f"revert left {', '.join(differ)} different from the release"
+    return Result.OK, f"applied to {', '.join(changed)} and reverted byte for byte"
+
+
+def _copy_targets(patch: Patch, tree: Path, dest: Path) -> list[str]:
+    """Copy the target modules that ``tree`` has, ``vllm/__init__.py`` and the dist-info."""
+    rels = sorted({t.relpath for t in patch.targets if (tree / t.relpath).is_file()})
+    for rel in ["vllm/__init__.py", *rels]:
+        (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(tree / rel, dest / rel)
+    for info in tree.glob("vllm-*.dist-info"):
+        shutil.copytree(info, dest / info.name)
+    return rels
+
+
+# Runtime ------------------------------------------------------------------------
+def _runtime(patches: list[Patch], ends: dict[str, list[str]], report: Report,
+             progress: Progress, timeout: float) -> dict[tuple[str, str], str]:
+    """Run the runtime step on each patch's first and last affected release, all at once;
+    returns why each (patch, release) that could not be imported here did not run."""
+    from vllm_patches.verify.gpu.run import Job, run_jobs
+
+    jobs, keys = [], []
+    for patch in patches:
+        for release in ends[patch.id]:
+            try:
+                tree = _release(release, progress)
+            except VllmPatchesError as exc:
+                report.rows.append(Row(patch.id, Step.RUNTIME, release, Result.FAIL, str(exc)))
+                continue
+            argv = [sys.executable, "-m", "vllm_patches.authoring.check_runtime",
+                    str(patch.folder), release]
+            jobs.append(Job("runtime", f"{patch.id} {release}", argv, subprocess_env(tree)))
+            keys.append((patch.id, release))
+    if not jobs:
+        return {}
+    at_once = max(4, os.cpu_count() or 1)  # each imports torch and vLLM: bound the memory
+    progress(f"catalog check: runtime on {len(jobs)} (patch, release) pair(s), a process "
+             f"each, up to {at_once} at once ...")
+    lines = []
+    for start in range(0, len(jobs), at_once):
+        lines += run_jobs(jobs[start:start + at_once], timeout, on_done=lambda line: progress(
+            f"  runtime {line.get('patch', '?')} on {line.get('release', '?')}: "
+            f"{'not run' if 'not_run' in line else 'ok' if line.get('ok') else 'FAIL'}"))
+    not_run = {}
+    for (patch_id, release), line in zip(keys, lines):
+        if "not_run" in line:
+            not_run[(patch_id, release)] = line["not_run"]
+            report.rows.append(Row(patch_id, Step.RUNTIME, release, Result.NOT_RUN,
+                                   f"not run: {line['not_run']}"))
+        elif line.get("ok") is True:
+            report.rows.append(Row(patch_id, Step.RUNTIME, release, Result.OK, line["detail"]))
+        else:
+            why = line.get("detail") or line.get("error") or "the process gave no result"
+            report.rows.append(Row(patch_id, Step.RUNTIME, release, Result.FAIL, why))
+    return not_run
+
+
+def subprocess_env(tree: Path) -> dict[str, str]:
+    """A process over one release tree: that vLLM and this vllm_patches first on the path,
+    none of the user's patch selections."""
+    env = dict(os.environ)
+    for name in ("VLLM_PATCHES", "VLLM_PATCHES_STRICT", "VLLM_PATCHES_REPORT",
+                 "VLLM_PATCHES_VLLM_VERSION"):
+        env.pop(name, None)
+    paths = [str(tree)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else [])
+    paths.append(PACKAGE_PARENT)
+    env["PYTHONPATH"] = os.pathsep.join(paths)
+    env.setdefault("VLLM_LOGGING_LEVEL", "ERROR")
+    return env
+
+
+# check.py -------------------------------------------------------------------------
+def _checks(patches: list[Patch], ends: dict[str, list[str]],
+            not_run: dict[tuple[str, str], str], report: Report, progress: Progress,
+            timeout: float) -> None:
+    from vllm_patches.core.detect import find_vllm
+    from vllm_patches.verify.checks import check_file, verify_checks
+
+    by_release: dict[str, list[Patch]] = {}
+    for patch in patches:
+        if check_file(patch) is None:
+            report.rows.append(Row(patch.id, Step.CHECK, "-", Result.WARNING, _no_check()))
+            continue
+        for release in ends[patch.id]:
+            if (patch.id, release) in not_run:
+                report.rows.append(Row(patch.id, Step.CHECK, release, Result.NOT_RUN,
+                                       f"not run: {not_run[(patch.id, release)]}"))
+            else:
+                by_release.setdefault(release, []).append(patch)
+    with _catalogues_visible(patches):
+        for release, group in sorted(by_release.items(), key=lambda kv: Version(kv[0])):
+            try:
+                install = find_vllm(_release(release, progress))
+                results = verify_checks(group, install, from_target=True, timeout=timeout,
+                                        echo=progress)
+            except VllmPatchesError as exc:
+                report.rows += [Row(p.id, Step.CHECK, release, Result.FAIL, str(exc))
+                                for p in group]
+                continue
+            for result in results:
+                report.rows.append(Row(result.patch, Step.CHECK, release,
+                                       *_check_result(result)))
+
+
+def _check_result(result) -> tuple[Result, str]:
+    from vllm_patches.verify.checks import Verdict
+
+    if result.verdict == Verdict.PASS:
+        return Result.OK, f"PASS: {result.reason}"
+    if result.verdict == Verdict.NOT_RUN and result.arms.get("needs"):
+        return Result.NOT_RUN, f"not run (no GPU): {result.reason}"
+    return Result.FAIL, f"{result.verdict}: {result.reason}"
+
+
+@contextmanager
+def _catalogues_visible(patches: list[Patch]):
+    """The check's processes load the patch by its id: let them see the user catalogues of
+    ``patches`` (as ``--catalog DIR`` does), for the time of the check."""
+    builtin = catalog_dir()
+    folders = [str(p.folder.parent) for p in patches if p.folder.parent.resolve() != builtin]
+    old = os.environ.get(CATALOG_ENV)
+    if folders:
+        current = [p for p in (old or "").split(os.pathsep) if p]
+        os.environ[CATALOG_ENV] = os.pathsep.join(dict.fromkeys(current + folders))
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(CATALOG_ENV, None)
+        else:
+            os.environ[CATALOG_ENV] = old
+
+
+# Overlaps -----------------------------------------------------------------------
+def _overlaps(patches: list[Patch], report: Report) -> None:
+    from vllm_patches.core.overlaps import overlaps
+
+    checked = {p.folder.resolve() for p in patches}
+    others = [p for p in _other_catalogues() if p.folder.resolve() not in checked]
+    found = overlaps(patches + others)
+    for patch in patches:
+        mine = [o for o in found if patch in (o.first, o.second)]
+        if not mine:
+            report.rows.append(Row(patch.id, Step.OVERLAP, "-", Result.OK,
+                                   "no other patch wraps what it wraps"))
+        for o in mine:
+            report.rows.append(Row(patch.id, Step.OVERLAP, "-",
+                                   Result.OK if o.declared else Result.FAIL, o.describe(patch)))
+
+
+# Messages ---------------------------------------------------------------------------
+def _not_a_folder(folder: Path) -> str:
+    return (f"{folder} is not a folder: give a catalogue folder (a folder of patch folders, "
+            "each with a patch.toml).")
+
+
+def _no_patches(folder: Path) -> str:
+    return (f"{folder} holds no patch folder (a catalogue is a folder of patch folders, each "
+            "with a patch.toml).")
+
+
+def _defined_twice(patch: Patch, other: Path) -> str:
+    return (f"id {patch.id} is also defined in {other}: ids must be unique across catalogues "
+            "(rename one)")
+
+
+def _no_releases_recorded(functions: list[str]) -> str:
+    return (f"no releases recorded for {', '.join(functions)}: run vllm-patches catalog "
+            "fingerprint")
+
+
+def _only_metadata() -> str:
+    return "; only its metadata and overlaps are checked"
+
+
+def _from_index() -> str:
+    return "; checked on the releases of its affected range that the package index lists"
+
+
+def _no_check() -> str:
+    return ("no check.py: its behaviour is not checked (a check.py with run() makes "
+            "vllm-patches verify ID prove the bug and the fix)")
+
+
+def _mismatch(target: Target, wrap: Wrap, fp: str, release: str, got: str | None) -> str:
+    where = f"{target.scope}.{wrap.name}"
+    if got is None:
+        return f"{where} is not in vLLM {release}, where seen records {fp}"
+    return f"{where} is {got} in vLLM {release}, seen records {fp}"

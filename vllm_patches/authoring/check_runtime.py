@@ -1,0 +1,77 @@
+"""``catalog check``'s runtime step, in a process of its own over one vLLM release.
+
+``python -m vllm_patches.authoring.check_runtime PATCH_FOLDER RELEASE`` (the release's
+tree first on ``PYTHONPATH``; RELEASE only labels the result) loads the patch from its
+folder, imports its target modules from that release, applies it at run time
+(``runtime.apply_patches``), checks that the classes that run say ``applied``, reverts
+it and checks that the original functions are back. Prints one JSON line ``{"arm": "runtime", "patch",
+"release", "ok", "detail"}``, or ``{"arm", "patch", "release", "not_run"}`` when the target
+modules cannot be imported on this machine (a dependency the release needs is not
+installed here, such as xgrammar for vLLM 0.29+).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+import traceback
+from pathlib import Path
+
+ARM = "runtime"
+
+
+def main(argv: list[str]) -> int:
+    folder = Path(argv[0])
+    line: dict[str, object] = {"arm": ARM, "patch": folder.name, "release": argv[1]}
+    try:
+        line.update(_run(folder))
+    except BaseException as exc:  # the parent reports it; the process must still print
+        line.update(ok=False, detail=f"{type(exc).__name__}: {exc}",
+                    trace=traceback.format_exc(limit=6))
+    print(json.dumps(line), flush=True)
+    return 0
+
+
+def _run(folder: Path) -> dict[str, object]:
+    from vllm_patches.runtime import patcher as runtime
+    from vllm_patches.core.catalog import load_patch
+
+    patch = load_patch(folder)
+    scopes = {}
+    for target in patch.targets:
+        try:
+            module = importlib.import_module(target.module)
+        except ModuleNotFoundError as exc:
+            if exc.name and (target.module + ".").startswith(exc.name + "."):
+                return {"ok": False, "detail": f"this release has no module {target.module}"}
+            return {"not_run": _cannot_import(target.module, exc)}
+        except Exception as exc:
+            return {"not_run": _cannot_import(target.module, exc)}
+        scope = module if target.class_name is None else getattr(module, target.class_name, None)
+        if scope is None:
+            return {"ok": False, "detail": f"{target.scope} is not there"}
+        scopes[target] = (scope, {w.name: scope.__dict__.get(w.name) for w in target.wraps})
+    applied = [o.outcome for o in runtime.apply_patches([patch], strict=False)]
+    if applied != [runtime.APPLIED]:
+        return {"ok": False, "detail": f"apply gave {applied[0]}, not applied: "
+                                       f"{runtime.examine(patch)[0].reason}"}
+    state = str(runtime.examine(patch)[0].state)
+    reverted = [o.outcome for o in runtime.revert_patches([patch])]
+    back = [f"{t.scope}.{name}" for t, (scope, originals) in scopes.items()
+            for name, original in originals.items() if scope.__dict__.get(name) is not original]
+    if state != "applied":
+        return {"ok": False, "detail": f"applied, but the classes that run say {state}"}
+    if reverted != [runtime.REVERTED] or back:
+        return {"ok": False, "detail": f"revert gave {reverted[0]}; not the original: "
+                                       f"{', '.join(back) or '-'}"}
+    return {"ok": True, "detail": "applied to the code that runs, then reverted: the "
+                                  "original functions are back"}
+
+
+def _cannot_import(module: str, exc: BaseException) -> str:
+    return f"{module} cannot be imported on this machine ({type(exc).__name__}: {exc})"
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

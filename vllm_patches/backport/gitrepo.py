@@ -1,0 +1,246 @@
+"""The git operations of ``backport``, through GitPython.
+
+Opening and checking the caller's repository, reading files of any commit
+without checking it out, and temporary worktrees (``git worktree add``) in
+which commits are made, so that the caller's checkout, HEAD, index and stash
+are never touched. The repository's hooks do not run for these commands: the
+commits are made by a tool, for review, and a fork's pre-commit hooks run in
+its review or CI as for any other commit.
+
+GitPython is imported here only, and only ``backport`` imports this module.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from vllm_patches import messages
+from vllm_patches.core.errors import VllmPatchesError
+
+
+class RepoError(VllmPatchesError):
+    """The repository cannot be worked on (bad input): one sentence, nothing changed."""
+
+
+def _git():
+    try:
+        import git
+    except ImportError as exc:  # GitPython missing, or no git executable found
+        raise RepoError(messages.backport_needs_git(exc)) from None
+    return git
+
+
+def git_errors() -> tuple[type[Exception], ...]:
+    """The exceptions a failing git command raises."""
+    return (_git().GitCommandError,)
+
+
+def _no_hooks(runner) -> None:
+    runner.update_environment(
+        GIT_CONFIG_COUNT="1", GIT_CONFIG_KEY_0="core.hooksPath", GIT_CONFIG_VALUE_0=os.devnull
+    )
+
+
+def open_repo(path: str | Path):
+    """The repository at (or above) ``path``; refuses one without commits."""
+    git = _git()
+    try:
+        repo = git.Repo(path, search_parent_directories=True)
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+        raise RepoError(messages.backport_not_a_repo(path)) from None
+    if not repo.head.is_valid():
+        raise RepoError(messages.backport_unborn(repo.working_tree_dir or repo.git_dir))
+    _no_hooks(repo.git)
+    return repo
+
+
+def require_clean(repo) -> None:
+    """Refuse uncommitted changes to tracked files (untracked files do not count)."""
+    if not repo.bare and repo.is_dirty(index=True, working_tree=True, untracked_files=False):
+        raise RepoError(messages.backport_dirty(repo.working_tree_dir))
+
+
+def require_identity(repo) -> None:
+    """Refuse early when git does not know who commits."""
+    try:
+        repo.git.var("GIT_COMMITTER_IDENT")
+        repo.git.var("GIT_AUTHOR_IDENT")
+    except git_errors():
+        raise RepoError(messages.backport_no_identity()) from None
+
+
+def common_dir(repo) -> Path:
+    """The git dir shared by all worktrees of the repository."""
+    return Path(repo.common_dir)
+
+
+def resolve(repo, rev: str) -> str | None:
+    """The commit sha that ``rev`` names, or None."""
+    if not rev or rev.startswith("-"):
+        return None
+    try:
+        return repo.git.rev_parse("--verify", "--quiet", f"{rev}^{{commit}}")
+    except git_errors():
+        return None
+
+
+def read_blob(repo, sha: str, relpath: str) -> bytes | None:
+    """The bytes of ``relpath`` in commit ``sha``, or None when absent."""
+    try:
+        blob = repo.commit(sha).tree / relpath
+    except KeyError:
+        return None
+    if blob.type != "blob":
+        return None
+    return blob.data_stream.read()
+
+
+def read_file(repo, sha: str, relpath: str) -> str | None:
+    """The text of the Python file ``relpath`` in commit ``sha`` (``sourcefile``: its
+    declared encoding, line endings kept), or None when absent."""
+    from vllm_patches.core.sourcefile import decode_source
+
+    data = read_blob(repo, sha, relpath)
+    return None if data is None else decode_source(data, f"{relpath} at {sha[:12]}").text
+
+
+def describe(repo, sha: str) -> tuple[str, int] | None:
+    """The nearest tag that looks like a version, and how many commits lie past it."""
+    try:
+        out = repo.git.describe("--tags", "--long", "--match", "*[0-9].[0-9]*", sha)
+    except git_errors():
+        return None
+    tag, distance, _ = out.rsplit("-", 2)
+    return tag, int(distance)
+
+
+def branch_sha(repo, name: str) -> str | None:
+    try:
+        return repo.git.rev_parse("--verify", "--quiet", f"refs/heads/{name}")
+    except git_errors():
+        return None
+
+
+def valid_branch_name(repo, name: str) -> bool:
+    try:
+        repo.git.check_ref_format("--branch", name)
+    except git_errors():
+        return False
+    return True
+
+
+def is_ancestor(repo, ancestor: str, descendant: str) -> bool:
+    try:
+        repo.git.merge_base("--is-ancestor", ancestor, descendant)
+    except git_errors():
+        return False
+    return True
+
+
+def create_branch(repo, name: str, sha: str) -> None:
+    repo.git.branch(name, sha)
+
+
+def delete_branch(repo, name: str) -> None:
+    if branch_sha(repo, name) is not None:
+        repo.git.branch("-D", name)
+
+
+def commits_with_subject_ending(repo, ending: str, not_on: str) -> list[tuple[str, str]]:
+    """``(sha, message)`` of commits on any branch, tag or remote-tracking branch, not
+    reachable from ``not_on``, whose subject ends with ``ending``; oldest first."""
+    out = repo.git.log(
+        "--branches", "--tags", "--remotes", f"^{not_on}", "--fixed-strings",
+        f"--grep={ending}", "--reverse", "--date-order", "--format=%H%x00%B%x1e",
+    )
+    found = []
+    for record in out.split("\x1e"):
+        sha, _, message = record.strip("\n").partition("\x00")
+        if sha and message.split("\n", 1)[0].rstrip().endswith(ending):
+            found.append((sha, message))
+    return found
+
+
+def message_of(repo, sha: str) -> str:
+    return repo.git.log("-1", "--format=%B", sha)
+
+
+class Worktree:
+    """A temporary worktree of ``repo`` with ``sha`` checked out (detached).
+
+    Removed with ``remove()`` (its folder and git's record of it); ``attach``
+    puts it on a new branch, for a worktree left to the user.
+    """
+
+    def __init__(self, repo, sha: str, folder: Path | None = None) -> None:
+        self.repo = repo
+        if folder is None:
+            self.folder = Path(tempfile.mkdtemp(prefix="vllm-patches-backport-"))
+            self.path = self.folder / "tree"
+            try:
+                repo.git.worktree("add", "--detach", str(self.path), sha)
+            except BaseException:
+                shutil.rmtree(self.folder, ignore_errors=True)
+                raise
+        else:  # an existing one, from the state file
+            self.folder = folder
+            self.path = folder / "tree"
+        self.git = _git().Git(str(self.path))
+        _no_hooks(self.git)
+
+    @classmethod
+    def existing(cls, repo, folder: str | Path) -> Worktree:
+        return cls(repo, "", Path(folder))
+
+    @property
+    def exists(self) -> bool:
+        return self.path.is_dir()
+
+    def attach(self, branch: str) -> None:
+        """Create ``branch`` at this worktree's HEAD and check it out here."""
+        head = self.git.rev_parse("HEAD")
+        create_branch(self.repo, branch, head)
+        self.git.symbolic_ref("HEAD", f"refs/heads/{branch}")
+
+    def read(self, relpath: str) -> bytes | None:
+        try:
+            return (self.path / relpath).read_bytes()
+        except FileNotFoundError:
+            return None
+
+    def write(self, relpath: str, data: bytes) -> None:
+        (self.path / relpath).write_bytes(data)
+
+    def head(self) -> str:
+        return self.git.rev_parse("HEAD")
+
+    def unmerged(self) -> list[str]:
+        return [p for p in self.git.diff("--name-only", "--diff-filter=U").splitlines() if p]
+
+    def stage_tracked(self) -> bool:
+        """Stage every change to tracked files; True when something is staged."""
+        self.git.add("-u")
+        try:
+            self.git.diff("--cached", "--quiet")
+        except git_errors():
+            return True
+        return False
+
+    def commit(self, message: str, amend: bool = False) -> str:
+        args = ["--no-verify", "--cleanup=whitespace", "-m", message]
+        if amend:
+            args.insert(0, "--amend")
+        self.git.commit(*args)
+        return self.head()
+
+    def remove(self) -> None:
+        """Remove the worktree and its folder; the repository is left as it was."""
+        try:
+            self.repo.git.worktree("remove", "--force", "--force", str(self.path))
+        except git_errors():
+            shutil.rmtree(self.folder, ignore_errors=True)
+            self.repo.git.worktree("prune")
+        shutil.rmtree(self.folder, ignore_errors=True)

@@ -1,0 +1,413 @@
+"""``vllm-patches catalog ...``: write, fingerprint and check patch catalogues (yours and ours)."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from pathlib import Path
+
+import click
+
+
+def _friendly(func):
+    """``cli.friendly_errors``, looked up when the command runs (cli imports this module)."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        from vllm_patches.cli.main import friendly_errors
+
+        return friendly_errors(func)(*args, **kwargs)
+
+    return wrapper
+
+
+def _emit_json(data: object) -> None:
+    from vllm_patches.cli.main import emit_json
+
+    emit_json(data)
+
+
+def _failure(message: str):
+    from vllm_patches.cli.main import Failure
+
+    return Failure(message)
+
+
+def _attention() -> None:
+    from vllm_patches.cli.main import EXIT_ATTENTION
+
+    sys.exit(EXIT_ATTENTION)
+
+
+@click.group("catalog")
+def catalog() -> None:
+    """Write, fingerprint and check patch catalogues: ours, and your own.
+
+    \b
+    Example:
+      vllm-patches catalog new my-fix --catalog ~/my-patches \\
+          --target vllm.v1.engine.detokenizer:check_stop_strings --pr 49391 --release 0.26.0
+      vllm-patches catalog fingerprint my-fix --catalog ~/my-patches \\
+          --releases 0.17.0..0.33.0 --fixed-in 0.27.0
+      vllm-patches catalog check ~/my-patches
+    """
+
+
+# catalog new ---------------------------------------------------------------------------
+@catalog.command("new")
+@click.argument("patch_id", metavar="ID")
+@click.option("--catalog", "catalog_dir", required=True, metavar="DIR",
+              help="The catalogue folder to write ID/ into (created if its parent exists).")
+@click.option("--target", "targets", multiple=True, required=True,
+              metavar="vllm.MODULE:CLASS.NAME",
+              help="A vLLM function to wrap: vllm.module:Class.method (also a classmethod, "
+                   "staticmethod or property) or vllm.module:function. Repeat for several.")
+@click.option("--pr", metavar="N",
+              help="The upstream pull request of the fix: 49391, vllm-project/vllm#49391 or "
+                   "its URL (fills origin, upstream-pr and bug).")
+@click.option("--release", metavar="VERSION",
+              help="Read the targets from this vLLM release (fetched once into the user "
+                   "cache): fix.py gets their kind and signature, patch.toml their pre-fix "
+                   "fingerprint, so the patch loads at once.")
+@click.option("--vllm", "vllm_dir", metavar="DIR",
+              help="The same from the vLLM tree in DIR (the folder that holds vllm/).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
+@_friendly
+def new(patch_id, catalog_dir, targets, pr, release, vllm_dir, as_json) -> None:
+    """Write a new patch folder DIR/ID: patch.toml, fix.py and check.py.
+
+    patch.toml has every field filled or marked TODO; fix.py wraps each target
+    and changes nothing yet (vLLM's own function is called as
+    _vllm_patches_orig_<name>); check.py is a behaviour check skeleton that
+    fails verify until it is written. With --release or --vllm the wrappers
+    have vLLM's signatures and patch.toml the targets' pre-fix fingerprints.
+    Exit 1 when the tree given lacks a target (written, with a TODO).
+
+    \b
+    Example:
+      vllm-patches catalog new my-fix --catalog ~/my-patches --pr 49391 --release 0.26.0 \\
+          --target vllm.v1.engine.detokenizer:check_stop_strings
+      vllm-patches catalog new sched-fix --catalog ~/my-patches \\
+          --target vllm.v1.core.sched.scheduler:Scheduler.schedule --vllm ~/src/vllm-fork
+    """
+    from vllm_patches.authoring.scaffold import check_request, new_patch
+
+    if release and vllm_dir:
+        raise _failure("Give --release or --vllm, not both: both name the vLLM to read the "
+                       "targets from.")
+    check_request(catalog_dir, patch_id, list(targets), pr)  # before a release is fetched
+    install = None
+    if release or vllm_dir:
+        from vllm_patches.core.detect import find_vllm
+        from vllm_patches.core.releases import is_cached, release_tree
+
+        if release and _is_version(release) and not is_cached(release):
+            click.echo(f"fetching {release}...", err=True)
+        install = find_vllm(release_tree(release) if release else vllm_dir)
+    result = new_patch(catalog_dir, patch_id, list(targets), pr=pr, install=install)
+    if as_json:
+        _emit_json(result.to_dict())
+    else:
+        _print_new(result, release)
+    if install is not None and result.todo:
+        _attention()
+
+
+def _is_version(text: str) -> bool:
+    from packaging.version import InvalidVersion, Version
+
+    try:
+        Version(text)
+    except InvalidVersion:
+        return False
+    return True
+
+
+def _print_new(result, release) -> None:
+    source = f" from vLLM {result.version}" if result.version else ""
+    click.echo(f"Wrote {result.folder}/ (patch.toml, fix.py, check.py){source}:")
+    rows = [(f.spec.text, str(f.kind), f"pre-fix {f.fingerprint}" if f.fingerprint
+             else "pre-fix TODO") for f in result.found]
+    _rows(rows, indent="  ")
+    for note in result.notes:
+        click.echo(f"  note: {note}")
+    if result.loads:
+        click.echo("The patch loads now. Write the fix in fix.py and the check in check.py "
+                   "(verify fails until check.py is written).")
+    else:
+        click.echo(f"It loads once it is fingerprinted: {result.load_message}")
+    catalog_dir = result.folder.parent
+    click.echo("next:")
+    click.echo(f"  vllm-patches catalog fingerprint {result.id} --catalog {catalog_dir} "
+               "--releases FIRST..LAST [--fixed-in RELEASE]")
+    at = f" --release {release}" if release else " --target VLLM_TREE"
+    click.echo(f"  vllm-patches verify {result.id} --catalog {catalog_dir}{at}")
+
+
+# catalog fingerprint -------------------------------------------------------------------
+@catalog.command("fingerprint")
+@click.argument("patch_id", metavar="ID")
+@click.option("--catalog", "catalog_dir", metavar="DIR",
+              help="The catalogue folder that holds ID (default: every catalogue "
+                   "vllm-patches reads, the built-in one first).")
+@click.option("--releases", metavar="RANGE|LIST",
+              help="vLLM releases to read: a range (0.21.0..0.28.0, 0.25.0..: every release "
+                   "on PyPI in it) or a list (0.21.0,0.22.1). Fetched once into the user cache.")
+@click.option("--target", metavar="DIR",
+              help="Read one vLLM tree instead (the folder that holds vllm/: a fork checkout).")
+@click.option("--vllm-version", metavar="VERSION",
+              help="The version of the --target tree, for trees whose version says nothing.")
+@click.option("--fixed-in", metavar="RELEASE",
+              help="The first release with upstream's fix: shapes first seen there or later "
+                   "are fixed-upstream (default: the patch's applied-upstream).")
+@click.option("--first-affected", metavar="RELEASE",
+              help="The first release with the bug: new shapes seen only before it are left "
+                   "out (default: the start of the patch's affected range, unless that is "
+                   "still a TODO).")
+@click.option("--dry-run", is_flag=True, help="Print what would change; write nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
+@_friendly
+def fingerprint(patch_id, catalog_dir, releases, target, vllm_version, fixed_in,
+                first_affected, dry_run, as_json) -> None:
+    """Record the shapes of a patch's targets across vLLM releases in its patch.toml.
+
+    For each release (or the --target tree) the fingerprint of every wrapped
+    function is computed from vLLM's real file; patch.toml then gets each
+    wrap's pre-fix and fixed-upstream lists, its [targets.wraps.seen] table
+    (fingerprint = [releases]) and the affected range they imply, its
+    comments and layout kept. Prints a table: release, fingerprint and shape
+    (pre-fix, fixed, earlier, lacks) per wrapped function, and where the shape
+    changes. Shapes first seen at or after --fixed-in (or applied-upstream)
+    are fixed; new shapes seen only before the affected range (or
+    --first-affected) are code from before the bug and are left out. Exit 1
+    when something needs a look (a release that could not be fetched, a
+    pre-fix shape past the fix).
+
+    \b
+    Example:
+      vllm-patches catalog fingerprint my-fix --catalog ~/my-patches --releases 0.17.0..0.33.0
+      vllm-patches catalog fingerprint my-fix --catalog ~/my-patches \\
+          --releases 0.25.0..0.28.0 --fixed-in 0.27.0 --json
+      vllm-patches catalog fingerprint my-fix --catalog ~/my-patches --target ~/src/vllm-fork
+    """
+    from packaging.version import InvalidVersion, Version
+
+    from vllm_patches.authoring.fingerprint import find_patch_folder, read_draft, survey
+    from vllm_patches.core.patch_toml import write_survey
+
+    if bool(releases) == bool(target):
+        raise _failure("Give --releases RANGE|LIST or --target DIR (one of them): the vLLM "
+                       "code to fingerprint.")
+    if vllm_version and not target:
+        raise _failure("--vllm-version goes with --target DIR only; a release knows its "
+                       "version.")
+    def version(option: str, raw: str | None):
+        try:
+            return Version(raw) if raw is not None else None
+        except InvalidVersion:
+            raise _failure(f"{option} '{raw}' is not a vLLM release version "
+                           "(example: 0.27.0).") from None
+
+    boundary = version("--fixed-in", fixed_in)
+    since = version("--first-affected", first_affected)
+    draft = read_draft(find_patch_folder(patch_id, catalog_dir))
+    observations, skipped = _observe(draft, releases, target, vllm_version)
+    result = survey(draft, observations, fixed_in=boundary, first_affected=since,
+                    skipped=skipped)
+    written = write_survey(result, dry_run=dry_run)
+    if as_json:
+        _emit_json(_fingerprint_json(result, written, dry_run))
+    else:
+        _print_survey(result, written, dry_run)
+    if result.attention:
+        _attention()
+
+
+def _observe(draft, releases, target, vllm_version):
+    from vllm_patches.authoring.fingerprint import observe
+    from vllm_patches.core.releases import ReleaseError, is_cached, release_tree
+
+    if target:
+        from vllm_patches.core.detect import find_vllm
+
+        install = find_vllm(target, vllm_version)
+        version = str(install.version) if install.version else None
+        return [observe(draft, install.location, version,
+                        name=version or str(install.location))], []
+    from vllm_patches.core.release_index import parse_releases
+
+    versions = parse_releases(releases)
+    observations, skipped = [], []
+    for i, version in enumerate(versions, start=1):
+        if not is_cached(version):
+            click.echo(f"fetching {version} ({i}/{len(versions)})...", err=True)
+        try:
+            tree = release_tree(version)
+        except ReleaseError:
+            click.echo(f"vllm-patches: {version} could not be fetched; going on without it.",
+                       err=True)
+            skipped.append((version, "its wheel could not be downloaded"))
+            continue
+        observations.append(observe(draft, tree, version))
+    return observations, skipped
+
+
+def _cell(fp, shape) -> str:
+    return f"{fp or '-'} {shape}"
+
+
+def _print_survey(result, written: bool, dry_run: bool) -> None:
+    draft = result.draft
+    fixed = (f"fixed in {result.boundary} ({result.boundary_from})" if result.boundary
+             else "no fix release known")
+    click.echo(f"{draft.id} ({draft.path}), {fixed}:")
+    click.echo("")
+    labels = [w.draft.label for w in result.wraps]
+    rows = [("RELEASE", *labels, "SHAPE CHANGE")]
+    for row in result.rows:
+        o = row.observation
+        rows.append((o.name, *(_cell(o.prints[label], row.shapes[label]) for label in labels),
+                     ", ".join(row.changes)))
+    _rows(rows)
+    for version, why in result.skipped:
+        click.echo(f"{version}  not surveyed: {why}")
+    click.echo("")
+    for w in result.wraps:
+        lacks = {r.observation.why.get(w.draft.label) for r in result.rows} - {None}
+        if lacks:
+            click.echo(f"{w.draft.label} lacks: {'; '.join(sorted(lacks))}")
+    click.echo(f"affected: {result.affected or draft.affected or '(none)'}")
+    changes = result.changes
+    for change in changes:
+        click.echo(f"  {change}")
+    for note in result.notes:
+        click.echo(f"note: {note}")
+    if dry_run:
+        click.echo(f"dry run: {draft.path} would change" if written
+                   else f"dry run: {draft.path} already records this")
+    elif written:
+        click.echo(f"wrote {draft.path}")
+    else:
+        click.echo(f"{draft.path} unchanged: it already records these shapes")
+    for line in result.attention:
+        click.echo(f"vllm-patches: {line}", err=True)
+
+
+def _fingerprint_json(result, written: bool, dry_run: bool) -> dict:
+    draft = result.draft
+    return {
+        "patch": draft.id,
+        "file": str(draft.path),
+        "fixed_in": ({"version": str(result.boundary), "from": result.boundary_from}
+                     if result.boundary else None),
+        "releases": [{"version": r.observation.version, "name": r.observation.name,
+                      "wraps": {label: {"fingerprint": r.observation.prints[label],
+                                        "shape": str(shape),
+                                        "lacks": r.observation.why.get(label)}
+                                for label, shape in r.shapes.items()},
+                      "changes": r.changes} for r in result.rows],
+        "skipped": [{"version": v, "reason": why} for v, why in result.skipped],
+        "wraps": [{"target": w.draft.spec, "pre_fix": w.pre_fix, "fixed_upstream": w.fixed,
+                   "seen": w.seen} for w in result.wraps],
+        "affected": {"before": draft.affected, "after": result.affected or draft.affected},
+        "applied_upstream": {
+            "before": str(draft.applied_upstream) if draft.applied_upstream else None,
+            "after": result.applied_upstream or (
+                str(draft.applied_upstream) if draft.applied_upstream else None)},
+        "changes": result.changes,
+        "written": written and not dry_run,
+        "dry_run": dry_run,
+        "notes": result.notes,
+        "attention": result.attention,
+    }
+
+
+def _rows(rows: list[tuple[str, ...]], indent: str = "") -> None:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        click.echo(indent + "  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
+
+
+@catalog.command("check")
+@click.argument("folders", nargs=-1, metavar="[DIR]...",
+                type=click.Path(file_okay=True, dir_okay=True, path_type=Path))
+@click.option("--releases-from-seen", is_flag=True,
+              help="Check each patch only on the releases its seen tables record; never ask "
+              "the package index (a patch without seen data then gets its metadata and "
+              "overlaps checked only).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
+def check(folders, releases_from_seen, as_json) -> None:
+    """Check a patch catalogue end to end: the CI for the built-in one and for yours.
+
+    DIR is a catalogue folder (a folder of patch folders) or one patch folder;
+    without DIR, the built-in catalogue. For each patch: its metadata loads;
+    every fingerprint its seen tables record matches the real release files;
+    the fix applies in source mode to each affected release and reverts byte
+    for byte; on the first and last affected release it applies at run time
+    in a process that imports that release, and its check.py PASSes. Two
+    patches that wrap the same function must say how they compose. Releases
+    whose modules cannot be imported here, and GPU checks without a GPU, are
+    reported "not run". Progress goes to stderr.
+
+    Exit 0 when nothing failed (warnings and "not run" included), 1 when a
+    step failed, 2 on bad input.
+
+    \b
+    Example:
+      vllm-patches catalog check
+      vllm-patches catalog check ~/my-patches --json > check.json
+      vllm-patches catalog check ~/my-patches/my-fix --releases-from-seen
+    """
+    from vllm_patches.authoring.check import check as run_check
+    from vllm_patches.cli.main import EXIT_ATTENTION, emit_json, friendly_errors
+
+    report = friendly_errors(run_check)(
+        folders, releases_from_seen=releases_from_seen,
+        progress=lambda line: click.echo(line, err=True))
+    if as_json:
+        emit_json(report.to_dict())
+    else:
+        _print(report)
+    if not report.ok:
+        sys.exit(EXIT_ATTENTION)
+
+
+def _print(report) -> None:
+    from vllm_patches.authoring.check import Result
+
+    rows = report.sorted_rows()
+    click.echo(f"Checked {len(report.patches)} patch(es) of "
+               f"{', '.join(str(f) for f in report.folders)}: "
+               + ", ".join(_counted(report.count(r), r) for r in Result))
+    click.echo("")
+    for patch_id in report.patches:
+        mine = [r for r in rows if r.patch == patch_id]
+        click.echo(f"  {patch_id}: " + "; ".join(_summary(step, [r for r in mine if r.step == step])
+                                             for step in dict.fromkeys(r.step for r in mine)))
+    shown = [r for r in rows if r.result != Result.OK]
+    if not shown:
+        return
+    click.echo("")
+    failed = [r for r in shown if r.result == Result.FAIL]
+    click.echo("What failed, then the warnings and steps not run:" if failed
+               else "Warnings and steps not run:")
+    table = [("PATCH", "STEP", "RELEASE", "RESULT", "WHY")] + [
+        (r.patch, str(r.step), r.release, str(r.result), r.why)
+        for r in failed + [r for r in shown if r.result != Result.FAIL]]
+    widths = [max(len(row[i]) for row in table) for i in range(4)]
+    for row in table:
+        click.echo("  ".join(cell.ljust(w) for cell, w in zip(row[:4], widths)) + "  " + row[4])
+
+
+def _summary(step, rows) -> str:
+    from vllm_patches.authoring.check import Result
+
+    counts = {r: sum(1 for row in rows if row.result == r) for r in Result}
+    return f"{step} " + ", ".join(_counted(n, r) for r, n in counts.items() if n)
+
+
+def _counted(n: int, result) -> str:
+    from vllm_patches.authoring.check import Result
+
+    word = {Result.FAIL: "failed", Result.WARNING: "warnings" if n != 1 else "warning"}
+    return f"{n} {word.get(result, str(result))}"

@@ -1,0 +1,554 @@
+"""The patch catalogue: ``patches/<id>/patch.toml`` plus the fix it points to.
+
+Every file is checked when it is loaded; a bad one raises ``CatalogError``
+naming the file and the field. ``load_catalog`` refuses the whole catalogue
+for one bad entry (the command line, strict mode); ``load_catalog_report``
+and ``runtime_catalog`` keep the good entries and set the bad ones aside, so
+that at run time one bad entry costs only its own patch, with one warning.
+Nothing here imports torch or vLLM.
+"""
+
+from __future__ import annotations
+
+import ast
+import logging
+import re
+import sys
+from dataclasses import dataclass, field
+from enum import Enum
+from functools import lru_cache
+from pathlib import Path
+
+from packaging.version import InvalidVersion, Version
+
+from vllm_patches.core.catalog_files import PACKAGE_DIR
+from vllm_patches import messages
+from vllm_patches.core.shape import class_prints
+from vllm_patches.core.versions import InvalidRange, VersionRange
+from vllm_patches.core.errors import VllmPatchesError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+ORIGINAL_PREFIX = "_vllm_patches_orig_"
+
+logger = logging.getLogger("vllm_patches")
+
+
+class CatalogError(VllmPatchesError):
+    """A catalogue file is missing, unreadable or has a bad field."""
+
+
+class Kind(str, Enum):
+    """What a wrapped name is in vLLM's code (the fix's definition has the same kind)."""
+
+    METHOD = "method"
+    CLASSMETHOD = "classmethod"
+    STATICMETHOD = "staticmethod"
+    PROPERTY = "property"
+    FUNCTION = "function"  # a module-level function
+
+    def __str__(self) -> str:
+        return self.value
+
+    @classmethod
+    def of(cls, node: ast.FunctionDef | ast.AsyncFunctionDef, in_class: bool) -> Kind:
+        """The kind a definition has, read from its decorators."""
+        if not in_class:
+            return cls.FUNCTION
+        names = {d.id for d in node.decorator_list if isinstance(d, ast.Name)}
+        for kind in (cls.CLASSMETHOD, cls.STATICMETHOD, cls.PROPERTY):
+            if kind.value in names:
+                return kind
+        return cls.METHOD
+
+
+@dataclass(frozen=True)
+class Wrap:
+    """A vLLM function (method, classmethod, staticmethod, property or module-level
+    function) that the fix wraps, and the shapes it is known in."""
+
+    name: str
+    pre_fix: frozenset[str]
+    fixed_upstream: frozenset[str] = frozenset()
+    fixed_if_uses: str | None = None
+    kind: Kind = Kind.METHOD
+    # fingerprint -> the vLLM releases it was seen in (``catalog fingerprint`` writes it)
+    seen: dict[str, tuple[str, ...]] = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def original_name(self) -> str:
+        return ORIGINAL_PREFIX + self.name
+
+
+@dataclass(frozen=True)
+class Target:
+    """One scope of one vLLM module that a patch changes: a class (its methods,
+    classmethods, staticmethods and properties), or the module itself (its functions)
+    when ``class_name`` is None."""
+
+    module: str
+    class_name: str | None
+    wraps: tuple[Wrap, ...]
+    adds: tuple[str, ...]
+
+    @property
+    def scope(self) -> str:
+        """``module.Class`` or ``module``, for messages."""
+        return self.module if self.class_name is None else f"{self.module}.{self.class_name}"
+
+    @property
+    def relpath(self) -> str:
+        """Path of the module's file relative to the folder that holds ``vllm/``."""
+        return self.module.replace(".", "/") + ".py"
+
+    @property
+    def method_names(self) -> tuple[str, ...]:
+        """Every method of the fix that this target puts into the class."""
+        return tuple(w.name for w in self.wraps) + self.adds
+
+
+@dataclass(frozen=True)
+class Patch:
+    id: str
+    title: str
+    description: str
+    origin: str
+    upstream_pr: str
+    bug: str
+    applied_upstream: Version | None
+    last_update: str
+    affected: VersionRange
+    affected_text: str
+    fix_path: Path
+    targets: tuple[Target, ...]
+    folder: Path = field(compare=False)
+    upstream_commit: str | None = None  # the upstream commit of the fix, for cherry-picks
+
+    @property
+    def fix_source(self) -> str:
+        return _read_fix(self.fix_path)
+
+    def fix_prints(self, target: Target) -> dict[str, str]:
+        """Fingerprints of the fix's methods for one target class."""
+        return class_prints(self.fix_source, target.class_name).methods
+
+    def fix_nodes(self, target: Target) -> dict[str, ast.FunctionDef | ast.AsyncFunctionDef]:
+        return class_prints(self.fix_source, target.class_name).nodes
+
+    def affects(self, version: Version) -> bool:
+        return version in self.affected
+
+    def fixed_in(self, version: Version) -> bool:
+        """True when ``version`` is at or past the release that ships the fix."""
+        return self.applied_upstream is not None and version >= self.applied_upstream
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "id": self.id,
+            "title": self.title,
+            "affected": self.affected_text,
+            "origin": self.origin,
+            "upstream_pr": self.upstream_pr,
+            "applied_upstream": str(self.applied_upstream) if self.applied_upstream else None,
+            "upstream_commit": self.upstream_commit,
+            "last_update": self.last_update,
+            "targets": [
+                {"module": t.module, "class": t.class_name, "methods": list(t.method_names)}
+                for t in self.targets
+            ],
+        }
+
+
+def catalog_dir() -> Path:
+    """The catalogue folder: inside the wheel, or ``patches/`` of a checkout."""
+    from vllm_patches.core.catalog_files import find_catalog_dir
+
+    found = find_catalog_dir()
+    if found is None:
+        raise CatalogError(messages.catalog_missing(Path(PACKAGE_DIR) / "_catalog"))
+    return Path(found).resolve()
+
+
+@lru_cache(maxsize=None)
+def _read_fix(path: Path) -> str:
+    return _read_text(path)
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise CatalogError(messages.catalog_unreadable(path, exc)) from None
+    except UnicodeDecodeError as exc:
+        raise CatalogError(_not_utf8(path, exc)) from None
+
+
+def fingerprint_command(path: Path) -> str:
+    """The command that fills in the fingerprints and affected range of the patch whose
+    ``patch.toml`` is ``path``."""
+    folder = path.parent
+    return (f"vllm-patches catalog fingerprint {folder.name} --catalog {folder.parent} "
+            "--releases FIRST..LAST")
+
+
+def run_fingerprint(path: Path) -> str:
+    return f"run {fingerprint_command(path)} to fill it in"
+
+
+def _not_utf8(path: Path, exc: UnicodeDecodeError) -> str:
+    return (f"Catalogue file {path} is not UTF-8 text (byte {exc.object[exc.start]:#04x} "
+            f"at offset {exc.start}).")
+
+
+class _Fields:
+    """Typed access to one TOML table, with errors that name file and field."""
+
+    def __init__(self, path: Path, table: dict, where: str = "") -> None:
+        self.path, self.table, self.where = path, table, where
+
+    def _fail(self, key: str, problem: str) -> CatalogError:
+        return CatalogError(messages.catalog_bad_field(self.path, self.where + key, problem))
+
+    def text(self, key: str, default: str | None = None) -> str:
+        value = self.table.get(key, default)
+        if value is None:
+            raise self._fail(key, "is required")
+        if not isinstance(value, str) or not value.strip():
+            raise self._fail(key, "must be a non-empty string")
+        return value.strip()
+
+    def optional_text(self, key: str) -> str | None:
+        return self.text(key) if key in self.table else None
+
+    def strings(self, key: str, required: bool = False) -> tuple[str, ...]:
+        value = self.table.get(key)
+        if value is None:
+            if required:
+                raise self._fail(key, "is required")
+            return ()
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            raise self._fail(key, "must be a list of strings")
+        if required and not value:
+            raise self._fail(key, "must not be empty")
+        return tuple(value)
+
+    def tables(self, key: str) -> list[_Fields]:
+        value = self.table.get(key)
+        if not isinstance(value, list) or not value or not all(isinstance(v, dict) for v in value):
+            raise self._fail(key, "must be a non-empty array of tables ([[...]])")
+        return [_Fields(self.path, v, f"{self.where}{key}[{i}].") for i, v in enumerate(value)]
+
+    def version_range(self, key: str) -> VersionRange:
+        raw = self.text(key)
+        if raw.upper().startswith("TODO"):  # as ``catalog new`` writes it
+            raise self._fail(key, f"is still a TODO (the vLLM releases with the bug): "
+                                  f"{run_fingerprint(self.path)}")
+        try:
+            return VersionRange(raw)
+        except InvalidRange:
+            raise self._fail(
+                key, f"is not a version range of >=, <=, >, <, ==, != clauses: {raw!r}"
+            ) from None
+
+    def version(self, key: str) -> Version | None:
+        raw = self.optional_text(key)
+        if raw is None:
+            return None
+        try:
+            return Version(raw)
+        except InvalidVersion:
+            raise self._fail(key, f"is not a PEP 440 version: {raw!r}") from None
+
+    def commit(self, key: str) -> str | None:
+        raw = self.optional_text(key)
+        if raw is not None and not re.fullmatch(r"[0-9a-f]{7,40}", raw.lower()):
+            raise self._fail(key, f"is not a git commit id (7 to 40 hex digits): {raw!r}")
+        return raw.lower() if raw is not None else None
+
+
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_MODULE = re.compile(r"vllm(\.[A-Za-z_][A-Za-z0-9_]*)+")
+
+
+def _load_target(f: _Fields) -> Target:
+    module = f.text("module")
+    if not _MODULE.fullmatch(module):
+        raise f._fail("module", f"must name a module of the vllm package, not {module!r}")
+    class_name = f.optional_text("class")
+    if class_name is not None and not _IDENTIFIER.fullmatch(class_name):
+        raise f._fail("class", f"is not a Python name: {class_name!r}")
+    default = Kind.METHOD if class_name is not None else Kind.FUNCTION
+    wraps = tuple(_load_wrap(w, default) for w in f.tables("wraps"))
+    adds = f.strings("adds")
+    for name in (*(w.name for w in wraps), *adds):
+        if not _IDENTIFIER.fullmatch(name):
+            raise f._fail("wraps" if name not in adds else "adds", f"is not a Python name: {name!r}")
+    return Target(module=module, class_name=class_name, wraps=wraps, adds=adds)
+
+
+def _load_wrap(w: _Fields, default: Kind) -> Wrap:
+    raw = w.optional_text("kind")
+    try:
+        kind = Kind(raw) if raw is not None else default
+    except ValueError:
+        raise w._fail("kind", f"must be one of {', '.join(k.value for k in Kind)}, "
+                              f"not {raw!r}") from None
+    if (kind == Kind.FUNCTION) != (default == Kind.FUNCTION):
+        raise w._fail("kind", "is 'function' exactly when the target names no class")
+    if not w.table.get("pre-fix"):  # absent, or [] as ``catalog new`` writes it
+        raise w._fail("pre-fix", f"is still empty (the fingerprints of vLLM's code before "
+                                 f"the fix): {run_fingerprint(w.path)}")
+    pre_fix = frozenset(w.strings("pre-fix", required=True))
+    fixed_upstream = frozenset(w.strings("fixed-upstream"))
+    return Wrap(
+        name=w.text("name"),
+        pre_fix=pre_fix,
+        fixed_upstream=fixed_upstream,
+        fixed_if_uses=w.optional_text("fixed-if-uses"),
+        kind=kind,
+        seen=_load_seen(w, pre_fix | fixed_upstream),
+    )
+
+
+def _load_seen(w: _Fields, known: frozenset[str]) -> dict[str, tuple[str, ...]]:
+    """``[targets.wraps.seen]``: each recorded fingerprint -> the releases it was seen in."""
+    raw = w.table.get("seen")
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise w._fail("seen", "must be a table of fingerprint = [release, ...]")
+    seen = {}
+    for fp, versions in raw.items():
+        if fp not in known:
+            raise w._fail(f"seen.{fp}", "names a fingerprint that is neither pre-fix nor "
+                                        "fixed-upstream")
+        if not isinstance(versions, list) or not versions or not all(
+                isinstance(v, str) for v in versions):
+            raise w._fail(f"seen.{fp}", "must be a non-empty list of release versions")
+        for v in versions:
+            try:
+                Version(v)
+            except InvalidVersion:
+                raise w._fail(f"seen.{fp}", f"holds {v!r}, not a PEP 440 version") from None
+        seen[fp] = tuple(versions)
+    return seen
+
+
+def load_patch(folder: Path) -> Patch:
+    """Load and check one ``patches/<id>/`` folder."""
+    path = folder / "patch.toml"
+    try:
+        data = tomllib.loads(_read_text(path))
+    except tomllib.TOMLDecodeError as exc:
+        raise CatalogError(messages.catalog_bad_toml(path, exc)) from None
+    except RecursionError:
+        raise CatalogError(messages.catalog_bad_toml(path, "nested too deep")) from None
+    f = _Fields(path, data)
+    patch_id = f.text("id")
+    if patch_id != folder.name:
+        raise f._fail("id", f"must equal the folder name {folder.name!r}")
+    if "fix" in data and "fix-from" in data:
+        raise f._fail("fix", "and fix-from exclude each other")
+    fix_key = "fix-from" if "fix-from" in data else "fix"
+    if fix_key == "fix-from":
+        fix_path = folder.parent / f.text("fix-from") / "fix.py"
+    else:
+        fix_path = folder / f.text("fix")
+    if not _inside(fix_path, folder.parent):
+        raise f._fail(fix_key, f"must name a file inside the catalogue folder {folder.parent}")
+    if not fix_path.is_file():
+        raise f._fail(fix_key, f"names no file: {fix_path}")
+    patch = Patch(
+        id=patch_id,
+        title=f.text("title"),
+        description=" ".join(f.text("description").split()),
+        origin=f.text("origin"),
+        upstream_pr=f.text("upstream-pr"),
+        bug=f.text("bug"),
+        applied_upstream=f.version("applied-upstream"),
+        last_update=f.text("last-update"),
+        affected=f.version_range("affected"),
+        affected_text=f.text("affected"),
+        fix_path=fix_path,
+        targets=tuple(_load_target(t) for t in f.tables("targets")),
+        folder=folder,
+        upstream_commit=f.commit("upstream-commit"),
+    )
+    _check_fix_covers_targets(patch, f)
+    return patch
+
+
+def _inside(path: Path, root: Path) -> bool:
+    """True when ``path``, links resolved, lies in ``root``."""
+    try:
+        path.resolve().relative_to(root.resolve())
+    except (OSError, RuntimeError, ValueError):
+        return False
+    return True
+
+
+def _check_fix_covers_targets(patch: Patch, f: _Fields) -> None:
+    for target in patch.targets:
+        try:
+            prints = class_prints(patch.fix_source, target.class_name)
+        except (SyntaxError, ValueError) as exc:  # ValueError: a NUL byte, on older Pythons
+            raise CatalogError(messages.catalog_bad_fix(patch.fix_path, str(exc))) from None
+        except RecursionError:
+            raise CatalogError(messages.catalog_bad_fix(patch.fix_path, "nested too deep")) \
+                from None
+        if not prints.class_found:
+            raise CatalogError(
+                messages.catalog_bad_fix(patch.fix_path, f"no class {target.class_name}")
+            )
+        missing = [name for name in target.method_names if name not in prints.methods]
+        if missing:
+            raise CatalogError(
+                messages.catalog_bad_fix(
+                    patch.fix_path, f"class {target.class_name} lacks {', '.join(missing)}"
+                )
+            )
+        _check_kinds(patch, target, prints.nodes)
+
+
+def _check_kinds(patch: Patch, target: Target, nodes: dict) -> None:
+    """The fix defines each wrapped name as what it is in vLLM (a classmethod stays one)."""
+    for wrap in target.wraps:
+        found = Kind.of(nodes[wrap.name], target.class_name is not None)
+        if found != wrap.kind:
+            raise CatalogError(messages.catalog_bad_fix(
+                patch.fix_path, f"{wrap.name} is a {found} in the fix but the target's kind "
+                                f"is {wrap.kind}"))
+
+
+@dataclass(frozen=True)
+class CatalogProblem:
+    """A catalogue entry that cannot be loaded: its folder and why, in one sentence."""
+
+    folder: Path
+    message: str
+
+    @property
+    def id(self) -> str:
+        return self.folder.name
+
+
+def load_catalog(folder: Path | None = None) -> tuple[Patch, ...]:
+    """Every patch of every catalogue (or of ``folder`` alone), sorted by id; CatalogError
+    for the first bad entry or id clash."""
+    patches, problems = load_catalog_report(folder)
+    if problems:
+        raise CatalogError(problems[0].message)
+    return patches
+
+
+def load_catalog_report(folder: Path | None = None
+                        ) -> tuple[tuple[Patch, ...], tuple[CatalogProblem, ...]]:
+    """The good patches of every catalogue (or of ``folder``), sorted by id, and one problem
+    per bad entry, per unusable catalogue folder and per id that two catalogues share."""
+    if folder is not None:
+        return _scan(Path(folder))
+    return _merge(catalog_roots())
+
+
+def catalog_roots() -> tuple[Path, ...]:
+    """Every catalogue folder: the built-in one, then the users' (see ``catalog_files``)."""
+    from vllm_patches.core.catalog_files import user_roots
+
+    return (catalog_dir(), *(Path(r).expanduser().resolve() for r in user_roots()))
+
+
+def builtin(patch: Patch) -> bool:
+    """True for a patch of the catalogue that ships with vllm-patches."""
+    return patch.folder.parent == catalog_dir()
+
+
+@lru_cache(maxsize=None)
+def _merge(roots: tuple[Path, ...]) -> tuple[tuple[Patch, ...], tuple[CatalogProblem, ...]]:
+    patches: list[Patch] = []
+    problems: list[CatalogProblem] = []
+    for root in dict.fromkeys(roots):
+        if not root.is_dir():
+            problems.append(CatalogProblem(root, _not_a_catalogue(root)))
+            continue
+        found, bad = _scan(root)
+        patches += found
+        problems += bad
+    by_id: dict[str, list[Patch]] = {}
+    for patch in patches:
+        by_id.setdefault(patch.id, []).append(patch)
+    for patch_id, same in by_id.items():
+        if len(same) > 1:  # neither wins: the user must rename one
+            problems.append(CatalogProblem(same[-1].folder, _clash(patch_id, same)))
+    good = [p for p in patches if len(by_id[p.id]) == 1]
+    return tuple(sorted(good, key=lambda p: p.id)), tuple(problems)
+
+
+def _not_a_catalogue(root: Path) -> str:
+    return f"Catalogue folder {root} does not exist or is not a folder."
+
+
+def _clash(patch_id: str, same: list[Patch]) -> str:
+    folders = " and ".join(str(p.folder) for p in same)
+    return (f"Patch id {patch_id} is defined twice, in {folders}: ids must be unique across "
+            "catalogues (rename one).")
+
+
+@lru_cache(maxsize=None)
+def _scan(root: Path) -> tuple[tuple[Patch, ...], tuple[CatalogProblem, ...]]:
+    try:
+        entries = sorted(root.iterdir())
+    except OSError as exc:
+        raise CatalogError(messages.catalog_unreadable(root, exc)) from None
+    patches, problems = [], []
+    for child in entries:
+        if not (child.is_dir() and (child / "patch.toml").is_file()):
+            continue
+        try:
+            patches.append(load_patch(child))
+        except CatalogError as exc:
+            problems.append(CatalogProblem(child, str(exc)))
+        except Exception as exc:  # a bug here must cost one entry, not every patch
+            problems.append(CatalogProblem(child, _unexpected(child, exc)))
+    return tuple(patches), tuple(problems)
+
+
+def _unexpected(folder: Path, exc: Exception) -> str:
+    return f"Catalogue entry {folder} cannot be loaded ({type(exc).__name__}: {exc})."
+
+
+_WARNED: set[CatalogProblem] = set()
+
+
+def runtime_catalog(strict: bool) -> tuple[tuple[Patch, ...], frozenset[str]]:
+    """The catalogue as a patched process uses it: the good patches and the ids of the bad
+    entries. Each bad entry is warned about once per process; ``strict`` raises instead."""
+    if strict:
+        return load_catalog(), frozenset()
+    patches, problems = load_catalog_report()
+    for problem in problems:
+        if problem not in _WARNED:
+            _WARNED.add(problem)
+            logger.warning("%s", _entry_skipped(problem))
+    return patches, frozenset(p.id for p in problems)
+
+
+def _entry_skipped(problem: CatalogProblem) -> str:
+    return (f"vllm-patches skips catalogue entry {problem.id}: {problem.message} The other "
+            "patches still apply (VLLM_PATCHES_STRICT=1 makes this an error).")
+
+
+def get_patch(patch_id: str) -> Patch:
+    for patch in load_catalog():
+        if patch.id == patch_id:
+            return patch
+    raise CatalogError(messages.unknown_patch(patch_id, [p.id for p in load_catalog()]))
+
+
+def select(ids: list[str] | tuple[str, ...] | None) -> tuple[Patch, ...]:
+    """The patches named by ``ids`` (all of them when empty), checked."""
+    if not ids:
+        return load_catalog()
+    return tuple(get_patch(i) for i in ids)

@@ -1,0 +1,106 @@
+"""Real vLLM release trees, fetched with pip into a user cache.
+
+``release_tree("0.22.1")`` downloads that release's wheel (``pip download
+--no-deps``), keeps only its ``.py`` files and its dist-info, and returns the
+folder that holds ``vllm/``. The tests, ``--release`` and the GPU bundle use
+it, so that vLLM's code is always read from the real release and never copied
+into this repository.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+from packaging.version import InvalidVersion, Version
+
+from vllm_patches import messages
+from vllm_patches.core.errors import VllmPatchesError
+
+CACHE_ENV = "VLLM_PATCHES_CACHE"
+_PLATFORMS = [f"manylinux_2_{n}_x86_64" for n in range(17, 40)] + ["manylinux2014_x86_64"]
+
+
+class ReleaseError(VllmPatchesError):
+    """A release could not be fetched or unpacked."""
+
+
+def cache_root() -> Path:
+    """``$VLLM_PATCHES_CACHE``, else ``$XDG_CACHE_HOME/vllm-patches``, else ``~/.cache/vllm-patches``."""
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV]).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "vllm-patches"
+
+
+def _wanted(name: str) -> bool:
+    top = name.split("/", 1)[0]
+    return (top == "vllm" and name.endswith(".py")) or (
+        top.startswith("vllm-") and top.endswith(".dist-info")
+    )
+
+
+def is_cached(version: str) -> bool:
+    """True when ``release_tree(version)`` needs no download."""
+    return (cache_root() / "releases" / version / ".complete").is_file()
+
+
+def release_tree(version: str, *, quiet: bool = True) -> Path:
+    """The unpacked ``.py`` tree of a vLLM release, fetched on first use."""
+    try:
+        Version(version)
+    except InvalidVersion:
+        raise ReleaseError(messages.bad_release(version)) from None
+    dest = cache_root() / "releases" / version
+    if (dest / ".complete").is_file():
+        return dest
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with _lock(dest.parent / f".{version}.lock"):
+        if (dest / ".complete").is_file():
+            return dest
+        with tempfile.TemporaryDirectory(dir=dest.parent, prefix=f".{version}-") as tmp:
+            wheel = _download(version, Path(tmp) / "wheel", quiet)
+            staging = Path(tmp) / "tree"
+            with zipfile.ZipFile(wheel) as zf:
+                for info in zf.infolist():
+                    if _wanted(info.filename):
+                        zf.extract(info, staging)
+            (staging / ".complete").write_text(wheel.name + "\n")
+            if dest.exists():
+                shutil.rmtree(dest)
+            os.replace(staging, dest)
+    return dest
+
+
+def _download(version: str, folder: Path, quiet: bool) -> Path:
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
+           "--disable-pip-version-check", "-d", str(folder), f"vllm=={version}"]
+    for platform in _PLATFORMS:
+        cmd += ["--platform", platform]
+    result = subprocess.run(cmd, capture_output=quiet, text=True)
+    wheels = sorted(folder.glob("vllm-*.whl"))
+    if result.returncode != 0 or not wheels:
+        raise ReleaseError(messages.release_download_failed(version))
+    return wheels[0]
+
+
+class _lock:
+    """An exclusive file lock (fcntl), so parallel test workers fetch once."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __enter__(self):
+        import fcntl
+
+        self.fh = open(self.path, "w")
+        fcntl.flock(self.fh, fcntl.LOCK_EX)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.fh.close()

@@ -1,0 +1,432 @@
+"""Runtime mode: put a catalogued fix into vLLM's classes in this process.
+
+``apply`` imports each target module (if it is not imported yet), checks that
+the methods to wrap still have a known pre-fix shape, and installs the fix's
+methods, bound to the target module's globals. ``revert`` puts the original
+functions back. Both are idempotent and thread-safe, and neither raises for a
+patch that cannot be applied unless ``strict`` is set: a failing patch must
+never take a vLLM process down.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import inspect
+import logging
+import os
+import sys
+import textwrap
+import threading
+import types
+from dataclasses import dataclass, field
+
+from vllm_patches import messages
+from vllm_patches.core.catalog import CatalogError, Patch, Target
+from vllm_patches.core.detect import DetectError, find_vllm
+from vllm_patches.core.shape import MethodPrints, fingerprint
+from vllm_patches.core.state import (APPLICABLE, APPLIED as STATE_APPLIED, FIXED_UPSTREAM, MISSING, PATCHED,
+                    NO_MODULE, TARGET_MODIFIED, Evidence, PatchStatus, Shape, classify_prints, combine,
+                    judge)
+
+logger = logging.getLogger("vllm_patches")
+
+MARK = "__vllm_patches__"
+STRICT_ENV = "VLLM_PATCHES_STRICT"
+_MISSING = object()
+_LOCK = threading.RLock()
+
+# Outcomes of apply() and revert().
+APPLIED = "applied"
+ALREADY_APPLIED = "already-applied"
+IN_SOURCE = "applied-in-source"
+SKIPPED = "skipped"
+REFUSED = "refused"
+FAILED = "failed"
+REVERTED = "reverted"
+NOT_APPLIED = "not-applied"
+
+
+class PatchError(RuntimeError):
+    """A patch could not be applied and strict mode asked for an exception.
+
+    ``outcomes`` holds the outcomes of this ``apply`` call up to the failing one.
+    """
+
+    def __init__(self, message: str, outcomes=()) -> None:
+        super().__init__(message)
+        self.outcomes = tuple(outcomes)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    id: str
+    outcome: str
+    message: str
+    mode: str = "runtime"
+    obsolete: bool = False  # skipped because the installed vLLM has the fix upstream
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome not in (REFUSED, FAILED)
+
+    def to_dict(self) -> dict[str, str]:
+        return {"id": self.id, "outcome": self.outcome, "mode": self.mode, "message": self.message}
+
+
+@dataclass
+class _Installed:
+    """What one applied patch changed, so that revert can undo exactly that."""
+
+    cls: object  # the class, or the module for module-level functions
+    target: Target
+    previous: dict[str, object] = field(default_factory=dict)
+    copies: list[tuple[object, str, object]] = field(default_factory=list)  # module, name, original
+
+    def live(self) -> bool:
+        """True while the class that runs is the one patched and still holds the fix
+        (an ``importlib.reload`` of the module makes a new, unpatched class)."""
+        return _live_class(self.target) is self.cls and all(
+            is_marked(self.cls.__dict__.get(name)) for name in self.target.method_names)
+
+
+_APPLIED: dict[str, list[_Installed]] = {}
+
+
+def strict_from_env() -> bool:
+    return os.environ.get(STRICT_ENV, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def is_applied(patch_id: str) -> bool:
+    """True when this process runs ``patch_id`` as a runtime patch (on the classes that
+    run now, not ones a reload replaced)."""
+    with _LOCK:
+        installed = _APPLIED.get(patch_id)
+        return installed is not None and all(record.live() for record in installed)
+
+
+def apply(ids=None, *, force: bool = False, strict: bool | None = None) -> list[Outcome]:
+    """Apply catalogued patches (all when ``ids`` is empty) in this process."""
+    strict = strict_from_env() if strict is None else strict
+    with _LOCK:
+        return apply_patches(_select(ids, strict), force=force, strict=strict)
+
+
+def apply_patches(patches, *, force: bool = False, strict: bool | None = None) -> list[Outcome]:
+    """``apply`` for ``Patch`` objects already loaded (``catalog check`` loads a catalogue
+    folder itself): the same outcomes, logging and strict mode."""
+    strict = strict_from_env() if strict is None else strict
+    outcomes = []
+    with _LOCK:
+        for patch in patches:
+            outcome = _apply_one(patch, force)
+            _log(outcome, patch)
+            outcomes.append(outcome)
+            if strict and not outcome.ok:
+                raise PatchError(outcome.message, outcomes)
+    return outcomes
+
+
+def revert(ids=None) -> list[Outcome]:
+    """Put back the original functions of runtime-applied patches."""
+    with _LOCK:
+        return revert_patches(_select(ids, strict=True))
+
+
+def revert_patches(patches) -> list[Outcome]:
+    """``revert`` for ``Patch`` objects already loaded."""
+    outcomes = []
+    with _LOCK:
+        for patch in patches:
+            installed = _APPLIED.pop(patch.id, None)
+            if installed is None:
+                outcomes.append(Outcome(patch.id, NOT_APPLIED, messages.not_applied_here(patch.id)))
+                continue
+            for record in reversed(installed):
+                _restore(record)
+            outcomes.append(Outcome(patch.id, REVERTED, messages.reverted_here(patch.id)))
+    return outcomes
+
+
+def _select(ids, strict: bool) -> tuple[Patch, ...]:
+    """The catalogued patches named by ``ids`` (all when empty). Not strict: a bad catalogue
+    entry or an unknown id costs only itself, with a warning; strict: CatalogError."""
+    from vllm_patches.core.catalog import runtime_catalog
+
+    try:
+        patches, broken = runtime_catalog(strict)
+    except CatalogError as exc:
+        if strict:
+            raise
+        logger.warning("%s %s", messages.catalog_failed_at_runtime(), exc)
+        return ()
+    if not ids:
+        return patches
+    by_id = {p.id: p for p in patches}
+    wanted = [ids] if isinstance(ids, str) else list(dict.fromkeys(ids))
+    for unknown in (i for i in wanted if i not in by_id and i not in broken):
+        text = messages.unknown_patch(unknown, sorted(by_id))
+        if strict:
+            raise CatalogError(text)
+        logger.warning("%s", text)
+    return tuple(by_id[i] for i in wanted if i in by_id)
+
+
+def _apply_one(patch: Patch, force: bool) -> Outcome:
+    if patch.id in _APPLIED and not is_applied(patch.id):
+        del _APPLIED[patch.id]  # the module was reloaded: its new classes are unpatched
+    try:
+        verdict, plans = examine(patch)
+    except Exception as exc:  # a broken vLLM must not break the host process
+        return Outcome(patch.id, FAILED, messages.apply_failed(patch.id, exc))
+    state = verdict.state
+    if state == STATE_APPLIED:
+        if verdict.mode == "source":
+            return Outcome(patch.id, IN_SOURCE, messages.found_in_source(patch.id), mode="source")
+        return Outcome(patch.id, ALREADY_APPLIED, messages.already_applied_here(patch.id))
+    if state == FIXED_UPSTREAM:
+        return Outcome(patch.id, SKIPPED, verdict.reason, obsolete=True)
+    if state == TARGET_MODIFIED and not (force and all(p.forceable for p in plans)):
+        return Outcome(patch.id, REFUSED, messages.refuse_modified(patch.id, verdict.reason))
+    if state not in (APPLICABLE, TARGET_MODIFIED):
+        return Outcome(patch.id, SKIPPED, verdict.reason)
+    installed: list[_Installed] = []
+    try:
+        for plan in plans:
+            installed.append(_install(plan))
+    except Exception as exc:
+        for record in reversed(installed):
+            _restore(record)
+        return Outcome(patch.id, FAILED, messages.apply_failed(patch.id, exc))
+    _APPLIED[patch.id] = installed
+    return Outcome(patch.id, APPLIED, messages.applied_now(patch.id, vllm_version_text()))
+
+
+def vllm_version_text() -> str:
+    """The installed vLLM's version for log lines, or ``unknown``."""
+    try:
+        install = find_vllm()
+    except DetectError:
+        return "unknown"
+    if install is None or install.version is None:
+        return "unknown"
+    return str(install.version)
+
+
+@dataclass
+class _Plan:
+    patch: Patch
+    target: Target
+    module: types.ModuleType
+    cls: type
+
+    @property
+    def forceable(self) -> bool:
+        """True when ``force`` may wrap this class: every method to wrap is there, and no
+        trace of a fix is."""
+        names = self.cls.__dict__
+        return all(w.name in names and w.original_name not in names for w in self.target.wraps)
+
+
+def examine(patch: Patch) -> tuple[PatchStatus, list[_Plan]]:
+    """The verdict about ``patch`` for the code that runs in this process (its target
+    modules imported if they are not yet), and what applying it would change."""
+    install = find_vllm()
+    version = install.version if install is not None else None
+    shapes, plans, marks, texts = [], [], set(), []
+    for target in patch.targets:
+        try:
+            module = importlib.import_module(target.module)
+        except ModuleNotFoundError as exc:
+            if not _names_module(exc, target.module):
+                raise  # the module is there but one of its imports is not: a failure
+            shapes.append(Shape(NO_MODULE, messages.module_absent(target.module)))
+            continue
+        cls = _live_class(target)
+        if not isinstance(cls, (type, types.ModuleType)):
+            shapes.append(Shape(MISSING, messages.class_absent(target.scope)))
+            continue
+        shapes.append(classify_prints(patch, target, live_prints(cls, _names_of(target))))
+        marks |= {mark_of(cls.__dict__.get(n)) for n in target.method_names}
+        texts.append(getattr(module, "__file__", None))
+        plans.append(_Plan(patch, target, module, cls))
+    shape = combine(patch, shapes)
+    marks.discard(None)
+    runtime = bool(marks)
+    own = patch.id in marks if runtime else (shape.kind == PATCHED and _holds_own_block(patch, texts))
+    where = install.location if install is not None else "this process"
+    return judge(patch, Evidence(shape, own=own, runtime=runtime), version, where), plans
+
+
+def _names_module(exc: ModuleNotFoundError, module: str) -> bool:
+    """True when the module that could not be found is ``module`` or a package of it."""
+    return bool(exc.name) and (module == exc.name or module.startswith(exc.name + "."))
+
+
+def _live_class(target: Target) -> object:
+    """The class that runs now (or the module itself, for module-level functions)."""
+    module = sys.modules.get(target.module)
+    if module is None or target.class_name is None:
+        return module
+    return getattr(module, target.class_name, None)
+
+
+def _names_of(target: Target) -> set[str]:
+    return {*target.method_names, *(w.original_name for w in target.wraps)}
+
+
+def live_prints(cls: type, names: set[str]) -> MethodPrints:
+    """Fingerprints of the methods ``names`` of a class object, read from the code each
+    function was compiled from (never through ``__wrapped__``)."""
+    methods, nodes = {}, {}
+    for name in names:
+        node = _function_node(cls.__dict__.get(name))
+        if node is not None:
+            methods[name], nodes[name] = fingerprint(node), node
+    return MethodPrints(True, methods, nodes)
+
+
+def _function_node(func: object) -> ast.FunctionDef | ast.AsyncFunctionDef | None:
+    code = getattr(function_of(func), "__code__", None)
+    if code is None:
+        return None
+    try:
+        source = textwrap.dedent(inspect.getsource(code))
+        node = ast.parse(source).body[0]
+    except (OSError, TypeError, SyntaxError, IndexError):
+        return None
+    return node if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) else None
+
+
+def _holds_own_block(patch: Patch, files: list[str | None]) -> bool:
+    """True when a target module's file holds this patch's marked block (source mode)."""
+    from vllm_patches.source.edit import has_block
+
+    return any(has_block(patch, _file_text(f)) for f in files if f)
+
+
+def _file_text(path: str) -> str:
+    """A module file's text through the one reader; empty when it cannot be read (the
+    classes that run were judged already: this only tells whose block is there)."""
+    from vllm_patches.core.sourcefile import SourceTextError, read_source
+
+    try:
+        return read_source(path).text
+    except (OSError, SourceTextError):
+        return ""
+
+
+def fix_functions(patch: Patch, target: Target, module_globals: dict) -> dict[str, object]:
+    """The fix's functions for ``target`` (plain functions, or the classmethod, staticmethod
+    or property around them), bound to the target module's globals and marked as ours."""
+    namespace: dict[str, object] = {"__name__": f"vllm_patches.fix.{patch.id}"}
+    exec(compile(patch.fix_source, str(patch.fix_path), "exec"), namespace)
+    scope = namespace if target.class_name is None else namespace[target.class_name].__dict__
+    prefix = "" if target.class_name is None else f"{target.class_name}."
+    return {
+        name: _rebound(scope[name], module_globals, target.module, prefix + name, patch.id)
+        for name in target.method_names
+    }
+
+
+def _rebound(obj: object, module_globals: dict, module: str, qualname: str, patch_id: str):
+    """``obj`` of the fix, its function(s) re-made over the target module's globals."""
+    def function(func):
+        if func is None:
+            return None
+        bound = types.FunctionType(func.__code__, module_globals, func.__name__,
+                                   func.__defaults__, func.__closure__)
+        bound.__kwdefaults__ = func.__kwdefaults__
+        bound.__qualname__, bound.__module__, bound.__doc__ = qualname, module, func.__doc__
+        bound.__annotations__ = dict(getattr(func, "__annotations__", {}))
+        setattr(bound, MARK, patch_id)
+        return bound
+
+    if isinstance(obj, (classmethod, staticmethod)):
+        return type(obj)(function(obj.__func__))
+    if isinstance(obj, property):
+        return property(function(obj.fget), function(obj.fset), function(obj.fdel), obj.__doc__)
+    return function(obj)
+
+
+def function_of(obj: object) -> object:
+    """The function inside a class attribute: a classmethod's or staticmethod's, a
+    property's getter, or the attribute itself."""
+    if isinstance(obj, (classmethod, staticmethod)):
+        return obj.__func__
+    if isinstance(obj, property):
+        return obj.fget
+    return obj
+
+
+def _install(plan: _Plan) -> _Installed:
+    target, scope = plan.target, plan.cls
+    functions = fix_functions(plan.patch, target, plan.module.__dict__)
+    record = _Installed(scope, target)
+    names = [w.original_name for w in target.wraps] + list(target.method_names)
+    for name in names:
+        record.previous[name] = scope.__dict__.get(name, _MISSING)
+    try:
+        for wrap in target.wraps:
+            original = scope.__dict__[wrap.name]
+            function_of(functions[wrap.name]).__wrapped__ = function_of(original)
+            setattr(scope, wrap.original_name, original)
+        for name, func in functions.items():
+            setattr(scope, name, func)
+        if target.class_name is None:
+            _rebind_copies(plan.module, record, functions)
+    except Exception:
+        _restore(record)
+        raise
+    return record
+
+
+def _rebind_copies(module: types.ModuleType, record: _Installed, functions: dict) -> None:
+    """Rebind the copies of a patched module-level function that other imported vLLM
+    modules took with ``from module import name`` before the patch went in (modules
+    imported later read the patched name)."""
+    for wrap in record.target.wraps:
+        original = record.previous[wrap.name]
+        for other_name, other in list(sys.modules.items()):
+            if other is module or other is None or not (
+                    other_name == "vllm" or other_name.startswith("vllm.")):
+                continue
+            values = getattr(other, "__dict__", {})
+            for attr, value in list(values.items()):
+                if value is original:
+                    record.copies.append((other, attr, original))
+                    setattr(other, attr, functions[wrap.name])
+
+
+def _restore(record: _Installed) -> None:
+    for module, attr, original in reversed(record.copies):
+        setattr(module, attr, original)
+    record.copies.clear()
+    for name, previous in record.previous.items():
+        if previous is _MISSING:
+            if name in record.cls.__dict__:
+                delattr(record.cls, name)
+        else:
+            setattr(record.cls, name, previous)
+
+
+def _log(outcome: Outcome, patch: Patch) -> None:
+    if outcome.outcome == APPLIED:
+        logger.info("%s", messages.log_applied(os.getpid(), outcome.id, outcome.mode,
+                                               vllm_version_text()))
+    elif outcome.obsolete:
+        logger.warning("%s", messages.log_obsolete(os.getpid(), outcome.id, vllm_version_text(),
+                                                   patch.applied_upstream))
+    elif outcome.outcome in (REFUSED, FAILED):
+        logger.warning("%s", outcome.message)
+    else:
+        logger.debug("%s", outcome.message)
+
+
+def mark_of(obj: object) -> str | None:
+    """The id of the patch whose fix ``obj`` is (a function or a class attribute), or None."""
+    return getattr(function_of(obj), MARK, None)
+
+
+def is_marked(func: object) -> bool:
+    return mark_of(func) is not None

@@ -1,0 +1,198 @@
+"""Auto-patching for every process vLLM starts: the ``vllm.general_plugins`` entry point.
+
+vLLM calls ``register()`` in each process it creates (API server, engine core,
+workers, Ray workers), possibly several times; the opt-in ``.pth`` hook calls
+it at start-up of every interpreter. ``register()`` is cheap and imports no
+vLLM module: it asks ``importhook`` to run the selected patches when their
+target module is imported, or at once when it already is. Applying goes
+through ``runtime.apply`` (imported only then), and each outcome is appended
+to the ``VLLM_PATCHES_REPORT`` file when one is set.
+
+Environment:
+  VLLM_PATCHES          ``all`` (default), ``none``, or a comma list of patch ids
+  VLLM_PATCHES_STRICT   ``1``: a patch that cannot be applied raises instead of warning
+  VLLM_PATCHES_REPORT   a file that receives one JSON line per process when it arms
+                        the hook, then one per process and patch
+"""
+
+import os
+import sys
+from _thread import RLock
+
+from vllm_patches.runtime import importhook
+PATCHES_ENV = "VLLM_PATCHES"
+
+_LOCK = RLock()
+_ARMED_BY: list[str] = []
+_FORKS = {"ids": [], "version": "", "watching": False}  # what forked children inherit
+
+
+def selection() -> tuple[str, ...] | None:
+    """The patch ids that ``VLLM_PATCHES`` selects: None for all, () for none."""
+    raw = os.environ.get(PATCHES_ENV, "").strip()
+    if raw.lower() in ("", "all"):
+        return None
+    if raw.lower() == "none":
+        return ()
+    return tuple(dict.fromkeys(part.strip() for part in raw.split(",") if part.strip()))
+
+
+def register(via: str = "plugin") -> None:
+    """Patch the selected target modules when they are imported (at once if they are).
+
+    Idempotent: the first call arms the hooks (and writes the process's one
+    *armed* line to ``VLLM_PATCHES_REPORT`` when that is set), later ones only
+    note ``via``.
+    """
+    selected = selection()
+    if selected == ():
+        return
+    with _LOCK:
+        first = not _ARMED_BY
+        if via not in _ARMED_BY:
+            _ARMED_BY.append(via)
+        if first:
+            _report_armed(via, selected)
+            # The catalogue is read when vLLM is imported (now, in a vLLM process), never
+            # at interpreter start: the .pth hook costs one dictionary lookup per import.
+            importhook.when_imported("vllm", _arm_targets)
+
+
+def target_modules() -> tuple[str, ...]:
+    """The modules that the selected patches target: the ones the hook watches."""
+    from vllm_patches.core.catalog_files import target_modules as scan
+
+    return scan(selection())
+
+
+def _arm_targets(_vllm) -> None:
+    """Watch each target module of the selected patches (at once if it is imported)."""
+    try:
+        names = target_modules()
+    except Exception:  # never take vLLM's import down
+        return
+    for name in names:
+        importhook.when_imported(name, _on_import)
+
+
+def _report_armed(via: str, selected: tuple[str, ...] | None) -> None:
+    """The report's proof that the plugin loaded here, before any target is imported.
+
+    Only touches the report (and imports the small ``reportline``) when
+    ``VLLM_PATCHES_REPORT`` is set; never raises.
+    """
+    if not os.environ.get("VLLM_PATCHES_REPORT", "").strip():
+        return
+    try:
+        from vllm_patches.runtime import reportline
+        reportline.write(reportline.armed_line(via, selected))
+    except Exception:
+        pass
+
+
+def armed_by() -> tuple[str, ...]:
+    """Who armed auto-patching in this process: ``plugin``, ``pth``, or nobody."""
+    return tuple(_ARMED_BY)
+
+
+def _on_import(module) -> None:
+    """Apply the selected patches whose targets are now all imported; never raise
+    unless strict mode asks for it."""
+    from vllm_patches import messages
+    from vllm_patches.runtime import report
+    from vllm_patches.runtime import patcher as runtime
+    name = getattr(module, "__name__", "?")
+    strict = runtime.strict_from_env()
+    try:
+        _show_log_lines()
+        ids = _due(name, strict)
+        if not ids:
+            return
+        outcomes = runtime.apply(ids, strict=strict)
+    except runtime.PatchError as exc:
+        report.record(exc.outcomes, runtime.vllm_version_text(), armed_by())
+        raise
+    except Exception as exc:
+        if strict:
+            raise
+        runtime.logger.warning("%s", messages.autopatch_failed(name, exc))
+        return
+    version = runtime.vllm_version_text()
+    report.record(outcomes, version, armed_by())
+    _report_forks([o.id for o in outcomes if o.outcome in (runtime.APPLIED, runtime.ALREADY_APPLIED)],
+                  version)
+
+
+def _report_forks(ids: list[str], version: str) -> None:
+    """Let each forked child record the patches it inherits.
+
+    A worker that vLLM forks after the parent was patched runs the patched
+    classes, but loads no plugin (vLLM's once-per-process guard is inherited
+    too), so without this it would be missing from the report.
+    """
+    if not ids or not hasattr(os, "register_at_fork"):
+        return
+    with _LOCK:
+        _FORKS["ids"] = [*_FORKS["ids"], *(i for i in ids if i not in _FORKS["ids"])]
+        _FORKS["version"] = version
+        if not _FORKS["watching"]:
+            _FORKS["watching"] = True
+            os.register_at_fork(after_in_child=_record_inherited)
+
+
+def _record_inherited() -> None:
+    # Runs in the child right after fork: no locks (another thread may have held one).
+    try:
+        from vllm_patches import messages
+        from vllm_patches.runtime import report
+        from vllm_patches.runtime.patcher import Outcome
+
+        ppid = os.getppid()
+        report.record([Outcome(i, report.INHERITED, messages.inherited_patch(i, ppid))
+                       for i in _FORKS["ids"]], _FORKS["version"], armed_by())
+    except Exception:
+        pass
+
+
+def _due(module_name: str, strict: bool) -> list[str]:
+    """Selected patches that target ``module_name`` and whose targets are all imported."""
+    from vllm_patches import messages
+    from vllm_patches.runtime import patcher as runtime
+    from vllm_patches.core.catalog import runtime_catalog
+
+    patches, broken = runtime_catalog(strict)  # a bad entry: warned about there, and left out
+    wanted = selection()
+    if wanted is not None:
+        known = sorted(p.id for p in patches)
+        unknown = [i for i in wanted if i not in known and i not in broken]
+        if unknown:
+            text = messages.unknown_ids_in_env(unknown, known)
+            if strict:
+                raise runtime.PatchError(text)
+            runtime.logger.warning("%s", text)
+    return [
+        p.id for p in patches
+        if (wanted is None or p.id in wanted)
+        and any(t.module == module_name for t in p.targets)
+        and all(t.module in sys.modules for t in p.targets)
+    ]
+
+
+def _show_log_lines() -> None:
+    """Print this package's INFO lines on stderr when nobody configured logging.
+
+    vLLM configures only its own ``vllm`` logger, so without this the one line
+    per applied patch would be lost in every vLLM process.
+    """
+    import logging
+
+    logger = logging.getLogger("vllm_patches")
+    if logger.handlers or logging.getLogger().handlers:
+        return
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter(
+        "%(levelname)s %(asctime)s [vllm_patches] %(message)s", "%m-%d %H:%M:%S"))
+    logger.addHandler(handler)
+    if logger.level == logging.NOTSET:
+        logger.setLevel(logging.INFO)
+    logger.propagate = False

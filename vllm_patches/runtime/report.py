@@ -1,0 +1,264 @@
+"""Proof that every process was patched: the ``VLLM_PATCHES_REPORT`` file, and its summary.
+
+With ``VLLM_PATCHES_REPORT=FILE`` in the environment, each process that loads
+the plugin or the ``.pth`` hook appends one *armed* line (which patches it
+armed, and how), then, once a patched module is imported, one *patch* line
+per patch: time, pid, parent pid, process title, patch id, outcome
+(runtime's, or ``inherited`` in a child forked after its parent was patched),
+mode, vLLM version, and who armed the hook. ``reportline`` writes them.
+
+``read`` turns the file back into checked entries (a line with a field of the
+wrong type counts as unreadable, like one that is not JSON), ``summarize``
+into one record per process, and ``check`` says whether the file proves that
+every patch asked about is in place, for ``vllm-patches status --report FILE
+--check``: no readable line, an unreadable line, or no line for a patch asked
+about is no evidence, never a pass.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from enum import Enum
+
+from vllm_patches import messages
+from vllm_patches.core.errors import VllmPatchesError
+from vllm_patches.runtime.reportline import ALL, ARMED, PATCH, REPORT_ENV, append, patch_lines, process_title, write
+
+__all__ = ["REPORT_ENV", "INHERITED", "ReportError", "Evidence", "ProcessRecord", "record",
+           "append", "process_title", "read", "summarize", "check", "evidence_of"]
+
+INHERITED = "inherited"  # a forked child runs the patch its parent applied
+
+
+class Evidence(Enum):
+    """What one process's outcome for a patch proves."""
+
+    IN_PLACE = "in place"  # the fix runs in that process
+    NOT_NEEDED = "not needed"  # runtime found the code outside the fix's reach (skipped)
+    NOT_IN_PLACE = "not in place"  # refused, failed, or an outcome this version does not know
+
+
+_OUTCOME_EVIDENCE = {
+    "applied": Evidence.IN_PLACE,
+    "already-applied": Evidence.IN_PLACE,
+    "applied-in-source": Evidence.IN_PLACE,
+    INHERITED: Evidence.IN_PLACE,
+    "skipped": Evidence.NOT_NEEDED,
+}
+
+
+def evidence_of(outcome: str) -> Evidence:
+    """An outcome this version does not know proves nothing: NOT_IN_PLACE."""
+    return _OUTCOME_EVIDENCE.get(outcome, Evidence.NOT_IN_PLACE)
+
+
+class ReportError(VllmPatchesError):
+    """The report file cannot be read."""
+
+
+def record(outcomes, vllm_version: str, armed_by=()) -> None:
+    """Append one line per outcome to ``$VLLM_PATCHES_REPORT``; never raises."""
+    if outcomes:
+        write(patch_lines(outcomes, vllm_version, armed_by))
+
+
+# Reading ---------------------------------------------------------------------------
+_OPTIONAL_TEXT = ("time", "process", "vllm", "via", "mode", "message")
+
+
+def read(path: str) -> tuple[list[dict], int]:
+    """The checked entries of a report file, and how many lines could not be read."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            raw_lines = fh.read().splitlines()
+    except FileNotFoundError:
+        raise ReportError(messages.report_missing(path)) from None
+    except (OSError, ValueError) as exc:
+        raise ReportError(_report_unreadable(path, exc)) from None
+    entries, bad = [], 0
+    for raw in raw_lines:
+        if not raw.strip():
+            continue
+        entry = checked_entry(raw)
+        if entry is None:
+            bad += 1
+        else:
+            entries.append(entry)
+    return entries, bad
+
+
+def _report_unreadable(path: str, exc: Exception) -> str:
+    if isinstance(exc, OSError):
+        return messages.report_unreadable(path, exc)
+    return f"Cannot read report file {path}: {exc}."
+
+
+def checked_entry(raw: str) -> dict | None:
+    """One line as a dict whose fields have the types the writer gives them; None if not."""
+    try:
+        entry = json.loads(raw)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(entry, dict) or not _is_pid(entry.get("pid"), minimum=1):
+        return None
+    if not _is_pid(entry.get("ppid", 0), minimum=0):
+        return None
+    if not all(isinstance(entry.get(key, ""), str) for key in _OPTIONAL_TEXT):
+        return None
+    event = entry.setdefault("event", PATCH)  # lines from before armed lines had no event
+    if event == PATCH:
+        ok = _is_name(entry.get("patch")) and _is_name(entry.get("outcome"))
+    elif event == ARMED:
+        ok = entry.get("outcome") == ARMED and _is_selection(entry.get("patches"))
+    else:
+        ok = False
+    return entry if ok else None
+
+
+def _is_pid(value: object, minimum: int) -> bool:
+    return type(value) is int and value >= minimum
+
+
+def _is_name(value: object) -> bool:
+    return isinstance(value, str) and bool(value.strip())
+
+
+def _is_selection(value: object) -> bool:
+    return value == ALL or (isinstance(value, list) and all(_is_name(v) for v in value))
+
+
+@dataclass
+class ProcessRecord:
+    """What one process recorded: its identity, what it armed, the last outcome of each patch."""
+
+    pid: int
+    ppid: int
+    process: str
+    vllm: str
+    via: str
+    first_time: str
+    armed: str | tuple[str, ...] | None = None  # ALL, the ids, or None without an armed line
+    patches: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    @property
+    def target_imported(self) -> bool:
+        """False for a process that armed the plugin but never imported a patched module."""
+        return bool(self.patches)
+
+    @property
+    def needs_attention(self) -> bool:
+        return any(evidence_of(p["outcome"]) is Evidence.NOT_IN_PLACE
+                   for p in self.patches.values())
+
+    def arms_any(self, ids) -> bool:
+        return not ids or self.armed == ALL or bool(set(self.armed or ()) & set(ids))
+
+    def to_dict(self) -> dict[str, object]:
+        armed = list(self.armed) if isinstance(self.armed, tuple) else self.armed
+        return {"pid": self.pid, "ppid": self.ppid, "process": self.process,
+                "vllm": self.vllm, "via": self.via, "first_time": self.first_time,
+                "armed": armed, "patches": self.patches}
+
+
+def summarize(entries: list[dict], ids=()) -> list[ProcessRecord]:
+    """One record per process (pid and parent pid), in the order they first wrote.
+
+    With ``ids``: only those patches, and only the processes that recorded one of
+    them or armed one of them without importing a patched module.
+    """
+    processes: dict[tuple[int, int], ProcessRecord] = {}
+    for entry in entries:
+        key = (entry["pid"], entry.get("ppid", 0))
+        rec = processes.get(key)
+        if rec is None:
+            rec = processes[key] = ProcessRecord(
+                pid=entry["pid"], ppid=entry.get("ppid", 0), process=entry.get("process", ""),
+                vllm=entry.get("vllm", ""), via=entry.get("via", ""),
+                first_time=entry.get("time", ""))
+        rec.process = entry.get("process") or rec.process
+        rec.vllm = entry.get("vllm") or rec.vllm
+        rec.via = entry.get("via") or rec.via
+        if entry["event"] == ARMED:
+            patches = entry["patches"]
+            rec.armed = ALL if patches == ALL else tuple(patches)
+        else:
+            rec.patches[entry["patch"]] = {"outcome": entry["outcome"],
+                                           "mode": entry.get("mode", ""),
+                                           "message": entry.get("message", "")}
+    records = sorted(processes.values(), key=lambda r: r.first_time)
+    if ids:
+        records = [_only(r, ids) for r in records]
+        records = [r for r in records if r.patches or (r.armed is not None and r.arms_any(ids))]
+    return records
+
+
+def _only(rec: ProcessRecord, ids) -> ProcessRecord:
+    """``rec`` with only the patches ``ids``; None-armed when it imported a target for others."""
+    kept = {p: r for p, r in rec.patches.items() if p in ids}
+    armed = rec.armed if kept or not rec.patches else None
+    return ProcessRecord(rec.pid, rec.ppid, rec.process, rec.vllm, rec.via, rec.first_time,
+                         armed, kept)
+
+
+def check(path: str, records: list[ProcessRecord], readable: int, unreadable: int,
+          ids=()) -> str | None:
+    """None when the report proves every asked patch (all, without ``ids``) in place or not
+    needed in each process that recorded it; else why not, in one sentence.
+
+    ``readable``/``unreadable``: how many lines ``read`` could and could not read.
+    """
+    if not readable:
+        return _no_readable_line(path, unreadable)
+    if unreadable:
+        return (f"Report {path} has {unreadable} line(s) that cannot be read, so it cannot "
+                "prove that every process runs the fix: no evidence (look at the file).")
+    recorded = {p for r in records for p in r.patches}
+    missing = [i for i in ids if i not in recorded]
+    if missing:
+        return (f"No process in report {path} recorded {', '.join(missing)}: no evidence that "
+                "it runs (no process imported its target, or the plugin did not load there).")
+    failing = _not_in_place(records)
+    if failing:
+        return f"Report {path} shows a patch not in place: " + "; ".join(
+            f"{patch_id} {outcome} in {_pids(pids)}"
+            for (patch_id, outcome), pids in failing.items()) + "."
+    return None
+
+
+def _not_in_place(records: list[ProcessRecord]) -> dict[tuple[str, str], list[int]]:
+    """(patch, outcome) -> the pids whose outcome leaves the patch out."""
+    failing: dict[tuple[str, str], list[int]] = {}
+    for rec in records:
+        for patch_id, result in rec.patches.items():
+            if evidence_of(result["outcome"]) is Evidence.NOT_IN_PLACE:
+                failing.setdefault((patch_id, result["outcome"]), []).append(rec.pid)
+    return failing
+
+
+def _pids(pids: list[int], shown: int = 5) -> str:
+    text = ", ".join(map(str, pids[:shown])) + (", ..." if len(pids) > shown else "")
+    return f"{len(pids)} process(es) (pid {text})"
+
+
+def _no_readable_line(path: str, unreadable: int) -> str:
+    what = f"{unreadable} unreadable line(s)" if unreadable else "nothing"
+    return (f"Report {path} holds {what} and no readable line: no evidence that any vLLM "
+            f"process loaded vllm-patches (set {REPORT_ENV}={path} for them).")
+
+
+def outcome_counts(records: list[ProcessRecord]) -> dict[str, dict[str, int]]:
+    """For each patch: how many processes ended in each outcome."""
+    counts: dict[str, dict[str, int]] = {}
+    for rec in records:
+        for patch_id, result in rec.patches.items():
+            label = outcome_label(result)
+            per = counts.setdefault(patch_id, {})
+            per[label] = per.get(label, 0) + 1
+    return counts
+
+
+def outcome_label(result: dict[str, str]) -> str:
+    if result["outcome"] == "applied" and result.get("mode"):
+        return f"applied ({result['mode']})"
+    return result["outcome"]
