@@ -36,7 +36,7 @@ import tomlkit
 from packaging.version import InvalidVersion, Version
 from tomlkit.exceptions import TOMLKitError
 
-from vllm_patches import messages
+from vllm_patches.core import messages as core_messages
 from vllm_patches.core.catalog import _IDENTIFIER, _MODULE
 from vllm_patches.core.errors import VllmPatchesError
 from vllm_patches.core.shape import class_prints
@@ -116,7 +116,7 @@ def find_patch_folder(patch_id: str, catalog: Path | str | None = None) -> Path:
     for entry in (*patches, *problems):
         if entry.id == patch_id and (entry.folder / "patch.toml").is_file():
             return entry.folder
-    raise FingerprintError(messages.unknown_patch(patch_id, sorted(p.id for p in patches)))
+    raise FingerprintError(core_messages.unknown_patch(patch_id, sorted(p.id for p in patches)))
 
 
 def _not_in_catalog(patch_id: str, root: Path) -> str:
@@ -129,17 +129,17 @@ def read_draft(folder: Path) -> PatchDraft:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise FingerprintError(messages.catalog_unreadable(path, exc)) from None
+        raise FingerprintError(core_messages.catalog_unreadable(path, exc)) from None
     except UnicodeDecodeError:
         raise FingerprintError(f"Catalogue file {path} is not UTF-8 text.") from None
     try:
         doc = tomlkit.parse(text)
         data = doc.unwrap()
     except TOMLKitError as exc:
-        raise FingerprintError(messages.catalog_bad_toml(path, exc)) from None
+        raise FingerprintError(core_messages.catalog_bad_toml(path, exc)) from None
 
     def bad(key: str, problem: str) -> FingerprintError:
-        return FingerprintError(messages.catalog_bad_field(path, key, problem))
+        return FingerprintError(core_messages.catalog_bad_field(path, key, problem))
 
     targets = data.get("targets")
     if not isinstance(targets, list) or not targets or not all(isinstance(t, dict)

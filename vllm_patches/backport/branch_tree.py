@@ -26,7 +26,9 @@ from pathlib import Path
 
 from packaging.version import InvalidVersion, Version
 
-from vllm_patches import messages
+from vllm_patches.backport import messages
+
+from vllm_patches.core import messages as core_messages
 
 from vllm_patches.backport import gitrepo
 from vllm_patches.core.detect import VllmInstall, parse_version, version_in_source
@@ -65,7 +67,7 @@ def version_of_tag(tag: str) -> Version | None:
 def branch_version(repo, sha: str, override: str | None = None) -> tuple[Version | None, str]:
     """``(version, where it was read)`` for commit ``sha``, by the rule above."""
     if override:
-        return parse_version(override, messages.OVERRIDE_ORIGIN), "--vllm-version"
+        return parse_version(override, core_messages.OVERRIDE_ORIGIN), "--vllm-version"
     text = gitrepo.read_file(repo, sha, VERSION_FILE)
     raw = version_in_source(text) if text is not None else None
     if raw is not None:

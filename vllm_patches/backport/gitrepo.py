@@ -17,7 +17,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from vllm_patches import messages
+from vllm_patches.backport import messages
 from vllm_patches.core.errors import VllmPatchesError
 
 

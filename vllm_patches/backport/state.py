@@ -15,7 +15,7 @@ import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from vllm_patches import messages
+from vllm_patches.backport import messages
 from vllm_patches._version import __version__
 from vllm_patches.core.errors import VllmPatchesError
 

@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from vllm_patches import messages
+from vllm_patches.backport import messages
 
 from vllm_patches.backport import commit_message
 

@@ -14,7 +14,9 @@ from dataclasses import replace
 
 import click
 
-from vllm_patches import messages
+from vllm_patches.cli import messages
+
+from vllm_patches.source import messages as source_messages
 from vllm_patches._version import __version__
 from vllm_patches.verify.gpu.defaults import DEFAULT_SIZES, GEMMA4_ASSISTANT
 
@@ -184,7 +186,7 @@ def status(target, vllm_version, as_json, check, report_file, ids) -> None:
     else:
         _print_status(install, statuses, auto)
         if pending:
-            click.echo("\n" + messages.source_pending(install.location))
+            click.echo("\n" + source_messages.source_pending(install.location))
     needs = [s for s in statuses if s.state == TARGET_MODIFIED
              or (s.state == APPLICABLE and s.patch.id not in covered)]
     if check and needs:

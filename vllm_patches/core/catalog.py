@@ -22,7 +22,7 @@ from pathlib import Path
 from packaging.version import InvalidVersion, Version
 
 from vllm_patches.core.catalog_files import PACKAGE_DIR
-from vllm_patches import messages
+from vllm_patches.core import messages
 from vllm_patches.core.shape import class_prints
 from vllm_patches.core.versions import InvalidRange, VersionRange
 from vllm_patches.core.errors import VllmPatchesError

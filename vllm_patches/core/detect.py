@@ -17,7 +17,7 @@ from pathlib import Path
 
 from packaging.version import InvalidVersion, Version
 
-from vllm_patches import messages
+from vllm_patches.core import messages
 from vllm_patches.core.errors import VllmPatchesError
 
 VERSION_ENV = "VLLM_PATCHES_VLLM_VERSION"

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from packaging.version import InvalidVersion, Version
 
-from vllm_patches import messages
+from vllm_patches.core import messages
 from vllm_patches.core.errors import VllmPatchesError
 
 CACHE_ENV = "VLLM_PATCHES_CACHE"

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 
-from vllm_patches import messages
+from vllm_patches.core import messages
 from vllm_patches.core.errors import VllmPatchesError
 
 DEFAULT_ENCODING = "utf-8"

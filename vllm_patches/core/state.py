@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from packaging.version import Version
 
-from vllm_patches import messages
+from vllm_patches.core import messages
 from vllm_patches.core.catalog import Patch, Target
 from vllm_patches.core.detect import VllmInstall
 from vllm_patches.core.shape import MethodPrints, class_prints, uses_attribute

@@ -15,7 +15,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from vllm_patches import messages
+from vllm_patches.runtime import messages
 ENTRY_POINT = "vllm_patches"  # its name in the group, what VLLM_PLUGINS lists
 
 

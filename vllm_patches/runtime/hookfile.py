@@ -17,7 +17,7 @@ import sysconfig
 from dataclasses import dataclass
 from pathlib import Path
 
-from vllm_patches import messages
+from vllm_patches.runtime import messages
 from vllm_patches.core.errors import VllmPatchesError
 
 PTH_NAME = "vllm_patches_hook.pth"

@@ -21,7 +21,9 @@ import threading
 import types
 from dataclasses import dataclass, field
 
-from vllm_patches import messages
+from vllm_patches.runtime import messages
+
+from vllm_patches.core import messages as core_messages
 from vllm_patches.core.catalog import CatalogError, Patch, Target
 from vllm_patches.core.detect import DetectError, find_vllm
 from vllm_patches.core.shape import MethodPrints, fingerprint
@@ -165,7 +167,7 @@ def _select(ids, strict: bool) -> tuple[Patch, ...]:
     by_id = {p.id: p for p in patches}
     wanted = [ids] if isinstance(ids, str) else list(dict.fromkeys(ids))
     for unknown in (i for i in wanted if i not in by_id and i not in broken):
-        text = messages.unknown_patch(unknown, sorted(by_id))
+        text = core_messages.unknown_patch(unknown, sorted(by_id))
         if strict:
             raise CatalogError(text)
         logger.warning("%s", text)
@@ -240,11 +242,11 @@ def examine(patch: Patch) -> tuple[PatchStatus, list[_Plan]]:
         except ModuleNotFoundError as exc:
             if not _names_module(exc, target.module):
                 raise  # the module is there but one of its imports is not: a failure
-            shapes.append(Shape(NO_MODULE, messages.module_absent(target.module)))
+            shapes.append(Shape(NO_MODULE, core_messages.module_absent(target.module)))
             continue
         cls = _live_class(target)
         if not isinstance(cls, (type, types.ModuleType)):
-            shapes.append(Shape(MISSING, messages.class_absent(target.scope)))
+            shapes.append(Shape(MISSING, core_messages.class_absent(target.scope)))
             continue
         shapes.append(classify_prints(patch, target, live_prints(cls, _names_of(target))))
         marks |= {mark_of(cls.__dict__.get(n)) for n in target.method_names}

@@ -98,7 +98,7 @@ def armed_by() -> tuple[str, ...]:
 def _on_import(module) -> None:
     """Apply the selected patches whose targets are now all imported; never raise
     unless strict mode asks for it."""
-    from vllm_patches import messages
+    from vllm_patches.runtime import messages
     from vllm_patches.runtime import report
     from vllm_patches.runtime import patcher as runtime
     name = getattr(module, "__name__", "?")
@@ -143,7 +143,7 @@ def _report_forks(ids: list[str], version: str) -> None:
 def _record_inherited() -> None:
     # Runs in the child right after fork: no locks (another thread may have held one).
     try:
-        from vllm_patches import messages
+        from vllm_patches.runtime import messages
         from vllm_patches.runtime import report
         from vllm_patches.runtime.patcher import Outcome
 
@@ -156,7 +156,7 @@ def _record_inherited() -> None:
 
 def _due(module_name: str, strict: bool) -> list[str]:
     """Selected patches that target ``module_name`` and whose targets are all imported."""
-    from vllm_patches import messages
+    from vllm_patches.runtime import messages
     from vllm_patches.runtime import patcher as runtime
     from vllm_patches.core.catalog import runtime_catalog
 

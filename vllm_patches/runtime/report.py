@@ -21,7 +21,7 @@ import json
 from dataclasses import dataclass, field
 from enum import Enum
 
-from vllm_patches import messages
+from vllm_patches.runtime import messages
 from vllm_patches.core.errors import VllmPatchesError
 from vllm_patches.runtime.reportline import ALL, ARMED, PATCH, REPORT_ENV, append, patch_lines, process_title, write
 

@@ -125,6 +125,6 @@ def write(data: bytes) -> None:
     except OSError as exc:
         import logging
 
-        from vllm_patches.messages import report_write_failed
+        from vllm_patches.runtime.messages import report_write_failed
 
         logging.getLogger("vllm_patches").warning("%s", report_write_failed(path, exc))

@@ -16,7 +16,9 @@ from __future__ import annotations
 import ast
 import re
 
-from vllm_patches import messages
+from vllm_patches.source import messages
+
+from vllm_patches.core import messages as core_messages
 from vllm_patches._version import __version__
 from vllm_patches.core.catalog import Patch, Target
 from vllm_patches.core.shape import class_prints
@@ -193,7 +195,7 @@ def _class_span(text: str, target: Target) -> tuple[int, int]:
     try:
         tree = ast.parse(text)
     except SyntaxError as exc:
-        raise EditError(messages.module_unparsable(target.module, exc)) from None
+        raise EditError(core_messages.module_unparsable(target.module, exc)) from None
     if target.class_name is None:
         return 0, len(split_lines(text))
     for i in reversed(range(len(tree.body))):  # the last definition is the class that runs
@@ -205,7 +207,7 @@ def _class_span(text: str, target: Target) -> tuple[int, int]:
             after = tree.body[i + 1]
             decorators = getattr(after, "decorator_list", [])
             return first, min([after.lineno] + [d.lineno for d in decorators]) - 1
-    raise EditError(messages.class_absent(target.scope))
+    raise EditError(core_messages.class_absent(target.scope))
 
 
 def unpatch_text(patch: Patch, target: Target, text: str) -> str:

@@ -39,7 +39,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-from vllm_patches import messages
+from vllm_patches.source import messages
+
+from vllm_patches.core import messages as core_messages
 
 from vllm_patches.core import pathguard
 
@@ -250,7 +252,7 @@ class _Tree:
             rel = target.relpath
             current = texts.get(rel, self.text(rel))
             if current is None:
-                raise EditError(messages.module_absent(target.module))
+                raise EditError(core_messages.module_absent(target.module))
             new = edit(target, current)
             if new is not None:
                 texts[rel] = new

@@ -47,7 +47,7 @@ from enum import Enum
 from pathlib import Path, PurePosixPath
 from typing import Iterator
 
-from vllm_patches import messages
+from vllm_patches.source import messages
 from vllm_patches.core.errors import VllmPatchesError
 from vllm_patches.core.pathguard import STATE_DIR, Area, UnsafePath, checked, read_regular, resolve
 from vllm_patches.source.record import RECORD_NAME, sha256_of

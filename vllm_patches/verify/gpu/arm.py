@@ -43,7 +43,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 
-from vllm_patches import messages
+from vllm_patches.verify import messages
 from vllm_patches.verify.gpu.defaults import DEFAULT_SIZES, GEMMA4_ASSISTANT
 
 PATCHED, CONTROL = "patched", "control"

@@ -18,7 +18,7 @@ import tempfile
 from datetime import timedelta
 from pathlib import Path
 
-from vllm_patches import messages
+from vllm_patches.verify import messages
 from vllm_patches.verify.gpu.arm import (
     ERROR,
     OK,

@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from vllm_patches.core.catalog_files import PACKAGE_PARENT
-from vllm_patches import messages
+from vllm_patches.verify import messages
 from vllm_patches.verify.gpu.arm import (
     CAPTURE,
     CAPTURED_SIZES,

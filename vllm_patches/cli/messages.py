@@ -1,0 +1,125 @@
+"""What vllm-patches says about the command line.
+
+Each sentence is a small factory named for the situation, next to the code that says it."""
+
+from __future__ import annotations
+
+
+# CLI ------------------------------------------------------------------------
+def status_no_vllm() -> str:
+    return "vLLM: not installed (give --target DIR for a fork checkout or another site-packages)"
+
+
+def backport_continue_and_abort() -> str:
+    return "Give either --continue or --abort, not both."
+
+
+def backport_continue_alone() -> str:
+    return "--continue and --abort take only --repo (and --json): the rest was recorded when the backport was kept."
+
+
+# Export -------------------------------------------------------------------------
+def export_no_vllm() -> str:
+    return "No vLLM found to export against; give the fork checkout with --target DIR."
+
+
+def export_unwritable(path: object, exc: OSError) -> str:
+    return f"Cannot write {path}: {exc.strerror or exc}."
+
+
+def export_written(path: object, count: int) -> str:
+    return f"wrote {count} patch{'es' if count != 1 else ''} to {path}"
+
+
+# Source mode: apply / revert / diff on a tree's files ---------------------------
+def source_no_vllm() -> str:
+    return ("vLLM is not installed here; give --target DIR (the folder that holds vllm/) "
+            "or --release VERSION with diff or apply --dry-run.")
+
+
+def source_release_is_read_only() -> str:
+    return ("--release works on a cached copy of the release and writes nothing: "
+            "use it with diff or apply --dry-run, and --target DIR to write.")
+
+
+def source_target_and_release() -> str:
+    return "Give either --target or --release, not both."
+
+
+def source_nothing_selected() -> str:
+    return "no patch applies to this vLLM; nothing to do"
+
+
+def source_nothing_to_revert() -> str:
+    return "no patch is applied in source here; nothing to revert"
+
+
+def report_with_target() -> str:
+    return "--report reads a report file and does not combine with --target or --vllm-version."
+
+
+def report_empty(path: str) -> str:
+    return f"Report {path}: no process has recorded a patch yet."
+
+
+def report_heading(path: str, processes: int, unreadable: int) -> str:
+    extra = f" ({unreadable} unreadable line(s) ignored)" if unreadable else ""
+    return f"Report {path}: {processes} process(es){extra}"
+
+
+def report_patch_line(patch_id: str, counts: dict[str, int], total: int) -> str:
+    parts = ", ".join(f"{outcome} in {n}" for outcome, n in counts.items())
+    return f"{patch_id}: {parts} of {total} process(es)"
+
+
+def hook_installed(path: object) -> str:
+    return (
+        f"Installed {path}: every Python that reads this folder at start-up now patches vLLM "
+        "when it imports a patched module."
+    )
+
+
+def hook_already_installed(path: object) -> str:
+    return f"Already installed: {path}"
+
+
+def hook_not_read_at_startup(site: object) -> str:
+    return (
+        f"Note: this Python does not read .pth files from {site} at start-up "
+        "(it is none of its site-packages folders)."
+    )
+
+
+def hook_removed(path: object) -> str:
+    return f"Removed {path}: new Python processes no longer load the hook."
+
+
+def hook_not_installed(site: object) -> str:
+    return f"The hook is not installed in {site}; nothing to remove."
+
+
+def hook_status_installed(path: object, current: bool) -> str:
+    if current:
+        return f"Hook: installed at {path}"
+    return f"Hook: installed at {path}, but written by another vllm-patches (run: vllm-patches hook install)"
+
+
+def hook_status_missing(site: object) -> str:
+    return f"Hook: not installed in {site} (vllm-patches hook install adds it)"
+
+
+def hook_status_startup(read: bool) -> str:
+    return f"Read at start-up by this Python: {'yes' if read else 'no'}"
+
+
+def hook_status_active(armed_by: tuple[str, ...]) -> str:
+    return f"Auto-patching armed in this process: {', '.join(armed_by) if armed_by else 'no'}"
+
+
+def verify_json_unwritable(path: str, exc: OSError) -> str:
+    return f"Cannot write the JSON report to {path}: {exc.strerror or exc}."
+
+
+def next_apply_covered(patch_id: str) -> str:
+    return (f"nothing for vLLM processes: the plugin applies it at start-up; to write it into "
+            f"the files instead: vllm-patches apply {patch_id}")

@@ -1,0 +1,127 @@
+"""What vllm-patches says about runtime mode: apply/revert in a process, the plugin, the hooks and the report.
+
+Each sentence is a small factory named for the situation, next to the code that says it."""
+
+from __future__ import annotations
+
+
+def catalog_failed_at_runtime() -> str:
+    return "vllm-patches could not load its catalogue; vLLM runs unpatched."
+
+
+# Runtime mode -----------------------------------------------------------------
+def already_applied_here(patch_id: str) -> str:
+    return f"{patch_id} is already applied in this process"
+
+
+def found_in_source(patch_id: str) -> str:
+    return f"{patch_id} is already written into vLLM's source; nothing to do at run time"
+
+
+def applied_now(patch_id: str, version: str) -> str:
+    return f"{patch_id} applied at run time (vLLM {version})"
+
+
+def apply_failed(patch_id: str, exc: BaseException) -> str:
+    return f"{patch_id} could not be applied ({type(exc).__name__}: {exc}); vLLM runs without it"
+
+
+def refuse_modified(patch_id: str, reason: str) -> str:
+    return (
+        f"{patch_id} refused: {reason}; "
+        "review it, then use force=True (CLI: --force) or vllm-patches backport"
+    )
+
+
+def not_applied_here(patch_id: str) -> str:
+    return f"{patch_id} is not applied in this process"
+
+
+def reverted_here(patch_id: str) -> str:
+    return f"{patch_id} reverted: the original functions are back"
+
+
+def log_applied(pid: int, patch_id: str, mode: str, version: str) -> str:
+    return f"pid {pid}: applied {patch_id} ({mode}) to vLLM {version}"
+
+
+# Auto-patching: vLLM plugin, .pth hook, process report ------------------------
+def log_obsolete(pid: int, patch_id: str, version: str, fixed_in: object) -> str:
+    since = f"since vLLM {fixed_in}" if fixed_in is not None else "in its code"
+    return (
+        f"pid {pid}: {patch_id} is obsolete for vLLM {version}: the fix is upstream ({since}); "
+        f"vLLM runs its own fix, and {patch_id} can be dropped from your patch set"
+    )
+
+
+def unknown_ids_in_env(ids: list[str], known: list[str]) -> str:
+    return (
+        f"VLLM_PATCHES names unknown patch id(s) {', '.join(ids)}; known ids: "
+        f"{', '.join(known) or 'none'} (or all, none)"
+    )
+
+
+def autopatch_failed(module: str, exc: BaseException) -> str:
+    return (
+        f"vllm-patches could not patch {module} ({type(exc).__name__}: {exc}); "
+        "vLLM runs unpatched (VLLM_PATCHES_STRICT=1 makes this an error)"
+    )
+
+
+def inherited_patch(patch_id: str, ppid: int) -> str:
+    return f"{patch_id} inherited from parent process {ppid} (forked after it was applied)"
+
+
+def report_write_failed(path: str, exc: OSError) -> str:
+    return f"vllm-patches cannot append to the report {path}: {exc.strerror or exc}"
+
+
+def report_missing(path: str) -> str:
+    return (
+        f"Report file {path} does not exist (set VLLM_PATCHES_REPORT={path} "
+        "in the environment of the vLLM processes first)."
+    )
+
+
+def report_unreadable(path: str, exc: OSError) -> str:
+    return f"Cannot read report file {path}: {exc.strerror or exc}."
+
+
+def site_missing(site: object) -> str:
+    return f"Site folder {site} does not exist (give an existing site-packages folder with --site)."
+
+
+def site_not_folder(site: object) -> str:
+    return f"{site} is not a folder (give a site-packages folder with --site)."
+
+
+def hook_write_failed(path: object, exc: OSError) -> str:
+    return (
+        f"Cannot write {path}: {exc.strerror or exc} "
+        "(run as the owner of that environment, or give another --site DIR)."
+    )
+
+
+def hook_remove_failed(path: object, exc: OSError) -> str:
+    return f"Cannot remove {path}: {exc.strerror or exc} (run as the owner of that environment)."
+
+
+# Auto-patching, as status shows it ----------------------------------------------------
+def autopatch_no_plugin() -> str:
+    return ("Auto-patching: off (the vllm-patches plugin entry point is not installed in this "
+            "environment: pip install vllm-patches here)")
+
+
+def autopatch_filtered(vllm_plugins: str) -> str:
+    return (f"Auto-patching: off (VLLM_PLUGINS={vllm_plugins!r} does not list vllm_patches, so "
+            "vLLM will not load the plugin)")
+
+
+def autopatch_disabled() -> str:
+    return "Auto-patching: off (VLLM_PATCHES=none)"
+
+
+def autopatch_on(selection) -> str:
+    chosen = "every applicable patch" if selection is None else ", ".join(selection)
+    return (f"Auto-patching: on (vLLM plugin installed): every vLLM process here applies "
+            f"{chosen} as it starts; prove it with VLLM_PATCHES_REPORT")
