@@ -11,10 +11,10 @@ backport in that repository is refused.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from vllm_patches.core.files import write_atomic
 from vllm_patches.backport import messages
 from vllm_patches._version import __version__
 from vllm_patches.core.errors import VllmPatchesError
@@ -65,6 +65,4 @@ def save(git_dir: Path, pending: list[Pending]) -> None:
         return
     data = {"format": FORMAT, "written_by": f"vllm-patches {__version__}",
             "pending": [asdict(p) for p in pending]}
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps(data, indent=2) + "\n")

@@ -14,14 +14,13 @@ bytes stay and a ``FingerprintError`` says why.
 from __future__ import annotations
 
 import datetime
-import os
 import re
-import tempfile
 from pathlib import Path
 
 import tomlkit
 from packaging.version import Version
 
+from vllm_patches.core.files import write_atomic
 from vllm_patches.core.catalog import CatalogError, load_patch
 from vllm_patches.authoring.fingerprint import FingerprintError, Survey, WrapResult
 
@@ -155,20 +154,9 @@ def _replace_checked(path: Path, old: str, new: str) -> None:
 
 
 def _replace(path: Path, text: str) -> None:
-    mode = path.stat().st_mode & 0o7777
     try:
-        with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, encoding="utf-8",
-                                         newline="", prefix=".patch.toml-") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(fh.name, mode)
-        os.replace(fh.name, path)
+        write_atomic(path, text)
     except OSError as exc:
-        try:
-            os.unlink(fh.name)
-        except (OSError, UnboundLocalError):
-            pass
         raise FingerprintError(_unwritable(path, exc)) from None
 
 

@@ -107,7 +107,7 @@ def read_regular(path: Path) -> bytes:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except FileNotFoundError:
         raise
-    except OSError as exc:
+    except OSError:
         if os.path.islink(path) or os.path.isdir(path):
             raise UnsafePath(f"{path} is not a plain file") from None
         raise

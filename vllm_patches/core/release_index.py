@@ -18,16 +18,15 @@ version that is not on PyPI, a malformed value or an empty range is a
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 from packaging.version import InvalidVersion, Version
 
+from vllm_patches.core.files import write_atomic
 from vllm_patches.core.errors import VllmPatchesError
 from vllm_patches.core.releases import _PLATFORMS, cache_root
 
@@ -77,10 +76,8 @@ def _write_cache(versions: tuple[Version, ...]) -> None:
     path = _list_path()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False,
-                                         prefix=".vllm-releases-", encoding="utf-8") as fh:
-            json.dump({"fetched": time.time(), "versions": [str(v) for v in versions]}, fh)
-        os.replace(fh.name, path)
+        write_atomic(path, json.dumps({"fetched": time.time(),
+                                       "versions": [str(v) for v in versions]}))
     except OSError:
         pass  # a cache that cannot be written costs one pip call next time, nothing more
 

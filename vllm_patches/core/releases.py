@@ -19,6 +19,7 @@ from pathlib import Path
 
 from packaging.version import InvalidVersion, Version
 
+from vllm_patches.core.files import FileLock
 from vllm_patches.core import messages
 from vllm_patches.core.errors import VllmPatchesError
 
@@ -60,7 +61,7 @@ def release_tree(version: str, *, quiet: bool = True) -> Path:
     if (dest / ".complete").is_file():
         return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
-    with _lock(dest.parent / f".{version}.lock"):
+    with FileLock(dest.parent / f".{version}.lock"):
         if (dest / ".complete").is_file():
             return dest
         with tempfile.TemporaryDirectory(dir=dest.parent, prefix=f".{version}-") as tmp:
@@ -89,18 +90,3 @@ def _download(version: str, folder: Path, quiet: bool) -> Path:
     return wheels[0]
 
 
-class _lock:
-    """An exclusive file lock (fcntl), so parallel test workers fetch once."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def __enter__(self):
-        import fcntl
-
-        self.fh = open(self.path, "w")
-        fcntl.flock(self.fh, fcntl.LOCK_EX)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.fh.close()

@@ -10,13 +10,13 @@ does nothing. ``benchmarks/pth_startup.py`` measures what it costs.
 
 from __future__ import annotations
 
-import os
 import site
 import sys
 import sysconfig
 from dataclasses import dataclass
 from pathlib import Path
 
+from vllm_patches.core.files import write_atomic
 from vllm_patches.runtime import messages
 from vllm_patches.core.errors import VllmPatchesError
 
@@ -82,15 +82,9 @@ def install(site_dir: Path | str | None = None) -> tuple[HookFile, bool]:
     before = status(site_dir)
     if before.current:
         return before, False
-    tmp = before.path.with_name(f".{PTH_NAME}.{os.getpid()}.tmp")
     try:
-        tmp.write_text(PTH_TEXT, encoding="utf-8")
-        os.replace(tmp, before.path)
+        write_atomic(before.path, PTH_TEXT, mode=0o644)
     except OSError as exc:
-        try:
-            tmp.unlink()
-        except OSError:
-            pass
         raise HookError(messages.hook_write_failed(before.path, exc)) from None
     return status(site_dir), True
 

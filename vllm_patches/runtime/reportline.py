@@ -102,12 +102,9 @@ def append(path: str, data: bytes) -> None:
     """Append ``data`` to ``path`` in one go, safe against other processes doing the same."""
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
-        try:
-            import fcntl
-        except ImportError:  # pragma: no cover - not POSIX; O_APPEND alone
-            fcntl = None
-        if fcntl is not None:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+        from vllm_patches.core.files import flock_exclusive
+
+        flock_exclusive(fd)
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view):]

@@ -36,7 +36,6 @@ so that tests can kill a write at every step. Never set it otherwise.
 from __future__ import annotations
 
 import contextlib
-import errno
 import json
 import os
 import re
@@ -47,6 +46,7 @@ from enum import Enum
 from pathlib import Path, PurePosixPath
 from typing import Iterator
 
+from vllm_patches.core.files import FileLock, NotPlainFile, fsync_dir, write_atomic
 from vllm_patches.source import messages
 from vllm_patches.core.errors import VllmPatchesError
 from vllm_patches.core.pathguard import STATE_DIR, Area, UnsafePath, checked, read_regular, resolve
@@ -137,14 +137,6 @@ def _fault(step: str) -> None:
         os._exit(FAULT_EXIT)
 
 
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _write_new(path: Path, data: bytes, mode: int) -> None:
     """Create ``path`` (never through a symlink, never over a file) with ``data``, synced."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
@@ -156,12 +148,7 @@ def _write_new(path: Path, data: bytes, mode: int) -> None:
 
 
 def _write_json(path: Path, data: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(tmp)
-    _write_new(tmp, json.dumps(data, indent=2).encode("utf-8"), 0o644)
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
+    write_atomic(path, json.dumps(data, indent=2), mode=0o644)
 
 
 def _check_state(state: Path) -> None:
@@ -184,42 +171,26 @@ def _sha_now(path: Path) -> str | None:
 @contextlib.contextmanager
 def locked(state: Path) -> Iterator[None]:
     """Hold the tree's exclusive lock; the state folder goes when nothing but the lock is left."""
-    import fcntl
-
     _check_state(state)
     lock_path = state / LOCK
-    while True:
-        state.mkdir(exist_ok=True)
-        try:
-            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
-        except FileNotFoundError:  # another process removed the folder just now
-            continue
-        except OSError as exc:
-            if exc.errno == errno.ELOOP:
-                raise TransactionError(lock_not_plain(lock_path)) from None
-            raise
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            os.close(fd)
-            raise TransactionError(lock_not_plain(lock_path))
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        try:
-            same = os.stat(lock_path).st_ino == os.fstat(fd).st_ino
-        except FileNotFoundError:
-            same = False
-        if same:
-            break
-        os.close(fd)  # the lock file was removed while we waited: lock the new one
-    try:
-        yield
-    finally:
+
+    def tidy() -> None:
         try:
             if {p.name for p in state.iterdir()} == {LOCK}:
                 os.unlink(lock_path)
                 os.rmdir(state)
         except OSError:
             pass
-        finally:
-            os.close(fd)
+
+    try:
+        lock = FileLock(lock_path, cleanup=tidy)
+        lock.__enter__()
+    except NotPlainFile:
+        raise TransactionError(lock_not_plain(lock_path)) from None
+    try:
+        yield
+    finally:
+        lock.__exit__(None, None, None)
 
 
 # The journal's entries ---------------------------------------------------------
@@ -404,13 +375,13 @@ def _complete(state: Path, journal: _Journal, fault: bool = False) -> None:
         if fault:
             _fault(f"replaced:{i}")
     for folder in folders:
-        _fsync_dir(folder)
+        fsync_dir(folder)
     for f in journal.files:
         remove_stale_bytecode(root, f.path)
     if fault:
         _fault("cleaned")
     os.unlink(state / JOURNAL)
-    _fsync_dir(state)
+    fsync_dir(state)
 
 
 def _roll_back(state: Path, journal: _Journal) -> None:

@@ -18,6 +18,7 @@ import tempfile
 from datetime import timedelta
 from pathlib import Path
 
+from vllm_patches.core.files import write_atomic
 from vllm_patches.verify import messages
 from vllm_patches.verify.gpu.arm import (
     ERROR,
@@ -93,8 +94,7 @@ def _rank_main(rank: int, config: ArmConfig, port: int, folder: str) -> None:
     except Exception as exc:
         result.update(status=ERROR, error=error_text(exc), where="setup", sizes=[])
     path = _rank_file(Path(folder), rank)
-    path.with_suffix(".tmp").write_text(json.dumps(result))
-    os.replace(path.with_suffix(".tmp"), path)
+    write_atomic(path, json.dumps(result))
     os._exit(0)  # never run NCCL or CUDA teardown after a CUDA error
 
 
