@@ -176,21 +176,37 @@ def status(target, vllm_version, as_json, check, report_file, ids) -> None:
     statuses = [replace(s, next_step=messages.next_apply_covered(s.patch.id)
                         if s.patch.id in covered else auto.next_step(s.patch.id))
                 if auto is not None and s.state == APPLICABLE else s for s in statuses]
+    conflicts = _conflicts(statuses)
     if as_json:
         emit_json({
             "vllm": install.to_dict() if install else None,
             "autopatch": auto.to_dict() if auto else None,
             "patches": [{**s.to_dict(), "autopatch": s.patch.id in covered} for s in statuses],
+            "conflicts": [{"patches": [o.first.id, o.second.id], "functions": list(o.functions),
+                           "composition": str(o.composition),
+                           "says": f"{o.first.id} {o.describe(o.first)}"} for o in conflicts],
             "pending_write": pending,
         })
     else:
         _print_status(install, statuses, auto)
+        for o in conflicts:
+            click.echo("\n" + messages.status_conflict(o.first.id, o.describe(o.first)))
         if pending:
             click.echo("\n" + source_messages.source_pending(install.location))
     needs = [s for s in statuses if s.state == TARGET_MODIFIED
              or (s.state == APPLICABLE and s.patch.id not in covered)]
     if check and needs:
         sys.exit(EXIT_ATTENTION)
+
+
+def _conflicts(statuses):
+    """Pairs of the listed patches that must not both be in place, where both concern this
+    vLLM (neither is fixed upstream or not applicable here)."""
+    from vllm_patches.core.overlaps import overlaps
+    from vllm_patches.core.state import FIXED_UPSTREAM, NOT_APPLICABLE
+
+    live = [s.patch for s in statuses if s.state not in (FIXED_UPSTREAM, NOT_APPLICABLE)]
+    return [o for o in overlaps(live) if o.conflicting]
 
 
 def _source_record(install):

@@ -126,6 +126,7 @@ class Patch:
     targets: tuple[Target, ...]
     folder: Path = field(compare=False)
     upstream_commit: str | None = None  # the upstream commit of the fix, for cherry-picks
+    excludes: tuple[str, ...] = ()  # ids of patches never to be applied beside this one
 
     @property
     def fix_source(self) -> str:
@@ -271,6 +272,7 @@ class _Fields:
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _MODULE = re.compile(r"vllm(\.[A-Za-z_][A-Za-z0-9_]*)+")
+_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")  # a patch id is its folder's name
 
 
 def _load_target(f: _Fields) -> Target:
@@ -376,9 +378,22 @@ def load_patch(folder: Path) -> Patch:
         targets=tuple(_load_target(t) for t in f.tables("targets")),
         folder=folder,
         upstream_commit=f.commit("upstream-commit"),
+        excludes=_load_excludes(f, patch_id),
     )
     _check_fix_covers_targets(patch, f)
     return patch
+
+
+def _load_excludes(f: _Fields, patch_id: str) -> tuple[str, ...]:
+    """``excludes``: ids of patches that must never be applied beside this one (two fixes
+    of one function written differently, say); each one is refused while the other is in."""
+    ids = f.strings("excludes")
+    for other in ids:
+        if not _ID.fullmatch(other):
+            raise f._fail("excludes", f"must list patch ids, not {other!r}")
+        if other == patch_id:
+            raise f._fail("excludes", "must not list the patch itself")
+    return tuple(dict.fromkeys(ids))
 
 
 def _inside(path: Path, root: Path) -> bool:

@@ -177,3 +177,8 @@ def bad_release(version: str) -> str:
 
 def release_download_failed(version: str) -> str:
     return f"Could not download the vLLM {version} wheel with pip (is the version published, and is the index reachable?)."
+
+
+def wrapped_by_other(other: str) -> str:
+    return (f"its target is wrapped by patch {other} instead: the two touch the same code, "
+            "so this fix is not in place")

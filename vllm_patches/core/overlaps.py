@@ -1,15 +1,25 @@
-"""Two patches that wrap the same vLLM function, and whether they say how they compose.
+"""Two patches that touch the same vLLM function, and what they declared about it.
 
-Two patches that wrap one function (same module, class and name) would both
-rename it and both put their fix after it: applied together they stack, in an
-order no one chose. For now the one declared way for two such patches to
-coexist is to share one fix (``fix-from``) over affected ranges that do not
-overlap, so that at most one of them is ever applicable to a vLLM (the
-Gemma 4 MTP pair: ``>=0.21.0,<0.23.0`` and ``>=0.23.0``).
+Two patches that wrap one function (same module, class and name) would both rename it
+and both put their fix after it: applied together they stack, in an order no one chose,
+and the second would read the first's fix as "applied". Two ways to declare how such a
+pair goes together:
+
+- one fix shared with ``fix-from`` over affected ranges that do not overlap, so that at
+  most one of them is ever applicable to a vLLM (the Gemma 4 MTP pair:
+  ``>=0.21.0,<0.23.0`` and ``>=0.23.0``): ``Composition.SHARED_FIX``;
+- ``excludes = ["other-id"]`` in either patch.toml: they are alternatives, and whichever
+  is in place first keeps the function; the other is refused with a sentence naming both
+  (``Composition.EXCLUSIVE``; ``excludes`` also works for patches of different functions
+  that must not run together).
+
+Anything else is ``Composition.UNDECLARED``: ``catalog check`` fails it, ``status`` warns,
+and ``apply`` (runtime and source) refuses the second of the two.
 """
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -19,14 +29,32 @@ from vllm_patches.core.catalog import Patch
 from vllm_patches.core.versions import VersionRange
 
 
+class Composition(str, enum.Enum):
+    SHARED_FIX = "shared-fix"  # fix-from over disjoint ranges: never both applicable
+    EXCLUSIVE = "exclusive"  # one lists the other in excludes
+    UNDECLARED = "undeclared"
+
+    def __str__(self) -> str:
+        return self.value
+
+
 @dataclass(frozen=True)
 class Overlap:
-    """Patches ``first`` and ``second`` both wrap ``functions``."""
+    """Patches ``first`` and ``second`` both wrap ``functions`` (or one excludes the other)."""
 
     first: Patch
     second: Patch
-    functions: tuple[str, ...]  # module[.Class].name
-    declared: bool
+    functions: tuple[str, ...]  # module[.Class].name; empty for an exclusion alone
+    composition: Composition
+
+    @property
+    def declared(self) -> bool:
+        return self.composition != Composition.UNDECLARED
+
+    @property
+    def conflicting(self) -> bool:
+        """True when the two must not both be in place."""
+        return self.composition != Composition.SHARED_FIX
 
     def other(self, patch: Patch) -> Patch:
         return self.second if patch is self.first else self.first
@@ -34,13 +62,28 @@ class Overlap:
     def describe(self, patch: Patch) -> str:
         other = self.other(patch)
         where = ", ".join(self.functions)
-        if self.declared:
+        if self.composition == Composition.SHARED_FIX:
             return (f"wraps {where} as {other.id} does; they share one fix over affected "
                     f"ranges that do not overlap ({patch.affected_text} and "
                     f"{other.affected_text})")
+        if self.composition == Composition.EXCLUSIVE:
+            who = patch.id if other.id in patch.excludes else other.id
+            touches = f" (both wrap {where})" if where else ""
+            return (f"excludes {other.id}{touches}, as {who} declares: the one in place first "
+                    "is kept and the other refused")
         return (f"wraps {where} as {other.id} ({other.folder}) does, and the two do not say "
                 "how they compose: share the fix with fix-from over affected ranges that do "
-                "not overlap, or make them one patch")
+                "not overlap, declare excludes, or make them one patch")
+
+    def refusal(self, patch: Patch) -> str:
+        """Why ``patch`` is refused while the other of the pair is in place."""
+        other = self.other(patch)
+        if self.composition == Composition.EXCLUSIVE:
+            return (f"{patch.id} and {other.id} exclude each other and {other.id} is in "
+                    f"place: revert {other.id} first, or leave {patch.id} out")
+        return (f"{patch.id} and {other.id} both wrap {', '.join(self.functions)} without "
+                f"declaring how they compose, and {other.id} is in place: revert "
+                f"{other.id} first, or leave {patch.id} out")
 
 
 def wrapped(patch: Patch) -> set[str]:
@@ -49,22 +92,34 @@ def wrapped(patch: Patch) -> set[str]:
 
 
 def overlaps(patches: Sequence[Patch]) -> list[Overlap]:
-    """Every pair of ``patches`` (distinct folders) that wraps a common function."""
+    """Every pair of ``patches`` (distinct folders) that wraps a common function or where
+    one excludes the other."""
     found = []
     for i, a in enumerate(patches):
         for b in patches[i + 1:]:
             if a.folder.resolve() == b.folder.resolve():
                 continue
             common = wrapped(a) & wrapped(b)
-            if common:
-                found.append(Overlap(a, b, tuple(sorted(common)), declared(a, b)))
+            if common or b.id in a.excludes or a.id in b.excludes:
+                found.append(Overlap(a, b, tuple(sorted(common)), composition(a, b)))
     return found
 
 
-def declared(a: Patch, b: Patch) -> bool:
-    """True when two patches say how they compose: one fix, disjoint affected ranges."""
+def rivals(patch: Patch, patches: Sequence[Patch]) -> list[Overlap]:
+    """The pairs of ``patch`` with others of ``patches`` that must not both be in place."""
+    others = [p for p in patches if p.id != patch.id]
+    return [o for o in overlaps([patch, *others])
+            if o.conflicting and patch in (o.first, o.second)]
+
+
+def composition(a: Patch, b: Patch) -> Composition:
+    """What two patches that touch one function declared about it."""
+    if b.id in a.excludes or a.id in b.excludes:
+        return Composition.EXCLUSIVE
     same_fix = a.fix_path.resolve() == b.fix_path.resolve()
-    return same_fix and disjoint(a.affected, b.affected)
+    if same_fix and disjoint(a.affected, b.affected):
+        return Composition.SHARED_FIX
+    return Composition.UNDECLARED
 
 
 def disjoint(a: VersionRange, b: VersionRange) -> bool:

@@ -166,16 +166,19 @@ class Evidence:
     shape: Shape
     own: bool = False
     runtime: bool = False
+    other: str | None = None  # the id of another patch whose fix is in the target instead
 
 
 def file_evidence(patch: Patch, install: VllmInstall) -> Evidence:
     """The evidence of a tree's files (an install, a --target folder, a release, a branch)."""
-    from vllm_patches.source.edit import has_block  # edit builds on this module
+    from vllm_patches.source.edit import block_ids, has_block  # edit builds on this module
 
     texts = [install.read_module(t.module) for t in patch.targets]
     shape = combine(patch, [classify(patch, t, text) for t, text in zip(patch.targets, texts)])
     own = shape.kind == PATCHED and any(has_block(patch, text or "") for text in texts)
-    return Evidence(shape, own=own)
+    others = sorted({i for text in texts for i in block_ids(text or "")} - {patch.id})
+    other = others[0] if shape.kind == PATCHED and not own and others else None
+    return Evidence(shape, own=own, other=other)
 
 
 @dataclass(frozen=True)
@@ -260,6 +263,10 @@ def judge(patch: Patch, evidence: Evidence, version: Version | None,
     """
     shape = evidence.shape
     in_range = version is not None and patch.affects(version)
+    if shape.kind == PATCHED and evidence.other and not evidence.own and in_range:
+        # Another patch's fix sits where this one's must go: not this fix, not green.
+        return PatchStatus(patch, TARGET_MODIFIED, messages.wrapped_by_other(evidence.other),
+                           messages.next_modified(patch.id))
     if shape.kind == PATCHED and (evidence.own or in_range):
         if evidence.runtime:
             return PatchStatus(patch, APPLIED, messages.applied_at_runtime(),

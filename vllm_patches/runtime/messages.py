@@ -125,3 +125,7 @@ def autopatch_on(selection) -> str:
     chosen = "every applicable patch" if selection is None else ", ".join(selection)
     return (f"Auto-patching: on (vLLM plugin installed): every vLLM process here applies "
             f"{chosen} as it starts; prove it with VLLM_PATCHES_REPORT")
+
+
+def refuse_rival(patch_id: str, why: str) -> str:
+    return f"{patch_id} refused: {why}."

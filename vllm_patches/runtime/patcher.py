@@ -93,6 +93,7 @@ class _Installed:
 
 
 _APPLIED: dict[str, list[_Installed]] = {}
+_APPLIED_PATCHES: dict[str, Patch] = {}  # the Patch of each id in _APPLIED, for rivals
 
 
 def strict_from_env() -> bool:
@@ -120,8 +121,11 @@ def apply_patches(patches, *, force: bool = False, strict: bool | None = None) -
     strict = strict_from_env() if strict is None else strict
     outcomes = []
     with _LOCK:
+        patches = list(patches)
+        known = [*patches, *(p for i, p in _APPLIED_PATCHES.items()
+                             if i not in {q.id for q in patches})]
         for patch in patches:
-            outcome = _apply_one(patch, force)
+            outcome = _apply_one(patch, force, known)
             _log(outcome, patch)
             outcomes.append(outcome)
             if strict and not outcome.ok:
@@ -141,6 +145,7 @@ def revert_patches(patches) -> list[Outcome]:
     with _LOCK:
         for patch in patches:
             installed = _APPLIED.pop(patch.id, None)
+            _APPLIED_PATCHES.pop(patch.id, None)
             if installed is None:
                 outcomes.append(Outcome(patch.id, NOT_APPLIED, messages.not_applied_here(patch.id)))
                 continue
@@ -174,9 +179,14 @@ def _select(ids, strict: bool) -> tuple[Patch, ...]:
     return tuple(by_id[i] for i in wanted if i in by_id)
 
 
-def _apply_one(patch: Patch, force: bool) -> Outcome:
+def _apply_one(patch: Patch, force: bool, known=()) -> Outcome:
     if patch.id in _APPLIED and not is_applied(patch.id):
         del _APPLIED[patch.id]  # the module was reloaded: its new classes are unpatched
+        _APPLIED_PATCHES.pop(patch.id, None)
+    if not is_applied(patch.id):
+        rival = _rival_applied(patch, known)
+        if rival is not None:
+            return Outcome(patch.id, REFUSED, messages.refuse_rival(patch.id, rival))
     try:
         verdict, plans = examine(patch)
     except Exception as exc:  # a broken vLLM must not break the host process
@@ -201,7 +211,19 @@ def _apply_one(patch: Patch, force: bool) -> Outcome:
             _restore(record)
         return Outcome(patch.id, FAILED, messages.apply_failed(patch.id, exc))
     _APPLIED[patch.id] = installed
+    _APPLIED_PATCHES[patch.id] = patch
     return Outcome(patch.id, APPLIED, messages.applied_now(patch.id, vllm_version_text()))
+
+
+def _rival_applied(patch: Patch, known) -> str | None:
+    """Why ``patch`` must not go in: a patch it conflicts with (an undeclared overlap or
+    ``excludes``) runs in this process already; else None."""
+    from vllm_patches.core.overlaps import rivals
+
+    for overlap in rivals(patch, known):
+        if is_applied(overlap.other(patch).id):
+            return overlap.refusal(patch)
+    return None
 
 
 def vllm_version_text() -> str:
@@ -256,8 +278,11 @@ def examine(patch: Patch) -> tuple[PatchStatus, list[_Plan]]:
     marks.discard(None)
     runtime = bool(marks)
     own = patch.id in marks if runtime else (shape.kind == PATCHED and _holds_own_block(patch, texts))
+    others = sorted(marks - {patch.id}) if runtime else _other_blocks(patch, texts)
+    other = others[0] if shape.kind == PATCHED and not own and others else None
     where = install.location if install is not None else "this process"
-    return judge(patch, Evidence(shape, own=own, runtime=runtime), version, where), plans
+    evidence = Evidence(shape, own=own, runtime=runtime, other=other)
+    return judge(patch, evidence, version, where), plans
 
 
 def _names_module(exc: ModuleNotFoundError, module: str) -> bool:
@@ -305,6 +330,13 @@ def _holds_own_block(patch: Patch, files: list[str | None]) -> bool:
     from vllm_patches.source.edit import has_block
 
     return any(has_block(patch, _file_text(f)) for f in files if f)
+
+
+def _other_blocks(patch: Patch, files: list[str | None]) -> list[str]:
+    """The ids of other patches whose marked blocks a target module's file holds."""
+    from vllm_patches.source.edit import block_ids
+
+    return sorted({i for f in files if f for i in block_ids(_file_text(f))} - {patch.id})
 
 
 def _file_text(path: str) -> str:

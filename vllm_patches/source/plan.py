@@ -322,10 +322,15 @@ def _plan_apply(install: VllmInstall, patches: Sequence[Patch] | None, force: bo
                 rec: Record, dry_run: bool = False) -> _Plan:
     explicit = patches is not None
     plan = _Plan(install.location, _Tree(install.location), rec, rec)
-    for patch in (patches if explicit else load_catalog()):
+    selected = list(patches) if explicit else list(load_catalog())
+    known = _known_patches(selected)
+    for patch in selected:
         status = patch_status(patch, install, record=rec)
         pid = patch.id
-        if status.state == APPLIED:
+        rival = None if status.state == APPLIED else _rival_in_place(patch, known, plan)
+        if rival is not None:
+            plan.results.append(Result(pid, REFUSED, messages.source_refused(pid, rival)))
+        elif status.state == APPLIED:
             plan.results.append(Result(pid, ALREADY_APPLIED, messages.source_already_applied(
                 pid, rec.get(pid) is not None)))
         elif status.state == APPLICABLE or (status.state == TARGET_MODIFIED and force):
@@ -355,6 +360,29 @@ def _plan_apply(install: VllmInstall, patches: Sequence[Patch] | None, force: bo
                                        (messages.source_skipped if ok else
                                         messages.source_refused)(pid, status.reason)))
     return plan
+
+
+def _known_patches(selected: Sequence[Patch]) -> list[Patch]:
+    """The selected patches and the rest of the catalogue (a rival need not be selected)."""
+    try:
+        others = list(load_catalog())
+    except CatalogError:
+        others = []
+    ids = {p.id for p in selected}
+    return [*selected, *(p for p in others if p.id not in ids)]
+
+
+def _rival_in_place(patch: Patch, known: Sequence[Patch], plan: _Plan) -> str | None:
+    """Why ``patch`` must not go in: a patch it conflicts with (undeclared overlap or
+    ``excludes``) is written in this tree already or earlier in this plan; else None."""
+    from vllm_patches.core.overlaps import rivals
+
+    placed = {p.id for p, _ in plan.edits}
+    for overlap in rivals(patch, known):
+        other = overlap.other(patch)
+        if other.id in placed or plan.record.get(other.id) is not None:
+            return overlap.refusal(patch)
+    return None
 
 
 # Revert -----------------------------------------------------------------------
