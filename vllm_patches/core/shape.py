@@ -92,6 +92,15 @@ class MethodPrints:
     class_found: bool
     methods: dict[str, str]
     nodes: dict[str, ast.FunctionDef | ast.AsyncFunctionDef]
+    # The attributes each function uses, where the nodes were not kept (shape_cache).
+    attributes: dict[str, frozenset[str]] | None = None
+
+    def uses(self, name: str, attribute: str) -> bool:
+        """True when function ``name`` reads or writes ``<anything>.attribute``."""
+        if self.attributes is not None:
+            return attribute in self.attributes.get(name, ())
+        node = self.nodes.get(name)
+        return node is not None and uses_attribute(node, attribute)
 
 
 @lru_cache(maxsize=32)

@@ -20,7 +20,8 @@ from packaging.version import Version
 from vllm_patches.core import messages
 from vllm_patches.core.catalog import Patch, Target
 from vllm_patches.core.detect import VllmInstall
-from vllm_patches.core.shape import MethodPrints, class_prints, uses_attribute
+from vllm_patches.core.shape import MethodPrints
+from vllm_patches.core.shape_cache import scope_prints
 
 if TYPE_CHECKING:
     from vllm_patches.source.record import Record
@@ -80,7 +81,7 @@ def classify(patch: Patch, target: Target, source: str | None) -> Shape:
     if source is None:
         return Shape(NO_MODULE, messages.module_absent(target.module))
     try:
-        prints = class_prints(source, target.class_name)
+        prints = scope_prints(source, target.class_name)
     except SyntaxError as exc:
         return Shape(MODIFIED, messages.module_unparsable(target.module, exc))
     return classify_prints(patch, target, prints)
@@ -106,9 +107,8 @@ def classify_prints(patch: Patch, target: Target, prints: MethodPrints) -> Shape
         current = methods.get(wrap.name)
         if current is None:
             continue
-        node = prints.nodes.get(wrap.name)
         if current in wrap.fixed_upstream or (
-            wrap.fixed_if_uses and node is not None and uses_attribute(node, wrap.fixed_if_uses)
+            wrap.fixed_if_uses and prints.uses(wrap.name, wrap.fixed_if_uses)
         ):
             return Shape(FIXED)
     for wrap in target.wraps:
