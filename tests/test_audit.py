@@ -133,3 +133,16 @@ def test_bad_input_is_one_sentence_and_exit_2(args, words):
     assert proc.returncode == 2 and proc.stdout == ""
     error = [line for line in proc.stderr.splitlines() if not line.startswith("audit: ")]
     assert len(error) == 1 and error[0].startswith("vllm-patches: ") and words in error[0]
+
+
+def test_audit_judges_a_user_catalogue_given_with_catalog(release, tmp_path):
+    from tests.test_user_catalogue import user_catalogue
+
+    root = user_catalogue(tmp_path)  # a copy of stop-string-earliest-match as acme-stop
+    release("0.26.0"), release("0.27.0")
+    proc = run_cli("audit", "--catalog", str(root), "--from", "0.26.0", "--to", "0.27.0",
+                   "--json", "acme-stop")
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    [row] = [p for p in data["patches"] if p["id"] == "acme-stop"]
+    assert row["advice"] == "drop"

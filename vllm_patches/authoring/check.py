@@ -44,11 +44,10 @@ from typing import Callable, Sequence
 
 from packaging.version import Version
 
-from vllm_patches.core.catalog_files import PACKAGE_PARENT
+from vllm_patches.core.catalog_files import CATALOG_ENV, PACKAGE_PARENT
 from vllm_patches.core.catalog import CatalogError, Patch, Target, Wrap, catalog_dir, load_patch
 from vllm_patches.core.errors import VllmPatchesError
 
-CATALOG_ENV = "VLLM_PATCHES_CATALOG"  # the user catalogues' folders (catalog_files)
 RUNTIME_TIMEOUT = 300.0
 
 

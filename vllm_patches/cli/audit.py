@@ -6,7 +6,8 @@ import sys
 
 import click
 
-from vllm_patches.cli.main import EXIT_ATTENTION, Failure, emit_json, friendly_errors
+from vllm_patches.cli.main import (EXIT_ATTENTION, Failure, catalog_option, emit_json,
+                                   friendly_errors)
 
 
 @click.command("audit")
@@ -22,6 +23,7 @@ from vllm_patches.cli.main import EXIT_ATTENTION, Failure, emit_json, friendly_e
               help="Treat the vLLM to start from as this version (also "
               "VLLM_PATCHES_VLLM_VERSION).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
+@catalog_option
 @click.argument("ids", nargs=-1, metavar="[ID]...")
 @friendly_errors
 def audit(to, from_, target, vllm_version, as_json, ids) -> None:
@@ -40,6 +42,7 @@ def audit(to, from_, target, vllm_version, as_json, ids) -> None:
       vllm-patches audit --to 0.30.0
       vllm-patches audit --from 0.22.1 --to 0.23.0,0.33.0
       vllm-patches audit --target ~/src/vllm-fork --to 0.33.0 --json
+      vllm-patches audit --catalog ~/acme-patches --from 0.26.0 --to 0.30.0
     """
     from vllm_patches.authoring import audit as logic
     from vllm_patches.core.catalog import select
