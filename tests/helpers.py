@@ -31,8 +31,8 @@ def python_env(*paths: Path | str, **extra: str) -> dict[str, str]:
 
 
 def run_python(args: list[str], *paths: Path | str, timeout: float = 300, check: bool = True,
-               **extra: str) -> subprocess.CompletedProcess:
-    proc = subprocess.run([sys.executable, *args], env=python_env(*paths, **extra),
+               interpreter: str = sys.executable, **extra: str) -> subprocess.CompletedProcess:
+    proc = subprocess.run([interpreter, *args], env=python_env(*paths, **extra),
                           capture_output=True, text=True, timeout=timeout)
     if check and proc.returncode != 0:
         raise AssertionError(
