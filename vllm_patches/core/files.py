@@ -18,6 +18,20 @@ import os
 import stat
 
 
+CACHE_ENV = "VLLM_PATCHES_CACHE"
+
+
+def cache_root():
+    """The user cache: ``$VLLM_PATCHES_CACHE``, else ``$XDG_CACHE_HOME/vllm-patches``, else
+    ``~/.cache/vllm-patches`` (released wheels' trees, the release list, shapes)."""
+    from pathlib import Path
+
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV]).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "vllm-patches"
+
+
 class NotPlainFile(OSError):
     """A lock file (or the file to replace) is a symlink or not a regular file."""
 

@@ -95,11 +95,14 @@ def overlaps(patches: Sequence[Patch]) -> list[Overlap]:
     """Every pair of ``patches`` (distinct folders) that wraps a common function or where
     one excludes the other."""
     found = []
+    folders = [p.folder.resolve() for p in patches]
+    functions = [wrapped(p) for p in patches]
     for i, a in enumerate(patches):
-        for b in patches[i + 1:]:
-            if a.folder.resolve() == b.folder.resolve():
+        for j in range(i + 1, len(patches)):
+            b = patches[j]
+            if folders[i] == folders[j]:
                 continue
-            common = wrapped(a) & wrapped(b)
+            common = functions[i] & functions[j]
             if common or b.id in a.excludes or a.id in b.excludes:
                 found.append(Overlap(a, b, tuple(sorted(common)), composition(a, b)))
     return found

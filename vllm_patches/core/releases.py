@@ -19,24 +19,16 @@ from pathlib import Path
 
 from packaging.version import InvalidVersion, Version
 
+from vllm_patches.core.files import CACHE_ENV, cache_root  # noqa: F401  (re-exported)
 from vllm_patches.core.files import FileLock
 from vllm_patches.core import messages
 from vllm_patches.core.errors import VllmPatchesError
 
-CACHE_ENV = "VLLM_PATCHES_CACHE"
 _PLATFORMS = [f"manylinux_2_{n}_x86_64" for n in range(17, 40)] + ["manylinux2014_x86_64"]
 
 
 class ReleaseError(VllmPatchesError):
     """A release could not be fetched or unpacked."""
-
-
-def cache_root() -> Path:
-    """``$VLLM_PATCHES_CACHE``, else ``$XDG_CACHE_HOME/vllm-patches``, else ``~/.cache/vllm-patches``."""
-    if os.environ.get(CACHE_ENV):
-        return Path(os.environ[CACHE_ENV]).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "vllm-patches"
 
 
 def _wanted(name: str) -> bool:

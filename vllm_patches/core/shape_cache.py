@@ -75,7 +75,7 @@ def _files_on() -> bool:
 
 
 def _path(key: str) -> Path:
-    from vllm_patches.core.releases import cache_root
+    from vllm_patches.core.files import cache_root
 
     return cache_root() / "shapes" / key[:2] / f"{key}.json"
 

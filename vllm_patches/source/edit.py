@@ -68,16 +68,21 @@ def _is_marker(line: str, template: str, patch: Patch) -> bool:
     return stripped == marker or stripped.startswith(marker + " ")
 
 
+_BEGIN_TEXT = BEGIN.split("{")[0]
 _BEGIN_LINE = re.compile(r"^[ \t]*" + re.escape(BEGIN.split("{")[0]) + r"(\S+)", re.MULTILINE)
 
 
 def block_ids(text: str) -> set[str]:
     """The ids of the patches whose marked blocks ``text`` holds."""
+    if _BEGIN_TEXT not in text:  # most files: no scan of the whole text
+        return set()
     return set(_BEGIN_LINE.findall(text))
 
 
 def has_block(patch: Patch, text: str) -> bool:
     """True when ``text`` holds a marked block of ``patch`` (complete or not)."""
+    if BEGIN.format(id=patch.id) not in text:
+        return False
     return any(_is_marker(line, BEGIN, patch) for line in split_lines(text))
 
 
