@@ -84,3 +84,26 @@ def run() -> dict:
     bug = any(wrongly_accepted) or not all(rightly_accepted)
     return {"bug": bug,
             "detail": f"model vocab {vocab}, tokenizer {size}: " + "; ".join(outcomes)}
+
+
+def request(post) -> dict:
+    """The same bug through a running OpenAI server (the tiny model, served as ``tiny``):
+    ``post(path, body) -> (HTTP status, JSON body)``. Unpatched, ``stop_token_ids`` past
+    the vocabulary is accepted (200, the id silently ignored) or fails inside the engine
+    (a 500 with an empty message); fixed, each is a 400 that names stop_token_ids. An
+    in-vocabulary stop id must still be served."""
+    answers = {}
+    for stop in (10**6, 10**30):
+        status, body = post("/v1/completions", {"model": "tiny", "prompt": "hello world",
+                                                "max_tokens": 4, "stop_token_ids": [stop]})
+        answers[stop] = (status, str(body.get("error", {}).get("message", "")) if status != 200
+                         else "ok")
+    ok_status, _ = post("/v1/completions", {"model": "tiny", "prompt": "hello world",
+                                            "max_tokens": 4, "stop_token_ids": [2]})
+    rejected = all(status == 400 and "stop_token_ids" in message
+                   for status, message in answers.values())
+    if ok_status != 200:
+        return {"bug": True, "detail": f"an in-vocabulary stop id got HTTP {ok_status}"}
+    return {"bug": not rejected,
+            "detail": "; ".join(f"stop_token_ids=[{k:.0e}] -> HTTP {s} {m[:120]!r}"
+                                for k, (s, m) in answers.items())}
