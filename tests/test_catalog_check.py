@@ -117,7 +117,9 @@ def failed(data: dict) -> list[tuple[str, str, str]]:
 @pytest.fixture(scope="module")
 def builtin():
     """One run of ``catalog check`` over the built-in catalogue, as the project's CI runs it."""
-    proc = run_cli("catalog", "check", "--json")
+    # Every patch: source mode on each affected release, and a few vLLM imports each on the
+    # first and last: minutes on two cores.
+    proc = run_cli("catalog", "check", "--json", timeout=2400)
     return proc.returncode, json.loads(proc.stdout), proc.stderr
 
 
