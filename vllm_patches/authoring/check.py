@@ -356,7 +356,7 @@ def _runtime(patches: list[Patch], ends: dict[str, list[str]], report: Report,
             keys.append((patch.id, release))
     if not jobs:
         return {}
-    at_once = max(4, os.cpu_count() or 1)  # each imports torch and vLLM: bound the memory
+    at_once = min(4, os.cpu_count() or 1)  # each imports torch and vLLM: bound the memory
     progress(f"catalog check: runtime on {len(jobs)} (patch, release) pair(s), a process "
              f"each, up to {at_once} at once ...")
     lines = []
