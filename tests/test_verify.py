@@ -7,17 +7,25 @@ the real thing on a GPU.
 """
 
 import ast
+import importlib.metadata
 import json
 import os
+import shutil
 import signal
+import subprocess
 import sys
+import tempfile
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from tests.helpers import run_cli
 from vllm_patches.core.catalog import get_patch
 from vllm_patches.core.detect import find_vllm
+from vllm_patches.core.files import FileLock
+from vllm_patches.core.releases import cache_root
+from vllm_patches.verify.gpu.defaults import LATER_IMPORT_NEEDS
 from vllm_patches.verify.gpu.run import (
     CANNOT_RUN,
     CRASHED,
@@ -35,6 +43,7 @@ from vllm_patches.verify.gpu.run import (
     render,
     run_jobs,
 )
+from vllm_patches.verify.gpu.shapes import newest_releases, pre_fix_releases, shapes
 
 SMALL = ("--device", "cpu", "--vocab", "4096", "--hidden", "32", "--trials", "2")
 
@@ -334,3 +343,108 @@ def gemma_outcomes(report: dict) -> dict:
     """The Gemma 4 MTP patches' outcomes in a verify report (the catalogue's other patches
     go in as their own modules are imported)."""
     return {p["id"]: p["outcome"] for p in report["patches"] if p["id"].startswith("gemma4-")}
+
+
+# The releases that stand for each recorded shape ------------------------------------------
+def fake_patch(patch_id, module, wraps):
+    """A catalogue entry as far as shapes reads it: (name, pre-fix prints, seen) per wrap."""
+    return SimpleNamespace(id=patch_id, targets=[SimpleNamespace(module=module, wraps=[
+        SimpleNamespace(name=name, pre_fix=frozenset(pre), seen=seen)
+        for name, pre, seen in wraps])])
+
+
+MTP = "vllm.model_executor.models.gemma4_mtp"
+
+
+def test_the_newest_release_of_each_recorded_shape_stands_for_it():
+    patches = [
+        fake_patch("a", MTP, [("f", {"p1"}, {"p1": ("0.9.0", "0.10.0", "0.9.1"),
+                                             "u1": ("0.11.0", "0.12.0")})]),
+        fake_patch("b", MTP, [("g", {"p2", "p3"}, {"p2": ("0.11.0", "0.12.0"),
+                                                   "p3": ("0.13.0",)})]),
+        fake_patch("other-module", "vllm.v1.engine.detokenizer", [("h", {"x"}, {"x": ("0.14.0",)})]),
+    ]
+    assert newest_releases(patches) == ["0.10.0", "0.12.0", "0.13.0"]  # 0.10.0 > 0.9.1
+    assert pre_fix_releases("a", patches) == ["0.10.0"]  # u1 is upstream's fix, not a pre-fix shape
+    assert pre_fix_releases("b", patches) == ["0.12.0", "0.13.0"]
+    assert pre_fix_releases("other-module", patches) == []
+    assert {s.patch for s in shapes(patches)} == {"a", "b"}
+
+
+def test_the_catalogues_reload_patch_has_two_shapes_and_the_bundle_three_releases():
+    reload = pre_fix_releases("gemma4-mtp-lm-head-reload")
+    assert reload == ["0.28.0", "0.33.0"]
+    assert newest_releases() == ["0.22.1", *reload]
+
+
+# The reload scenario on each shape of the reload patch, on the CPU ------------------------
+RELOAD_SHAPES = pre_fix_releases("gemma4-mtp-lm-head-reload")
+
+
+def _installed(name: str) -> bool:
+    try:
+        importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return False
+    return True
+
+
+@pytest.fixture(scope="module")
+def later_site():
+    """A folder with what importing vLLM 0.28.0 and later needs and this environment lacks
+    (LATER_IMPORT_NEEDS, pip install --no-deps --target), made once in the user cache;
+    xgrammar is left to the harness's stand-in. Skips where the registry cannot be reached."""
+    missing = sorted(n for n in LATER_IMPORT_NEEDS if not _installed(n))
+    if not missing:
+        return None
+    dest = cache_root() / "verify-site" / f"cp{sys.version_info.major}{sys.version_info.minor}"
+    stamp = " ".join(missing) + "\n"
+    complete = dest / ".complete"
+    if complete.is_file() and complete.read_text() == stamp:
+        return dest
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(dest.parent / f".{dest.name}.lock"):
+        if complete.is_file() and complete.read_text() == stamp:
+            return dest
+        with tempfile.TemporaryDirectory(dir=dest.parent, prefix=f".{dest.name}-") as tmp:
+            staging = Path(tmp) / "site"
+            proc = subprocess.run(
+                [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--only-binary=:all:",
+                 "--disable-pip-version-check", "--target", str(staging), *missing],
+                capture_output=True, text=True)
+            if proc.returncode != 0:
+                last = (proc.stderr.strip().splitlines() or ["?"])[-1]
+                pytest.skip(f"could not install {', '.join(missing)} from the registry: {last}")
+            (staging / ".complete").write_text(stamp)
+            if dest.exists():
+                shutil.rmtree(dest)
+            os.replace(staging, dest)
+    return dest
+
+
+@pytest.fixture(scope="module", params=RELOAD_SHAPES)
+def run_reload(request, release, later_site, tmp_path_factory):
+    """verify's reload scenario, both arms, on the newest release of one shape of the
+    reload patch, made small."""
+    version = request.param
+    paths = (later_site,) if later_site else ()
+    proc, report = verify_cli(release(version), tmp_path_factory.mktemp(f"v{version}"),
+                              "--scenario", "reload", *SMALL, paths=paths)
+    return version, proc, report
+
+
+def test_each_reload_shape_passes_patched_and_its_control_reads_the_freed_weight(run_reload):
+    version, proc, report = run_reload
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert report["verdict"] == PASS and report["vllm"]["version"] == version
+    patched, control = report["results"]
+    assert (patched["arm"], patched["status"], patched["vllm"]) == ("patched", "ok", version)
+    for row in patched["sizes"]:
+        assert row["matched"] == row["total"] == 2 * row["size"]
+    # The plugin's import hook put the reload fix in as vLLM's module was imported.
+    assert gemma_outcomes(report) == {
+        "gemma4-mtp-stable-lm-head": "skipped", "gemma4-mtp-lm-head-reload": "already-applied"}
+    # Upstream's own fix drops its cached weight on reload: the graphs read freed memory.
+    assert (control["arm"], control["status"], control["where"]) == ("control", "error", "size 1")
+    assert "freed tensor of shape [4096, 32]" in control["error"]
+    assert "The control reproduced the bug (reload: crashed at size 1)" in proc.stdout

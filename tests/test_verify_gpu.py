@@ -2,7 +2,10 @@
 
 Needs the release trees named in ``VLLM_PATCHES_GPU_TREES`` (folders holding
 ``vllm/``, joined with ``:``); tools/gpu_run.sh unpacks them from .bundle/ and
-runs this file with ``pytest -m gpu``. Skipped where there is no CUDA GPU.
+runs this file with ``pytest -m gpu``. Skipped where there is no CUDA GPU, and
+for a release that no tree there holds. The releases are the newest of each
+recorded shape of the patches (``vllm_patches.verify.gpu.shapes``), as
+tools/gpu_bundle.py bundles them.
 """
 
 import json
@@ -12,6 +15,7 @@ import pytest
 
 from tests.helpers import run_cli
 from vllm_patches.core.detect import find_vllm
+from vllm_patches.verify.gpu.shapes import pre_fix_releases
 
 TREES_ENV = "VLLM_PATCHES_GPU_TREES"
 
@@ -66,8 +70,11 @@ def assert_bug_shown(result):
     assert any(r["matched"] < r["total"] for r in result["sizes"] if r["path"] != "eager"), result
 
 
-def test_0221_control_fails_and_patched_matches_eager_in_both_scenarios(tmp_path):
-    proc, report = verify(tree_for("0.22.1"), tmp_path)
+@pytest.mark.parametrize("version", pre_fix_releases("gemma4-mtp-stable-lm-head"))
+def test_stable_lm_head_control_fails_and_patched_matches_eager_in_both_scenarios(version,
+                                                                                  tmp_path):
+    """The newest release of each recorded shape of the stable-lm-head patch (0.22.1)."""
+    proc, report = verify(tree_for(version), tmp_path)
     assert proc.returncode == 0 and report["verdict"] == "PASS"
     assert report["mode"]["kind"] in ("emulated", "ranks")
     assert report["settings"]["vocab"] == 262144 and report["settings"]["hidden"] == 256
@@ -82,9 +89,12 @@ def test_0221_control_fails_and_patched_matches_eager_in_both_scenarios(tmp_path
     assert "The control reproduced the bug" in proc.stdout
 
 
-def test_0230_control_fails_upstreams_reload_and_patched_matches(tmp_path):
-    proc, report = verify(tree_for("0.23.0"), tmp_path, "--scenario", "reload")
+@pytest.mark.parametrize("version", pre_fix_releases("gemma4-mtp-lm-head-reload"))
+def test_each_reload_shape_control_fails_upstreams_reload_and_patched_matches(version, tmp_path):
+    """The newest release of each recorded shape of the reload patch (0.28.0, 0.33.0)."""
+    proc, report = verify(tree_for(version), tmp_path, "--scenario", "reload")
     assert proc.returncode == 0 and report["verdict"] == "PASS"
+    assert report["vllm"]["version"] == version
     applied = {p["id"]: p["outcome"] for p in report["patches"]}
     assert applied["gemma4-mtp-lm-head-reload"] == "already-applied"  # by the import hook
     assert_identical_everywhere(report, results(report, "patched")["reload"])

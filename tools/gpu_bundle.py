@@ -5,7 +5,10 @@ The GPU machine has Python 3.12 and torch, but no vLLM and no network. This
 writes, under ``.bundle/`` (ignored by git):
 
   vllm-<version>.tar.gz   vLLM's .py files and dist-info from the release wheel
-                          (``vllm_patches.core.releases.release_tree``), for each version
+                          (``vllm_patches.core.releases.release_tree``), for each version:
+                          by default the newest release of each recorded shape of each
+                          Gemma 4 MTP patch, read from the catalogue's seen tables
+                          (``vllm_patches.verify.gpu.shapes``)
   wheels/*.whl            cp312 manylinux wheels of the small packages that
                           importing vLLM's Gemma 4 MTP modules needs and the image
                           lacks, with their requirements, pinned to the versions
@@ -15,7 +18,10 @@ vLLM's compiled extensions are left out (too big to carry); the verification
 imports the Python-only tree with vLLM's CpuPlatform as the current platform.
 tools/gpu_run.sh unpacks and uses the bundle on the GPU machine.
 
-Usage: python3 tools/gpu_bundle.py [--versions 0.22.1,0.23.0] [--out .bundle]
+The run tool carries at most 64 MiB of ignored paths, so the bundle must stay under
+LIMIT_MB (sizes are printed in MiB).
+
+Usage: python3 tools/gpu_bundle.py [--versions 0.22.1,0.28.0] [--out .bundle]
 """
 
 from __future__ import annotations
@@ -37,16 +43,19 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from vllm_patches.core.releases import release_tree  # noqa: E402
+from vllm_patches.verify.gpu.defaults import LATER_IMPORT_NEEDS  # noqa: E402
+from vllm_patches.verify.gpu.shapes import newest_releases  # noqa: E402
 
-# What importing gemma4_mtp and spec_decode/gemma4 needs beyond the GPU image.
+# What importing gemma4_mtp and spec_decode/gemma4 needs beyond the GPU image (those of
+# them that the image has are left out: tools/device_packages.txt).
 NEEDED = ["cachetools", "cbor2", "gguf", "msgspec", "openai", "openai-harmony", "pybase64",
-          "pydantic", "pyzmq"]
+          "pydantic", "pyzmq", *LATER_IMPORT_NEEDS]
 PLATFORMS = ["manylinux_2_28_x86_64", "manylinux_2_27_x86_64", "manylinux_2_17_x86_64",
              "manylinux2014_x86_64", "manylinux1_x86_64"]
 TARGET_ENV = {**default_environment(), "python_version": "3.12", "python_full_version": "3.12.3",
               "sys_platform": "linux", "platform_system": "Linux", "platform_machine": "x86_64",
               "implementation_name": "cpython", "platform_python_implementation": "CPython"}
-LIMIT_MB = 40
+LIMIT_MB = 60  # MiB: the run tool carries 64 MiB of ignored paths in all; a margin kept
 
 
 def canonical(name: str) -> str:
@@ -116,7 +125,7 @@ def fetch_wheels(folder: Path) -> list[Path]:
     """NEEDED and every requirement of theirs that the GPU image lacks, one version each."""
     folder.mkdir(parents=True, exist_ok=True)
     present = device_packages()
-    download([pin(n) for n in NEEDED], folder)
+    download([pin(n) for n in NEEDED if canonical(n) not in present], folder)
     while True:
         wheels = sorted(folder.glob("*.whl"))
         have = {wheel_name(w) for w in wheels}
@@ -134,24 +143,28 @@ def fetch_wheels(folder: Path) -> list[Path]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--versions", default="0.22.1,0.23.0")
+    parser.add_argument("--versions", default=None,
+                        help="comma-separated vLLM releases (default: the newest of each "
+                             "recorded shape of each Gemma 4 MTP patch)")
     parser.add_argument("--out", default=str(REPO / ".bundle"))
     args = parser.parse_args()
     out = Path(args.out)
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
-    for version in args.versions.split(","):
+    versions = args.versions.split(",") if args.versions else newest_releases()
+    print("vLLM releases:", ", ".join(v.strip() for v in versions))
+    for version in versions:
         archive = pack_tree(version.strip(), out)
-        print(f"{archive.name}: {archive.stat().st_size / 2**20:.1f} MB")
+        print(f"{archive.name}: {archive.stat().st_size / 2**20:.1f} MiB")
     wheels = fetch_wheels(out / "wheels")
     size = sum(w.stat().st_size for w in wheels) / 2**20
-    print(f"wheels/: {len(wheels)} wheels, {size:.1f} MB: "
+    print(f"wheels/: {len(wheels)} wheels, {size:.1f} MiB: "
           + ", ".join(sorted(w.name.split("-")[0] for w in wheels)))
     total = sum(p.stat().st_size for p in out.rglob("*") if p.is_file()) / 2**20
-    print(f"{out}: {total:.1f} MB in all")
+    print(f"{out}: {total:.1f} MiB in all")
     if total > LIMIT_MB:
-        sys.exit(f"the bundle is over {LIMIT_MB} MB; carry fewer versions")
+        sys.exit(f"the bundle is over {LIMIT_MB} MiB; carry fewer versions")
 
 
 if __name__ == "__main__":

@@ -14,6 +14,13 @@ helpers gather over the process group.
 ``ProposerStandIn`` runs ``Gemma4Proposer``'s own centroid-graph methods
 (capture and greedy sampling) on such a model.
 
+``import_mtp_module`` and ``import_proposer_class`` import vLLM's modules as
+the verification needs them on a GPU box without vLLM's requirements: a
+stand-in ``xgrammar`` where none can be imported (0.28.0 and later take its
+names at module load), and, on CUDA, torch.cuda's stream functions kept and a
+side stream made current as vLLM does (0.29.0 and later capture the graphs on
+``current_stream()``).
+
 Used by the tests (on CPU) and by ``vllm-patches verify`` (on CUDA). Imports
 torch; import it only where a model runs.
 """
@@ -22,10 +29,13 @@ from __future__ import annotations
 
 import inspect
 import types
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import torch
 from torch import nn
+
+from vllm_patches.verify import messages
 
 MTP_MODULE = "vllm.model_executor.models.gemma4_mtp"
 VOCAB_PADDING = 64  # vLLM's DEFAULT_VOCAB_PADDING_SIZE
@@ -244,11 +254,7 @@ class ProposerStandIn:
 
 def import_proposer_class(cpu_platform: bool = False) -> type:
     """vLLM's ``Gemma4Proposer`` (see ``import_mtp_module`` for ``cpu_platform``)."""
-    import importlib
-
-    if cpu_platform:
-        use_cpu_platform()
-    return importlib.import_module(PROPOSER_MODULE).Gemma4Proposer
+    return _import(PROPOSER_MODULE, cpu_platform).Gemma4Proposer
 
 
 def use_cpu_platform() -> None:
@@ -266,10 +272,125 @@ def import_mtp_module(cpu_platform: bool = False) -> types.ModuleType:
     vLLM's CUDA platform imports its compiled extensions; a Python-only tree
     taken from the wheel lacks them, so the verification sets vLLM's
     ``CpuPlatform`` before importing the model modules. The code under test
-    still runs on CUDA tensors.
+    still runs on CUDA tensors (see ``keep_torch_cuda_streams``).
     """
+    return _import(MTP_MODULE, cpu_platform)
+
+
+def _import(name: str, cpu_platform: bool) -> types.ModuleType:
     import importlib
 
-    if cpu_platform:
-        use_cpu_platform()
-    return importlib.import_module(MTP_MODULE)
+    stand_in_for_xgrammar()
+    with keep_torch_cuda_streams():
+        if cpu_platform:
+            use_cpu_platform()
+        return importlib.import_module(name)
+
+
+# Importing vLLM 0.28.0 and later where its requirements are not all installed -------
+XGRAMMAR = "xgrammar"
+# The submodules that vLLM's modules import from at module load (0.28.0-0.33.0).
+XGRAMMAR_SUBMODULES = ("structural_tag", "openai_tool_call_schema")
+
+
+class XgrammarStandIn:
+    """Every name taken from the ``xgrammar`` stand-in: a class whose instances keep what
+    they were made with and do nothing (vLLM 0.33.0 makes one at module load)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        self.args = args
+        self.kwargs = kwargs
+
+    def __class_getitem__(cls, item):
+        return cls
+
+
+class _StandInModule(types.ModuleType):
+    """A module any of whose public names is an ``XgrammarStandIn`` subclass."""
+
+    def __getattr__(self, name: str):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        value = type(name, (XgrammarStandIn,), {"__module__": self.__name__})
+        setattr(self, name, value)
+        return value
+
+
+def stand_in_for_xgrammar() -> bool:
+    """Register a stand-in ``xgrammar`` where the real one cannot be imported; True if it
+    is in place.
+
+    Why: vLLM 0.28.0 and later import xgrammar, a compiled package that the GPU
+    image lacks (and this project's CPU test environment too), at module load
+    on the way to ``gemma4_mtp``: ``vllm.parser``, ``vllm.tool_parsers`` and the
+    structured-output backends take its classes for type hints, defaults and a
+    module-level constant or two. Structured output never runs in the
+    verification, so none of it is used: a module object (with the submodules
+    imported at module load) whose every name is an inert class is enough.
+    Where xgrammar is installed it is used as it is.
+    """
+    import importlib
+    import importlib.machinery
+    import sys
+
+    if XGRAMMAR in sys.modules:
+        return isinstance(sys.modules[XGRAMMAR], _StandInModule)
+    try:
+        importlib.import_module(XGRAMMAR)
+        return False
+    except ImportError:
+        pass
+    package = _StandInModule(XGRAMMAR, messages.xgrammar_stand_in_doc())
+    package.__path__ = []
+    package.__spec__ = importlib.machinery.ModuleSpec(XGRAMMAR, None, is_package=True)
+    sys.modules[XGRAMMAR] = package
+    for sub in XGRAMMAR_SUBMODULES:
+        name = f"{XGRAMMAR}.{sub}"
+        module = _StandInModule(name, messages.xgrammar_stand_in_doc())
+        module.__spec__ = importlib.machinery.ModuleSpec(name, None)
+        sys.modules[name] = module
+        setattr(package, sub, module)
+    return True
+
+
+# What vLLM's CPU worker replaces with placeholders (vllm/v1/worker/cpu/shm.py) and the
+# verification needs real on CUDA: torch.cuda's stream functions.
+STREAM_FUNCTIONS = ("Stream", "current_stream", "stream")
+
+
+@contextmanager
+def keep_torch_cuda_streams():
+    """Around vLLM's imports: where CUDA is, put torch.cuda's stream functions back
+    afterwards, and make a side stream current as vLLM does on CUDA.
+
+    With vLLM's ``CpuPlatform`` forced, importing 0.33.0 can replace
+    ``torch.cuda.Stream``, ``current_stream`` and ``stream`` with placeholders,
+    and ``vllm.utils.torch_utils.current_stream()``, which the proposer captures
+    its graphs on since 0.29.0, would hand out a placeholder stream.
+    """
+    saved = {name: getattr(torch.cuda, name) for name in STREAM_FUNCTIONS}
+    set_stream = torch.cuda.set_stream
+    yield  # an import that failed is reported as it is, with nothing done here after it
+    if torch.cuda.is_available():
+        for name, value in saved.items():
+            if getattr(torch.cuda, name) is not value:
+                setattr(torch.cuda, name, value)
+        use_side_stream(set_stream)
+
+
+def use_side_stream(set_stream=None):
+    """What vLLM's ``current_stream()`` does on CUDA on its first call: a new stream,
+    ordered after the current one and made current, which it returns from then on (a
+    graph cannot be captured on the default stream). Returns that stream, or None where
+    the vLLM imported has no ``current_stream()`` or it already holds a real stream."""
+    import sys
+
+    torch_utils = sys.modules.get("vllm.utils.torch_utils")
+    tls = getattr(torch_utils, "_current_stream_tls", None)
+    if tls is None or isinstance(getattr(tls, "value", None), torch.cuda.Stream):
+        return None
+    stream = torch.cuda.Stream()
+    stream.wait_stream(torch.cuda.current_stream())
+    (set_stream or torch.cuda.set_stream)(stream)
+    tls.value = stream
+    return stream
