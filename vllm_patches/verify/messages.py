@@ -202,3 +202,8 @@ def control_not_run(reason: str) -> str:
 def xgrammar_stand_in_doc() -> str:
     return ("A stand-in for xgrammar, which cannot be imported here: vllm-patches verify imports "
             "vLLM's modules, which take xgrammar's names at module load; none of it is used.")
+
+
+def compiled_stand_in_doc() -> str:
+    return ("vllm-patches stand-in for a compiled vLLM extension that this Python-only tree "
+            "lacks: imported at module load, never called by the verification.")

@@ -281,6 +281,7 @@ def _import(name: str, cpu_platform: bool) -> types.ModuleType:
     import importlib
 
     stand_in_for_xgrammar()
+    stand_in_for_compiled_extensions()
     with keep_torch_cuda_streams():
         if cpu_platform:
             use_cpu_platform()
@@ -351,6 +352,36 @@ def stand_in_for_xgrammar() -> bool:
         sys.modules[name] = module
         setattr(package, sub, module)
     return True
+
+
+# vLLM's compiled extensions that some releases import at module load (0.28.0's
+# vllm/platforms/cuda.py imports _C_stable_libtorch at its top).
+COMPILED_EXTENSIONS = ("_C_stable_libtorch",)
+
+
+def stand_in_for_compiled_extensions() -> list[str]:
+    """Register an empty module for each of vLLM's compiled extensions in
+    ``COMPILED_EXTENSIONS`` that the tree lacks; returns their names.
+
+    Why: the verification runs the Python-only tree taken from the wheel (the compiled
+    extensions are too big to carry) with vLLM's CPU platform set, and calls none of
+    their kernels; an import at module load is all that needs them. A tree that has the
+    extension keeps it.
+    """
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    spec = importlib.util.find_spec("vllm")
+    folders = list(spec.submodule_search_locations or []) if spec is not None else []
+    placed = []
+    for short in COMPILED_EXTENSIONS:
+        name = f"vllm.{short}"
+        if name in sys.modules or any(any(Path(f).glob(f"{short}*.so")) for f in folders):
+            continue
+        sys.modules[name] = types.ModuleType(name, messages.compiled_stand_in_doc())
+        placed.append(name)
+    return placed
 
 
 # What vLLM's CPU worker replaces with placeholders (vllm/v1/worker/cpu/shm.py) and the
