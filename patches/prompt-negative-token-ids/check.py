@@ -19,46 +19,6 @@ imports; an installed one is always used as it is.
 
 DEVICE = "cpu"
 
-# Imported by vllm.v1.structured_output at import time, never called on this path.
-_BACKENDS = ("llguidance", "xgrammar", "outlines_core", "lmformatenforcer", "diskcache")
-
-
-def _stand_in_for_missing_backends() -> list[str]:
-    """Empty modules for the backends that are not installed; returns their names."""
-    import importlib.abc
-    import importlib.machinery
-    import importlib.util
-    import sys
-    import types
-
-    missing = [name for name in _BACKENDS if importlib.util.find_spec(name) is None]
-    if not missing:
-        return []
-
-    class StandIn(types.ModuleType):
-        def __getattr__(self, attr):  # any name: a placeholder class (annotations only)
-            if attr.startswith("__"):
-                raise AttributeError(attr)
-            return type(attr, (), {})
-
-    class Finder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
-        def find_spec(self, fullname, path=None, target=None):
-            if fullname.split(".")[0] in missing:
-                return importlib.machinery.ModuleSpec(fullname, self, is_package=True)
-            return None
-
-        def create_module(self, spec):
-            module = StandIn(spec.name)
-            module.__path__ = []
-            return module
-
-        def exec_module(self, module):
-            pass
-
-    sys.meta_path.append(Finder())  # last: an installed module always wins
-    return missing
-
-
 def _tiny_llama(folder) -> int:
     """A Llama config and its tokenizer in ``folder``; returns the vocabulary size."""
     import json
@@ -91,7 +51,9 @@ def run() -> dict:
     import tempfile
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    stand_ins = _stand_in_for_missing_backends()
+    from vllm_patches.verify.stand_ins import stand_in_for_missing
+
+    stand_ins = stand_in_for_missing()  # backends imported at load, never called here
 
     from vllm.config import DeviceConfig, ModelConfig, VllmConfig
     from vllm.exceptions import VLLMValidationError

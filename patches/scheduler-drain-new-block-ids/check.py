@@ -140,8 +140,12 @@ def run() -> dict:
     import os
     import shutil
 
+    from vllm_patches.verify.stand_ins import stand_in_for_missing
+
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    # vllm.v1.request imports the structured-output backends at load; never called here.
+    stand_ins = stand_in_for_missing()
     model_dir = _model_dir()
     try:
         plain = _serve(_scheduler(model_dir))
@@ -160,5 +164,6 @@ def run() -> dict:
               f"wave: {held}. With zeroing: {len(zero['zeroed'])} of "
               f"{len(zero['handed'])} blocks handed out sent for zeroing"
               f"{'' if zeroing_kept else ' (NOT all, once each)'}, "
-              f"{zero['after_wave'][-1]} left recorded")
+              f"{zero['after_wave'][-1]} left recorded"
+              + (f"; stand-ins for {', '.join(stand_ins)}" if stand_ins else ""))
     return {"bug": bool(grows or not zeroing_kept), "detail": detail}

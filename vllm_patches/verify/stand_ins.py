@@ -1,0 +1,60 @@
+"""Stand-ins for packages a vLLM module imports at load and a check never calls.
+
+vLLM's front end and scheduler import the structured-output backends (llguidance,
+xgrammar, outlines_core, lm-format-enforcer) and diskcache when their modules load, for
+type hints and registries. A behaviour check that exercises another path (validation of a
+prompt, the scheduler's bookkeeping) needs none of them, and this project's CPU test
+environment does not install them (xgrammar pulls a compiler toolchain). A check.py calls
+``stand_in_for_missing()`` before importing vLLM: every package of the list that is not
+installed becomes an empty module whose every name is an inert class, found last on
+``sys.meta_path`` (an installed package always wins). A check says which ones it used in
+its detail line, so a reader knows the backends were not real.
+"""
+
+from __future__ import annotations
+
+import importlib.abc
+import importlib.machinery
+import importlib.util
+import sys
+import types
+
+BACKENDS = ("llguidance", "xgrammar", "outlines_core", "lmformatenforcer", "diskcache")
+
+
+class StandInModule(types.ModuleType):
+    """A module any of whose public names is a fresh placeholder class."""
+
+    def __getattr__(self, attr: str):
+        if attr.startswith("__"):
+            raise AttributeError(attr)
+        value = type(attr, (), {"__module__": self.__name__})
+        setattr(self, attr, value)
+        return value
+
+
+class _Finder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    def __init__(self, names: frozenset[str]) -> None:
+        self.names = names
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname.split(".")[0] in self.names:
+            return importlib.machinery.ModuleSpec(fullname, self, is_package=True)
+        return None
+
+    def create_module(self, spec):
+        module = StandInModule(spec.name)
+        module.__path__ = []
+        return module
+
+    def exec_module(self, module) -> None:
+        pass
+
+
+def stand_in_for_missing(names=BACKENDS) -> list[str]:
+    """Put a stand-in in place for each package of ``names`` that is not installed; returns
+    the names stood in for (none when all are installed)."""
+    missing = [name for name in names if importlib.util.find_spec(name) is None]
+    if missing:
+        sys.meta_path.append(_Finder(frozenset(missing)))  # last: the real one wins
+    return missing
