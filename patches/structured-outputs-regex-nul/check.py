@@ -8,18 +8,19 @@ this validation calls, ``xgr.Grammar.from_regex`` in vLLM's ``backend_xgrammar``
 module, is replaced for the check by a recorder that keeps the patterns it is
 given and returns: real xgrammar crashes the process (SIGSEGV) on a NUL, so it
 is never called in this process. Unfixed, the NUL pattern reaches the recorder
-(and validation accepts it); fixed, each path raises a ValueError (VLLMValidationError, as upstream, in
-``verify``) naming NUL and
-the recorder sees nothing. A regex without NUL must still be accepted and reach
-xgrammar, patched or not.
+(and validation accepts it); fixed, each path refuses it with an error naming
+NUL (VLLMValidationError from ``verify``, as upstream: a ValueError up to
+0.26.0; ValueError from ``validate_xgrammar_grammar``) and the recorder sees
+nothing. A regex without NUL must still be accepted and reach xgrammar,
+patched or not.
 
 Where xgrammar is installed, what it does with the pattern that reached it is
 shown in a child process (its exit status), never in this one. Where it is not
-(nor the other grammar libraries that vLLM's structured-output modules import,
-or, up to 0.19.1, diskcache), an inert stand-in (any use of it raises) lets vLLM's modules import. The
-tokenizer is only tested for None on this path and the model config is read for
-a few plain fields, so a plain object and a namespace stand for them (real ones
-need a download).
+installed (nor another grammar library that vLLM's structured-output modules
+import, or, up to 0.19.1, diskcache), an inert stand-in (any use of it raises)
+lets vLLM's modules import. The tokenizer is only tested for None on this
+path and the model config is read for a few plain fields, so a plain object and
+a namespace stand for them (real ones need a download).
 """
 
 DEVICE = "cpu"
@@ -95,7 +96,7 @@ def _xgrammar_in_child(pattern: str, absent: list[str]) -> str:
     code = f"import xgrammar\nxgrammar.Grammar.from_regex({pattern!r})\nprint('ok')"
     try:
         done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                              timeout=120)
+                              timeout=120, check=False)
     except subprocess.TimeoutExpired:
         return "real xgrammar did not return in 120 s"
     if done.returncode < 0:
@@ -112,7 +113,9 @@ def run() -> dict:
     absent = _stand_in_for_absent_libraries()
 
     from vllm.config import StructuredOutputsConfig
-    from vllm.exceptions import VLLMValidationError  # a ValueError up to 0.26, not since
+    from vllm.exceptions import (
+        VLLMValidationError,  # a ValueError up to 0.26, not since
+    )
     from vllm.sampling_params import SamplingParams, StructuredOutputsParams
     from vllm.v1.structured_output import backend_xgrammar
 

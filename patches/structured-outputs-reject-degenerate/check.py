@@ -13,9 +13,10 @@ These values never reach a grammar library in validation (no schema, regex or
 grammar to parse), so the check needs none. Importing vLLM's structured-output
 modules does import the grammar libraries (llguidance, xgrammar,
 lm-format-enforcer, outlines-core) and, up to 0.19.1, diskcache: where one is
-not installed, an inert stand-in (any use of it raises) takes its place. The tokenizer is only tested for None on
-this path and the model config is read for a few plain fields, so a plain
-object and a namespace stand for them (real ones need a download).
+not installed, an inert stand-in (any use of it raises) takes its place. The
+tokenizer is only tested for None on this path and the model config is read for
+a few plain fields, so a plain object and a namespace stand for them (real ones
+need a download).
 """
 
 DEVICE = "cpu"
@@ -81,7 +82,9 @@ def run() -> dict:
     _stand_in_for_absent_libraries()
 
     from vllm.config import StructuredOutputsConfig
-    from vllm.exceptions import VLLMValidationError  # a ValueError up to 0.26, not since
+    from vllm.exceptions import (
+        VLLMValidationError,  # a ValueError up to 0.26, not since
+    )
     from vllm.sampling_params import SamplingParams, StructuredOutputsParams
 
     def validate(so: StructuredOutputsParams) -> str:
@@ -93,9 +96,9 @@ def run() -> dict:
         return f"accepted (backend {params.structured_outputs._backend!r})"
 
     degenerate = {
-        "json_object=False": dict(json_object=False),
-        "json=''": dict(json=""),
-        "json='  '": dict(json="  "),
+        "json_object=False": {"json_object": False},
+        "json=''": {"json": ""},
+        "json='  '": {"json": "  "},
     }
     got = {name: validate(StructuredOutputsParams(**kw)) for name, kw in degenerate.items()}
     valid = validate(StructuredOutputsParams(json_object=True))

@@ -12,7 +12,6 @@ The method joins vLLM's ``SamplingParams``; vLLM's own one stays as
 the globals of ``vllm.sampling_params``; source mode writes its text there.
 """
 
-# ruff: noqa: F821  (names resolve in vLLM's module, see above)
 from __future__ import annotations
 
 
