@@ -3,14 +3,18 @@
 xgrammar's native regex converter does not handle a NUL byte: a request whose
 ``structured_outputs.regex`` holds one crashes the process (segfault) when
 vLLM's request validation hands the pattern to ``xgr.Grammar.from_regex``. The
-two wrappers below reject such a regex with a ValueError (HTTP 400), with the
-message vLLM 0.28.0 uses, before any xgrammar call:
+two wrappers below reject such a regex, with the message vLLM 0.28.0 uses,
+before any xgrammar call:
 
-- ``SamplingParams.verify``, the front end's validation of every request, checks
-  before vLLM's own validation runs, so the request is refused in every backend
-  mode, "auto" included (where a ValueError from the xgrammar validation would
-  only make vLLM fall back to guidance);
-- ``validate_xgrammar_grammar`` checks before it calls xgrammar, for any caller.
+- ``InputProcessor._validate_params``, the front end's validation of every
+  request's sampling parameters (it runs ``SamplingParams.verify``, hence the
+  structured-outputs validation that picks the backend), raises
+  VLLMValidationError (HTTP 400) before vLLM's own validation runs, so the
+  request is refused in every backend mode, "auto" included (where a
+  ValueError from the xgrammar validation would only make vLLM fall back to
+  guidance);
+- ``validate_xgrammar_grammar`` raises ValueError before it calls xgrammar, for
+  any caller.
 
 Runtime mode binds these functions to the globals of their vLLM module (and
 rebinds the copies of ``validate_xgrammar_grammar`` that other modules
@@ -22,33 +26,35 @@ as ``_vllm_patches_orig_<name>``.
 from __future__ import annotations
 
 
-class SamplingParams:
-    def verify(
+class InputProcessor:
+    def _validate_params(
         self,
-        model_config: ModelConfig,
-        speculative_config: SpeculativeConfig | None,
-        structured_outputs_config: StructuredOutputsConfig | None,
-        tokenizer: TokenizerLike | None,
+        params: SamplingParams | PoolingParams,
+        supported_tasks: tuple[SupportedTask, ...],
     ) -> None:
-        # vllm-patches (vllm#51796): vLLM validates structured outputs only
-        # with a structured-outputs config; then a NUL in the regex is refused
-        # before any backend (and its fallback) sees the pattern.
-        so_params = self.structured_outputs
+        # vllm-patches (vllm#51796): the structured outputs of a generation
+        # request are validated (by SamplingParams.verify) only under a
+        # structured-outputs config; then a NUL in the regex is refused before
+        # any backend (and the "auto" fallback) sees the pattern. A request to
+        # a model without generation is left to vLLM's own first check.
+        so_params = (
+            params.structured_outputs if isinstance(params, SamplingParams) else None
+        )
         if (
-            structured_outputs_config is not None
-            and so_params is not None
+            so_params is not None
+            and self.structured_outputs_config is not None
             and isinstance(so_params.regex, str)
             and "\x00" in so_params.regex
+            and any(task in GENERATION_TASKS for task in supported_tasks)
         ):
+            # vLLM's request-validation error: HTTP 400 from the server (a
+            # ValueError before 0.27, as vLLM's own checks were).
+            from vllm.exceptions import VLLMValidationError
+
             raise VLLMValidationError(
                 "structured_outputs.regex must not contain a NUL character ('\\x00')"
             )
-        return self._vllm_patches_orig_verify(
-            model_config,
-            speculative_config,
-            structured_outputs_config,
-            tokenizer,
-        )
+        return self._vllm_patches_orig__validate_params(params, supported_tasks)
 
 
 def validate_xgrammar_grammar(sampling_params: SamplingParams) -> None:
