@@ -14,7 +14,7 @@ import json
 
 import pytest
 
-from tests.helpers import SCENARIOS, run_cli, run_python
+from tests.helpers import SCENARIOS, run_cli, run_python, run_scenario
 from vllm_patches.runtime import plugin
 from vllm_patches.core.catalog import get_patch, load_catalog
 from vllm_patches.core.state import PATCHED, classify
@@ -276,3 +276,12 @@ def test_a_fix_already_in_the_source_is_left_alone_and_reported(tree_copy, plugi
     (line,) = [e for e in report_lines(report) if e["patch"] == STABLE]
     assert (line["outcome"], line["mode"]) == ("applied-in-source", "source")
 
+
+
+def test_a_patch_over_two_modules_waits_until_the_outer_one_has_finished_importing(release):
+    """input_processor imports backend_xgrammar partway through: the patch on both must not be
+    applied when backend_xgrammar finishes (InputProcessor is not defined yet) but when
+    input_processor does; strict mode would raise otherwise."""
+    seen = run_scenario("midimport", release("0.27.1"), VLLM_PATCHES_STRICT="1",
+                        VLLM_PATCHES="structured-outputs-regex-nul")
+    assert seen == {"applied": True, "error": None}

@@ -174,8 +174,18 @@ def _due(module_name: str, strict: bool) -> list[str]:
         p.id for p in patches
         if (wanted is None or p.id in wanted)
         and any(t.module == module_name for t in p.targets)
-        and all(t.module in sys.modules for t in p.targets)
+        and all(_loaded(t.module, module_name) for t in p.targets)
     ]
+
+
+def _loaded(module: str, just_imported: str) -> bool:
+    """True when ``module`` is imported and its code has run. A target module still
+    mid-import (it imports the module just imported, partway through) is not: the patch is
+    due when it finishes, through its own hook. The module just imported has run."""
+    from vllm_patches.runtime.importhook import _initializing
+
+    found = sys.modules.get(module)
+    return found is not None and (module == just_imported or not _initializing(found))
 
 
 def _show_log_lines() -> None:
