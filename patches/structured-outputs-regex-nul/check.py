@@ -210,3 +210,22 @@ def run() -> dict:
     parts.append(f"regex {PLAIN_REGEX!r} through _validate_params (auto) {plain}"
                  f"{' and reached xgrammar' if plain_reached else ', never reached xgrammar'}")
     return {"bug": bug, "detail": " | ".join(parts)}
+
+
+def request(post) -> dict:
+    """The same bug through a running OpenAI server (the tiny model, served as ``tiny``):
+    ``post(path, body) -> (HTTP status, JSON body)``, status 0 when the server dropped the
+    connection. Unpatched, a regex with a NUL passes validation and reaches xgrammar (which
+    segfaults the server where it is installed: status 0); fixed, it is a 400 naming the NUL.
+    A plain regex must still be served by the fixed server."""
+    status, body = post("/v1/completions", {"model": "tiny", "prompt": "hello",
+                                            "max_tokens": 2,
+                                            "structured_outputs": {"regex": "a\x00b"}})
+    message = str(body.get("error", {}).get("message", "")) if status != 200 else "served"
+    detail = f"regex 'a\\x00b' -> HTTP {status} {message[:160]!r}"
+    if status != 400 or "NUL" not in message:
+        return {"bug": True, "detail": detail}
+    ok_status, _ = post("/v1/completions", {"model": "tiny", "prompt": "hello", "max_tokens": 2,
+                                            "structured_outputs": {"regex": "[a-z]+"}})
+    detail += f"; regex '[a-z]+' -> HTTP {ok_status}"
+    return {"bug": ok_status != 200, "detail": detail}
