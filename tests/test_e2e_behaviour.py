@@ -100,7 +100,7 @@ def patched_servers(engines, serve_tiny):
 
     def get(version: str):
         if version not in servers:
-            servers[version] = serve_tiny(engines(version), f"behaviour-plugin-{version}")
+            servers[version] = serve_tiny(engines(version), f"fix{ENGINES.index(version)}")
         return servers[version]
 
     yield get
@@ -118,7 +118,8 @@ def test_some_catalogued_fix_is_shown_through_the_server_on_each_engine_release(
 def test_the_request_shows_the_bug_unpatched_and_the_fix_with_the_plugin(
         engines, serve_tiny, patched_servers, version, patch):
     request = requester(patch)
-    control_server = serve_tiny(engines(version), f"behaviour-none-{version}-{patch.id}",
+    # A short folder name: vLLM's ZMQ socket paths under it must fit in 107 bytes.
+    control_server = serve_tiny(engines(version), f"ctl{WITH_REQUEST.index(patch)}",
                                 patches="none")
     try:
         control = request(poster(control_server))
