@@ -22,53 +22,13 @@ need a download).
 DEVICE = "cpu"
 
 
-def _inert_module(name: str):
-    """A module for an optional library that is not installed here: importing and
-    naming its attributes work (vLLM's module bodies do that), using them raises."""
-    import importlib.machinery
-    import types
-
-    class Absent:
-        def __init__(self, *args, **kwargs):
-            raise RuntimeError(f"{name} is not installed here (check stand-in used)")
-
-    def getattr_(attr: str):
-        if attr.startswith("__"):
-            raise AttributeError(attr)
-        return Absent
-
-    module = types.ModuleType(name)
-    module.__getattr__ = getattr_
-    module.__spec__ = importlib.machinery.ModuleSpec(name, None)
-    module.__path__ = []  # a package: ``name.sub`` imports resolve through sys.modules
-    return module
-
-
-# The libraries that vLLM's structured-output modules import when they are
-# imported, with the submodules named: the grammar libraries (through LazyLoader,
-# which their class bodies trigger) and diskcache (outlines' cache, imported by
-# structured_output/utils.py up to vLLM 0.19.1).
-LIBRARIES = {
-    "llguidance": ("llguidance.hf", "llguidance.torch"),
-    "xgrammar": (),
-    "lmformatenforcer": ("lmformatenforcer.integrations", "lmformatenforcer.integrations.vllm"),
-    "outlines_core": ("outlines_core.json_schema",),
-    "diskcache": (),
-}
-
-
 def _stand_in_for_absent_libraries() -> list[str]:
-    """Put an inert module in place of each of LIBRARIES not installed here; the
-    ones stood in for."""
-    import importlib.util
-    import sys
+    """An inert module in place of each structured-output library (and diskcache) not
+    installed here: vLLM's module bodies import and name them; using one raises. The ones
+    stood in for."""
+    from vllm_patches.verify.stand_ins import stand_in_for_missing
 
-    absent = [p for p in LIBRARIES
-              if p not in sys.modules and importlib.util.find_spec(p) is None]
-    for package in absent:
-        for name in (package, *LIBRARIES[package]):
-            sys.modules[name] = _inert_module(name)
-    return absent
+    return stand_in_for_missing(usable=False)
 
 
 def _model_config():

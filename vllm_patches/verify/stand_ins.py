@@ -23,19 +23,31 @@ BACKENDS = ("llguidance", "xgrammar", "outlines_core", "lmformatenforcer", "disk
 
 
 class StandInModule(types.ModuleType):
-    """A module any of whose public names is a fresh placeholder class."""
+    """A module any of whose public names is a fresh placeholder class; with ``usable``
+    False, making an instance of one raises (a check that must never reach the package)."""
+
+    usable = True
 
     def __getattr__(self, attr: str):
         if attr.startswith("__"):
             raise AttributeError(attr)
-        value = type(attr, (), {"__module__": self.__name__})
+        body = {"__module__": self.__name__}
+        if not self.usable:
+            package = self.__name__.split(".")[0]
+
+            def refuse(*args, **kwargs):
+                raise RuntimeError(f"{package} is not installed here (check stand-in used)")
+
+            body["__new__"] = refuse
+        value = type(attr, (), body)
         setattr(self, attr, value)
         return value
 
 
 class _Finder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
-    def __init__(self, names: frozenset[str]) -> None:
+    def __init__(self, names: frozenset[str], usable: bool) -> None:
         self.names = names
+        self.usable = usable
 
     def find_spec(self, fullname, path=None, target=None):
         if fullname.split(".")[0] in self.names:
@@ -44,6 +56,7 @@ class _Finder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
 
     def create_module(self, spec):
         module = StandInModule(spec.name)
+        module.usable = self.usable
         module.__path__ = []
         return module
 
@@ -51,10 +64,12 @@ class _Finder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         pass
 
 
-def stand_in_for_missing(names=BACKENDS) -> list[str]:
+def stand_in_for_missing(names=BACKENDS, *, usable: bool = True) -> list[str]:
     """Put a stand-in in place for each package of ``names`` that is not installed; returns
-    the names stood in for (none when all are installed)."""
-    missing = [name for name in names if importlib.util.find_spec(name) is None]
+    the names stood in for (none when all are installed). ``usable=False``: making an
+    instance of anything from a stand-in raises RuntimeError."""
+    missing = [name for name in names
+               if name not in sys.modules and importlib.util.find_spec(name) is None]
     if missing:
-        sys.meta_path.append(_Finder(frozenset(missing)))  # last: the real one wins
+        sys.meta_path.append(_Finder(frozenset(missing), usable))  # last: the real one wins
     return missing
