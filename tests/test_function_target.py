@@ -18,6 +18,8 @@ def test_runtime_patches_the_function_and_its_copies_and_takes_them_back(release
     assert seen["copy_rebound"] and seen["marked"] and seen["original_kept"]
     assert seen["verdict"] == "applied" and seen["again"] == ["already-applied"]
     assert seen["revert"] == ["reverted"] and seen["back"] and seen["orig_name_gone"]
+    # A module imported while the fix was in took the fixed function: revert takes it back.
+    assert seen["later_copy_patched"] and seen["later_copy_back"]
     assert seen["bug_after_revert"] is True
 
 

@@ -1,7 +1,9 @@
 """A module-level function target at run time: vLLM's own check_stop_strings.
 
 A module of this test binds a copy with ``from ... import check_stop_strings``
-before the patch goes in; apply() must rebind it too, revert() put it back.
+before the patch goes in; apply() must rebind it too, revert() put it back. A
+second module binds its copy while the patch is in (it holds the fix): revert()
+must put the original back there as well.
 Prints one JSON object.
 """
 
@@ -35,8 +37,13 @@ out["marked"] = runtime.is_marked(detokenizer.check_stop_strings)
 out["original_kept"] = detokenizer._vllm_patches_orig_check_stop_strings is original
 out["verdict"] = str(runtime.examine(get_patch(PATCH))[0].state)
 out["again"] = [o.outcome for o in vllm_patches.apply([PATCH])]
+later_module = types.ModuleType("vllm._vllm_patches_test_later_copy")
+exec("from vllm.v1.engine.detokenizer import check_stop_strings", later_module.__dict__)
+sys.modules[later_module.__name__] = later_module
+out["later_copy_patched"] = runtime.is_marked(later_module.check_stop_strings)
 out["revert"] = [o.outcome for o in vllm_patches.revert([PATCH])]
 out["back"] = detokenizer.check_stop_strings is original and copy_module.check_stop_strings is original
+out["later_copy_back"] = later_module.check_stop_strings is original
 out["orig_name_gone"] = not hasattr(detokenizer, "_vllm_patches_orig_check_stop_strings")
 out["bug_after_revert"] = check.run()["bug"]
 print(json.dumps(out))

@@ -436,12 +436,30 @@ def _restore(record: _Installed) -> None:
     for module, attr, original in reversed(record.copies):
         setattr(module, attr, original)
     record.copies.clear()
+    if record.target.class_name is None:
+        _unbind_later_copies(record)
     for name, previous in record.previous.items():
         if previous is _MISSING:
             if name in record.cls.__dict__:
                 delattr(record.cls, name)
         else:
             setattr(record.cls, name, previous)
+
+
+def _unbind_later_copies(record: _Installed) -> None:
+    """Modules imported while the patch was in took the fix with ``from module import
+    name``: give them the original back too, so that revert leaves no fix behind."""
+    for wrap in record.target.wraps:
+        fix, original = record.cls.__dict__.get(wrap.name), record.previous.get(wrap.name)
+        if fix is None or original is None or original is _MISSING or fix is original:
+            continue
+        for other_name, other in list(sys.modules.items()):
+            if other is record.cls or other is None or not (
+                    other_name == "vllm" or other_name.startswith("vllm.")):
+                continue
+            for attr, value in list(getattr(other, "__dict__", {}).items()):
+                if value is fix:
+                    setattr(other, attr, original)
 
 
 def _log(outcome: Outcome, patch: Patch) -> None:
