@@ -13,7 +13,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import shutil
-from pathlib import Path
 
 import pytest
 from packaging.version import Version
@@ -22,46 +21,10 @@ from tests.helpers import run_cli
 from vllm_patches.core.catalog import catalog_dir, load_catalog
 from vllm_patches.authoring.check import Result, Step
 from vllm_patches.core.overlaps import disjoint
-from vllm_patches.core.releases import release_tree
-from vllm_patches.core.shape import class_prints
-from vllm_patches.core.sourcefile import read_source
 from vllm_patches.verify.checks import check_file
 from vllm_patches.core.versions import VersionRange
 
-MATH = "vllm/utils/math_utils.py"  # vllm.utils.math_utils: small pure functions
-
-
-def print_of(version: str, rel: str, name: str, class_name: str | None = None) -> str:
-    """The fingerprint of a function in a real release's file."""
-    text = read_source(release_tree(version) / rel).text
-    return class_prints(text, class_name).methods[name]
-
-
-def write_patch(catalogue: Path, patch_id: str, *, name: str, fix: str,
-                pre_fix: list[str], fixed: list[str] = (), seen: dict | None = None,
-                affected: str = ">=0.26.0,<0.27.0", fix_from: str | None = None,
-                module: str = "vllm.utils.math_utils") -> Path:
-    """One patch folder, written as a user writes one."""
-    folder = catalogue / patch_id
-    folder.mkdir(parents=True)
-    if fix_from is None:
-        (folder / "fix.py").write_text(fix)
-    lines = [
-        f'id = "{patch_id}"', f'title = "Test patch {patch_id}"',
-        'description = "A patch written by the test."',
-        'origin = "https://example.invalid/fix"', 'upstream-pr = "example/vllm#1"',
-        'bug = "https://example.invalid/bug"', 'last-update = "2026-11-24"',
-        f'affected = "{affected}"',
-        f'fix-from = "{fix_from}"' if fix_from else 'fix = "fix.py"',
-        "", "[[targets]]", f'module = "{module}"', "", "[[targets.wraps]]",
-        f'name = "{name}"', 'kind = "function"', f"pre-fix = {json.dumps(list(pre_fix))}",
-        f"fixed-upstream = {json.dumps(list(fixed))}",
-    ]
-    if seen:
-        lines += ["", "[targets.wraps.seen]"]
-        lines += [f'"{fp}" = {json.dumps(releases)}' for fp, releases in seen.items()]
-    (folder / "patch.toml").write_text("\n".join(lines) + "\n")
-    return folder
+from tests.catalogues import MATH, print_of, write_patch
 
 
 ROUND_UP_FIX = '''"""Test fix: vLLM's round_up, another way."""

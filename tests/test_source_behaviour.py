@@ -1,54 +1,77 @@
-"""Each fix with a check, in source mode: written into a copy of a real release's files by
-``vllm-patches apply``, its check run over that tree with nothing patching at run time shows
-no bug; after ``vllm-patches revert`` the files are the release's bytes again and the check
-shows the bug again. Parametrised over the catalogue: the last release the tests know that
-each patch affects."""
+"""Each fix with a CPU check, in source mode, on every release of the check matrix it
+affects (``tests/matrix.py``): ``vllm-patches apply`` writes the release's fixes into a copy
+of its files; every check, run over that tree with nothing patching at run time, shows no
+bug; ``vllm-patches revert`` gives back the release's bytes, byte for byte (the files on
+which the control of ``test_verify_checks`` shows each bug). One apply, one check process
+and one revert per release."""
 
 from __future__ import annotations
 
-import json
+import shutil
 
 import pytest
-from packaging.version import Version
 
 from tests.helpers import run_cli, run_python
+from tests.matrix import cases, matrix
 from vllm_patches.core.catalog import load_catalog
 from vllm_patches.verify.checks import check_file
+from vllm_patches.verify.jobs import json_line
 
-KNOWN = ("0.17.0", "0.17.1", "0.20.2", "0.22.1", "0.23.0", "0.24.0", "0.26.0", "0.27.1",
-         "0.28.0")
-CASES = [(p.id, [v for v in KNOWN if p.affects(Version(v))][-1]) for p in load_catalog()
-         if check_file(p) is not None and check_file(p).read_text().find('DEVICE = "cpu"') >= 0
-         and any(p.affects(Version(v)) for v in KNOWN)]
-
-
-def check_over(tree, patch_id) -> dict:
-    """The control arm of the patch's check over ``tree``: vLLM's files as they are, nothing
-    patched at run time."""
-    patch = next(p for p in load_catalog() if p.id == patch_id)
-    proc = run_python(["-m", "vllm_patches.verify.check_arm", patch_id, "control",
-                       str(check_file(patch))], tree, VLLM_PATCHES="none")
-    line = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert "error" not in line, line
-    return line
+MATRIX = matrix()
 
 
 def snapshot(tree):
     return {p: p.read_bytes() for p in (tree / "vllm").rglob("*.py")}
 
 
-@pytest.mark.parametrize("patch_id, version", CASES)
-def test_the_fix_written_into_the_files_holds_and_reverting_brings_the_bug_back(
-        tree_copy, patch_id, version):
-    tree = tree_copy(version)
-    before = snapshot(tree)
-    applied = run_cli("apply", patch_id, "--target", str(tree))
-    assert applied.returncode == 0, applied.stdout + applied.stderr
-    assert snapshot(tree) != before
-    fixed = check_over(tree, patch_id)
-    assert fixed["bug"] is False, fixed["detail"]
-    reverted = run_cli("revert", patch_id, "--target", str(tree))
-    assert reverted.returncode == 0, reverted.stdout + reverted.stderr
-    assert snapshot(tree) == before  # byte for byte
-    buggy = check_over(tree, patch_id)
-    assert buggy["bug"] is True, buggy["detail"]
+def checks_over(tree, ids) -> dict[str, dict]:
+    """The control arm of each patch's check over ``tree``, in one process: vLLM's files as
+    they are, nothing patched at run time."""
+    argv = ["-m", "vllm_patches.verify.check_arm", "control"]
+    for patch in load_catalog():
+        if patch.id in ids:
+            argv += [patch.id, str(check_file(patch))]
+    proc = run_python(argv, tree, VLLM_PATCHES="none", timeout=900)
+    lines = [json_line(line) for line in proc.stdout.splitlines()]
+    return {line["patch"]: line for line in lines if line and "patch" in line}
+
+
+@pytest.fixture(scope="module")
+def in_source(release, tmp_path_factory):
+    """``in_source(version)`` -> what apply, the checks and revert did to a copy of it."""
+    runs = {}
+
+    def get(version: str) -> dict:
+        if version not in runs:
+            tree = tmp_path_factory.mktemp(f"src-{version}") / "tree"
+            # With the release's byte-code: a file apply rewrites is newer than its .pyc.
+            shutil.copytree(release(version), tree,
+                            ignore=shutil.ignore_patterns(".complete", ".compiled-*"))
+            ids = MATRIX[version]
+            before = snapshot(tree)
+            applied = run_cli("apply", *ids, "--target", str(tree))
+            changed = snapshot(tree) != before
+            lines = checks_over(tree, ids) if applied.returncode == 0 else {}
+            reverted = run_cli("revert", *ids, "--target", str(tree))
+            runs[version] = {"applied": applied, "changed": changed, "lines": lines,
+                             "reverted": reverted, "identical": snapshot(tree) == before}
+        return runs[version]
+
+    return get
+
+
+@pytest.mark.parametrize("version", list(MATRIX))
+def test_apply_writes_the_fixes_and_revert_gives_back_every_byte(in_source, version):
+    run = in_source(version)
+    assert run["applied"].returncode == 0, run["applied"].stdout + run["applied"].stderr
+    assert run["changed"]
+    assert run["reverted"].returncode == 0, run["reverted"].stdout + run["reverted"].stderr
+    assert run["identical"]  # byte for byte
+
+
+@pytest.mark.parametrize("patch_id, version", cases())
+def test_the_fix_written_into_the_files_holds_with_nothing_patched_at_run_time(
+        in_source, patch_id, version):
+    line = in_source(version)["lines"].get(patch_id)
+    assert line is not None and "error" not in line, line
+    assert line["bug"] is False, line["detail"]

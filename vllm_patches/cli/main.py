@@ -404,7 +404,7 @@ def _source_install(target, vllm_version, release=None):
     if release:
         from vllm_patches.core.releases import release_tree
 
-        target = release_tree(release)
+        target = release_tree(release, compiled=True)
     install = find_vllm(target, vllm_version)
     if install is None:
         raise Failure(messages.source_no_vllm())
@@ -730,19 +730,24 @@ def hook_status(site, as_json) -> None:
               help="cpu: emulated CUDA graphs on the CPU (no GPU needed; proves the logic, "
               "not the CUDA crash).")
 @click.option("--timeout", type=click.FloatRange(min=1), default=300.0, show_default=True,
-              help="Seconds one arm process may take.")
+              help="Seconds one arm process may take (per check, when checks share one).")
+@click.option("--isolated", is_flag=True,
+              help="With IDs: run each check in processes of its own. By default the CPU "
+              "checks share one process per arm (vLLM is imported once; the patched one "
+              "puts each fix in alone and takes it out again).")
 @_release_option
 @click.argument("ids", nargs=-1, metavar="[ID]...")
 @catalog_option
 @friendly_errors
 def verify(target, vllm_version, tp, emulate_tp, scenario, control, sizes, trials, vocab,
-           hidden, json_path, device, timeout, release, ids) -> None:
+           hidden, json_path, device, timeout, isolated, release, ids) -> None:
     """Prove the bug and the fix: unpatched code must fail, patched code must not.
 
     With IDs: run each patch's own behaviour check (its check.py) against the
-    vLLM here (or --target DIR, or --release V) in two processes: control
-    (vLLM as it is) must show the bug, patched (the fix put in by the plugin,
-    as in production) must not. Exit 0 when every one PASSes or does not
+    vLLM here (or --target DIR, or --release V) in two arms: control (vLLM as
+    it is) must show the bug, patched (the fix put in by the plugin, as in
+    production, that fix alone) must not. The CPU checks share one process
+    per arm (--isolated: a process each). Exit 0 when every one PASSes or does not
     apply to this vLLM, 1 otherwise (FAIL, INCONCLUSIVE, or a check that
     needs a GPU there is not).
 
@@ -757,12 +762,13 @@ def verify(target, vllm_version, tp, emulate_tp, scenario, control, sizes, trial
     \b
     Example:
       vllm-patches verify stop-string-earliest-match --release 0.26.0
+      vllm-patches verify stop-string-earliest-match stop-token-ids-in-vocab --json v.json
       vllm-patches verify
       vllm-patches verify --scenario reload --json verify.json
       vllm-patches verify --target /srv/vllm-fork --tp 4 --trials 20
     """
     if ids:
-        _verify_checks(ids, target, vllm_version, release, json_path, timeout)
+        _verify_checks(ids, target, vllm_version, release, json_path, timeout, isolated)
         return
     if release:
         target = _source_install(None, vllm_version, release).location
@@ -798,7 +804,7 @@ def verify(target, vllm_version, tp, emulate_tp, scenario, control, sizes, trial
     sys.exit(report["exit_code"])
 
 
-def _verify_checks(ids, target, vllm_version, release, json_path, timeout) -> None:
+def _verify_checks(ids, target, vllm_version, release, json_path, timeout, isolated) -> None:
     from vllm_patches.core.catalog import select
     from vllm_patches.verify.gpu.run import write_json
     from vllm_patches.verify.checks import verify_checks
@@ -806,7 +812,8 @@ def _verify_checks(ids, target, vllm_version, release, json_path, timeout) -> No
     patches = list(select(ids))
     install = _source_install(target, vllm_version, release)
     results = verify_checks(patches, install, from_target=bool(target or release),
-                            timeout=timeout, echo=lambda line: click.echo(line, err=True))
+                            timeout=timeout, echo=lambda line: click.echo(line, err=True),
+                            isolated=isolated)
     report = {"vllm": install.to_dict(), "results": [r.to_dict() for r in results]}
     if json_path:
         try:

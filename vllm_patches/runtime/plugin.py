@@ -58,6 +58,13 @@ def register(via: str = "plugin") -> None:
             importhook.when_imported("vllm", _arm_targets)
 
 
+def watch() -> None:
+    """Watch the target modules of the patches ``VLLM_PATCHES`` selects now (patch the ones
+    already imported at once). ``register()`` does this when vLLM is imported; ``verify``
+    calls it again in a process that runs several checks, one selection after another."""
+    importhook.when_imported("vllm", _arm_targets)
+
+
 def target_modules() -> tuple[str, ...]:
     """The modules that the selected patches target: the ones the hook watches."""
     from vllm_patches.core.catalog_files import target_modules as scan

@@ -1,15 +1,20 @@
-"""One arm of a patch's own behaviour check, in a process of its own.
+"""One arm of patches' own behaviour checks, in a process of its own.
 
-``python -m vllm_patches.verify.check_arm PATCH_ID ARM CHECK_PY`` runs ``run()`` of the
-patch's ``check.py`` against the vLLM on ``sys.path``:
+``python -m vllm_patches.verify.check_arm ARM ID CHECK_PY [ID CHECK_PY ...]`` runs
+``run()`` of each patch's ``check.py`` in turn against the vLLM on ``sys.path``,
+and prints one JSON line per check as it ends:
 
 - ``control``: vLLM's code as it is (``VLLM_PATCHES=none``: nothing patches it);
-- ``patched``: the fix put in the production way: the plugin's ``register()``
-  arms the import hook for this patch alone, so the fix goes in when the check
-  imports vLLM's module (or it is already in the source).
+- ``patched``: each fix put in the production way, alone: the plugin's import
+  hook is armed for that patch only (``VLLM_PATCHES=ID``, strict), so the fix
+  goes in when the check imports vLLM's module, or at once when an earlier
+  check of this process imported it. After its check, the fix is taken out
+  again (runtime revert) before the next check runs. A fix that does not come
+  out cleanly ends the process there: the checks after it print nothing, and
+  the caller runs them each in a process of its own.
 
-Prints one JSON line ``{"arm", "patch", "bug", "detail", "outcomes"}``, or
-``{"arm", "patch", "error"}`` when the check could not run.
+A line is ``{"arm", "patch", "bug", "detail", "outcomes"}``, or ``{"arm", "patch",
+"error", "trace"}`` when the check could not run.
 """
 
 from __future__ import annotations
@@ -20,30 +25,87 @@ import os
 import sys
 import traceback
 
+CONTROL, PATCHED = "control", "patched"
+
 
 def main(argv: list[str]) -> int:
-    patch_id, arm, check_path = argv
-    line = {"arm": arm, "patch": patch_id}
+    if len(argv) < 3 or len(argv) % 2 == 0 or argv[0] not in (CONTROL, PATCHED):
+        print("usage: python -m vllm_patches.verify.check_arm control|patched "
+              "ID CHECK_PY [ID CHECK_PY ...]", file=sys.stderr)
+        return 2
+    arm, pairs = argv[0], argv[1:]
+    checks = list(zip(pairs[0::2], pairs[1::2]))
+    for index, (patch_id, path) in enumerate(checks):
+        line, clean = run_check(arm, patch_id, path, index, more=index + 1 < len(checks))
+        print(json.dumps(line), flush=True)
+        if not clean:
+            break
+    return 0
+
+
+def run_check(arm: str, patch_id: str, check_path: str, index: int = 0,
+              more: bool = False) -> tuple[dict, bool]:
+    """One check's line, and whether this process is still fit to run another check (in
+    the patched arm: the fix came out again)."""
+    line: dict[str, object] = {"arm": arm, "patch": patch_id}
     try:
-        if arm == "patched":
-            os.environ["VLLM_PATCHES"] = patch_id
-            os.environ["VLLM_PATCHES_STRICT"] = "1"  # a fix that cannot go in is an error here
-            from vllm_patches.runtime import plugin
-            plugin.register(via="verify")
-        spec = importlib.util.spec_from_file_location(f"vllm_patches_check_{arm}", check_path)
+        if arm == PATCHED:
+            _select_alone(patch_id)
+        spec = importlib.util.spec_from_file_location(f"vllm_patches_check_{arm}_{index}",
+                                                      check_path)
         check = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(check)
         result = check.run()
         if not isinstance(result, dict) or not isinstance(result.get("bug"), bool):
             raise TypeError(f"{check_path}: run() must return a dict with a bool 'bug'")
         line.update(bug=result["bug"], detail=str(result.get("detail", "")))
-        from vllm_patches.runtime import patcher as runtime
-        line["outcomes"] = {p: "applied" for p in [patch_id] if runtime.is_applied(p)}
+        if arm == PATCHED:
+            from vllm_patches.runtime import patcher as runtime
+            line["outcomes"] = {p: "applied" for p in [patch_id] if runtime.is_applied(p)}
     except BaseException as exc:  # the parent reports it; the process must still print
         line["error"] = f"{type(exc).__name__}: {exc}"
         line["trace"] = traceback.format_exc(limit=6)
-    print(json.dumps(line), flush=True)
-    return 0
+    if arm != PATCHED or not more:
+        return line, True
+    try:
+        left = _take_out(patch_id)
+    except BaseException as exc:
+        left = [f"{type(exc).__name__}: {exc}"]
+    if left:
+        line["left_in"] = left
+    return line, not left
+
+
+def _select_alone(patch_id: str) -> None:
+    """Arm the plugin for this one patch, as production does (and strict: a fix that cannot
+    go in is an error here)."""
+    os.environ["VLLM_PATCHES"] = patch_id
+    os.environ["VLLM_PATCHES_STRICT"] = "1"
+    from vllm_patches.runtime import plugin
+
+    plugin.register(via="verify")
+    plugin.watch()
+
+
+def _take_out(patch_id: str) -> list[str]:
+    """Revert the patch in this process; the functions that still hold its fix (none when
+    it came out cleanly)."""
+    from vllm_patches.runtime import patcher as runtime
+
+    os.environ["VLLM_PATCHES"] = "none"  # the hooks still armed for it apply nothing now
+    from vllm_patches.core.catalog import runtime_catalog
+
+    [patch] = [p for p in runtime_catalog(True)[0] if p.id == patch_id]
+    runtime.revert_patches([patch])
+    left = []
+    for target in patch.targets:
+        module = sys.modules.get(target.module)
+        scope = module if target.class_name is None or module is None else getattr(
+            module, target.class_name, None)
+        for name in target.method_names:
+            if scope is not None and runtime.mark_of(scope.__dict__.get(name)) == patch_id:
+                left.append(f"{target.scope}.{name}")
+    return left
 
 
 if __name__ == "__main__":

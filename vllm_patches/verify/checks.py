@@ -28,7 +28,8 @@ from pathlib import Path
 from vllm_patches.core.catalog_files import PACKAGE_PARENT
 from vllm_patches.core.catalog import Patch
 from vllm_patches.core.state import APPLICABLE, judge, file_evidence
-from vllm_patches.verify.gpu.run import Job, run_jobs
+from vllm_patches.verify import messages
+from vllm_patches.verify.jobs import Job, run_all
 
 
 class Verdict(str, Enum):
@@ -101,10 +102,17 @@ def _env(install, arm: str, from_target: bool) -> dict[str, str]:
 
 
 def verify_checks(patches: list[Patch], install, *, from_target: bool, timeout: float,
-                  echo=print) -> list[CheckResult]:
-    """Run the checks of ``patches`` against ``install`` (see the module's docstring)."""
+                  echo=print, isolated: bool = False) -> list[CheckResult]:
+    """Run the checks of ``patches`` against ``install`` (see the module's docstring).
+
+    Importing vLLM is most of a check's time, so the CPU checks share one process per
+    arm (``check_arm`` runs them in turn: the patched one puts each fix in alone and takes
+    it out again). A check that process did not finish (it crashed, or a fix did not
+    come out cleanly) runs again in a process of its own; so does every check with
+    ``isolated``, and every CUDA check (an illegal memory access must cost only itself).
+    """
     results: list[CheckResult] = []
-    jobs: list[Job] = []
+    runnable: list[tuple[Patch, Path]] = []
     for patch in patches:
         path = check_file(patch)
         verdict = judge(patch, file_evidence(patch, install), install.version, install.location)
@@ -119,22 +127,65 @@ def verify_checks(patches: list[Patch], install, *, from_target: bool, timeout: 
             results.append(CheckResult(patch.id, Verdict.NOT_RUN,
                                        "needs a CUDA GPU; none here", {"needs": True}))
         else:
-            for arm in ("control", "patched"):
-                argv = [sys.executable, "-m", "vllm_patches.verify.check_arm", patch.id, arm, str(path)]
-                jobs.append(Job(arm, patch.id, argv, _env(install, arm, from_target)))
-    if jobs:
-        echo(f"Running {len(jobs)} check arm(s) against vLLM {install.version or '?'} "
-             f"at {install.location} ...")
-    lines = run_jobs(jobs, timeout, on_done=lambda r: echo(
-        f"  {r.get('patch', r.get('scenario', '?'))}: {r['arm']} "
-        f"{'bug shown' if r.get('bug') else 'no bug' if r.get('bug') is False else 'error'}"))
-    by_patch: dict[str, dict[str, dict]] = {}
-    for job, line in zip(jobs, lines):
-        by_patch.setdefault(job.scenario, {})[job.arm] = line
-    for patch_id, arms in by_patch.items():
-        results.append(_decide(patch_id, arms))
+            runnable.append((patch, path))
+    if runnable:
+        shared = [] if isolated else [(p, path) for p, path in runnable
+                                      if check_device(path) == "cpu"]
+        if len(shared) < 2:
+            shared = []
+        alone = [[pair] for pair in runnable if pair not in shared]
+        groups = ([shared] if shared else []) + alone
+        count = sum(len(g) for g in groups)
+        echo(messages.checks_starting(count, len(groups) * 2, install.version or "?",
+                                      install.location))
+        arms = _run_groups(groups, install, from_target, timeout, echo)
+        again = [[pair] for pair in shared
+                 if any((pair[0].id, arm) not in arms for arm in ARMS)]
+        if again:
+            echo(messages.checks_again_alone(len(again)))
+            arms.update(_run_groups(again, install, from_target, timeout, echo))
+        for patch, _ in runnable:
+            results.append(_decide(patch.id, {arm: arms.get((patch.id, arm), {})
+                                              for arm in ARMS}))
     order = [p.id for p in patches]
     return sorted(results, key=lambda r: order.index(r.patch))
+
+
+ARMS = ("control", "patched")
+
+
+def _run_groups(groups: list[list[tuple[Patch, Path]]], install, from_target: bool,
+                timeout: float, echo) -> dict[tuple[str, str], dict]:
+    """Run each group's checks, one process per (group, arm), all at once; the line of each
+    (patch, arm) that finished. A group of one gets a line even when its process died
+    (the crash is its result); a shared group's unfinished checks get none."""
+    jobs = []
+    for group in groups:
+        for arm in ARMS:
+            argv = [sys.executable, "-m", "vllm_patches.verify.check_arm", arm]
+            for patch, path in group:
+                argv += [patch.id, str(path)]
+            jobs.append(Job(arm, ",".join(p.id for p, _ in group), argv,
+                            _env(install, arm, from_target), timeout=timeout * len(group)))
+    members = {id(job): [p.id for p, _ in group] for job, group in
+               zip(jobs, [g for g in groups for _ in ARMS])}
+
+    def progress(job: Job, line: dict) -> None:
+        if line.get("arm") == job.arm and line.get("patch") in members[id(job)]:
+            echo(messages.check_arm_done(line["patch"], job.arm, line.get("bug")))
+
+    found: dict[tuple[str, str], dict] = {}
+    for finished in run_all(jobs, timeout, on_line=progress):
+        ids = members[id(finished.job)]
+        for line in finished.lines():
+            if line.get("arm") == finished.job.arm and line.get("patch") in ids:
+                found[(line["patch"], finished.job.arm)] = line
+        if len(ids) == 1 and (ids[0], finished.job.arm) not in found:
+            why = (messages.arm_timed_out(finished.job.timeout or timeout) if finished.timed_out
+                   else messages.arm_crashed(finished.returncode, finished.last_stderr_line()))
+            found[(ids[0], finished.job.arm)] = {"arm": finished.job.arm, "patch": ids[0],
+                                                 "error": why}
+    return found
 
 
 def _decide(patch_id: str, arms: dict[str, dict]) -> CheckResult:

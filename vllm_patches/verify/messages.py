@@ -207,3 +207,20 @@ def xgrammar_stand_in_doc() -> str:
 def compiled_stand_in_doc() -> str:
     return ("vllm-patches stand-in for a compiled vLLM extension that this Python-only tree "
             "lacks: imported at module load, never called by the verification.")
+
+
+# Behaviour checks (checks.py) ------------------------------------------------------
+def checks_starting(checks: int, processes: int, version: str, location) -> str:
+    return (f"Running {checks} check(s), control and patched, in {processes} process(es) "
+            f"against vLLM {version} at {location} ...")
+
+
+def check_arm_done(patch_id: str, arm: str, bug) -> str:
+    shown = "bug shown" if bug is True else "no bug" if bug is False else "error"
+    return f"  {patch_id}: {arm} {shown}"
+
+
+def checks_again_alone(count: int) -> str:
+    return (f"  {count} check(s) did not finish in the shared process: running each in a "
+            "process of its own ...")
+

@@ -23,23 +23,24 @@ BACKENDS = ("llguidance", "xgrammar", "outlines_core", "lmformatenforcer", "disk
 
 
 class StandInModule(types.ModuleType):
-    """A module any of whose public names is a fresh placeholder class; with ``usable``
-    False, making an instance of one raises (a check that must never reach the package)."""
+    """A module any of whose public names is a fresh placeholder class; while ``usable`` is
+    False, making an instance of one raises (a check that must never reach the package).
+    ``usable`` is read when an instance is made, so the last check to ask decides."""
 
     usable = True
 
     def __getattr__(self, attr: str):
         if attr.startswith("__"):
             raise AttributeError(attr)
-        body = {"__module__": self.__name__}
-        if not self.usable:
-            package = self.__name__.split(".")[0]
+        module = self
 
-            def refuse(*args, **kwargs):
+        def new(cls, *args, **kwargs):
+            if not module.usable:
+                package = module.__name__.split(".")[0]
                 raise RuntimeError(f"{package} is not installed here (check stand-in used)")
+            return object.__new__(cls)
 
-            body["__new__"] = refuse
-        value = type(attr, (), body)
+        value = type(attr, (), {"__module__": self.__name__, "__new__": new})
         setattr(self, attr, value)
         return value
 
@@ -66,10 +67,19 @@ class _Finder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
 
 def stand_in_for_missing(names=BACKENDS, *, usable: bool = True) -> list[str]:
     """Put a stand-in in place for each package of ``names`` that is not installed; returns
-    the names stood in for (none when all are installed). ``usable=False``: making an
-    instance of anything from a stand-in raises RuntimeError."""
-    missing = [name for name in names
-               if name not in sys.modules and importlib.util.find_spec(name) is None]
-    if missing:
-        sys.meta_path.append(_Finder(frozenset(missing), usable))  # last: the real one wins
-    return missing
+    the names stood in for (none when all are installed), counting the ones an earlier
+    check of this process stood in for. ``usable=False``: making an instance of anything
+    from a stand-in raises RuntimeError (from now on, for the stand-ins already made too)."""
+    finder = next((f for f in sys.meta_path if isinstance(f, _Finder)), None)
+    ours = finder.names if finder is not None else frozenset()
+    missing = [name for name in names if name not in ours
+               and name not in sys.modules and importlib.util.find_spec(name) is None]
+    if finder is None:
+        finder = _Finder(frozenset(missing), usable)
+        sys.meta_path.append(finder)  # last: the real one wins
+    finder.names = finder.names | frozenset(missing)
+    finder.usable = usable
+    for module in list(sys.modules.values()):
+        if isinstance(module, StandInModule):
+            module.usable = usable
+    return [name for name in names if name in finder.names]

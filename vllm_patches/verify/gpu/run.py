@@ -17,17 +17,14 @@ from __future__ import annotations
 import json
 import math
 import os
-import signal
-import subprocess
 import sys
-import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from vllm_patches.core.catalog_files import PACKAGE_PARENT
 from vllm_patches.verify import messages
+from vllm_patches.verify.jobs import Finished, Job, run_all
 from vllm_patches.verify.gpu.arm import (
     CAPTURE,
     CAPTURED_SIZES,
@@ -150,14 +147,6 @@ def source_patched(install) -> bool:
 
 
 # Running the arms --------------------------------------------------------------------
-@dataclass
-class Job:
-    arm: str
-    scenario: str
-    argv: list[str]
-    env: dict[str, str] = field(repr=False)
-
-
 def plan(options: Options, install, mode: str) -> tuple[list[Job], list[dict]]:
     """The arm processes to start, and the results of pairs that will not run."""
     arms = [PATCHED]
@@ -206,45 +195,24 @@ def arm_env(arm: str, options: Options, install) -> dict[str, str]:
 
 
 def run_jobs(jobs: list[Job], timeout: float, on_done=None) -> list[dict]:
-    """Run every job at once, each in a process (and process group) of its own."""
-    lock = threading.Lock()
-    started = time.perf_counter()
-    procs = [subprocess.Popen(job.argv, env=job.env, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True, start_new_session=True)
-             for job in jobs]
+    """Run every arm at once, each in a process (and process group) of its own; each one's
+    result line (``result_of``), in the order of ``jobs``."""
+    results = []
 
-    def wait(index: int) -> dict:
-        job, proc = jobs[index], procs[index]
-        try:
-            out, err = proc.communicate(timeout=timeout)
-            timed_out = False
-        except subprocess.TimeoutExpired:
-            _kill_group(proc)
-            out, err = proc.communicate()
-            timed_out = True
-        result = result_of(job, proc.returncode, out, err, timed_out, timeout)
-        result["seconds"] = round(time.perf_counter() - started, 2)
+    def done(finished: Finished) -> None:
         if on_done is not None:
-            with lock:
-                on_done(result)
-        return result
+            on_done(_result(finished, timeout))
 
-    try:
-        with ThreadPoolExecutor(max_workers=max(1, len(jobs))) as pool:
-            return list(pool.map(wait, range(len(jobs))))
-    except BaseException:  # Ctrl-C: no arm may go on using the GPU
-        for proc in procs:
-            if proc.poll() is None:
-                _kill_group(proc)
-        raise
+    for finished in run_all(jobs, timeout, on_done=done):
+        results.append(_result(finished, timeout))
+    return results
 
 
-def _kill_group(proc: subprocess.Popen) -> None:
-    """The arm and the ranks it started (its own session, started with it)."""
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
+def _result(finished: Finished, timeout: float) -> dict:
+    result = result_of(finished.job, finished.returncode, finished.stdout, finished.stderr,
+                       finished.timed_out, timeout)
+    result["seconds"] = finished.seconds
+    return result
 
 
 def result_of(job: Job, returncode: int, stdout: str, stderr: str, timed_out: bool,

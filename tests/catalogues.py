@@ -1,0 +1,47 @@
+"""Patch catalogues written in a test, as a user writes one: a patch folder per fix, over
+vLLM's small pure functions (``vllm.utils.math_utils``), with the fingerprints computed
+from the real release files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from vllm_patches.core.releases import release_tree
+from vllm_patches.core.shape import class_prints
+from vllm_patches.core.sourcefile import read_source
+
+MATH = "vllm/utils/math_utils.py"  # vllm.utils.math_utils: small pure functions
+
+
+def print_of(version: str, rel: str, name: str, class_name: str | None = None) -> str:
+    """The fingerprint of a function in a real release's file."""
+    text = read_source(release_tree(version) / rel).text
+    return class_prints(text, class_name).methods[name]
+
+
+def write_patch(catalogue: Path, patch_id: str, *, name: str, fix: str,
+                pre_fix: list[str], fixed: list[str] = (), seen: dict | None = None,
+                affected: str = ">=0.26.0,<0.27.0", fix_from: str | None = None,
+                module: str = "vllm.utils.math_utils") -> Path:
+    """One patch folder, written as a user writes one."""
+    folder = catalogue / patch_id
+    folder.mkdir(parents=True)
+    if fix_from is None:
+        (folder / "fix.py").write_text(fix)
+    lines = [
+        f'id = "{patch_id}"', f'title = "Test patch {patch_id}"',
+        'description = "A patch written by the test."',
+        'origin = "https://example.invalid/fix"', 'upstream-pr = "example/vllm#1"',
+        'bug = "https://example.invalid/bug"', 'last-update = "2026-11-24"',
+        f'affected = "{affected}"',
+        f'fix-from = "{fix_from}"' if fix_from else 'fix = "fix.py"',
+        "", "[[targets]]", f'module = "{module}"', "", "[[targets.wraps]]",
+        f'name = "{name}"', 'kind = "function"', f"pre-fix = {json.dumps(list(pre_fix))}",
+        f"fixed-upstream = {json.dumps(list(fixed))}",
+    ]
+    if seen:
+        lines += ["", "[targets.wraps.seen]"]
+        lines += [f'"{fp}" = {json.dumps(releases)}' for fp, releases in seen.items()]
+    (folder / "patch.toml").write_text("\n".join(lines) + "\n")
+    return folder

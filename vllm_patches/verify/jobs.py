@@ -1,0 +1,128 @@
+"""Run processes at once, each in a session of its own, and read their JSON lines.
+
+Every step that imports vLLM runs in a process of its own (``verify``'s arms,
+``catalog check``'s runtime step): a crash there (an illegal memory access, a
+segfault in a native library) must cost that process, never the caller. A job
+prints one JSON object per line for each result it has; ``on_line`` sees each
+one as it is printed (progress on long work), and ``Finished.lines()`` gives
+them all afterwards. A job that runs past its timeout is killed with the
+processes it started (its session).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Callable
+
+
+@dataclass
+class Job:
+    arm: str
+    scenario: str  # what the job is about: a scenario, a patch id, "patch release"
+    argv: list[str]
+    env: dict[str, str] = field(repr=False)
+    timeout: float | None = None  # None: the timeout given to run_all
+
+
+@dataclass
+class Finished:
+    job: Job
+    returncode: int
+    stdout: str
+    stderr: str
+    timed_out: bool
+    seconds: float
+
+    def lines(self) -> list[dict]:
+        """The JSON objects the job printed, one per line, in order (other lines skipped)."""
+        found = []
+        for line in self.stdout.splitlines():
+            data = json_line(line)
+            if data is not None:
+                found.append(data)
+        return found
+
+    def last_stderr_line(self) -> str:
+        return next((ln.strip() for ln in reversed(self.stderr.splitlines()) if ln.strip()), "")
+
+
+def json_line(line: str) -> dict | None:
+    line = line.strip()
+    if not line.startswith("{"):
+        return None
+    try:
+        data = json.loads(line)
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def run_all(jobs: list[Job], timeout: float, *,
+            on_line: Callable[[Job, dict], None] | None = None,
+            on_done: Callable[[Finished], None] | None = None) -> list[Finished]:
+    """Start every job at once; wait for all. ``on_line(job, data)`` for each JSON line as it
+    comes, ``on_done(finished)`` as each ends (both called under one lock)."""
+    lock = threading.Lock()
+    started = time.perf_counter()
+    procs = [subprocess.Popen(job.argv, env=job.env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, start_new_session=True)
+             for job in jobs]
+
+    def wait(index: int) -> Finished:
+        job, proc = jobs[index], procs[index]
+        limit = job.timeout if job.timeout is not None else timeout
+        expired = threading.Event()
+
+        def expire() -> None:
+            expired.set()
+            kill_group(proc)
+
+        timer = threading.Timer(limit, expire)
+        timer.daemon = True
+        err_parts: list[str] = []
+        reader = threading.Thread(target=lambda: err_parts.append(proc.stderr.read()),
+                                  daemon=True)
+        reader.start()
+        timer.start()
+        out_parts = []
+        try:
+            for line in proc.stdout:
+                out_parts.append(line)
+                data = json_line(line) if on_line is not None else None
+                if data is not None:
+                    with lock:
+                        on_line(job, data)
+            proc.wait()
+        finally:
+            timer.cancel()
+        reader.join()
+        done = Finished(job, proc.returncode, "".join(out_parts), "".join(err_parts),
+                        expired.is_set(), round(time.perf_counter() - started, 2))
+        if on_done is not None:
+            with lock:
+                on_done(done)
+        return done
+
+    try:
+        with ThreadPoolExecutor(max_workers=max(1, len(jobs))) as pool:
+            return list(pool.map(wait, range(len(jobs))))
+    except BaseException:  # Ctrl-C: no process may go on (or go on using the GPU)
+        for proc in procs:
+            if proc.poll() is None:
+                kill_group(proc)
+        raise
+
+
+def kill_group(proc: subprocess.Popen) -> None:
+    """The process and the ones it started (its own session, started with it)."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
