@@ -241,12 +241,13 @@ def _fingerprint_in(tree: Path, target: Target, wrap: Wrap) -> str | None:
         return None
 
 
-def _release(version: str, progress: Progress) -> Path:
+def _release(version: str, progress: Progress, *, imported: bool = False) -> Path:
+    """The release's tree; ``imported``: a process will import vLLM from it (compiled)."""
     from vllm_patches.core.releases import cache_root, release_tree
 
     if not (cache_root() / "releases" / version / ".complete").is_file():
         progress(f"catalog check: fetching vLLM {version} (once, into the user cache) ...")
-    return release_tree(version)
+    return release_tree(version, compiled=imported)
 
 
 # Which releases ----------------------------------------------------------------
@@ -338,44 +339,87 @@ def _copy_targets(patch: Patch, tree: Path, dest: Path) -> list[str]:
 # Runtime ------------------------------------------------------------------------
 def _runtime(patches: list[Patch], ends: dict[str, list[str]], report: Report,
              progress: Progress, timeout: float) -> dict[tuple[str, str], str]:
-    """Run the runtime step on each patch's first and last affected release, all at once;
-    returns why each (patch, release) that could not be imported here did not run."""
-    from vllm_patches.verify.gpu.run import Job, run_jobs
+    """Run the runtime step on each patch's first and last affected release: one process
+    per release for all its patches (vLLM imported once), up to ``at_once`` at a time; a
+    patch that process did not finish runs again in a process of its own. Returns why
+    each (patch, release) that could not be imported here did not run."""
+    from vllm_patches.verify.jobs import Job
 
-    jobs, keys = [], []
+    by_release: dict[str, list[Patch]] = {}
+    trees: dict[str, Path] = {}
     for patch in patches:
         for release in ends[patch.id]:
             try:
-                tree = _release(release, progress)
+                trees[release] = _release(release, progress, imported=True)
             except VllmPatchesError as exc:
                 report.rows.append(Row(patch.id, Step.RUNTIME, release, Result.FAIL, str(exc)))
                 continue
-            argv = [sys.executable, "-m", "vllm_patches.authoring.check_runtime",
-                    str(patch.folder), release]
-            jobs.append(Job("runtime", f"{patch.id} {release}", argv, subprocess_env(tree)))
-            keys.append((patch.id, release))
-    if not jobs:
+            by_release.setdefault(release, []).append(patch)
+    if not by_release:
         return {}
-    at_once = min(4, os.cpu_count() or 1)  # each imports torch and vLLM: bound the memory
-    progress(f"catalog check: runtime on {len(jobs)} (patch, release) pair(s), a process "
-             f"each, up to {at_once} at once ...")
-    lines = []
-    for start in range(0, len(jobs), at_once):
-        lines += run_jobs(jobs[start:start + at_once], timeout, on_done=lambda line: progress(
-            f"  runtime {line.get('patch', '?')} on {line.get('release', '?')}: "
-            f"{'not run' if 'not_run' in line else 'ok' if line.get('ok') else 'FAIL'}"))
+
+    def job(release: str, group: list[Patch]) -> Job:
+        argv = [sys.executable, "-m", "vllm_patches.authoring.check_runtime", release,
+                *(str(p.folder) for p in group)]
+        return Job("runtime", release, argv, subprocess_env(trees[release]),
+                   timeout=timeout * len(group))
+
+    pairs = sum(len(g) for g in by_release.values())
+    progress(f"catalog check: runtime on {pairs} (patch, release) pair(s), a process per "
+             f"release, up to {_at_once()} at once ...")
+    lines = _run_runtime([job(r, g) for r, g in sorted(by_release.items(),
+                                                       key=lambda kv: Version(kv[0]))],
+                         timeout, progress)
+    again = [(release, patch) for release, group in by_release.items() for patch in group
+             if (patch.folder.name, release) not in lines]
+    if again:
+        progress(f"  {len(again)} pair(s) did not finish in their release's process: "
+                 "running each in a process of its own ...")
+        lines.update(_run_runtime([job(r, [p]) for r, p in again], timeout, progress))
     not_run = {}
-    for (patch_id, release), line in zip(keys, lines):
-        if "not_run" in line:
-            not_run[(patch_id, release)] = line["not_run"]
-            report.rows.append(Row(patch_id, Step.RUNTIME, release, Result.NOT_RUN,
-                                   f"not run: {line['not_run']}"))
-        elif line.get("ok") is True:
-            report.rows.append(Row(patch_id, Step.RUNTIME, release, Result.OK, line["detail"]))
-        else:
-            why = line.get("detail") or line.get("error") or "the process gave no result"
-            report.rows.append(Row(patch_id, Step.RUNTIME, release, Result.FAIL, why))
+    for release, group in by_release.items():
+        for patch in group:
+            line = lines.get((patch.folder.name, release), {})
+            if "not_run" in line:
+                not_run[(patch.id, release)] = line["not_run"]
+                report.rows.append(Row(patch.id, Step.RUNTIME, release, Result.NOT_RUN,
+                                       f"not run: {line['not_run']}"))
+            elif line.get("ok") is True:
+                report.rows.append(Row(patch.id, Step.RUNTIME, release, Result.OK,
+                                       line["detail"]))
+            else:
+                why = line.get("detail") or line.get("error") or "the process gave no result"
+                report.rows.append(Row(patch.id, Step.RUNTIME, release, Result.FAIL, why))
     return not_run
+
+
+def _at_once() -> int:
+    return min(4, os.cpu_count() or 1)  # each imports torch and vLLM: bound the memory
+
+
+def _run_runtime(jobs, timeout: float, progress: Progress) -> dict[tuple[str, str], dict]:
+    """(patch folder name, release) -> its line, for the jobs' finished patches; a job of
+    one patch that died gets its crash as the line."""
+    from vllm_patches.verify.jobs import run_all
+
+    def shown(job, line: dict) -> None:
+        if line.get("arm") == "runtime":
+            progress(f"  runtime {line.get('patch', '?')} on {line.get('release', '?')}: "
+                     f"{'not run' if 'not_run' in line else 'ok' if line.get('ok') else 'FAIL'}")
+
+    found: dict[tuple[str, str], dict] = {}
+    for start in range(0, len(jobs), _at_once()):
+        for finished in run_all(jobs[start:start + _at_once()], timeout, on_line=shown):
+            names = [Path(a).name for a in finished.job.argv[4:]]
+            for line in finished.lines():
+                if line.get("arm") == "runtime" and line.get("patch") in names:
+                    found[(line["patch"], finished.job.scenario)] = line
+            if len(names) == 1 and (names[0], finished.job.scenario) not in found:
+                found[(names[0], finished.job.scenario)] = {"ok": False, "detail": (
+                    f"no result within {finished.job.timeout:.0f} s" if finished.timed_out
+                    else f"the process exited {finished.returncode} without a result: "
+                         f"{finished.last_stderr_line()}")}
+    return found
 
 
 def subprocess_env(tree: Path) -> dict[str, str]:
@@ -411,7 +455,7 @@ def _checks(patches: list[Patch], ends: dict[str, list[str]],
     with _catalogues_visible(patches):
         for release, group in sorted(by_release.items(), key=lambda kv: Version(kv[0])):
             try:
-                install = find_vllm(_release(release, progress))
+                install = find_vllm(_release(release, progress, imported=True))
                 results = verify_checks(group, install, from_target=True, timeout=timeout,
                                         echo=progress)
             except VllmPatchesError as exc:

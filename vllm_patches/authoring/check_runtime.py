@@ -1,13 +1,15 @@
 """``catalog check``'s runtime step, in a process of its own over one vLLM release.
 
-``python -m vllm_patches.authoring.check_runtime PATCH_FOLDER RELEASE`` (the release's
-tree first on ``PYTHONPATH``; RELEASE only labels the result) loads the patch from its
-folder, imports its target modules from that release, applies it at run time
-(``runtime.apply_patches``), checks that the classes that run say ``applied``, reverts
-it and checks that the original functions are back. Prints one JSON line ``{"arm": "runtime", "patch",
-"release", "ok", "detail"}``, or ``{"arm", "patch", "release", "not_run"}`` when the target
-modules cannot be imported on this machine (a dependency the release needs is not
-installed here, such as xgrammar for vLLM 0.29+).
+``python -m vllm_patches.authoring.check_runtime RELEASE PATCH_FOLDER [PATCH_FOLDER ...]``
+(the release's tree first on ``PYTHONPATH``; RELEASE only labels the results) loads
+each patch from its folder in turn, imports its target modules from that release,
+applies it at run time (``runtime.apply_patches``), checks that the classes that run
+say ``applied``, reverts it and checks that the original functions are back, before
+the next patch (vLLM is imported once for all of them). Prints one JSON line per
+patch, ``{"arm": "runtime", "patch", "release", "ok", "detail"}``, or ``{"arm",
+"patch", "release", "not_run"}`` when the target modules cannot be imported on this
+machine (a dependency the release needs is not installed here, such as xgrammar for
+vLLM 0.29+). A patch whose functions did not come back ends the process there.
 """
 
 from __future__ import annotations
@@ -22,14 +24,17 @@ ARM = "runtime"
 
 
 def main(argv: list[str]) -> int:
-    folder = Path(argv[0])
-    line: dict[str, object] = {"arm": ARM, "patch": folder.name, "release": argv[1]}
-    try:
-        line.update(_run(folder))
-    except BaseException as exc:  # the parent reports it; the process must still print
-        line.update(ok=False, detail=f"{type(exc).__name__}: {exc}",
-                    trace=traceback.format_exc(limit=6))
-    print(json.dumps(line), flush=True)
+    release, folders = argv[0], [Path(a) for a in argv[1:]]
+    for folder in folders:
+        line: dict[str, object] = {"arm": ARM, "patch": folder.name, "release": release}
+        try:
+            line.update(_run(folder))
+        except BaseException as exc:  # the parent reports it; the process must still print
+            line.update(ok=False, detail=f"{type(exc).__name__}: {exc}",
+                        trace=traceback.format_exc(limit=6))
+        print(json.dumps(line), flush=True)
+        if line.get("left_in"):
+            break  # this process no longer runs vLLM's own code: the rest run alone
     return 0
 
 
@@ -63,8 +68,9 @@ def _run(folder: Path) -> dict[str, object]:
     if state != "applied":
         return {"ok": False, "detail": f"applied, but the classes that run say {state}"}
     if reverted != [runtime.REVERTED] or back:
-        return {"ok": False, "detail": f"revert gave {reverted[0]}; not the original: "
-                                       f"{', '.join(back) or '-'}"}
+        return {"ok": False, "left_in": bool(back),
+                "detail": f"revert gave {reverted[0]}; not the original: "
+                          f"{', '.join(back) or '-'}"}
     return {"ok": True, "detail": "applied to the code that runs, then reverted: the "
                                   "original functions are back"}
 
