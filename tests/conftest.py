@@ -7,6 +7,7 @@ The first run downloads each wheel once with ``pip download --no-deps`` (about
 
 from __future__ import annotations
 
+import functools
 import shutil
 from pathlib import Path
 
@@ -22,8 +23,9 @@ RECENT = "0.33.0"
 
 @pytest.fixture(scope="session")
 def release():
-    """``release("0.22.1")`` -> the folder that holds that release's ``vllm/``."""
-    return release_tree
+    """``release("0.22.1")`` -> the folder that holds that release's ``vllm/``, byte-compiled
+    (the tests import it in subprocesses)."""
+    return functools.partial(release_tree, compiled=True)
 
 
 @pytest.fixture
