@@ -362,7 +362,7 @@ def _runtime(patches: list[Patch], ends: dict[str, list[str]], report: Report,
         argv = [sys.executable, "-m", "vllm_patches.authoring.check_runtime", release,
                 *(str(p.folder) for p in group)]
         return Job("runtime", release, argv, subprocess_env(trees[release]),
-                   timeout=timeout * len(group))
+                   timeout=timeout * len(group), members=tuple(p.folder.name for p in group))
 
     pairs = sum(len(g) for g in by_release.values())
     progress(f"catalog check: runtime on {pairs} (patch, release) pair(s), a process per "
@@ -410,15 +410,10 @@ def _run_runtime(jobs, timeout: float, progress: Progress) -> dict[tuple[str, st
     found: dict[tuple[str, str], dict] = {}
     for start in range(0, len(jobs), _at_once()):
         for finished in run_all(jobs[start:start + _at_once()], timeout, on_line=shown):
-            names = [Path(a).name for a in finished.job.argv[4:]]
-            for line in finished.lines():
-                if line.get("arm") == "runtime" and line.get("patch") in names:
-                    found[(line["patch"], finished.job.scenario)] = line
-            if len(names) == 1 and (names[0], finished.job.scenario) not in found:
-                found[(names[0], finished.job.scenario)] = {"ok": False, "detail": (
-                    f"no result within {finished.job.timeout:.0f} s" if finished.timed_out
-                    else f"the process exited {finished.returncode} without a result: "
-                         f"{finished.last_stderr_line()}")}
+            release, names = finished.job.scenario, finished.job.members
+            found.update({(name, release): line for name, line in finished.results().items()})
+            if len(names) == 1 and (names[0], release) not in found:
+                found[(names[0], release)] = {"ok": False, "detail": finished.no_result()}
     return found
 
 

@@ -90,12 +90,11 @@ def _select_alone(patch_id: str) -> None:
 def _take_out(patch_id: str) -> list[str]:
     """Revert the patch in this process; the functions that still hold its fix (none when
     it came out cleanly)."""
+    from vllm_patches.core.catalog import get_patch
     from vllm_patches.runtime import patcher as runtime
 
     os.environ["VLLM_PATCHES"] = "none"  # the hooks still armed for it apply nothing now
-    from vllm_patches.core.catalog import runtime_catalog
-
-    [patch] = [p for p in runtime_catalog(True)[0] if p.id == patch_id]
+    patch = get_patch(patch_id)
     runtime.revert_patches([patch])
     left = []
     for target in patch.targets:

@@ -165,26 +165,20 @@ def _run_groups(groups: list[list[tuple[Patch, Path]]], install, from_target: bo
             argv = [sys.executable, "-m", "vllm_patches.verify.check_arm", arm]
             for patch, path in group:
                 argv += [patch.id, str(path)]
-            jobs.append(Job(arm, ",".join(p.id for p, _ in group), argv,
-                            _env(install, arm, from_target), timeout=timeout * len(group)))
-    members = {id(job): [p.id for p, _ in group] for job, group in
-               zip(jobs, [g for g in groups for _ in ARMS])}
+            ids = tuple(p.id for p, _ in group)
+            jobs.append(Job(arm, ",".join(ids), argv, _env(install, arm, from_target),
+                            timeout=timeout * len(group), members=ids))
 
     def progress(job: Job, line: dict) -> None:
-        if line.get("arm") == job.arm and line.get("patch") in members[id(job)]:
+        if line.get("arm") == job.arm and line.get("patch") in job.members:
             echo(messages.check_arm_done(line["patch"], job.arm, line.get("bug")))
 
     found: dict[tuple[str, str], dict] = {}
     for finished in run_all(jobs, timeout, on_line=progress):
-        ids = members[id(finished.job)]
-        for line in finished.lines():
-            if line.get("arm") == finished.job.arm and line.get("patch") in ids:
-                found[(line["patch"], finished.job.arm)] = line
-        if len(ids) == 1 and (ids[0], finished.job.arm) not in found:
-            why = (messages.arm_timed_out(finished.job.timeout or timeout) if finished.timed_out
-                   else messages.arm_crashed(finished.returncode, finished.last_stderr_line()))
-            found[(ids[0], finished.job.arm)] = {"arm": finished.job.arm, "patch": ids[0],
-                                                 "error": why}
+        arm, ids = finished.job.arm, finished.job.members
+        found.update({(patch_id, arm): line for patch_id, line in finished.results().items()})
+        if len(ids) == 1 and (ids[0], arm) not in found:
+            found[(ids[0], arm)] = {"arm": arm, "patch": ids[0], "error": finished.no_result()}
     return found
 
 

@@ -29,6 +29,7 @@ class Job:
     argv: list[str]
     env: dict[str, str] = field(repr=False)
     timeout: float | None = None  # None: the timeout given to run_all
+    members: tuple[str, ...] = ()  # the patches whose results it prints, in turn
 
 
 @dataclass
@@ -39,6 +40,7 @@ class Finished:
     stderr: str
     timed_out: bool
     seconds: float
+    limit: float  # the timeout it ran under
 
     def lines(self) -> list[dict]:
         """The JSON objects the job printed, one per line, in order (other lines skipped)."""
@@ -51,6 +53,20 @@ class Finished:
 
     def last_stderr_line(self) -> str:
         return next((ln.strip() for ln in reversed(self.stderr.splitlines()) if ln.strip()), "")
+
+    def results(self) -> dict[str, dict]:
+        """Each member's line: the JSON lines of this job's arm that name one of its
+        members (``"patch"``)."""
+        return {line["patch"]: line for line in self.lines()
+                if line.get("arm") == self.job.arm and line.get("patch") in self.job.members}
+
+    def no_result(self) -> str:
+        """Why a member has no line: the job ran out of time, or its process ended."""
+        from vllm_patches.verify import messages
+
+        if self.timed_out:
+            return messages.arm_timed_out(self.limit)
+        return messages.arm_crashed(self.returncode, self.last_stderr_line())
 
 
 def json_line(line: str) -> dict | None:
@@ -104,7 +120,7 @@ def run_all(jobs: list[Job], timeout: float, *,
             timer.cancel()
         reader.join()
         done = Finished(job, proc.returncode, "".join(out_parts), "".join(err_parts),
-                        expired.is_set(), round(time.perf_counter() - started, 2))
+                        expired.is_set(), round(time.perf_counter() - started, 2), limit)
         if on_done is not None:
             with lock:
                 on_done(done)
