@@ -421,15 +421,21 @@ def _rebind_copies(module: types.ModuleType, record: _Installed, functions: dict
     imported later read the patched name)."""
     for wrap in record.target.wraps:
         original = record.previous[wrap.name]
-        for other_name, other in list(sys.modules.items()):
-            if other is module or other is None or not (
-                    other_name == "vllm" or other_name.startswith("vllm.")):
-                continue
-            values = getattr(other, "__dict__", {})
-            for attr, value in list(values.items()):
-                if value is original:
-                    record.copies.append((other, attr, original))
-                    setattr(other, attr, functions[wrap.name])
+        for other, attr in _copies_of(original, module):
+            record.copies.append((other, attr, original))
+            setattr(other, attr, functions[wrap.name])
+
+
+def _copies_of(value: object, module: object) -> list[tuple[types.ModuleType, str]]:
+    """(vLLM module, name) of each place other than ``module`` that holds ``value``."""
+    found = []
+    for other_name, other in list(sys.modules.items()):
+        if other is module or other is None or not (
+                other_name == "vllm" or other_name.startswith("vllm.")):
+            continue
+        found += [(other, attr) for attr, held in list(getattr(other, "__dict__", {}).items())
+                  if held is value]
+    return found
 
 
 def _restore(record: _Installed) -> None:
@@ -453,13 +459,8 @@ def _unbind_later_copies(record: _Installed) -> None:
         fix, original = record.cls.__dict__.get(wrap.name), record.previous.get(wrap.name)
         if fix is None or original is None or original is _MISSING or fix is original:
             continue
-        for other_name, other in list(sys.modules.items()):
-            if other is record.cls or other is None or not (
-                    other_name == "vllm" or other_name.startswith("vllm.")):
-                continue
-            for attr, value in list(getattr(other, "__dict__", {}).items()):
-                if value is fix:
-                    setattr(other, attr, original)
+        for other, attr in _copies_of(fix, record.cls):
+            setattr(other, attr, original)
 
 
 def _log(outcome: Outcome, patch: Patch) -> None:
