@@ -381,9 +381,10 @@ def make_layer(engine: EngineVenv, dest: Path, wheel: Path | None, *,
     return layer
 
 
-def link_tree(src: Path, dest: Path) -> None:
+def link_tree(src: Path, dest: Path, ignore=None) -> None:
     """Copy ``src`` to ``dest`` with hard links where possible (source mode replaces files
-    with ``os.replace``, so the engine venv's files are never written through)."""
+    with ``os.replace``, so the engine venv's or release's files are never written
+    through: only a tree that nothing but vllm-patches writes may be linked)."""
 
     def link_or_copy(a, b):
         try:
@@ -391,7 +392,7 @@ def link_tree(src: Path, dest: Path) -> None:
         except OSError:
             shutil.copy2(a, b)
 
-    shutil.copytree(src, dest, copy_function=link_or_copy, symlinks=True)
+    shutil.copytree(src, dest, copy_function=link_or_copy, symlinks=True, ignore=ignore)
 
 
 def tree_digest(folder: Path) -> dict[str, str]:

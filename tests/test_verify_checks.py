@@ -15,7 +15,7 @@ import pytest
 
 from tests.catalogues import MATH, print_of, write_patch
 from tests.helpers import run_cli
-from tests.matrix import cases, matrix
+from tests.matrix import cases, matrix, shapes
 from vllm_patches.core.catalog import load_catalog
 from vllm_patches.verify.checks import Verdict, _decide, check_file
 
@@ -42,6 +42,13 @@ def verified(release, tmp_path_factory):
     return get
 
 
+def test_the_matrix_meets_every_recorded_shape_of_each_checked_fix():
+    unmet = [shape for shape, releases in shapes().items() if not releases & set(MATRIX)]
+    assert shapes() and unmet == []
+    assert {pid for pid, _ in cases()} == {p.id for p in CHECKED if p.id in
+                                           {s[0] for s in shapes()}}
+
+
 @pytest.mark.parametrize("patch_id, version", cases())
 def test_the_control_shows_the_bug_and_the_patched_arm_does_not(verified, patch_id, version):
     proc, results = verified(version)
@@ -51,6 +58,7 @@ def test_the_control_shows_the_bug_and_the_patched_arm_does_not(verified, patch_
     assert result["arms"]["control"]["bug"] is True
     assert result["arms"]["patched"]["bug"] is False
     assert result["arms"]["patched"]["outcomes"] == {patch_id: "applied"}  # by the plugin
+    assert result["arms"]["patched"]["taken_out"] is True  # and out again, originals back
 
 
 @pytest.mark.parametrize("version", list(MATRIX))

@@ -46,4 +46,11 @@ out["back"] = detokenizer.check_stop_strings is original and copy_module.check_s
 out["later_copy_back"] = later_module.check_stop_strings is original
 out["orig_name_gone"] = not hasattr(detokenizer, "_vllm_patches_orig_check_stop_strings")
 out["bug_after_revert"] = check.run()["bug"]
+# take_out: revert, and prove it (what verify's patched arm and catalog check rely on).
+vllm_patches.apply([PATCH])
+taken, left = runtime.take_out(get_patch(PATCH))
+out["take_out"] = [taken.outcome, left, detokenizer.check_stop_strings is original,
+                   copy_module.check_stop_strings is original]
+taken, left = runtime.take_out(get_patch(PATCH))
+out["take_out_again"] = [taken.outcome, left]
 print(json.dumps(out))

@@ -11,13 +11,16 @@ RELEASE, RESULT, WHY):
 - source: on every affected release, ``source.apply`` writes the fix into a
   copy of the release's target files and ``source.revert`` gives back their
   bytes, byte for byte;
-- runtime: on the first and the last affected release, a process that imports
-  that release's target modules applies the patch at run time, sees the code
-  that runs patched, and reverts it (``catalog_check_runtime``); a release whose
-  modules cannot be imported on this machine is ``not run``, not a failure;
-- check.py: on the same two releases, the patch's own behaviour check PASSes
-  (``verify_checks``); a check that needs a GPU is ``not run`` where there is
-  none, and a patch without check.py is a warning;
+- check.py: on the first and the last affected release, the patch's own
+  behaviour check PASSes (``verify_checks``); a check that needs a GPU is ``not
+  run`` where there is none, and a patch without check.py is a warning;
+- runtime: on the same two releases, the patch goes in at run time, the code
+  that runs is patched, and it comes out again with the original functions back.
+  Where check.py's patched arm did that (the plugin put the fix in, and it was
+  taken out cleanly), that is the proof; otherwise a process that imports that
+  release's target modules applies it and reverts it (``check_runtime``). A
+  release whose modules cannot be imported on this machine is ``not run``, not a
+  failure;
 - overlap: no other patch (of these folders or of the catalogues vllm-patches
   loads) wraps the same function without saying how the two compose
   (``overlaps``).
@@ -144,8 +147,9 @@ def check(folders: Sequence[Path] = (), *, releases_from_seen: bool = False,
         plans[patch.id] = _affected_releases(patch, releases_from_seen, report)
         _source(patch, plans[patch.id], report, progress)
     ends = {p.id: _first_and_last(plans[p.id]) for p in patches}
-    not_run = _runtime(patches, ends, report, progress, timeout)
-    _checks(patches, ends, not_run, report, progress, timeout)
+    checked = _checks(patches, ends, report, progress, timeout)
+    not_run = _runtime(patches, ends, report, progress, timeout, _proven(checked))
+    _check_rows(checked, not_run, report)
     _overlaps(patches, report)
     return report
 
@@ -338,17 +342,24 @@ def _copy_targets(patch: Patch, tree: Path, dest: Path) -> list[str]:
 
 # Runtime ------------------------------------------------------------------------
 def _runtime(patches: list[Patch], ends: dict[str, list[str]], report: Report,
-             progress: Progress, timeout: float) -> dict[tuple[str, str], str]:
-    """Run the runtime step on each patch's first and last affected release: one process
-    per release for all its patches (vLLM imported once), up to ``at_once`` at a time; a
-    patch that process did not finish runs again in a process of its own. Returns why
-    each (patch, release) that could not be imported here did not run."""
+             progress: Progress, timeout: float,
+             proven: set[tuple[str, str]]) -> dict[tuple[str, str], str]:
+    """The runtime step on each patch's first and last affected release. Where check.py's
+    patched arm put the fix in through the plugin and took it out again cleanly
+    (``proven``), that is the proof; the other pairs run in one process per release for
+    all its patches (vLLM imported once), up to ``at_once`` at a time, and a patch that
+    process did not finish runs again in a process of its own. Returns why each (patch,
+    release) that could not be imported here did not run."""
     from vllm_patches.verify.jobs import Job
 
     by_release: dict[str, list[Patch]] = {}
     trees: dict[str, Path] = {}
     for patch in patches:
         for release in ends[patch.id]:
+            if (patch.id, release) in proven:
+                report.rows.append(Row(patch.id, Step.RUNTIME, release, Result.OK,
+                                       _proven_by_check()))
+                continue
             try:
                 trees[release] = _release(release, progress, imported=True)
             except VllmPatchesError as exc:
@@ -432,9 +443,10 @@ def subprocess_env(tree: Path) -> dict[str, str]:
 
 
 # check.py -------------------------------------------------------------------------
-def _checks(patches: list[Patch], ends: dict[str, list[str]],
-            not_run: dict[tuple[str, str], str], report: Report, progress: Progress,
-            timeout: float) -> None:
+def _checks(patches: list[Patch], ends: dict[str, list[str]], report: Report,
+            progress: Progress, timeout: float) -> dict[tuple[str, str], object]:
+    """Run each patch's check.py on its first and last affected release: (patch id,
+    release) -> its ``CheckResult``. A release that cannot be read fails its rows here."""
     from vllm_patches.core.detect import find_vllm
     from vllm_patches.verify.checks import check_file, verify_checks
 
@@ -444,9 +456,10 @@ def _checks(patches: list[Patch], ends: dict[str, list[str]],
             report.rows.append(Row(patch.id, Step.CHECK, "-", Result.WARNING, _no_check()))
             continue
         for release in ends[patch.id]:
-            # Run it even where the runtime step could not import the target here: a
-            # check.py may bring what it needs (stand-ins for backends it never calls).
+            # Run it even where vLLM's target module needs what this machine lacks: a
+            # check.py may bring it (stand-ins for backends it never calls).
             by_release.setdefault(release, []).append(patch)
+    checked: dict[tuple[str, str], object] = {}
     with _catalogues_visible(patches):
         for release, group in sorted(by_release.items(), key=lambda kv: Version(kv[0])):
             try:
@@ -457,12 +470,26 @@ def _checks(patches: list[Patch], ends: dict[str, list[str]],
                 report.rows += [Row(p.id, Step.CHECK, release, Result.FAIL, str(exc))
                                 for p in group]
                 continue
-            for result in results:
-                outcome = _check_result(result)
-                if outcome[0] != Result.OK and (result.patch, release) in not_run:
-                    # Neither the runtime step nor the check could import it here.
-                    outcome = (Result.NOT_RUN, f"not run: {not_run[(result.patch, release)]}")
-                report.rows.append(Row(result.patch, Step.CHECK, release, *outcome))
+            checked.update({(result.patch, release): result for result in results})
+    return checked
+
+
+def _proven(checked: dict[tuple[str, str], object]) -> set[tuple[str, str]]:
+    """The (patch, release) pairs whose check's patched arm is the runtime step's proof:
+    the plugin put that fix in, and it came out again cleanly."""
+    return {(patch_id, release) for (patch_id, release), result in checked.items()
+            if result.arms.get("patched", {}).get("outcomes") == {patch_id: "applied"}
+            and result.arms["patched"].get("taken_out") is True}
+
+
+def _check_rows(checked: dict[tuple[str, str], object], not_run: dict[tuple[str, str], str],
+                report: Report) -> None:
+    for (patch_id, release), result in checked.items():
+        outcome = _check_result(result)
+        if outcome[0] != Result.OK and (patch_id, release) in not_run:
+            # Neither the runtime step nor the check could import it here.
+            outcome = (Result.NOT_RUN, f"not run: {not_run[(patch_id, release)]}")
+        report.rows.append(Row(patch_id, Step.CHECK, release, *outcome))
 
 
 def _check_result(result) -> tuple[Result, str]:
@@ -538,6 +565,12 @@ def _only_metadata() -> str:
 
 def _from_index() -> str:
     return "; checked on the releases of its affected range that the package index lists"
+
+
+def _proven_by_check() -> str:
+    from vllm_patches.authoring.check_runtime import RUNTIME_OK
+
+    return f"{RUNTIME_OK} (check.py's patched arm: put in by the plugin)"
 
 
 def _no_check() -> str:

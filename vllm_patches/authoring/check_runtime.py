@@ -21,6 +21,7 @@ import traceback
 from pathlib import Path
 
 ARM = "runtime"
+RUNTIME_OK = "applied to the code that runs, then reverted: the original functions are back"
 
 
 def main(argv: list[str]) -> int:
@@ -43,7 +44,6 @@ def _run(folder: Path) -> dict[str, object]:
     from vllm_patches.core.catalog import load_patch
 
     patch = load_patch(folder)
-    scopes = {}
     for target in patch.targets:
         try:
             module = importlib.import_module(target.module)
@@ -53,26 +53,21 @@ def _run(folder: Path) -> dict[str, object]:
             return {"not_run": _cannot_import(target.module, exc)}
         except Exception as exc:
             return {"not_run": _cannot_import(target.module, exc)}
-        scope = module if target.class_name is None else getattr(module, target.class_name, None)
-        if scope is None:
+        if target.class_name is not None and getattr(module, target.class_name, None) is None:
             return {"ok": False, "detail": f"{target.scope} is not there"}
-        scopes[target] = (scope, {w.name: scope.__dict__.get(w.name) for w in target.wraps})
     applied = [o.outcome for o in runtime.apply_patches([patch], strict=False)]
     if applied != [runtime.APPLIED]:
         return {"ok": False, "detail": f"apply gave {applied[0]}, not applied: "
                                        f"{runtime.examine(patch)[0].reason}"}
     state = str(runtime.examine(patch)[0].state)
-    reverted = [o.outcome for o in runtime.revert_patches([patch])]
-    back = [f"{t.scope}.{name}" for t, (scope, originals) in scopes.items()
-            for name, original in originals.items() if scope.__dict__.get(name) is not original]
+    reverted, left = runtime.take_out(patch)
     if state != "applied":
         return {"ok": False, "detail": f"applied, but the classes that run say {state}"}
-    if reverted != [runtime.REVERTED] or back:
-        return {"ok": False, "left_in": bool(back),
-                "detail": f"revert gave {reverted[0]}; not the original: "
-                          f"{', '.join(back) or '-'}"}
-    return {"ok": True, "detail": "applied to the code that runs, then reverted: the "
-                                  "original functions are back"}
+    if reverted.outcome != runtime.REVERTED or left:
+        return {"ok": False, "left_in": bool(left),
+                "detail": f"revert gave {reverted.outcome}; not the original: "
+                          f"{', '.join(left) or '-'}"}
+    return {"ok": True, "detail": RUNTIME_OK}
 
 
 def _cannot_import(module: str, exc: BaseException) -> str:

@@ -155,6 +155,26 @@ def revert_patches(patches) -> list[Outcome]:
     return outcomes
 
 
+def take_out(patch: Patch) -> tuple[Outcome, list[str]]:
+    """Revert ``patch`` in this process and prove it came out: the outcome, and the
+    functions that do not hold again what they held before the patch went in, or that
+    still carry its fix (none when it came out cleanly)."""
+    with _LOCK:
+        records = list(_APPLIED.get(patch.id, ()))
+        held = [(f"{r.target.scope}.{name}", r.cls, name, before)
+                for r in records for name, before in r.previous.items()]
+        held += [(f"{module.__name__}.{attr}", module, attr, original)
+                 for r in records for module, attr, original in r.copies]
+        [outcome] = revert_patches([patch])
+        left = [label for label, scope, name, before in held
+                if scope.__dict__.get(name, _MISSING) is not before]
+        for target in patch.targets:
+            scope = _live_class(target)
+            left += [f"{target.scope}.{name}" for name in target.method_names
+                     if scope is not None and mark_of(scope.__dict__.get(name)) == patch.id]
+    return outcome, list(dict.fromkeys(left))
+
+
 def _select(ids, strict: bool) -> tuple[Patch, ...]:
     """The catalogued patches named by ``ids`` (all when empty). Not strict: a bad catalogue
     entry or an unknown id costs only itself, with a warning; strict: CatalogError."""

@@ -9,9 +9,10 @@ and prints one JSON line per check as it ends:
   hook is armed for that patch only (``VLLM_PATCHES=ID``, strict), so the fix
   goes in when the check imports vLLM's module, or at once when an earlier
   check of this process imported it. After its check, the fix is taken out
-  again (runtime revert) before the next check runs. A fix that does not come
-  out cleanly ends the process there: the checks after it print nothing, and
-  the caller runs them each in a process of its own.
+  again (runtime revert; ``"taken_out": true`` when the functions it replaced
+  hold their originals again). A fix that does not come out cleanly
+  (``"left_in"``: what still holds it) ends the process there: the checks after
+  it print nothing, and the caller runs them each in a process of its own.
 
 A line is ``{"arm", "patch", "bug", "detail", "outcomes"}``, or ``{"arm", "patch",
 "error", "trace"}`` when the check could not run.
@@ -36,15 +37,14 @@ def main(argv: list[str]) -> int:
     arm, pairs = argv[0], argv[1:]
     checks = list(zip(pairs[0::2], pairs[1::2]))
     for index, (patch_id, path) in enumerate(checks):
-        line, clean = run_check(arm, patch_id, path, index, more=index + 1 < len(checks))
+        line, clean = run_check(arm, patch_id, path, index)
         print(json.dumps(line), flush=True)
         if not clean:
             break
     return 0
 
 
-def run_check(arm: str, patch_id: str, check_path: str, index: int = 0,
-              more: bool = False) -> tuple[dict, bool]:
+def run_check(arm: str, patch_id: str, check_path: str, index: int = 0) -> tuple[dict, bool]:
     """One check's line, and whether this process is still fit to run another check (in
     the patched arm: the fix came out again)."""
     line: dict[str, object] = {"arm": arm, "patch": patch_id}
@@ -65,14 +65,16 @@ def run_check(arm: str, patch_id: str, check_path: str, index: int = 0,
     except BaseException as exc:  # the parent reports it; the process must still print
         line["error"] = f"{type(exc).__name__}: {exc}"
         line["trace"] = traceback.format_exc(limit=6)
-    if arm != PATCHED or not more:
+    if arm != PATCHED:
         return line, True
     try:
-        left = _take_out(patch_id)
+        taken_out, left = _take_out(patch_id)
     except BaseException as exc:
-        left = [f"{type(exc).__name__}: {exc}"]
+        taken_out, left = False, [f"{type(exc).__name__}: {exc}"]
     if left:
         line["left_in"] = left
+    elif taken_out:
+        line["taken_out"] = True
     return line, not left
 
 
@@ -87,24 +89,15 @@ def _select_alone(patch_id: str) -> None:
     plugin.watch()
 
 
-def _take_out(patch_id: str) -> list[str]:
-    """Revert the patch in this process; the functions that still hold its fix (none when
-    it came out cleanly)."""
+def _take_out(patch_id: str) -> tuple[bool, list[str]]:
+    """Revert the patch in this process: whether it was in and came out, and the functions
+    that still hold its fix or not their original (none when it came out cleanly)."""
     from vllm_patches.core.catalog import get_patch
     from vllm_patches.runtime import patcher as runtime
 
     os.environ["VLLM_PATCHES"] = "none"  # the hooks still armed for it apply nothing now
-    patch = get_patch(patch_id)
-    runtime.revert_patches([patch])
-    left = []
-    for target in patch.targets:
-        module = sys.modules.get(target.module)
-        scope = module if target.class_name is None or module is None else getattr(
-            module, target.class_name, None)
-        for name in target.method_names:
-            if scope is not None and runtime.mark_of(scope.__dict__.get(name)) == patch_id:
-                left.append(f"{target.scope}.{name}")
-    return left
+    outcome, left = runtime.take_out(get_patch(patch_id))
+    return outcome.outcome == runtime.REVERTED and not left, left
 
 
 if __name__ == "__main__":
