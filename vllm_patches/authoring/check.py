@@ -373,7 +373,8 @@ def _runtime(patches: list[Patch], ends: dict[str, list[str]], report: Report,
         argv = [sys.executable, "-m", "vllm_patches.authoring.check_runtime", release,
                 *(str(p.folder) for p in group)]
         return Job("runtime", release, argv, subprocess_env(trees[release]),
-                   timeout=timeout * len(group), members=tuple(p.folder.name for p in group))
+                   timeout=timeout * len(group), members=tuple(p.folder.name for p in group),
+                   preload=True)
 
     pairs = sum(len(g) for g in by_release.values())
     progress(f"catalog check: runtime on {pairs} (patch, release) pair(s), a process per "

@@ -167,7 +167,8 @@ def _run_groups(groups: list[list[tuple[Patch, Path]]], install, from_target: bo
                 argv += [patch.id, str(path)]
             ids = tuple(p.id for p, _ in group)
             jobs.append(Job(arm, ",".join(ids), argv, _env(install, arm, from_target),
-                            timeout=timeout * len(group), members=ids))
+                            timeout=timeout * len(group), members=ids,
+                            preload=all(check_device(path) == "cpu" for _, path in group)))
 
     def progress(job: Job, line: dict) -> None:
         if line.get("arm") == job.arm and line.get("patch") in job.members:

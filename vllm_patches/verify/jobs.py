@@ -30,6 +30,7 @@ class Job:
     env: dict[str, str] = field(repr=False)
     timeout: float | None = None  # None: the timeout given to run_all
     members: tuple[str, ...] = ()  # the patches whose results it prints, in turn
+    preload: bool = False  # a CPU job: may start from the server that imported torch once
 
 
 @dataclass
@@ -87,9 +88,7 @@ def run_all(jobs: list[Job], timeout: float, *,
     comes, ``on_done(finished)`` as each ends (both called under one lock)."""
     lock = threading.Lock()
     started = time.perf_counter()
-    procs = [subprocess.Popen(job.argv, env=job.env, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True, start_new_session=True)
-             for job in jobs]
+    procs = [_start(job) for job in jobs]
 
     def wait(index: int) -> Finished:
         job, proc = jobs[index], procs[index]
@@ -136,9 +135,24 @@ def run_all(jobs: list[Job], timeout: float, *,
         raise
 
 
-def kill_group(proc: subprocess.Popen) -> None:
+def _start(job: Job):
+    """The job's process: forked from the preload server where the job allows it (see
+    ``preload``), else a fresh interpreter; either way in a session of its own."""
+    from vllm_patches.verify import preload
+
+    if job.preload and preload.enabled():
+        started = preload.start(job.argv, job.env)
+        if started is not None:
+            return started
+    return subprocess.Popen(job.argv, env=job.env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+
+
+def kill_group(proc) -> None:
     """The process and the ones it started (its own session, started with it)."""
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
+    for kill in (os.killpg, os.kill):  # os.kill: a child killed before it made its session
+        try:
+            kill(proc.pid, signal.SIGKILL)
+            return
+        except (ProcessLookupError, PermissionError):
+            continue

@@ -169,7 +169,8 @@ def plan(options: Options, install, mode: str) -> tuple[list[Job], list[dict]]:
             kv_fraction=round(KV_SHARE / len(pairs), 4),
         )
         argv = [sys.executable, "-m", "vllm_patches.verify.gpu.arm", *config.argv()]
-        jobs.append(Job(arm, scenario, argv, arm_env(arm, options, install)))
+        jobs.append(Job(arm, scenario, argv, arm_env(arm, options, install),
+                        preload=options.device == "cpu"))  # CUDA arms: a fresh interpreter
     return jobs, fixed
 
 
