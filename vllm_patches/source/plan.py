@@ -148,8 +148,12 @@ def _write(install: VllmInstall, make_plan) -> Report:
     plan = make_plan(load(root))  # read-only: refuse bad input before anything is written
     changes = plan.changes()
     _check_writable(changes, state)
-    if not changes and not transaction.pending(state):
+    if not changes and not transaction.pending(state) and (
+            not any(r.outcome in (REFUSED, BLOCKED) for r in plan.results)
+            or not _writable(state if state.exists() else state.parent)):
         return Report(install, plan.results)
+    # Changes to make, or a refusal that may be another process's commit read half-done
+    # (its fix in the file, its record not yet written): plan again under the lock.
     try:
         with transaction.locked(state):
             transaction.recover(state)
