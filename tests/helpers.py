@@ -31,9 +31,16 @@ def python_env(*paths: Path | str, **extra: str) -> dict[str, str]:
 
 
 def run_python(args: list[str], *paths: Path | str, timeout: float = 300, check: bool = True,
-               interpreter: str = sys.executable, **extra: str) -> subprocess.CompletedProcess:
-    proc = subprocess.run([interpreter, *args], env=python_env(*paths, **extra),
-                          capture_output=True, text=True, timeout=timeout)
+               interpreter: str = sys.executable, preload: bool = False,
+               **extra: str) -> subprocess.CompletedProcess:
+    """``interpreter ARGS`` with ``paths`` and this checkout on its path. ``preload``: forked
+    from the server that imported torch once, as ``verify`` starts its CPU checks (for a
+    process that imports vLLM and does not test interpreter start-up itself)."""
+    argv, env = [interpreter, *args], python_env(*paths, **extra)
+    if preload:
+        proc = _preloaded(argv, env, timeout)
+    else:
+        proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=timeout)
     if check and proc.returncode != 0:
         raise AssertionError(
             f"{args} exited {proc.returncode}\n--- stdout\n{proc.stdout[-4000:]}\n"
@@ -42,9 +49,20 @@ def run_python(args: list[str], *paths: Path | str, timeout: float = 300, check:
     return proc
 
 
-def run_scenario(name: str, tree: Path | str, *args: str, **extra: str) -> dict:
+def _preloaded(argv: list[str], env: dict[str, str],
+               timeout: float) -> subprocess.CompletedProcess:
+    from vllm_patches.verify.jobs import Job, run_all
+
+    [done] = run_all([Job("test", "run_python", argv, env, preload=True)], timeout)
+    if done.timed_out:
+        raise subprocess.TimeoutExpired(argv, timeout, done.stdout, done.stderr)
+    return subprocess.CompletedProcess(argv, done.returncode, done.stdout, done.stderr)
+
+
+def run_scenario(name: str, tree: Path | str, *args: str, preload: bool = True,
+                 **extra: str) -> dict:
     """Run ``tests/scenarios/<name>.py`` against ``tree``; its last stdout line as JSON."""
-    proc = run_python([str(SCENARIOS / f"{name}.py"), *args], tree, **extra)
+    proc = run_python([str(SCENARIOS / f"{name}.py"), *args], tree, preload=preload, **extra)
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 

@@ -99,8 +99,29 @@ def running(pid: int) -> bool:
         return False
 
 
-def test_only_python_dash_m_argv_is_preloaded():
-    assert preload.module_argv([sys.executable, "-m", "vllm_patches.verify.check_arm", "a"]) \
-        == ("vllm_patches.verify.check_arm", ["a"])
-    assert preload.module_argv([sys.executable, "script.py"]) is None
-    assert preload.module_argv(["/other/python", "-m", "x"]) is None
+def test_a_job_whose_path_holds_its_own_torch_imports_that_one(probe, tmp_path):
+    """A vLLM tree given as a whole site-packages brings its own torch: the job must not run
+    with the server's."""
+    folder, job = probe
+    (folder / "torch").mkdir()
+    (folder / "torch" / "__init__.py").write_text("MINE = True\n")
+    assert preload.shadowed({"PYTHONPATH": str(folder)}) == [str(folder / "torch")]
+    [done] = run_all([job()], timeout=120)
+    assert done.lines()[0]["torch_at_start"] is False and done.lines()[0]["own_session"]
+
+
+def test_a_script_runs_as_python_file_py_would(probe):
+    folder, job = probe
+    made = job("x")
+    made.argv = [sys.executable, str(folder / "preload_probe.py"), "x"]
+    [done] = run_all([made], timeout=120)
+    assert done.lines()[0]["first"] == str(folder) and done.lines()[0]["name"] == "__main__"
+    assert done.lines()[0]["torch_at_start"] is True and done.returncode == 3
+
+
+def test_only_python_dash_m_or_a_script_is_preloaded():
+    assert preload.entry([sys.executable, "-m", "vllm_patches.verify.check_arm", "a"]) \
+        == ("module", "vllm_patches.verify.check_arm", ["a"])
+    assert preload.entry([sys.executable, "s.py", "b"]) == ("path", "s.py", ["b"])
+    assert preload.entry([sys.executable, "-c", "print(1)"]) is None
+    assert preload.entry(["/other/python", "-m", "x"]) is None

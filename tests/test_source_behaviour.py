@@ -32,7 +32,7 @@ def checks_over(tree, ids) -> dict[str, dict]:
     for patch in load_catalog():
         if patch.id in ids:
             argv += [patch.id, str(check_file(patch))]
-    proc = run_python(argv, tree, VLLM_PATCHES="none", timeout=900)
+    proc = run_python(argv, tree, VLLM_PATCHES="none", timeout=900, preload=True)
     lines = [json_line(line) for line in proc.stdout.splitlines()]
     return {line["patch"]: line for line in lines if line and "patch" in line}
 

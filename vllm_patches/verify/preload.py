@@ -12,7 +12,8 @@ its exit status, killed with its session on a timeout), with the job's environme
 of vLLM is imported in the server, and nothing that vLLM configures through the environment
 before importing it (``torch._inductor``: vLLM sets its compile threads first).
 
-CUDA jobs are never preloaded: a GPU arm starts as a fresh interpreter. ``VLLM_PATCHES_PRELOAD=0``
+CUDA jobs are never preloaded: a GPU arm starts as a fresh interpreter; so does a job whose
+``PYTHONPATH`` holds its own torch (or another preloaded package: ``shadowed``). ``VLLM_PATCHES_PRELOAD=0``
 starts every job as a fresh interpreter; so does a platform without ``forkserver``.
 """
 
@@ -36,10 +37,15 @@ def enabled() -> bool:
     return not off and "forkserver" in multiprocessing.get_all_start_methods()
 
 
-def module_argv(argv: list[str]) -> tuple[str, list[str]] | None:
-    """(module, arguments) of ``[sys.executable, "-m", module, *arguments]``, else None."""
-    if len(argv) >= 3 and argv[0] == sys.executable and argv[1] == "-m":
-        return argv[2], list(argv[3:])
+def entry(argv: list[str]) -> tuple[str, str, list[str]] | None:
+    """What ``argv`` runs: ``("module", name, args)`` for ``python -m name args``, ``("path",
+    file, args)`` for ``python file.py args``; None for another interpreter or options."""
+    if len(argv) < 2 or argv[0] != sys.executable:
+        return None
+    if argv[1] == "-m" and len(argv) >= 3:
+        return "module", argv[2], list(argv[3:])
+    if not argv[1].startswith("-") and argv[1].endswith(".py"):
+        return "path", argv[1], list(argv[2:])
     return None
 
 
@@ -62,17 +68,30 @@ class Started:
         return self.poll()
 
 
+def shadowed(env: dict[str, str]) -> list[str]:
+    """The preloaded packages that the job's ``PYTHONPATH`` holds copies of (a vLLM tree
+    given as a whole site-packages with its own torch): such a job must import its own."""
+    found = []
+    for folder in (p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p):
+        for name in PRELOAD:
+            if os.path.exists(os.path.join(folder, name)) or \
+                    os.path.exists(os.path.join(folder, f"{name}.py")):
+                found.append(os.path.join(folder, name))
+    return found
+
+
 def start(argv: list[str], env: dict[str, str]) -> Started | None:
-    """Start ``python -m module args`` from the server; None where ``argv`` is not that."""
-    parsed = module_argv(argv)
-    if parsed is None:
+    """Start ``python -m module args`` or ``python file.py args`` from the server; None
+    where ``argv`` is neither, or where the job's path holds its own copy of a preloaded
+    package."""
+    what = entry(argv)
+    if what is None or shadowed(env):
         return None
-    module, args = parsed
     context = _server()
     out_r, out_w = context.Pipe(duplex=False)
     err_r, err_w = context.Pipe(duplex=False)
-    process = context.Process(target=_child, args=(module, args, dict(env), out_w, err_w),
-                              name=f"vllm-patches {module}")
+    process = context.Process(target=_child, args=(what, dict(env), out_w, err_w),
+                              name=f"vllm-patches {what[1]}")
     try:
         process.start()
     finally:
@@ -96,9 +115,10 @@ def _reader(connection) -> IO[str]:
     return open(fd, "r", encoding="utf-8", errors="replace")
 
 
-def _child(module: str, args: list[str], env: dict[str, str], out, err) -> None:
+def _child(what: tuple[str, str, list[str]], env: dict[str, str], out, err) -> None:
     """In the forked child: a session, stdout and stderr, environment and path of its own,
-    then the module run as ``__main__`` (its ``sys.exit`` is the exit status)."""
+    then the module or file run as ``__main__`` (its ``sys.exit`` is the exit status)."""
+    kind, name, args = what
     os.setsid()
     os.dup2(out.fileno(), 1)
     os.dup2(err.fileno(), 2)
@@ -107,6 +127,11 @@ def _child(module: str, args: list[str], env: dict[str, str], out, err) -> None:
     os.environ.clear()
     os.environ.update(env)
     first = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+    if kind == "path":  # as ``python file.py``: the file's folder first
+        first.insert(0, os.path.dirname(os.path.abspath(name)))
     sys.path[:] = first + [p for p in sys.path if p not in first]
-    sys.argv = [module, *args]
-    runpy.run_module(module, run_name="__main__", alter_sys=True)
+    sys.argv = [name, *args]
+    if kind == "module":
+        runpy.run_module(name, run_name="__main__", alter_sys=True)
+    else:
+        runpy.run_path(name, run_name="__main__")
