@@ -21,10 +21,10 @@ def test_runtime_patches_the_function_and_its_copies_and_takes_them_back(release
     # A module imported while the fix was in took the fixed function: revert takes it back.
     assert seen["later_copy_patched"] and seen["later_copy_back"]
     assert seen["bug_after_revert"] is True
-    # take_out reverts and proves it: nothing left, the function and its copy original again;
-    # a second one finds nothing to take out.
-    assert seen["take_out"] == ["reverted", [], True, True]
-    assert seen["take_out_again"] == ["not-applied", []]
+    # take_out reverts and proves it (clean): nothing left, the function and its copy original;
+    # a second one finds nothing to take out (not clean).
+    assert seen["take_out"] == ["reverted", [], True, True, True]
+    assert seen["take_out_again"] == ["not-applied", [], False]
 
 
 def test_the_fixed_release_is_left_alone(release):

@@ -58,15 +58,11 @@ def test_a_preloaded_job_starts_with_torch_imported_and_everything_else_its_own(
 
 
 @pytest.mark.parametrize("how", ["job", "environment"])
-def test_without_preload_the_job_is_a_fresh_interpreter(probe, how):
+def test_without_preload_the_job_is_a_fresh_interpreter(probe, how, monkeypatch):
     _, job = probe
-    made = job(preload=False) if how == "job" else job(VLLM_PATCHES_PRELOAD="0")
-    if how == "environment":
-        os.environ[preload.ENV] = "0"
-    try:
-        [done] = run_all([made], timeout=120)
-    finally:
-        os.environ.pop(preload.ENV, None)
+    if how == "environment":  # the parent's environment decides, not the job's
+        monkeypatch.setenv(preload.ENV, "0")
+    [done] = run_all([job(preload=how != "job")], timeout=120)
     assert done.lines()[0]["torch_at_start"] is False
     assert done.returncode == 3 and done.lines()[0]["own_session"] is True
 

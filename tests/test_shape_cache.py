@@ -15,6 +15,20 @@ TARGETS = sorted({(t.module, t.class_name) for p in load_catalog() for t in p.ta
                  key=str)
 
 
+@pytest.fixture(scope="module")
+def module_text(release):
+    """``module_text(version, module)`` -> the module's text in that release (None where the
+    release has no such module). The release is found here, before ``cache`` points
+    VLLM_PATCHES_CACHE at an empty folder (where it would be fetched again)."""
+    roots = {version: release(version) for version in RELEASES}
+
+    def text(version, module):
+        path = roots[version] / (module.replace(".", "/") + ".py")
+        return read_source(path).text if path.exists() else None
+
+    return text
+
+
 @pytest.fixture
 def cache(tmp_path, monkeypatch):
     monkeypatch.setenv("VLLM_PATCHES_CACHE", str(tmp_path))
@@ -24,16 +38,11 @@ def cache(tmp_path, monkeypatch):
     shape_cache._MEMO.clear()
 
 
-def module_text(release, version, module):
-    path = release(version) / (module.replace(".", "/") + ".py")
-    return read_source(path).text if path.exists() else None
-
-
 @pytest.mark.parametrize("version", RELEASES)
 @pytest.mark.parametrize("module, class_name", TARGETS)
-def test_cached_prints_equal_parsed_prints_fresh_and_read_back(release, cache, version, module,
-                                                               class_name):
-    text = module_text(release, version, module)
+def test_cached_prints_equal_parsed_prints_fresh_and_read_back(module_text, cache, version,
+                                                               module, class_name):
+    text = module_text(version, module)
     if text is None:
         pytest.skip(f"{module} is not in {version}")
     parsed = class_prints(text, class_name)

@@ -48,9 +48,10 @@ out["orig_name_gone"] = not hasattr(detokenizer, "_vllm_patches_orig_check_stop_
 out["bug_after_revert"] = check.run()["bug"]
 # take_out: revert, and prove it (what verify's patched arm and catalog check rely on).
 vllm_patches.apply([PATCH])
-taken, left = runtime.take_out(get_patch(PATCH))
-out["take_out"] = [taken.outcome, left, detokenizer.check_stop_strings is original,
+taken = runtime.take_out(get_patch(PATCH))
+out["take_out"] = [taken.outcome.outcome, taken.left, taken.clean,
+                   detokenizer.check_stop_strings is original,
                    copy_module.check_stop_strings is original]
-taken, left = runtime.take_out(get_patch(PATCH))
-out["take_out_again"] = [taken.outcome, left]
+taken = runtime.take_out(get_patch(PATCH))
+out["take_out_again"] = [taken.outcome.outcome, taken.left, taken.clean]
 print(json.dumps(out))

@@ -60,13 +60,13 @@ def _run(folder: Path) -> dict[str, object]:
         return {"ok": False, "detail": f"apply gave {applied[0]}, not applied: "
                                        f"{runtime.examine(patch)[0].reason}"}
     state = str(runtime.examine(patch)[0].state)
-    reverted, left = runtime.take_out(patch)
+    taken = runtime.take_out(patch)
     if state != "applied":
         return {"ok": False, "detail": f"applied, but the classes that run say {state}"}
-    if reverted.outcome != runtime.REVERTED or left:
-        return {"ok": False, "left_in": bool(left),
-                "detail": f"revert gave {reverted.outcome}; not the original: "
-                          f"{', '.join(left) or '-'}"}
+    if not taken.clean:
+        return {"ok": False, "left_in": bool(taken.left),
+                "detail": f"revert gave {taken.outcome.outcome}; not the original: "
+                          f"{', '.join(taken.left) or '-'}"}
     return {"ok": True, "detail": RUNTIME_OK}
 
 

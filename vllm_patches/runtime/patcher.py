@@ -155,10 +155,22 @@ def revert_patches(patches) -> list[Outcome]:
     return outcomes
 
 
-def take_out(patch: Patch) -> tuple[Outcome, list[str]]:
-    """Revert ``patch`` in this process and prove it came out: the outcome, and the
-    functions that do not hold again what they held before the patch went in, or that
-    still carry its fix (none when it came out cleanly)."""
+@dataclass(frozen=True)
+class TakenOut:
+    """What ``take_out`` found: revert's outcome, and the functions that do not hold again
+    what they held before the patch went in, or that still carry its fix."""
+
+    outcome: Outcome
+    left: list[str]
+
+    @property
+    def clean(self) -> bool:
+        """The patch was in, and nothing of it is left."""
+        return self.outcome.outcome == REVERTED and not self.left
+
+
+def take_out(patch: Patch) -> TakenOut:
+    """Revert ``patch`` in this process and prove it came out (``TakenOut.clean``)."""
     with _LOCK:
         records = list(_APPLIED.get(patch.id, ()))
         held = [(f"{r.target.scope}.{name}", r.cls, name, before)
@@ -172,7 +184,7 @@ def take_out(patch: Patch) -> tuple[Outcome, list[str]]:
             scope = _live_class(target)
             left += [f"{target.scope}.{name}" for name in target.method_names
                      if scope is not None and mark_of(scope.__dict__.get(name)) == patch.id]
-    return outcome, list(dict.fromkeys(left))
+    return TakenOut(outcome, list(dict.fromkeys(left)))
 
 
 def _select(ids, strict: bool) -> tuple[Patch, ...]:

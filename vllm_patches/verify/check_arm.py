@@ -96,8 +96,8 @@ def _take_out(patch_id: str) -> tuple[bool, list[str]]:
     from vllm_patches.runtime import patcher as runtime
 
     os.environ["VLLM_PATCHES"] = "none"  # the hooks still armed for it apply nothing now
-    outcome, left = runtime.take_out(get_patch(patch_id))
-    return outcome.outcome == runtime.REVERTED and not left, left
+    taken = runtime.take_out(get_patch(patch_id))
+    return taken.clean, taken.left
 
 
 if __name__ == "__main__":

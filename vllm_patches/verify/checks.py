@@ -112,10 +112,11 @@ def verify_checks(patches: list[Patch], install, *, from_target: bool, timeout: 
     ``isolated``, and every CUDA check (an illegal memory access must cost only itself).
     """
     results: list[CheckResult] = []
-    runnable: list[tuple[Patch, Path]] = []
+    runnable: list[tuple[Patch, Path, str]] = []
     for patch in patches:
         path = check_file(patch)
         verdict = judge(patch, file_evidence(patch, install), install.version, install.location)
+        device = check_device(path) if path is not None else "cpu"
         if path is None:
             results.append(CheckResult(patch.id, Verdict.NOT_RUN,
                                        f"{patch.id} has no check.py", {"needs": True}))
@@ -123,28 +124,27 @@ def verify_checks(patches: list[Patch], install, *, from_target: bool, timeout: 
             results.append(CheckResult(patch.id, Verdict.NOT_RUN,
                                        f"not applicable to this vLLM: {verdict.state} "
                                        f"({verdict.reason})", {}))
-        elif check_device(path) == "cuda" and not _has_cuda():
+        elif device == "cuda" and not _has_cuda():
             results.append(CheckResult(patch.id, Verdict.NOT_RUN,
                                        "needs a CUDA GPU; none here", {"needs": True}))
         else:
-            runnable.append((patch, path))
+            runnable.append((patch, path, device))
     if runnable:
-        shared = [] if isolated else [(p, path) for p, path in runnable
-                                      if check_device(path) == "cpu"]
+        shared = [] if isolated else [check for check in runnable if check[2] == "cpu"]
         if len(shared) < 2:
             shared = []
-        alone = [[pair] for pair in runnable if pair not in shared]
+        alone = [[check] for check in runnable if check not in shared]
         groups = ([shared] if shared else []) + alone
         count = sum(len(g) for g in groups)
         echo(messages.checks_starting(count, len(groups) * 2, install.version or "?",
                                       install.location))
         arms = _run_groups(groups, install, from_target, timeout, echo)
-        again = [[pair] for pair in shared
-                 if any((pair[0].id, arm) not in arms for arm in ARMS)]
+        again = [[check] for check in shared
+                 if any((check[0].id, arm) not in arms for arm in ARMS)]
         if again:
             echo(messages.checks_again_alone(len(again)))
             arms.update(_run_groups(again, install, from_target, timeout, echo))
-        for patch, _ in runnable:
+        for patch, _, _ in runnable:
             results.append(_decide(patch.id, {arm: arms.get((patch.id, arm), {})
                                               for arm in ARMS}))
     order = [p.id for p in patches]
@@ -154,21 +154,22 @@ def verify_checks(patches: list[Patch], install, *, from_target: bool, timeout: 
 ARMS = ("control", "patched")
 
 
-def _run_groups(groups: list[list[tuple[Patch, Path]]], install, from_target: bool,
+def _run_groups(groups: list[list[tuple[Patch, Path, str]]], install, from_target: bool,
                 timeout: float, echo) -> dict[tuple[str, str], dict]:
-    """Run each group's checks, one process per (group, arm), all at once; the line of each
-    (patch, arm) that finished. A group of one gets a line even when its process died
-    (the crash is its result); a shared group's unfinished checks get none."""
+    """Run each group's checks (patch, check.py, device), one process per (group, arm), all
+    at once; the line of each (patch, arm) that finished. A group of one gets a line even
+    when its process died (the crash is its result); a shared group's unfinished checks get
+    none. CPU-only groups start from the preload server; a CUDA arm starts fresh."""
     jobs = []
     for group in groups:
         for arm in ARMS:
             argv = [sys.executable, "-m", "vllm_patches.verify.check_arm", arm]
-            for patch, path in group:
+            for patch, path, _ in group:
                 argv += [patch.id, str(path)]
-            ids = tuple(p.id for p, _ in group)
+            ids = tuple(p.id for p, _, _ in group)
             jobs.append(Job(arm, ",".join(ids), argv, _env(install, arm, from_target),
                             timeout=timeout * len(group), members=ids,
-                            preload=all(check_device(path) == "cpu" for _, path in group)))
+                            preload=all(device == "cpu" for _, _, device in group)))
 
     def progress(job: Job, line: dict) -> None:
         if line.get("arm") == job.arm and line.get("patch") in job.members:

@@ -13,8 +13,9 @@ of vLLM is imported in the server, and nothing that vLLM configures through the 
 before importing it (``torch._inductor``: vLLM sets its compile threads first).
 
 CUDA jobs are never preloaded: a GPU arm starts as a fresh interpreter; so does a job whose
-``PYTHONPATH`` holds its own torch (or another preloaded package: ``shadowed``). ``VLLM_PATCHES_PRELOAD=0``
-starts every job as a fresh interpreter; so does a platform without ``forkserver``.
+``PYTHONPATH`` holds its own torch (or another preloaded package: ``shadowed``).
+``VLLM_PATCHES_PRELOAD=0`` starts every job as a fresh interpreter; so does a platform
+without ``forkserver``.
 """
 
 from __future__ import annotations
