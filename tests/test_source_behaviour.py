@@ -2,8 +2,9 @@
 affects (``tests/matrix.py``): ``vllm-patches apply`` writes the release's fixes into a copy
 of its files; every check, run over that tree with nothing patching at run time, shows no
 bug; ``vllm-patches revert`` gives back the release's bytes, byte for byte (the files on
-which the control of ``test_verify_checks`` shows each bug). One apply, one check process
-and one revert per release."""
+which a control shows each bug: ``test_verify_checks``'s, or ``catalog check``'s on the
+first and last affected release, for every shape). One apply, one check process and one
+revert per release."""
 
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
 """``vllm-patches verify ID...``: each patch's own check.py, control and patched.
 
 Every CPU-checked patch of the catalogue runs on every release of the check matrix that it
-affects (``tests/matrix.py``: one release per recorded shape of its code, and its first):
+affects (``tests/matrix.py``: with ``catalog check``'s first and last affected releases, a
+release for every recorded shape of its code):
 the control must show the bug, the patched arm (that fix alone, put in by the plugin) must
 not. One ``verify`` run per release runs all its checks, sharing a process per arm; a check
 that takes the shared process down costs only itself.
@@ -15,11 +16,11 @@ import pytest
 
 from tests.catalogues import MATH, print_of, write_patch
 from tests.helpers import run_cli
-from tests.matrix import cases, matrix, shapes
+from tests.matrix import cases, matrix, met_by_catalog_check, shapes
 from vllm_patches.core.catalog import load_catalog
 from vllm_patches.verify.checks import Verdict, _decide, check_file
 
-MATRIX = matrix()
+MATRIX = matrix(after_catalog_check=True)
 CHECKED = [p for p in load_catalog() if check_file(p) is not None]
 
 
@@ -42,14 +43,15 @@ def verified(release, tmp_path_factory):
     return get
 
 
-def test_the_matrix_meets_every_recorded_shape_of_each_checked_fix():
-    unmet = [shape for shape, releases in shapes().items() if not releases & set(MATRIX)]
+def test_the_matrix_and_catalog_check_meet_every_recorded_shape_of_each_checked_fix():
+    unmet = [shape for shape, releases in shapes().items()
+             if not releases & set(MATRIX) and not met_by_catalog_check(shape, releases)]
     assert shapes() and unmet == []
-    assert {pid for pid, _ in cases()} == {p.id for p in CHECKED if p.id in
+    assert {pid for pid, _ in cases(True)} == {p.id for p in CHECKED if p.id in
                                            {s[0] for s in shapes()}}
 
 
-@pytest.mark.parametrize("patch_id, version", cases())
+@pytest.mark.parametrize("patch_id, version", cases(after_catalog_check=True))
 def test_the_control_shows_the_bug_and_the_patched_arm_does_not(verified, patch_id, version):
     proc, results = verified(version)
     assert patch_id in results, proc.stdout + proc.stderr
