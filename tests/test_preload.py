@@ -67,6 +67,15 @@ def test_without_preload_the_job_is_a_fresh_interpreter(probe, how, monkeypatch)
     assert done.returncode == 3 and done.lines()[0]["own_session"] is True
 
 
+def test_a_job_whose_environment_differs_in_what_torch_reads_at_import_starts_fresh(probe):
+    _, job = probe
+    [same, other] = run_all([job(), job(TORCH_SHOW_CPP_STACKTRACES="1")], timeout=120)
+    assert same.lines()[0]["torch_at_start"] is True
+    assert other.lines()[0]["torch_at_start"] is False  # imports torch under its own setting
+    assert preload.read_at_import({"TORCHINDUCTOR_COMPILE_THREADS": "4", "HF_HUB_OFFLINE": "1",
+                                   "PATH": "/bin"}) == {"HF_HUB_OFFLINE": "1"}
+
+
 def test_a_preloaded_job_that_dies_reports_its_signal(probe):
     _, job = probe
     [done] = run_all([job("crash")], timeout=120)

@@ -5,17 +5,19 @@ release imports the same way (transformers, numpy, ...): 5 s of CPU of the 10 s 
 process takes to import vLLM on a laptop core. ``catalog check`` and ``verify`` start
 many such processes, one per arm and release; on a CI runner of two cores that time adds
 up. A job marked ``preload`` (``jobs.Job``) is therefore started from a fork server
-(``multiprocessing``'s ``forkserver``, started once per caller with ``PRELOAD`` imported):
-the child is a process of its own as before (its own session, its own stdout and stderr,
-its exit status, killed with its session on a timeout), with the job's environment and its
-``PYTHONPATH`` first on ``sys.path``, and it imports vLLM from the tree it is given. Nothing
-of vLLM is imported in the server, and nothing that vLLM configures through the environment
-before importing it (``torch._inductor``: vLLM sets its compile threads first).
+(``multiprocessing``'s ``forkserver``, started once per caller with ``PRELOAD`` and the
+parts of torch that ``vllm.env_override`` imports in it: ``preloaded.py``): the child is a
+process of its own as before (its own session, its own stdout and stderr, its exit status,
+killed with its session on a timeout), with the job's environment and its ``PYTHONPATH``
+first on ``sys.path``, and it imports vLLM from the tree it is given. Nothing of vLLM is
+imported in the server; the one setting vLLM makes before it imports ``torch._inductor``
+(one compile thread), the server makes too.
 
 CUDA jobs are never preloaded: a GPU arm starts as a fresh interpreter; so does a job whose
-``PYTHONPATH`` holds its own torch (or another preloaded package: ``shadowed``).
-``VLLM_PATCHES_PRELOAD=0`` starts every job as a fresh interpreter; so does a platform
-without ``forkserver``.
+``PYTHONPATH`` holds its own torch (or another preloaded package: ``shadowed``), and one
+whose environment differs from the server's in a setting those packages read when they are
+imported (``READ_AT_IMPORT``). ``VLLM_PATCHES_PRELOAD=0`` starts every job as a fresh
+interpreter; so does a platform without ``forkserver``.
 """
 
 from __future__ import annotations
@@ -29,8 +31,16 @@ from typing import IO
 ENV = "VLLM_PATCHES_PRELOAD"
 # Imported the same way whatever the vLLM release, and read no setting vLLM makes first.
 PRELOAD = ("torch", "transformers", "numpy", "sympy", "openai", "aiohttp")
+# Environment variables the preloaded packages read when imported (torch, its inductor and
+# OpenMP, Hugging Face): a job must see them as the server did, or start fresh.
+READ_AT_IMPORT = ("TORCH", "PYTORCH", "OMP_", "MKL_", "KMP_", "CUDA_", "HF_", "TRANSFORMERS_",
+                  "HUGGINGFACE_")
+
+# What vLLM sets before torch._inductor reads it; the server sets it too (preloaded.py).
+SET_BY_VLLM = {"TORCHINDUCTOR_COMPILE_THREADS": "1"}
 
 _context = None
+_server_env: dict[str, str] = {}
 
 
 def enabled() -> bool:
@@ -81,14 +91,23 @@ def shadowed(env: dict[str, str]) -> list[str]:
     return found
 
 
+def read_at_import(env: dict[str, str]) -> dict[str, str]:
+    """The settings of ``env`` that the preloaded packages read when imported (but those
+    vLLM makes itself before they are read: ``SET_BY_VLLM``)."""
+    return {k: v for k, v in env.items()
+            if k.startswith(READ_AT_IMPORT) and k not in SET_BY_VLLM}
+
+
 def start(argv: list[str], env: dict[str, str]) -> Started | None:
     """Start ``python -m module args`` or ``python file.py args`` from the server; None
-    where ``argv`` is neither, or where the job's path holds its own copy of a preloaded
-    package."""
+    where ``argv`` is neither, where the job's path holds its own copy of a preloaded
+    package, or where its environment differs from the server's in what they read."""
     what = entry(argv)
     if what is None or shadowed(env):
         return None
     context = _server()
+    if read_at_import(env) != _server_env:
+        return None
     out_r, out_w = context.Pipe(duplex=False)
     err_r, err_w = context.Pipe(duplex=False)
     process = context.Process(target=_child, args=(what, dict(env), out_w, err_w),
@@ -102,10 +121,13 @@ def start(argv: list[str], env: dict[str, str]) -> Started | None:
 
 
 def _server():
-    global _context
+    """The fork server's context; it starts on the first job, from this process's
+    environment (which ``_server_env`` keeps what the preloaded packages read of)."""
+    global _context, _server_env
     if _context is None:
         context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(list(PRELOAD))
+        context.set_forkserver_preload(["vllm_patches.verify.preloaded"])
+        _server_env = read_at_import(dict(os.environ))
         _context = context
     return _context
 
