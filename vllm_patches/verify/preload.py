@@ -125,9 +125,12 @@ def _server():
     environment (which ``_server_env`` keeps what the preloaded packages read of)."""
     global _context, _server_env
     if _context is None:
+        from multiprocessing import forkserver
+
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload(["vllm_patches.verify.preloaded"])
         _server_env = read_at_import(dict(os.environ))
+        forkserver.ensure_running()  # now, from the environment just read
         _context = context
     return _context
 
