@@ -51,15 +51,19 @@ def catalog_check_ends() -> dict[str, set[str]]:
     return ends
 
 
-def met_by_catalog_check(shape: tuple[str, str, str, str], releases: set[str]) -> bool:
-    return bool(releases & catalog_check_ends().get(shape[0], set()))
+def met_by_catalog_check(shape: tuple[str, str, str, str], releases: set[str],
+                         ends: dict[str, set[str]]) -> bool:
+    """Whether ``catalog check`` runs the shape's patch on a release that holds it (``ends``:
+    ``catalog_check_ends()``)."""
+    return bool(releases & ends.get(shape[0], set()))
 
 
 def releases(after_catalog_check: bool = False) -> list[str]:
     """The fewest releases that hold every shape (greedy; with ``after_catalog_check``,
     every shape ``catalog check`` does not meet), oldest first."""
+    ends = catalog_check_ends() if after_catalog_check else {}
     unmet = {shape: rs for shape, rs in shapes().items()
-             if not (after_catalog_check and met_by_catalog_check(shape, rs))}
+             if not met_by_catalog_check(shape, rs, ends)}
     chosen: set[str] = set()
     while unmet:
         candidates = set().union(*unmet.values())

@@ -17,6 +17,8 @@ Two changes, the file still the unit of work:
 
 from __future__ import annotations
 
+from collections import Counter
+
 E2E = "tests/test_e2e_*"
 # Longest first, as measured on 2 cores: the e2e files ~600 s together, catalog_check ~250,
 # verify ~215, verify_checks ~200, source_behaviour ~200, plugin ~140, source ~140,
@@ -36,9 +38,7 @@ def unit_of(nodeid: str) -> str:
 def order(items: list) -> None:
     """Sort ``items`` in place, unit by unit: ``LONGEST``'s first, in its order, then the
     others with the most tests first; within a unit, as collected."""
-    counts: dict[str, int] = {}
-    for item in items:
-        counts[unit_of(item.nodeid)] = counts.get(unit_of(item.nodeid), 0) + 1
+    counts = Counter(unit_of(item.nodeid) for item in items)
 
     def rank(item) -> tuple[int, int]:
         unit = unit_of(item.nodeid)
