@@ -59,6 +59,15 @@ class CheckResult:
                 "arms": {k: v for k, v in self.arms.items() if k != "needs"}}
 
 
+@dataclass(frozen=True)
+class _Runnable:
+    """A check that will run: its patch, its check.py, the device it declares."""
+
+    patch: Patch
+    path: Path
+    device: str
+
+
 def check_file(patch: Patch) -> Path | None:
     path = patch.folder / "check.py"
     return path if path.is_file() else None
@@ -112,7 +121,7 @@ def verify_checks(patches: list[Patch], install, *, from_target: bool, timeout: 
     ``isolated``, and every CUDA check (an illegal memory access must cost only itself).
     """
     results: list[CheckResult] = []
-    runnable: list[tuple[Patch, Path, str]] = []
+    runnable: list[_Runnable] = []
     for patch in patches:
         path = check_file(patch)
         verdict = judge(patch, file_evidence(patch, install), install.version, install.location)
@@ -128,9 +137,9 @@ def verify_checks(patches: list[Patch], install, *, from_target: bool, timeout: 
             results.append(CheckResult(patch.id, Verdict.NOT_RUN,
                                        "needs a CUDA GPU; none here", {"needs": True}))
         else:
-            runnable.append((patch, path, device))
+            runnable.append(_Runnable(patch, path, device))
     if runnable:
-        shared = [] if isolated else [check for check in runnable if check[2] == "cpu"]
+        shared = [] if isolated else [check for check in runnable if check.device == "cpu"]
         if len(shared) < 2:
             shared = []
         alone = [[check] for check in runnable if check not in shared]
@@ -140,13 +149,13 @@ def verify_checks(patches: list[Patch], install, *, from_target: bool, timeout: 
                                       install.location))
         arms = _run_groups(groups, install, from_target, timeout, echo)
         again = [[check] for check in shared
-                 if any((check[0].id, arm) not in arms for arm in ARMS)]
+                 if any((check.patch.id, arm) not in arms for arm in ARMS)]
         if again:
             echo(messages.checks_again_alone(len(again)))
             arms.update(_run_groups(again, install, from_target, timeout, echo))
-        for patch, _, _ in runnable:
-            results.append(_decide(patch.id, {arm: arms.get((patch.id, arm), {})
-                                              for arm in ARMS}))
+        for check in runnable:
+            results.append(_decide(check.patch.id, {arm: arms.get((check.patch.id, arm), {})
+                                                    for arm in ARMS}))
     order = [p.id for p in patches]
     return sorted(results, key=lambda r: order.index(r.patch))
 
@@ -154,22 +163,22 @@ def verify_checks(patches: list[Patch], install, *, from_target: bool, timeout: 
 ARMS = ("control", "patched")
 
 
-def _run_groups(groups: list[list[tuple[Patch, Path, str]]], install, from_target: bool,
+def _run_groups(groups: list[list[_Runnable]], install, from_target: bool,
                 timeout: float, echo) -> dict[tuple[str, str], dict]:
-    """Run each group's checks (patch, check.py, device), one process per (group, arm), all
-    at once; the line of each (patch, arm) that finished. A group of one gets a line even
-    when its process died (the crash is its result); a shared group's unfinished checks get
-    none. CPU-only groups start from the preload server; a CUDA arm starts fresh."""
+    """Run each group's checks, one process per (group, arm), all at once; the line of each
+    (patch, arm) that finished. A group of one gets a line even when its process died (the
+    crash is its result); a shared group's unfinished checks get none. CPU-only groups
+    start from the preload server; a CUDA arm starts fresh."""
     jobs = []
     for group in groups:
         for arm in ARMS:
             argv = [sys.executable, "-m", "vllm_patches.verify.check_arm", arm]
-            for patch, path, _ in group:
-                argv += [patch.id, str(path)]
-            ids = tuple(p.id for p, _, _ in group)
+            for check in group:
+                argv += [check.patch.id, str(check.path)]
+            ids = tuple(check.patch.id for check in group)
             jobs.append(Job(arm, ",".join(ids), argv, _env(install, arm, from_target),
                             timeout=timeout * len(group), members=ids,
-                            preload=all(device == "cpu" for _, _, device in group)))
+                            preload=all(check.device == "cpu" for check in group)))
 
     def progress(job: Job, line: dict) -> None:
         if line.get("arm") == job.arm and line.get("patch") in job.members:
