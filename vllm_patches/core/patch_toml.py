@@ -43,19 +43,19 @@ def write_survey(survey: Survey, *, today: datetime.date | None = None,
         text = _APPLIED_TODO_LINE.sub(f'applied-upstream = "{survey.applied_upstream}"', text,
                                       count=1)
     doc = tomlkit.parse(text)
+    if survey.applied_upstream is not None and "applied-upstream" not in doc:
+        doc = _with_key_after(doc, "bug", "applied-upstream", survey.applied_upstream,
+                              tomlkit.document())
     order = _release_order(survey)
     for result in survey.wraps:
-        table = doc["targets"][result.draft.target]["wraps"][result.draft.index]
-        _write_wrap(table, result, order)
+        _write_wrap(doc["targets"][result.draft.target]["wraps"], result.draft.index, result,
+                    order)
     if survey.affected is not None and survey.affected != draft.affected:
         doc["affected"] = survey.affected
         _drop_todo_comment(doc["affected"])
-    if survey.applied_upstream is not None and doc.get("applied-upstream") != \
+    if survey.applied_upstream is not None and doc["applied-upstream"] != \
             survey.applied_upstream:
-        if "applied-upstream" in doc:
-            doc["applied-upstream"] = survey.applied_upstream
-        else:
-            doc._insert_after("bug", "applied-upstream", survey.applied_upstream)
+        doc["applied-upstream"] = survey.applied_upstream
     doc["last-update"] = (today or datetime.date.today()).isoformat()
     new = tomlkit.dumps(doc).rstrip("\n") + "\n"
     if dry_run:
@@ -77,11 +77,34 @@ def _release_order(survey: Survey) -> list[Version]:
     return sorted(versions)
 
 
-def _write_wrap(table, result: WrapResult, order: list[Version]) -> None:
+def _with_key_after(container, anchor: str, key: str, value, fresh):
+    """``fresh`` (an empty document or table) filled with ``container``'s entries and
+    ``key = value`` right after ``anchor`` (after the last entry when there is no
+    ``anchor``). tomlkit has no public insert-at (its private ``_insert_after`` went away
+    in 0.15): rebuilding through the public ``body`` and ``add`` keeps every other entry,
+    comment and blank line where it was."""
+    body = list(container.body)
+    keys = [k.key if k is not None else None for k, _ in body]
+    at = keys.index(anchor) if anchor in keys else len(body) - 1
+    for i, (k, item) in enumerate(body):
+        if k is None:
+            fresh.add(item)
+        else:
+            fresh.add(k, item)
+        if i == at:
+            fresh.add(key, value)
+    if not body:
+        fresh.add(key, value)
+    return fresh
+
+
+def _write_wrap(wraps, index: int, result: WrapResult, order: list[Version]) -> None:
     d = result.draft
-    _write_list(table, "pre-fix", list(d.pre_fix), result.pre_fix, result, order, after="kind")
-    _write_list(table, "fixed-upstream", list(d.fixed), result.fixed, result, order,
+    _write_list(wraps, index, "pre-fix", list(d.pre_fix), result.pre_fix, result, order,
+                after="kind")
+    _write_list(wraps, index, "fixed-upstream", list(d.fixed), result.fixed, result, order,
                 after="pre-fix")
+    table = wraps[index]
     seen = tomlkit.table()
     for fp, versions in result.seen.items():
         seen.add(fp, versions)
@@ -92,8 +115,9 @@ def _write_wrap(table, result: WrapResult, order: list[Version]) -> None:
         del table["seen"]
 
 
-def _write_list(table, key: str, old: list[str], new: list[str], result: WrapResult,
-                order: list[Version], after: str) -> None:
+def _write_list(wraps, index: int, key: str, old: list[str], new: list[str],
+                result: WrapResult, order: list[Version], after: str) -> None:
+    table = wraps[index]
     if old == new and (key in table or not new):
         return
     if not new:
@@ -110,8 +134,8 @@ def _write_list(table, key: str, old: list[str], new: list[str], result: WrapRes
         array.extend(new)
         comment = ""
         anchor = after if after in table else "name"
-        table.value._insert_after(anchor, key, array)  # tomlkit: no public insert-at yet
-        array = table[key]
+        wraps[index] = _with_key_after(table.value, anchor, key, array, tomlkit.table())
+        array = wraps[index][key]
     if not comment or comment.upper().startswith("TODO") or _RELEASE_LIST.match(comment):
         array.comment(_runs(new, result, order))
         array.trivia.comment_ws = "  "
