@@ -33,7 +33,97 @@ def cache_root():
 
 
 class NotPlainFile(OSError):
-    """A lock file (or the file to replace) is a symlink or not a regular file."""
+    """A lock file, the file to replace or a file to read is a symlink or not a regular file."""
+
+
+class TooLarge(OSError):
+    """A file to read is larger than its reader's bound."""
+
+
+class NotOurs(OSError):
+    """A file read as evidence that someone other than this user (or root) could have
+    written: owned by another user, writable by others, or in a folder where others
+    can replace it."""
+
+
+DEFAULT_LIMIT = 64 << 20  # no file vllm-patches reads is near this; /dev/zero-like input stops here
+
+
+def read_untrusted(path, *, limit: int = DEFAULT_LIMIT, evidence: bool = False) -> bytes:
+    """The bytes of a file vllm-patches does not own: the one reader for them.
+
+    Reports, catalogue files, state files, records and journals are read here: a plain
+    file only, opened without following a final symlink (``NotPlainFile``) and without
+    blocking (a FIFO is refused before a byte is read), at most ``limit`` bytes
+    (``TooLarge``). With ``evidence`` (a file that proves something, such as the report)
+    the file must also be one that only this user or root could have written
+    (``NotOurs``). ``FileNotFoundError`` and other ``OSError``s pass through;
+    ``untrusted_problem`` turns any of them into the words of a sentence.
+    """
+    path = os.fspath(path)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.EMLINK):
+            raise NotPlainFile(errno.ELOOP, "not a plain file (a symlink)", path) from None
+        if exc.errno == errno.ENXIO:  # a socket
+            raise NotPlainFile(errno.ENXIO, "not a plain file (a socket)", path) from None
+        raise
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise NotPlainFile(errno.EINVAL, f"not a plain file ({_kind(st.st_mode)})", path)
+        if evidence:
+            _check_ours(path, st)
+        if st.st_size > limit:
+            raise TooLarge(errno.EFBIG, f"larger than {limit >> 20} MiB", path)
+        chunks, size = [], 0
+        while size <= limit and (chunk := os.read(fd, min(1 << 20, limit + 1 - size))):
+            chunks.append(chunk)
+            size += len(chunk)
+        if size > limit:  # it grew while we read
+            raise TooLarge(errno.EFBIG, f"larger than {limit >> 20} MiB", path)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "not a regular file"
+
+
+def _check_ours(path: str, st) -> None:
+    uid = os.geteuid()
+    if st.st_uid not in (uid, 0):
+        raise NotOurs(errno.EPERM, f"owned by another user (uid {st.st_uid})", path)
+    if st.st_mode & stat.S_IWOTH or (st.st_mode & stat.S_IWGRP and st.st_gid != os.getegid()):
+        raise NotOurs(errno.EPERM, "writable by other users", path)
+    folder = os.path.dirname(os.path.abspath(path))
+    try:
+        fst = os.stat(folder)
+    except OSError:
+        return
+    if fst.st_mode & stat.S_ISVTX:  # sticky, as /tmp: only the file's owner can replace it
+        return
+    if fst.st_uid not in (uid, 0) or fst.st_mode & stat.S_IWOTH or (
+            fst.st_mode & stat.S_IWGRP and fst.st_gid != os.getegid()):
+        raise NotOurs(errno.EPERM, "in a folder where other users can replace it", path)
+
+
+def untrusted_problem(exc: OSError) -> str:
+    """What is wrong with a file ``read_untrusted`` refused, as words to put in a sentence:
+    'is not a plain file (a FIFO)', 'is larger than 64 MiB', 'cannot be read (...)'."""
+    if isinstance(exc, FileNotFoundError):
+        return "does not exist"
+    if isinstance(exc, (NotPlainFile, TooLarge, NotOurs)):
+        return f"is {exc.strerror}"
+    return f"cannot be read ({exc.strerror or exc})"
 
 
 def write_atomic(path, data: bytes | str, *, mode: int | None = None,

@@ -23,11 +23,11 @@ symlink, never a FIFO that would block).
 from __future__ import annotations
 
 import os
-import stat
 from enum import Enum
 from pathlib import Path, PurePosixPath
 
 from vllm_patches.core.errors import VllmPatchesError
+from vllm_patches.core.files import NotPlainFile, TooLarge, read_untrusted, untrusted_problem
 
 STATE_DIR = ".vllm-patches"  # beside vllm/: the record, the journal and the lock
 
@@ -98,25 +98,13 @@ def _check_parts(rel: str, parts: tuple[str, ...], areas: frozenset[Area],
 
 
 def read_regular(path: Path) -> bytes:
-    """The bytes of ``path``, which must be a plain file and not a symlink.
+    """The bytes of ``path``, which must be a plain file and not a symlink
+    (``files.read_untrusted``, bounded).
 
     Raises ``FileNotFoundError`` when it does not exist, ``UnsafePath`` when it
-    is a symlink, a folder, a FIFO or a device, ``OSError`` otherwise.
+    is a symlink, a folder, a FIFO, a device or too large, ``OSError`` otherwise.
     """
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    except FileNotFoundError:
-        raise
-    except OSError:
-        if os.path.islink(path) or os.path.isdir(path):
-            raise UnsafePath(f"{path} is not a plain file") from None
-        raise
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise UnsafePath(f"{path} is not a plain file")
-        chunks = []
-        while chunk := os.read(fd, 1 << 20):
-            chunks.append(chunk)
-        return b"".join(chunks)
-    finally:
-        os.close(fd)
+        return read_untrusted(path)
+    except (NotPlainFile, TooLarge) as exc:
+        raise UnsafePath(f"{path} {untrusted_problem(exc)}") from None
