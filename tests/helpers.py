@@ -69,3 +69,14 @@ def run_scenario(name: str, tree: Path | str, *args: str, preload: bool = True,
 def run_cli(*args: str, paths: tuple = (), check: bool = False, **extra: str):
     """``python -m vllm_patches ARGS`` from this checkout."""
     return run_python(["-m", "vllm_patches", *args], *paths, check=check, **extra)
+
+
+def cli_runner():
+    """A click CliRunner that keeps stderr apart (the default from click 8.2 on; before it,
+    ``mix_stderr=False``): the lowest click pyproject.toml allows runs these tests too."""
+    from click.testing import CliRunner
+
+    try:
+        return CliRunner(mix_stderr=False)
+    except TypeError:
+        return CliRunner()

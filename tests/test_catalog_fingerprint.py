@@ -11,7 +11,7 @@ import shutil
 
 import pytest
 
-from tests.helpers import run_cli
+from tests.helpers import cli_runner, run_cli
 from vllm_patches.core.catalog import builtin, catalog_dir, load_catalog, load_patch
 from vllm_patches.core.shape import class_prints
 from vllm_patches.core.sourcefile import read_source
@@ -220,8 +220,6 @@ def test_fingerprinting_a_builtin_patch_again_changes_nothing(tmp_path, patch_id
 def test_a_release_that_cannot_be_fetched_is_said_and_the_rest_recorded(tmp_path, monkeypatch):
     """Progress goes to stderr as each release is fetched; one whose wheel cannot be had
     (yanked, or the index is away) is said, not fatal: the others are recorded, exit 1."""
-    from click.testing import CliRunner
-
     from vllm_patches.core import releases
     from vllm_patches.cli.main import cli
 
@@ -235,7 +233,7 @@ def test_a_release_that_cannot_be_fetched_is_said_and_the_rest_recorded(tmp_path
 
     monkeypatch.setattr(releases, "release_tree", fetch)
     monkeypatch.setattr(releases, "is_cached", lambda version: version == "0.26.0")
-    result = CliRunner().invoke(cli, ["catalog", "fingerprint", "partial", "--catalog",
+    result = cli_runner().invoke(cli, ["catalog", "fingerprint", "partial", "--catalog",
                                       str(tmp_path), "--releases", "0.25.0,0.26.0"])
     assert result.exit_code == 1
     assert "fetching 0.25.0 (1/2)..." in result.stderr

@@ -20,11 +20,10 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
 from tests import filebytes, forks
 from tests.conftest import AFFECTED, BEFORE
-from tests.helpers import REPO, python_env, run_cli, run_scenario
+from tests.helpers import REPO, cli_runner, python_env, run_cli, run_scenario
 from vllm_patches.cli import main as cli_module
 from vllm_patches.source import plan as source  # noqa: F401  (imported before seteuid)
 from vllm_patches.core.catalog import get_patch
@@ -529,14 +528,6 @@ def test_record_path_with_dotdot_out_of_the_tree(tmp_path):
     assert snapshot(tree) == before
 
 
-def runner() -> CliRunner:
-    """A CliRunner that keeps stderr apart (the default from click 8.2 on)."""
-    try:
-        return CliRunner(mix_stderr=False)
-    except TypeError:
-        return CliRunner()
-
-
 @pytest.fixture
 def unprivileged():
     """Run a callable as a user that cannot write the tree (``nobody`` when we are root)."""
@@ -564,9 +555,9 @@ def test_read_only_tree_suggests_the_runtime_hook(unprivileged):
         before = snapshot(tree)
         # Read-only work first, as ourselves: it imports what the command needs
         # (nobody cannot read the interpreter's folders under /root).
-        assert runner().invoke(cli_module.cli, ["apply", "--dry-run", "--target",
+        assert cli_runner().invoke(cli_module.cli, ["apply", "--dry-run", "--target",
                                                 str(tree)]).exit_code == 0
-        result = unprivileged(lambda: runner().invoke(
+        result = unprivileged(lambda: cli_runner().invoke(
             cli_module.cli, ["apply", "--target", str(tree)]))
         assert result.exit_code == 2, result.output
         assert "Cannot write" in result.stderr and "runtime hook" in result.stderr

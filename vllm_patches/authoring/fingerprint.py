@@ -37,7 +37,7 @@ from packaging.version import InvalidVersion, Version
 from tomlkit.exceptions import TOMLKitError
 
 from vllm_patches.core import messages as core_messages
-from vllm_patches.core.catalog import _IDENTIFIER, _MODULE
+from vllm_patches.core.catalog import _IDENTIFIER, _MODULE, tomllib
 from vllm_patches.core.errors import VllmPatchesError
 from vllm_patches.core.shape import class_prints
 from vllm_patches.core.sourcefile import SourceTextError, read_source
@@ -132,10 +132,10 @@ def read_draft(folder: Path) -> PatchDraft:
         raise FingerprintError(core_messages.catalog_unreadable(path, exc)) from None
     except UnicodeDecodeError:
         raise FingerprintError(f"Catalogue file {path} is not UTF-8 text.") from None
-    try:
+    try:  # the data as the catalogue reads it (tomllib); tomlkit only for the comments
+        data = tomllib.loads(text)
         doc = tomlkit.parse(text)
-        data = doc.unwrap()
-    except TOMLKitError as exc:
+    except (tomllib.TOMLDecodeError, TOMLKitError) as exc:
         raise FingerprintError(core_messages.catalog_bad_toml(path, exc)) from None
 
     def bad(key: str, problem: str) -> FingerprintError:

@@ -134,7 +134,9 @@ def _write_list(wraps, index: int, key: str, old: list[str], new: list[str],
         array.extend(new)
         comment = ""
         anchor = after if after in table else "name"
-        wraps[index] = _with_key_after(table.value, anchor, key, array, tomlkit.table())
+        new_table = _with_key_after(table.value, anchor, key, array, tomlkit.table())
+        del wraps[index]  # an array of tables has no item assignment before tomlkit 0.15
+        wraps.insert(index, new_table)
         array = wraps[index][key]
     if not comment or comment.upper().startswith("TODO") or _RELEASE_LIST.match(comment):
         array.comment(_runs(new, result, order))
