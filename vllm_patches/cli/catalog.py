@@ -99,10 +99,8 @@ def new(patch_id, catalog_dir, targets, pr, release, vllm_dir, as_json) -> None:
     install = None
     if release or vllm_dir:
         from vllm_patches.core.detect import find_vllm
-        from vllm_patches.core.releases import is_cached, release_tree
+        from vllm_patches.cli.fetch import release_tree
 
-        if release and _is_version(release) and not is_cached(release):
-            click.echo(f"fetching {release}...", err=True)
         install = find_vllm(release_tree(release) if release else vllm_dir)
     result = new_patch(catalog_dir, patch_id, list(targets), pr=pr, install=install)
     if as_json:
@@ -111,16 +109,6 @@ def new(patch_id, catalog_dir, targets, pr, release, vllm_dir, as_json) -> None:
         _print_new(result, release)
     if install is not None and result.todo:
         _attention()
-
-
-def _is_version(text: str) -> bool:
-    from packaging.version import InvalidVersion, Version
-
-    try:
-        Version(text)
-    except InvalidVersion:
-        return False
-    return True
 
 
 def _print_new(result, release) -> None:

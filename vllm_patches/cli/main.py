@@ -402,7 +402,7 @@ def _source_install(target, vllm_version, release=None):
     if target and release:
         raise Failure(messages.source_target_and_release())
     if release:
-        from vllm_patches.core.releases import release_tree
+        from vllm_patches.cli.fetch import release_tree
 
         target = release_tree(release, compiled=True)
     install = find_vllm(target, vllm_version)
