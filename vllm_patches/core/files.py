@@ -126,6 +126,20 @@ def untrusted_problem(exc: OSError) -> str:
     return f"cannot be read ({exc.strerror or exc})"
 
 
+TEMP_END = ".tmp"
+_HEX = frozenset("0123456789abcdef")
+
+
+def is_atomic_temp(name: str, of: str) -> bool:
+    """True when ``name`` is a temporary that ``write_atomic`` makes for a file named ``of``
+    (``.<of>.<pid>.<hex>.tmp``): what a kill inside it leaves beside the file."""
+    prefix = f".{of}."
+    if not (name.startswith(prefix) and name.endswith(TEMP_END)):
+        return False
+    pid, _, tag = name[len(prefix):-len(TEMP_END)].partition(".")
+    return pid.isascii() and pid.isdigit() and bool(tag) and set(tag) <= _HEX
+
+
 def write_atomic(path, data: bytes | str, *, mode: int | None = None,
                  encoding: str = "utf-8") -> None:
     """Replace ``path`` with ``data`` atomically and durably.
@@ -143,7 +157,7 @@ def write_atomic(path, data: bytes | str, *, mode: int | None = None,
             mode = stat.S_IMODE(st.st_mode) if stat.S_ISREG(st.st_mode) else 0o644
         except FileNotFoundError:
             mode = 0o644
-    tmp = os.path.join(folder, f".{os.path.basename(path)}.{os.getpid()}.{id(data):x}.tmp")
+    tmp = os.path.join(folder, f".{os.path.basename(path)}.{os.getpid()}.{id(data):x}{TEMP_END}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
     try:
         try:

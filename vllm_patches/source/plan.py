@@ -148,15 +148,17 @@ def _write(install: VllmInstall, make_plan) -> Report:
     plan = make_plan(load(root))  # read-only: refuse bad input before anything is written
     changes = plan.changes()
     _check_writable(changes, state)
-    if not changes and not transaction.pending(state) and (
-            not any(r.outcome in (REFUSED, BLOCKED) for r in plan.results)
-            or not _writable(state if state.exists() else state.parent)):
+    if not changes and not transaction.pending(state) and not (
+            (transaction.untidy(state) or any(r.outcome in (REFUSED, BLOCKED)
+                                              for r in plan.results))
+            and _writable(state if state.exists() else state.parent)):
         return Report(install, plan.results)
-    # Changes to make, or a refusal that may be another process's commit read half-done
-    # (its fix in the file, its record not yet written): plan again under the lock.
+    # Changes to make, what a killed write left to tidy, or a refusal that may be another
+    # process's commit read half-done (its fix in the file, its record not yet written):
+    # plan again under the lock.
     try:
         with transaction.locked(state):
-            transaction.recover(state)
+            transaction.recover(state, plan.folders())
             plan = make_plan(load(root))  # again, now that no other process can write
             changes = plan.changes()
             _check_writable(changes, state)
@@ -296,6 +298,12 @@ class _Plan:
     record: Record
     results: list[Result] = field(default_factory=list)
     edits: list[tuple[Patch, dict[str, tuple[str, str]]]] = field(default_factory=list)
+
+    def folders(self) -> set[Path]:
+        """The folders of the files this plan read and of those its record names: where a
+        killed write may have left a temporary."""
+        recorded = {self.root / rel for e in self.old_record.entries for rel in e.files}
+        return {path.parent for path in recorded | {f.path for f in self.tree.files.values()}}
 
     def changes(self) -> list[transaction.Change]:
         out = [transaction.Change(f.path, f.data())

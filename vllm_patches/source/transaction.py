@@ -14,7 +14,10 @@ so that a process killed at any moment leaves a tree that the next
 6. the journal is removed.
 
 ``recover`` rolls a ``prepared`` journal back (temporaries deleted, files
-untouched) and completes a ``committed`` one. It trusts nothing in the
+untouched) and completes a ``committed`` one; then it removes every temporary a
+kill could have left (``leftovers``: only names vllm-patches gives, only in the
+state folder and in folders of the tree's ``vllm/``), so that the state folder
+goes once it holds nothing but the lock. It trusts nothing in the
 journal: before it changes anything it checks the whole journal (its id and
 state, each path and temporary through ``pathguard``: inside the tree's
 ``vllm/`` or the record, never through a symlink out of the tree or into
@@ -44,9 +47,10 @@ import uuid
 from dataclasses import dataclass, replace
 from enum import Enum
 from pathlib import Path, PurePosixPath
-from typing import Iterator
+from typing import Iterable, Iterator
 
-from vllm_patches.core.files import FileLock, NotPlainFile, fsync_dir, write_atomic
+from vllm_patches.core.files import (FileLock, NotPlainFile, fsync_dir, is_atomic_temp,
+                                     write_atomic)
 from vllm_patches.source import messages
 from vllm_patches.core.errors import VllmPatchesError
 from vllm_patches.core.pathguard import STATE_DIR, Area, UnsafePath, checked, read_regular, resolve
@@ -59,6 +63,8 @@ LOCK = "lock"
 PREPARED = "prepared"
 COMMITTED = "committed"
 TXID = re.compile(r"[0-9]{1,10}-[0-9a-f]{8}")  # what commit() names a write: <pid>-<8 hex>
+COMMIT_TEMP = re.compile(r"\..+\.vllm-patches-" + TXID.pattern + r"\.tmp")  # see _temp_of
+LEGACY_JOURNAL_TEMP = JOURNAL + ".tmp"  # the journal's temporary in vllm-patches 0.1.0
 SHA256 = re.compile(r"[0-9a-f]{64}")
 MAX_MODE = 0o7777
 
@@ -389,6 +395,8 @@ def _roll_back(state: Path, journal: _Journal) -> None:
         if f.temp is not None:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(f.temp)
+    for folder in {f.path.parent for f in journal.files}:
+        fsync_dir(folder)  # the temporaries gone for good before the journal that names them
     with contextlib.suppress(FileNotFoundError):
         os.unlink(state / JOURNAL)
 
@@ -423,10 +431,61 @@ def _problem(exc: Exception) -> object:
     return exc
 
 
-def _remove_leftover(state: Path) -> None:
-    """The journal's own temporary, left by a kill while the journal itself was written."""
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(state / (JOURNAL + ".tmp"))
+def _names(folder: Path) -> list[str]:
+    try:
+        return os.listdir(folder)
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+
+
+def _in_vllm(root: Path, folder: Path) -> Path | None:
+    """``folder`` resolved, when it is a folder of the tree's ``vllm/`` (else None)."""
+    try:
+        return resolve(root, _relative(root, folder), frozenset({Area.VLLM}))
+    except UnsafePath:
+        return None
+
+
+def _plain_file(path: Path) -> bool:
+    try:
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except FileNotFoundError:
+        return False
+
+
+def leftovers(state: Path, folders: Iterable[Path] = ()) -> list[Path]:
+    """Every temporary a killed vllm-patches could have left in this tree: the journal's
+    own (``write_atomic``'s, or 0.1.0's) and commit's in the state folder, commit's beside
+    the files in each of ``folders`` (those inside the tree's ``vllm/``). Plain files whose
+    names only vllm-patches gives, nothing else: a symlink or another name is left alone."""
+    root = state.parent
+    found = [state / name for name in _names(state)
+             if COMMIT_TEMP.fullmatch(name) or is_atomic_temp(name, JOURNAL)
+             or name == LEGACY_JOURNAL_TEMP]
+    inside = {_in_vllm(root, folder) for folder in folders} - {None}
+    for folder in sorted(inside):
+        found += [folder / name for name in _names(folder) if COMMIT_TEMP.fullmatch(name)]
+    return [path for path in found if _plain_file(path)]
+
+
+def _sweep(state: Path, folders: Iterable[Path]) -> None:
+    """Remove ``leftovers``; hold ``locked(state)`` (no write of ours is under way)."""
+    swept = leftovers(state, folders)
+    for path in swept:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+    for folder in {path.parent for path in swept}:
+        fsync_dir(folder)
+
+
+def untidy(state: Path) -> bool:
+    """True when the state folder holds more than the record (and the lock): a journal or
+    a temporary that a kill left, or a folder without a record that should be gone.
+    ``recover`` under ``locked`` tidies it."""
+    names = set(_names(state))
+    if not names and not os.path.isdir(state):
+        return False
+    return bool(names - {RECORD_NAME, LOCK}) or RECORD_NAME not in names
 
 
 def pending(state: Path) -> bool:
@@ -434,18 +493,19 @@ def pending(state: Path) -> bool:
     return os.path.lexists(state / JOURNAL)
 
 
-def recover(state: Path) -> str | None:
+def recover(state: Path, folders: Iterable[Path] = ()) -> str | None:
     """Finish an interrupted commit: "completed", "rolled-back", or None when there was none.
 
-    Hold ``locked(state)`` around it. A journal that fails a check raises
-    ``TransactionError`` and changes nothing.
+    Then remove every temporary a kill left (``leftovers``: in the state folder, beside
+    the files the journal names and in ``folders``). Hold ``locked(state)`` around it. A
+    journal that fails a check raises ``TransactionError`` and changes nothing.
     """
     _check_state(state)
     path = state / JOURNAL
     try:
         raw = read_regular(path)
     except FileNotFoundError:
-        _remove_leftover(state)
+        _sweep(state, folders)
         return None
     except (UnsafePath, OSError) as exc:
         raise TransactionError(journal_untrusted(path, _problem(exc))) from None
@@ -456,11 +516,11 @@ def recover(state: Path) -> str | None:
     except (_Untrusted, UnsafePath, OSError) as exc:
         raise TransactionError(journal_untrusted(path, _problem(exc))) from None
     try:
-        _remove_leftover(state)
         if journal.state is JournalState.PREPARED:
             _roll_back(state, journal)
-            return "rolled-back"
-        _complete(state, journal)
+        else:
+            _complete(state, journal)
+        _sweep(state, [*folders, *(f.path.parent for f in journal.files)])
     except OSError as exc:
         raise TransactionError(messages.write_interrupted(state.parent, exc)) from None
-    return "completed"
+    return "rolled-back" if journal.state is JournalState.PREPARED else "completed"
