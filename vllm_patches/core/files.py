@@ -141,11 +141,13 @@ def is_atomic_temp(name: str, of: str) -> bool:
 
 
 def write_atomic(path, data: bytes | str, *, mode: int | None = None,
-                 encoding: str = "utf-8") -> None:
+                 encoding: str = "utf-8", owner: tuple[int, int] | None = None) -> None:
     """Replace ``path`` with ``data`` atomically and durably.
 
     ``mode`` defaults to the mode of the file being replaced (0o644 for a new one),
-    whatever the umask. A symlink at ``path`` is replaced, never followed.
+    whatever the umask. ``owner`` (uid, gid): the new file's, set before it replaces the
+    old one (root writing another user's files). A symlink at ``path`` is replaced,
+    never followed.
     """
     path = os.fspath(path)
     if isinstance(data, str):
@@ -164,6 +166,8 @@ def write_atomic(path, data: bytes | str, *, mode: int | None = None,
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view):]
+            if owner is not None:
+                os.fchown(fd, *owner)  # before fchmod: a chown clears set-id bits
             os.fchmod(fd, mode)
             os.fsync(fd)
         finally:

@@ -7,7 +7,9 @@ so that a process killed at any moment leaves a tree that the next
 1. the journal ``<state>/journal.json``, state ``prepared``, names every file,
    its temporary and the sha256 of its bytes before and after;
 2. each new content goes to a temporary in the file's own folder, with the
-   file's mode (and owner, where we may set it), and is fsynced;
+   file's mode (and owner, where we may set it: root in another user's tree gives
+   the state folder, its files and new files to the owner of ``vllm/``), and is
+   fsynced;
 3. the journal turns ``committed`` (atomic replace, fsync): the commit point;
 4. each temporary replaces its file (``os.replace``), then the folders are fsynced;
 5. the stale ``__pycache__`` entries of changed modules are removed;
@@ -143,18 +145,64 @@ def _fault(step: str) -> None:
         os._exit(FAULT_EXIT)
 
 
-def _write_new(path: Path, data: bytes, mode: int) -> None:
-    """Create ``path`` (never through a symlink, never over a file) with ``data``, synced."""
+def _write_new(path: Path, data: bytes, mode: int, owner: tuple[int, int] | None) -> None:
+    """Create ``path`` (never through a symlink, never over a file) with ``data``, synced,
+    owned by ``owner`` (None: ours)."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
     with open(fd, "wb") as fh:
         fh.write(data)
         fh.flush()
+        if owner is not None:
+            os.fchown(fh.fileno(), *owner)  # before fchmod: a chown clears set-id bits
         os.fchmod(fh.fileno(), mode)  # exactly the file's own mode, whatever the umask
         os.fsync(fh.fileno())
 
 
-def _write_json(path: Path, data: dict) -> None:
-    write_atomic(path, json.dumps(data, indent=2), mode=0o644)
+def _write_json(path: Path, data: dict, owner: tuple[int, int] | None) -> None:
+    write_atomic(path, json.dumps(data, indent=2), mode=0o644, owner=owner)
+
+
+# Owners ----------------------------------------------------------------------
+def _giving_away() -> bool:
+    """True when this process may give files to another user (root)."""
+    return hasattr(os, "geteuid") and os.geteuid() == 0
+
+
+def _owner_of(path: Path) -> tuple[int, int] | None:
+    """(uid, gid) of ``path`` when a file we create must get it (it is not ours, and we
+    are root); None otherwise, or when ``path`` does not exist."""
+    if not _giving_away():
+        return None
+    try:
+        st = os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    owner = (st.st_uid, st.st_gid)
+    return None if owner == (os.geteuid(), os.getegid()) else owner
+
+
+def tree_owner(root: Path) -> tuple[int, int] | None:
+    """The owner of what vllm-patches creates in the tree ``root`` (the state folder and
+    its files, new files): the owner of its ``vllm/`` folder, when root works in another
+    user's tree (so that the owner can revert later); None: leave them ours."""
+    return _owner_of(root / "vllm")
+
+
+def _give(path: Path, owner: tuple[int, int] | None) -> None:
+    """``path`` (never followed when a symlink) owned by ``owner``, when it is not yet."""
+    if owner is None:
+        return
+    st = os.lstat(path)
+    if (st.st_uid, st.st_gid) != owner:
+        os.chown(path, *owner, follow_symlinks=False)
+
+
+def _owner_for(entry: _File, owner: tuple[int, int] | None) -> tuple[int, int] | None:
+    """Who owns the new bytes of ``entry``: a file replaced keeps its own owner; the
+    record, the journal and a new file get the tree's (``owner``)."""
+    if entry.rel.startswith(STATE_DIR + "/") or not os.path.lexists(entry.path):
+        return owner
+    return _owner_of(entry.path)
 
 
 def _check_state(state: Path) -> None:
@@ -194,6 +242,10 @@ def locked(state: Path) -> Iterator[None]:
     except NotPlainFile:
         raise TransactionError(lock_not_plain(lock_path)) from None
     try:
+        owner = tree_owner(state.parent)
+        if owner is not None:  # root in another user's tree: the owner must be able to lock
+            _give(state, owner)
+            os.fchown(lock.fd, *owner)
         yield
     finally:
         lock.__exit__(None, None, None)
@@ -304,17 +356,18 @@ def commit(state: Path, changes: list[Change]) -> None:
     root = state.parent
     journal = _Journal(txid, JournalState.PREPARED,
                        tuple(_planned(root, txid, change) for change in changes))
+    owner = tree_owner(root)  # of the state folder, its files, and new files
     state.mkdir(exist_ok=True)
     try:
-        _write_json(state / JOURNAL, journal.to_dict())
+        _give(state, owner)
+        _write_json(state / JOURNAL, journal.to_dict(), owner)
         _fault(PREPARED)
         for i, (change, entry) in enumerate(zip(changes, journal.files)):
             if change.data is not None:
-                _write_new(entry.temp, change.data, entry.mode)
-                _keep_owner(entry.path, entry.temp)
+                _write_new(entry.temp, change.data, entry.mode, _owner_for(entry, owner))
             _fault(f"staged:{i}")
         journal = replace(journal, state=JournalState.COMMITTED)
-        _write_json(state / JOURNAL, journal.to_dict())
+        _write_json(state / JOURNAL, journal.to_dict(), owner)
     except OSError as exc:
         _roll_back(state, journal)
         raise TransactionError(messages.write_failed(exc)) from None
@@ -343,15 +396,6 @@ def _planned(root: Path, txid: str, change: Change) -> _File:
         })
     except UnsafePath as exc:
         raise TransactionError(str(exc)) from None
-
-
-def _keep_owner(original: Path, temp: Path) -> None:
-    try:
-        st = os.stat(original)
-    except FileNotFoundError:
-        return
-    if hasattr(os, "geteuid") and os.geteuid() == 0 and (st.st_uid, st.st_gid) != (0, 0):
-        os.chown(temp, st.st_uid, st.st_gid)
 
 
 def _check_complete(journal: _Journal) -> None:
