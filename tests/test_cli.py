@@ -2,6 +2,10 @@
 
 import json
 import re
+import subprocess
+import sys
+
+import pytest
 
 from tests.conftest import AFFECTED, FIXED
 from tests.helpers import run_cli, run_python
@@ -94,3 +98,42 @@ def test_usage_errors_are_one_sentence_exit_2(tmp_path):
         assert proc.returncode == 2, args
         assert proc.stderr.startswith("vllm-patches: ") and proc.stderr.count("\n") == 1, args
         assert "Traceback" not in proc.stderr and "Usage:" not in proc.stderr, args
+
+
+# An output that cannot be written ------------------------------------------------------
+OUTPUTS = {  # commands whose output is on stdout, each in another way
+    "status": lambda tree: ["status", "--target", tree],
+    "status --json": lambda tree: ["status", "--json", "--target", tree],
+    "diff (bytes)": lambda tree: ["diff", "--target", tree],
+    "--help": lambda tree: ["--help"],
+    "--version": lambda tree: ["--version"],
+}
+
+
+def cli_proc(args, **kwargs):
+    from tests.helpers import REPO, python_env
+
+    return subprocess.Popen([sys.executable, "-m", "vllm_patches", *args], env=python_env(),
+                            cwd=REPO, stderr=subprocess.PIPE, text=True, **kwargs)
+
+
+@pytest.mark.parametrize("command", list(OUTPUTS))
+def test_a_full_disk_under_stdout_is_one_sentence_and_exit_2(release, command):
+    with open("/dev/full", "w") as full:
+        proc = cli_proc(OUTPUTS[command](str(release(AFFECTED[-1]))), stdout=full)
+        _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 2, err
+    assert err == "vllm-patches: Cannot write to standard output (No space left on device).\n"
+
+
+@pytest.mark.parametrize("command", list(OUTPUTS))
+def test_a_closed_pipe_ends_quietly_with_141(release, command):
+    proc = cli_proc(OUTPUTS[command](str(release(AFFECTED[-1]))), stdout=subprocess.PIPE)
+    proc.stdout.close()  # `| head -0`: the reader is gone before the first line
+    err = proc.stderr.read()
+    assert proc.wait(timeout=120) == 141 and err == ""
+
+
+def test_an_output_that_is_read_to_its_end_still_exits_as_before(release):
+    proc = run_cli("status", "--check", "--target", str(release(AFFECTED[-1])))
+    assert proc.returncode == 1 and proc.stderr == "" and "applicable" in proc.stdout

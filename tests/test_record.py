@@ -48,6 +48,27 @@ def test_later_than_finds_a_later_patch_of_the_same_file():
     assert record.later_than("a", "vllm/other.py").patch_id == "b"
 
 
+def test_a_second_patch_of_a_file_settles_the_first_entry_on_the_final_bytes():
+    first = entry("a", b"v0\n", b"v1\n")
+    record = Record().with_entry(first).settled(FILE, sha256_of(b"v1\n"), sha256_of(b"v2\n")) \
+        .with_entry(entry("b", b"v1\n", b"v2\n"))
+    assert record.get("a").files[FILE] == FileRecord(sha256_of(b"v0\n"), sha256_of(b"v2\n"))
+    assert record.original(FILE) == sha256_of(b"v0\n") and record.original("vllm/x.py") is None
+
+
+def test_a_record_that_names_the_bytes_between_two_patches_is_read_as_final(tmp_path):
+    """vllm-patches 0.1.0 recorded the first patch's own after; the file went on to v2."""
+    chain = Record((entry("a", b"v0\n", b"v1\n"), entry("b", b"v1\n", b"v2\n"),
+                    entry("c", b"x\n", b"y\n", path="vllm/other.py")))
+    record_path(tmp_path).parent.mkdir()
+    record_path(tmp_path).write_bytes(chain.to_bytes())
+    back = load(tmp_path)
+    assert back.get("a").files[FILE].after == sha256_of(b"v2\n")
+    assert back.get("b").files == chain.get("b").files
+    assert back.get("c").files == chain.get("c").files
+    assert parse(back.to_bytes(), record_path(tmp_path)) == back  # settled stays settled
+
+
 def test_entry_tells_changed_and_restored_files(tmp_path):
     (tmp_path / "vllm").mkdir()
     e = entry("a")

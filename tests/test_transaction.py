@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import stat
 import threading
 import time
@@ -11,6 +13,7 @@ import time
 import pytest
 
 from tests.helpers import run_python
+from tests.kills import every_kill
 from vllm_patches.core.pathguard import STATE_DIR
 from vllm_patches.source.record import sha256_of
 from vllm_patches.source.transaction import (FAULT_ENV, FAULT_EXIT, JOURNAL, LOCK, Change,
@@ -103,6 +106,78 @@ def test_a_kill_at_any_step_is_completed_or_rolled_back(tree, step):
     assert outcome == ("rolled-back" if before_commit else "completed")
     assert contents(tree) == (OLD if before_commit else NEW)
     assert leftovers(tree) == [] and not pending(state)
+
+
+def fresh_tree(tree):
+    """``tree`` as the fixture made it, whatever a killed write left."""
+    def make():
+        shutil.rmtree(tree / STATE_DIR, ignore_errors=True)
+        for path in (tree / "vllm").iterdir():
+            if path.name not in {p.rsplit("/", 1)[1] for p in OLD}:
+                path.unlink()
+        for rel, data in OLD.items():
+            (tree / rel).write_bytes(data)
+    return make
+
+
+def commit_both(tree):
+    state = tree / STATE_DIR
+    with locked(state):
+        commit(state, [Change(tree / rel, data) for rel, data in NEW.items()])
+
+
+def recovered_whole(tree):
+    """Recover as the next command does; the files all old or all new, nothing left over."""
+    state = tree / STATE_DIR
+    with locked(state):
+        recover(state)
+    assert contents(tree) in (OLD, NEW)
+    assert leftovers(tree) == [] and not state.exists()
+
+
+def test_a_kill_before_any_change_of_a_commit_leaves_no_trace_once_recovered(tree):
+    """Every open, write, fsync, rename and unlink of a commit (the journal's own
+    temporary too), not only the steps of VLLM_PATCHES_FAULT."""
+    points = [k for k in every_kill(lambda: commit_both(tree), fresh_tree(tree))
+              if recovered_whole(tree) is None]
+    assert len(points) > 20
+
+
+def shape_of(files):
+    """What a kill left, without the write's id: the names and the bytes of the files."""
+    def what(rel, data):
+        if rel in OLD:
+            return data
+        return json.loads(data)["state"].encode() if rel.endswith(JOURNAL) else b""
+
+    return tuple(sorted((re.sub(r"[0-9]+[.-][0-9a-f]+\.tmp$", "ID.tmp", rel), what(rel, data))
+                        for rel, data in files.items()))
+
+
+def test_a_kill_while_recovering_leaves_no_trace_once_recovered_again(tree):
+    state = tree / STATE_DIR
+    fresh = fresh_tree(tree)
+    seen = set()
+    for first in every_kill(lambda: commit_both(tree), fresh):
+        left = files_of(tree)
+        if shape_of(left) in seen:  # the same as a kill at an earlier point left
+            continue
+        seen.add(shape_of(left))
+
+        def as_left():
+            fresh()
+            for rel, data in left.items():
+                (tree / rel).parent.mkdir(exist_ok=True)
+                (tree / rel).write_bytes(data)
+
+        def recovering():
+            with locked(state):
+                recover(state)
+
+        for _ in every_kill(recovering, as_left):
+            recovered_whole(tree)
+        as_left()
+        recovered_whole(tree)
 
 
 def test_recover_without_a_journal_does_nothing(tree):

@@ -201,7 +201,7 @@ def _fingerprints(patch: Patch, report: Report, progress: Progress) -> None:
     for target in patch.targets:
         for wrap in target.wraps:
             if not wrap.seen:
-                unrecorded.append(f"{target.scope}.{wrap.name}")
+                unrecorded.append(target.qualname(wrap.name))
             for fp, releases in wrap.seen.items():
                 for release in releases:
                     by_release.setdefault(release, []).append((target, wrap, fp))
@@ -257,7 +257,7 @@ def _release(version: str, progress: Progress, *, imported: bool = False) -> Pat
 # Which releases ----------------------------------------------------------------
 def _affected_releases(patch: Patch, from_seen: bool, report: Report) -> list[str]:
     recorded = {r for t in patch.targets for w in t.wraps for rs in w.seen.values() for r in rs}
-    functions = [f"{t.scope}.{w.name}" for t in patch.targets for w in t.wraps]
+    functions = [t.qualname(w.name) for t in patch.targets for w in t.wraps]
     if recorded:
         where = "its seen tables name"
         candidates = recorded
@@ -580,7 +580,7 @@ def _no_check() -> str:
 
 
 def _mismatch(target: Target, wrap: Wrap, fp: str, release: str, got: str | None) -> str:
-    where = f"{target.scope}.{wrap.name}"
+    where = target.qualname(wrap.name)
     if got is None:
         return f"{where} is not in vLLM {release}, where seen records {fp}"
     return f"{where} is {got} in vLLM {release}, seen records {fp}"

@@ -37,7 +37,7 @@ from packaging.version import InvalidVersion, Version
 from tomlkit.exceptions import TOMLKitError
 
 from vllm_patches.core import messages as core_messages
-from vllm_patches.core.catalog import _IDENTIFIER, _MODULE, tomllib
+from vllm_patches.core.catalog import _IDENTIFIER, _MODULE, dotted, tomllib
 from vllm_patches.core.errors import VllmPatchesError
 from vllm_patches.core.shape import class_prints
 from vllm_patches.core.sourcefile import SourceTextError, read_source
@@ -75,7 +75,7 @@ class WrapDraft:
 
     @property
     def label(self) -> str:
-        return f"{self.class_name}.{self.name}" if self.class_name else self.name
+        return dotted(self.class_name, self.name)
 
     @property
     def spec(self) -> str:

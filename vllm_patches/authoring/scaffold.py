@@ -30,8 +30,8 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from vllm_patches.core.catalog import (CatalogError, Kind, _IDENTIFIER, _MODULE, load_catalog_report,
-                      fingerprint_command, load_patch)
+from vllm_patches.core.catalog import (CatalogError, Kind, _IDENTIFIER, _MODULE, dotted,
+                                       load_catalog_report, fingerprint_command, load_patch)
 from vllm_patches.core.detect import VllmInstall
 from vllm_patches.core.errors import VllmPatchesError
 from vllm_patches.core.patch_toml import APPLIED_UPSTREAM_TODO
@@ -59,11 +59,11 @@ class TargetSpec:
 
     @property
     def text(self) -> str:
-        return f"{self.module}:{self.class_name + '.' if self.class_name else ''}{self.name}"
+        return f"{self.module}:{self.label}"
 
     @property
     def label(self) -> str:
-        return f"{self.class_name}.{self.name}" if self.class_name else self.name
+        return dotted(self.class_name, self.name)
 
 
 def parse_target(text: str) -> TargetSpec:

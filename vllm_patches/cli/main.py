@@ -2,7 +2,9 @@
 
 Exit codes, for CI gates: 0 success; 1 the command ran and found something
 that needs attention (``status --check``, a refused or failed patch); 2 bad
-input or a tree that cannot be worked on, with one sentence on stderr.
+input, a tree that cannot be worked on, or an output that cannot be written
+(``> /dev/full``), with one sentence on stderr; 141 quietly when the reader of
+the output went away (``| head``).
 Commands import torch and vLLM only where a patch must run.
 """
 
@@ -22,6 +24,7 @@ from vllm_patches.verify.gpu.defaults import DEFAULT_SIZES, GEMMA4_ASSISTANT
 
 EXIT_ATTENTION = 1
 EXIT_BAD_INPUT = 2
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: what a shell shows for a writer whose pipe closed
 
 
 class Failure(click.ClickException):
@@ -836,20 +839,52 @@ cli.add_command(_audit)
 
 
 def main() -> None:
-    """The console script: click's usage errors, too, become one sentence and exit 2."""
+    """The console script: click's usage errors, too, become one sentence and exit 2; so
+    does a standard output that cannot be written (a full disk), and a closed pipe
+    (``| head``) ends it quietly with ``EXIT_BROKEN_PIPE``, as a killed writer would."""
+    from vllm_patches.cli.output import OutputError, guard
+
+    guard()
+    try:
+        code = _run()
+        sys.stdout.flush()  # the last of the output, while its failure can still be said
+    except OutputError as exc:
+        code = _output_failed(exc)
+    sys.exit(code)
+
+
+def _run():
+    """The command's exit code (an int, or what a ``sys.exit`` inside it was given)."""
     try:
         code = cli.main(prog_name="vllm-patches", standalone_mode=False)
     except click.UsageError as exc:
         hint = f" (see: {exc.ctx.command_path} --help)" if exc.ctx is not None else ""
         click.echo(f"vllm-patches: {exc.format_message()}{hint}", err=True)
-        sys.exit(EXIT_BAD_INPUT)
+        return EXIT_BAD_INPUT
     except click.ClickException as exc:
         exc.show()
-        sys.exit(exc.exit_code)
+        return exc.exit_code
     except click.Abort:
         click.echo("vllm-patches: interrupted.", err=True)
-        sys.exit(130)
-    sys.exit(code if isinstance(code, int) else 0)
+        return 130
+    except SystemExit as exc:
+        return exc.code
+    return code if isinstance(code, int) else 0
+
+
+def _output_failed(exc) -> int:
+    """The exit code of a command whose output could not be written (one sentence on
+    stderr when that is where it failed not)."""
+    from vllm_patches.cli.output import OutputError
+
+    if exc.broken_pipe:  # the reader has gone: nothing to say, nobody to say it to
+        return EXIT_BROKEN_PIPE
+    if exc.stream == "stdout":
+        try:
+            click.echo(f"vllm-patches: {messages.output_unwritable(exc)}", err=True)
+        except OutputError:
+            pass
+    return EXIT_BAD_INPUT
 
 
 if __name__ == "__main__":

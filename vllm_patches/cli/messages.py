@@ -18,6 +18,10 @@ def backport_continue_alone() -> str:
     return "--continue and --abort take only --repo (and --json): the rest was recorded when the backport was kept."
 
 
+def output_unwritable(exc) -> str:
+    return f"Cannot write to standard output ({exc.strerror or exc})."
+
+
 # Export -------------------------------------------------------------------------
 def export_no_vllm() -> str:
     return "No vLLM found to export against; give the fork checkout with --target DIR."

@@ -83,6 +83,13 @@ class Wrap:
         return ORIGINAL_PREFIX + self.name
 
 
+def dotted(*parts: str | None) -> str:
+    """The one way a target's names are written: the parts that are there, joined by dots.
+    ``module.Class.method``, ``module.function`` (a function without a class, never
+    ``module.None.function``), ``Class.method`` or ``function`` (a ``__qualname__``)."""
+    return ".".join(part for part in parts if part)
+
+
 @dataclass(frozen=True)
 class Target:
     """One scope of one vLLM module that a patch changes: a class (its methods,
@@ -97,7 +104,16 @@ class Target:
     @property
     def scope(self) -> str:
         """``module.Class`` or ``module``, for messages."""
-        return self.module if self.class_name is None else f"{self.module}.{self.class_name}"
+        return dotted(self.module, self.class_name)
+
+    def qualname(self, name: str) -> str:
+        """``module.Class.name``, or ``module.name`` for a function of the module itself."""
+        return dotted(self.module, self.class_name, name)
+
+    @property
+    def where_in_fix(self) -> str:
+        """Where the fix defines this target's functions: ``class C``, or its module level."""
+        return f"class {self.class_name}" if self.class_name else "the module level"
 
     @property
     def relpath(self) -> str:
@@ -416,13 +432,13 @@ def _check_fix_covers_targets(patch: Patch, f: _Fields) -> None:
                 from None
         if not prints.class_found:
             raise CatalogError(
-                messages.catalog_bad_fix(patch.fix_path, f"no class {target.class_name}")
+                messages.catalog_bad_fix(patch.fix_path, f"no {target.where_in_fix}")
             )
         missing = [name for name in target.method_names if name not in prints.methods]
         if missing:
             raise CatalogError(
                 messages.catalog_bad_fix(
-                    patch.fix_path, f"class {target.class_name} lacks {', '.join(missing)}"
+                    patch.fix_path, f"{target.where_in_fix} lacks {', '.join(missing)}"
                 )
             )
         _check_kinds(patch, target, prints.nodes)

@@ -126,12 +126,28 @@ def untrusted_problem(exc: OSError) -> str:
     return f"cannot be read ({exc.strerror or exc})"
 
 
+TEMP_END = ".tmp"
+_HEX = frozenset("0123456789abcdef")
+
+
+def is_atomic_temp(name: str, of: str) -> bool:
+    """True when ``name`` is a temporary that ``write_atomic`` makes for a file named ``of``
+    (``.<of>.<pid>.<hex>.tmp``): what a kill inside it leaves beside the file."""
+    prefix = f".{of}."
+    if not (name.startswith(prefix) and name.endswith(TEMP_END)):
+        return False
+    pid, _, tag = name[len(prefix):-len(TEMP_END)].partition(".")
+    return pid.isascii() and pid.isdigit() and bool(tag) and set(tag) <= _HEX
+
+
 def write_atomic(path, data: bytes | str, *, mode: int | None = None,
-                 encoding: str = "utf-8") -> None:
+                 encoding: str = "utf-8", owner: tuple[int, int] | None = None) -> None:
     """Replace ``path`` with ``data`` atomically and durably.
 
     ``mode`` defaults to the mode of the file being replaced (0o644 for a new one),
-    whatever the umask. A symlink at ``path`` is replaced, never followed.
+    whatever the umask. ``owner`` (uid, gid): the new file's, set before it replaces the
+    old one (root writing another user's files). A symlink at ``path`` is replaced,
+    never followed.
     """
     path = os.fspath(path)
     if isinstance(data, str):
@@ -143,13 +159,15 @@ def write_atomic(path, data: bytes | str, *, mode: int | None = None,
             mode = stat.S_IMODE(st.st_mode) if stat.S_ISREG(st.st_mode) else 0o644
         except FileNotFoundError:
             mode = 0o644
-    tmp = os.path.join(folder, f".{os.path.basename(path)}.{os.getpid()}.{id(data):x}.tmp")
+    tmp = os.path.join(folder, f".{os.path.basename(path)}.{os.getpid()}.{id(data):x}{TEMP_END}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
     try:
         try:
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view):]
+            if owner is not None:
+                os.fchown(fd, *owner)  # before fchmod: a chown clears set-id bits
             os.fchmod(fd, mode)
             os.fsync(fd)
         finally:

@@ -72,8 +72,8 @@ def class_absent(where: str) -> str:
     return f"this vLLM has no class {where}"
 
 
-def method_absent(where: str) -> str:
-    return f"this vLLM has no method {where}"
+def method_absent(where: str, kind: object = "method") -> str:
+    return f"this vLLM has no {kind} {where}"
 
 
 def method_changed(where: str) -> str:

@@ -88,7 +88,7 @@ class Overlap:
 
 def wrapped(patch: Patch) -> set[str]:
     """Every function ``patch`` wraps, as ``module[.Class].name``."""
-    return {f"{t.scope}.{w.name}" for t in patch.targets for w in t.wraps}
+    return {t.qualname(w.name) for t in patch.targets for w in t.wraps}
 
 
 def overlaps(patches: Sequence[Patch]) -> list[Overlap]:

@@ -38,22 +38,46 @@ def _wanted(name: str) -> bool:
     )
 
 
+def canonical(version: str) -> str:
+    """The one name of the release ``version`` names, the key of its cached tree.
+
+    PEP 440 equal versions get the same name, with at least three release numbers as
+    vLLM writes them: ``0.22``, ``0.22.0``, ``v0.22.0`` and ``0.22.0.0`` are ``0.22.0``;
+    ``0.10.1.1``, ``0.22.0rc1`` and ``0.22.0.post1`` stay themselves. ``ReleaseError``
+    when ``version`` is no version.
+    """
+    try:
+        v = Version(version)
+    except InvalidVersion:
+        raise ReleaseError(messages.bad_release(version)) from None
+    release = list(v.release)
+    while len(release) > 3 and release[-1] == 0:
+        release.pop()
+    release += [0] * (3 - len(release))
+    text = (f"{v.epoch}!" if v.epoch else "") + ".".join(str(n) for n in release)
+    if v.pre is not None:
+        text += f"{v.pre[0]}{v.pre[1]}"
+    if v.post is not None:
+        text += f".post{v.post}"
+    if v.dev is not None:
+        text += f".dev{v.dev}"
+    return text + (f"+{v.local}" if v.local else "")
+
+
 def is_cached(version: str) -> bool:
     """True when ``release_tree(version)`` needs no download."""
-    return (cache_root() / "releases" / version / ".complete").is_file()
+    return (cache_root() / "releases" / canonical(version) / ".complete").is_file()
 
 
 def release_tree(version: str, *, quiet: bool = True, compiled: bool = False) -> Path:
-    """The unpacked ``.py`` tree of a vLLM release, fetched on first use.
+    """The unpacked ``.py`` tree of a vLLM release, fetched on first use, kept under the
+    release's ``canonical`` name (``0.22`` and ``0.22.0`` share one tree).
 
     ``compiled``: for a caller that imports vLLM from the tree, byte-compile it once for
     this interpreter, so that no process that imports it compiles vLLM's modules again
     (with ``PYTHONDONTWRITEBYTECODE`` set, each one would: about 2 s of every check).
     """
-    try:
-        Version(version)
-    except InvalidVersion:
-        raise ReleaseError(messages.bad_release(version)) from None
+    version = canonical(version)
     dest = cache_root() / "releases" / version
     if (dest / ".complete").is_file() and (not compiled or _compiled_marker(dest).is_file()):
         return dest

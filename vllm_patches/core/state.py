@@ -90,7 +90,7 @@ def classify(patch: Patch, target: Target, source: str | None) -> Shape:
 def classify_prints(patch: Patch, target: Target, prints: MethodPrints) -> Shape:
     """The shape of ``target`` from the fingerprints of its class's methods, wherever they
     were read: a module's text, or the class object that runs in this process."""
-    where = f"{target.module}.{target.class_name}"
+    where = target.scope
     if not prints.class_found:
         return Shape(MISSING, messages.class_absent(where))
     methods = prints.methods
@@ -114,11 +114,11 @@ def classify_prints(patch: Patch, target: Target, prints: MethodPrints) -> Shape
     for wrap in target.wraps:
         current = methods.get(wrap.name)
         if current is None:
-            return Shape(MISSING, messages.method_absent(f"{where}.{wrap.name}"))
+            return Shape(MISSING, messages.method_absent(target.qualname(wrap.name), wrap.kind))
         if current not in wrap.pre_fix:
             if current in _release_shapes(target, wrap.name):
-                return Shape(OTHER_RELEASE, messages.other_release_code(f"{where}.{wrap.name}"))
-            return Shape(MODIFIED, messages.method_changed(f"{where}.{wrap.name}"))
+                return Shape(OTHER_RELEASE, messages.other_release_code(target.qualname(wrap.name)))
+            return Shape(MODIFIED, messages.method_changed(target.qualname(wrap.name)))
     return Shape(PRE_FIX)
 
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from vllm_patches.runtime import messages
 
 from vllm_patches.core import messages as core_messages
-from vllm_patches.core.catalog import CatalogError, Patch, Target
+from vllm_patches.core.catalog import CatalogError, Patch, Target, dotted
 from vllm_patches.core.detect import DetectError, find_vllm
 from vllm_patches.core.shape import MethodPrints, fingerprint
 from vllm_patches.core.state import (APPLICABLE, APPLIED as STATE_APPLIED, FIXED_UPSTREAM, MISSING, PATCHED,
@@ -173,16 +173,16 @@ def take_out(patch: Patch) -> TakenOut:
     """Revert ``patch`` in this process and prove it came out (``TakenOut.clean``)."""
     with _LOCK:
         records = list(_APPLIED.get(patch.id, ()))
-        held = [(f"{r.target.scope}.{name}", r.cls, name, before)
+        held = [(r.target.qualname(name), r.cls, name, before)
                 for r in records for name, before in r.previous.items()]
-        held += [(f"{module.__name__}.{attr}", module, attr, original)
+        held += [(dotted(module.__name__, attr), module, attr, original)
                  for r in records for module, attr, original in r.copies]
         [outcome] = revert_patches([patch])
         left = [label for label, scope, name, before in held
                 if scope.__dict__.get(name, _MISSING) is not before]
         for target in patch.targets:
             scope = _live_class(target)
-            left += [f"{target.scope}.{name}" for name in target.method_names
+            left += [target.qualname(name) for name in target.method_names
                      if scope is not None and mark_of(scope.__dict__.get(name)) == patch.id]
     return TakenOut(outcome, list(dict.fromkeys(left)))
 
@@ -388,9 +388,9 @@ def fix_functions(patch: Patch, target: Target, module_globals: dict) -> dict[st
     namespace: dict[str, object] = {"__name__": f"vllm_patches.fix.{patch.id}"}
     exec(compile(patch.fix_source, str(patch.fix_path), "exec"), namespace)
     scope = namespace if target.class_name is None else namespace[target.class_name].__dict__
-    prefix = "" if target.class_name is None else f"{target.class_name}."
     return {
-        name: _rebound(scope[name], module_globals, target.module, prefix + name, patch.id)
+        name: _rebound(scope[name], module_globals, target.module,
+                       dotted(target.class_name, name), patch.id)
         for name in target.method_names
     }
 

@@ -148,15 +148,17 @@ def _write(install: VllmInstall, make_plan) -> Report:
     plan = make_plan(load(root))  # read-only: refuse bad input before anything is written
     changes = plan.changes()
     _check_writable(changes, state)
-    if not changes and not transaction.pending(state) and (
-            not any(r.outcome in (REFUSED, BLOCKED) for r in plan.results)
-            or not _writable(state if state.exists() else state.parent)):
+    if not changes and not transaction.pending(state) and not (
+            (transaction.untidy(state) or any(r.outcome in (REFUSED, BLOCKED)
+                                              for r in plan.results))
+            and _writable(state if state.exists() else state.parent)):
         return Report(install, plan.results)
-    # Changes to make, or a refusal that may be another process's commit read half-done
-    # (its fix in the file, its record not yet written): plan again under the lock.
+    # Changes to make, what a killed write left to tidy, or a refusal that may be another
+    # process's commit read half-done (its fix in the file, its record not yet written):
+    # plan again under the lock.
     try:
         with transaction.locked(state):
-            transaction.recover(state)
+            transaction.recover(state, plan.folders())
             plan = make_plan(load(root))  # again, now that no other process can write
             changes = plan.changes()
             _check_writable(changes, state)
@@ -278,6 +280,14 @@ def _by_file(changed: dict[str, tuple[str, str]], tree: _Tree) -> dict[str, File
     return {rel: FileRecord(sha(rel, old), sha(rel, new)) for rel, (old, new) in changed.items()}
 
 
+def _settle(record: Record, shas: dict[str, FileRecord]) -> Record:
+    """``record`` once each file went from its ``before`` to its ``after`` bytes: the
+    entries of patches written earlier into the same file name the new bytes."""
+    for rel, f in shas.items():
+        record = record.settled(rel, f.before, f.after)
+    return record
+
+
 @dataclass
 class _Plan:
     """What one call will write: the results, the edited texts and the new record."""
@@ -288,6 +298,12 @@ class _Plan:
     record: Record
     results: list[Result] = field(default_factory=list)
     edits: list[tuple[Patch, dict[str, tuple[str, str]]]] = field(default_factory=list)
+
+    def folders(self) -> set[Path]:
+        """The folders of the files this plan read and of those its record names: where a
+        killed write may have left a temporary."""
+        recorded = {self.root / rel for e in self.old_record.entries for rel in e.files}
+        return {path.parent for path in recorded | {f.path for f in self.tree.files.values()}}
 
     def changes(self) -> list[transaction.Change]:
         out = [transaction.Change(f.path, f.data())
@@ -347,8 +363,9 @@ def _plan_apply(install: VllmInstall, patches: Sequence[Patch] | None, force: bo
                 continue
             files = sorted(changed)
             plan.edits.append((patch, changed))
-            plan.record = plan.record.with_entry(Entry(
-                pid, __version__, now(), install.raw_version, forced, _by_file(changed, plan.tree)))
+            shas = _by_file(changed, plan.tree)
+            plan.record = _settle(plan.record, shas).with_entry(Entry(
+                pid, __version__, now(), install.raw_version, forced, shas))
             plan.results.append(Result(
                 pid, WOULD_APPLY if dry_run else APPLIED_NOW,
                 (messages.source_would_apply if dry_run else messages.source_applied)(pid, files),
@@ -454,10 +471,11 @@ def _revert_one(plan: _Plan, patch: Patch, force: bool) -> Result:
             for rel, (old, _new) in changed.items():
                 plan.tree.files[rel].text = old
             return Result(pid, REFUSED, messages.source_revert_mismatch(pid, wrong[0]))
-        plan.record = plan.record.without(pid)
+        plan.record = _settle(plan.record.without(pid), got)
         return Result(pid, REVERTED, messages.source_reverted(pid, sorted(changed), False),
                       tuple(sorted(changed)))
-    if all(current[rel] == f.before for rel, f in entry.files.items()):
+    if all(current[rel] in (f.before, plan.record.original(rel))
+           for rel, f in entry.files.items()):  # a reinstall: back to the bytes of the release
         plan.record = plan.record.without(pid)
         return Result(pid, NOT_APPLIED, messages.source_record_stale(pid))
     if not force:
@@ -472,7 +490,7 @@ def _forced_take_out(plan: _Plan, patch: Patch) -> Result:
         changed = _take_out(plan, patch)
     except EditError as exc:
         return Result(pid, REFUSED, messages.source_refused(pid, str(exc)))
-    plan.record = plan.record.without(pid)
+    plan.record = _settle(plan.record.without(pid), _by_file(changed, plan.tree))
     if not changed:
         return Result(pid, NOT_APPLIED, messages.source_record_dropped(pid))
     return Result(pid, REVERTED, messages.source_reverted(pid, sorted(changed), True),

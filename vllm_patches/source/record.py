@@ -3,9 +3,11 @@
 ``<root>/.vllm-patches/record.json`` (``root`` = the folder that holds
 ``vllm/``) lists, in the order they were applied, the patches written into
 the files under ``root``: patch id, vllm-patches version, time, vLLM
-version, whether ``--force`` was used, and the sha256 of each file before and
-after. ``revert`` checks a file against it before giving the original bytes
-back; ``status`` compares it with the files to notice drift. A record that
+version, whether ``--force`` was used, and the sha256 of each file before the
+patch and as vllm-patches last left it (after the last recorded patch of that
+file: two patches of one file both name its final bytes). ``revert`` checks a
+file against it before giving the original bytes back; ``status`` compares it
+with the files to notice drift. A record that
 cannot be read is a ``RecordError`` with one sentence saying what to do.
 
 Nothing in the record is trusted: it must be a plain file inside the tree,
@@ -73,7 +75,7 @@ def now() -> str:
 @dataclass(frozen=True)
 class FileRecord:
     before: str  # sha256 of the file before the patch was written
-    after: str  # sha256 of the file as vllm-patches left it
+    after: str  # sha256 of the file as vllm-patches left it (after its last patch)
 
 
 @dataclass(frozen=True)
@@ -178,6 +180,19 @@ class Record:
     def without(self, patch_id: str) -> Record:
         return replace(self, entries=tuple(e for e in self.entries if e.patch_id != patch_id))
 
+    def settled(self, path: str, old: str, new: str) -> Record:
+        """This record once vllm-patches turned the bytes of ``path`` from ``old`` into
+        ``new``: each entry that left the file as ``old`` now names ``new`` (an entry's
+        ``after`` is the file as vllm-patches left it, whichever patch wrote it last)."""
+        return replace(self, entries=tuple(
+            replace(e, files={**e.files, path: replace(e.files[path], after=new)})
+            if path in e.files and e.files[path].after == old else e
+            for e in self.entries))
+
+    def original(self, path: str) -> str | None:
+        """sha256 of ``path`` before the first recorded patch changed it."""
+        return next((e.files[path].before for e in self.entries if path in e.files), None)
+
     def later_than(self, patch_id: str, path: str) -> Entry | None:
         """An entry applied after ``patch_id`` that changed ``path`` too."""
         ids = [e.patch_id for e in self.entries]
@@ -233,4 +248,24 @@ def parse(raw: bytes, path: Path) -> Record:
         raise RecordError(messages.record_corrupt(path, exc)) from None
     if len({e.patch_id for e in entries}) != len(entries):
         raise RecordError(messages.record_corrupt(path, "a patch is listed twice"))
-    return Record(entries)
+    return _chained(entries)
+
+
+def _chained(entries: tuple[Entry, ...]) -> Record:
+    """The record with each ``after`` naming the file's last recorded bytes.
+
+    vllm-patches 0.1.0 recorded, for two patches of one file, the bytes the first patch
+    left (which the second changed): ``status`` read that as an edit. Where an entry's
+    ``after`` is the next entry's ``before`` of the same file, the file went on through
+    vllm-patches, and the entry takes the ``after`` at the end of that chain.
+    """
+    record = Record(entries)
+    following: dict[str, FileRecord] = {}  # per file: the next entry's shas, chain settled
+    for entry in reversed(entries):
+        for rel, f in entry.files.items():
+            nxt = following.get(rel)
+            if nxt is not None and f.after == nxt.before:
+                record = record.settled(rel, f.after, nxt.after)
+                f = replace(f, after=nxt.after)
+            following[rel] = f
+    return record

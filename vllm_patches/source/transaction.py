@@ -7,14 +7,19 @@ so that a process killed at any moment leaves a tree that the next
 1. the journal ``<state>/journal.json``, state ``prepared``, names every file,
    its temporary and the sha256 of its bytes before and after;
 2. each new content goes to a temporary in the file's own folder, with the
-   file's mode (and owner, where we may set it), and is fsynced;
+   file's mode (and owner, where we may set it: root in another user's tree gives
+   the state folder, its files and new files to the owner of ``vllm/``), and is
+   fsynced;
 3. the journal turns ``committed`` (atomic replace, fsync): the commit point;
 4. each temporary replaces its file (``os.replace``), then the folders are fsynced;
 5. the stale ``__pycache__`` entries of changed modules are removed;
 6. the journal is removed.
 
 ``recover`` rolls a ``prepared`` journal back (temporaries deleted, files
-untouched) and completes a ``committed`` one. It trusts nothing in the
+untouched) and completes a ``committed`` one; then it removes every temporary a
+kill could have left (``leftovers``: only names vllm-patches gives, only in the
+state folder and in folders of the tree's ``vllm/``), so that the state folder
+goes once it holds nothing but the lock. It trusts nothing in the
 journal: before it changes anything it checks the whole journal (its id and
 state, each path and temporary through ``pathguard``: inside the tree's
 ``vllm/`` or the record, never through a symlink out of the tree or into
@@ -44,9 +49,10 @@ import uuid
 from dataclasses import dataclass, replace
 from enum import Enum
 from pathlib import Path, PurePosixPath
-from typing import Iterator
+from typing import Iterable, Iterator
 
-from vllm_patches.core.files import FileLock, NotPlainFile, fsync_dir, write_atomic
+from vllm_patches.core.files import (FileLock, NotPlainFile, fsync_dir, is_atomic_temp,
+                                     write_atomic)
 from vllm_patches.source import messages
 from vllm_patches.core.errors import VllmPatchesError
 from vllm_patches.core.pathguard import STATE_DIR, Area, UnsafePath, checked, read_regular, resolve
@@ -59,6 +65,8 @@ LOCK = "lock"
 PREPARED = "prepared"
 COMMITTED = "committed"
 TXID = re.compile(r"[0-9]{1,10}-[0-9a-f]{8}")  # what commit() names a write: <pid>-<8 hex>
+COMMIT_TEMP = re.compile(r"\..+\.vllm-patches-" + TXID.pattern + r"\.tmp")  # see _temp_of
+LEGACY_JOURNAL_TEMP = JOURNAL + ".tmp"  # the journal's temporary in vllm-patches 0.1.0
 SHA256 = re.compile(r"[0-9a-f]{64}")
 MAX_MODE = 0o7777
 
@@ -137,18 +145,64 @@ def _fault(step: str) -> None:
         os._exit(FAULT_EXIT)
 
 
-def _write_new(path: Path, data: bytes, mode: int) -> None:
-    """Create ``path`` (never through a symlink, never over a file) with ``data``, synced."""
+def _write_new(path: Path, data: bytes, mode: int, owner: tuple[int, int] | None) -> None:
+    """Create ``path`` (never through a symlink, never over a file) with ``data``, synced,
+    owned by ``owner`` (None: ours)."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
     with open(fd, "wb") as fh:
         fh.write(data)
         fh.flush()
+        if owner is not None:
+            os.fchown(fh.fileno(), *owner)  # before fchmod: a chown clears set-id bits
         os.fchmod(fh.fileno(), mode)  # exactly the file's own mode, whatever the umask
         os.fsync(fh.fileno())
 
 
-def _write_json(path: Path, data: dict) -> None:
-    write_atomic(path, json.dumps(data, indent=2), mode=0o644)
+def _write_json(path: Path, data: dict, owner: tuple[int, int] | None) -> None:
+    write_atomic(path, json.dumps(data, indent=2), mode=0o644, owner=owner)
+
+
+# Owners ----------------------------------------------------------------------
+def _giving_away() -> bool:
+    """True when this process may give files to another user (root)."""
+    return hasattr(os, "geteuid") and os.geteuid() == 0
+
+
+def _owner_of(path: Path) -> tuple[int, int] | None:
+    """(uid, gid) of ``path`` when a file we create must get it (it is not ours, and we
+    are root); None otherwise, or when ``path`` does not exist."""
+    if not _giving_away():
+        return None
+    try:
+        st = os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    owner = (st.st_uid, st.st_gid)
+    return None if owner == (os.geteuid(), os.getegid()) else owner
+
+
+def tree_owner(root: Path) -> tuple[int, int] | None:
+    """The owner of what vllm-patches creates in the tree ``root`` (the state folder and
+    its files, new files): the owner of its ``vllm/`` folder, when root works in another
+    user's tree (so that the owner can revert later); None: leave them ours."""
+    return _owner_of(root / "vllm")
+
+
+def _give(path: Path, owner: tuple[int, int] | None) -> None:
+    """``path`` (never followed when a symlink) owned by ``owner``, when it is not yet."""
+    if owner is None:
+        return
+    st = os.lstat(path)
+    if (st.st_uid, st.st_gid) != owner:
+        os.chown(path, *owner, follow_symlinks=False)
+
+
+def _owner_for(entry: _File, owner: tuple[int, int] | None) -> tuple[int, int] | None:
+    """Who owns the new bytes of ``entry``: a file replaced keeps its own owner; the
+    record, the journal and a new file get the tree's (``owner``)."""
+    if entry.rel.startswith(STATE_DIR + "/") or not os.path.lexists(entry.path):
+        return owner
+    return _owner_of(entry.path)
 
 
 def _check_state(state: Path) -> None:
@@ -188,6 +242,10 @@ def locked(state: Path) -> Iterator[None]:
     except NotPlainFile:
         raise TransactionError(lock_not_plain(lock_path)) from None
     try:
+        owner = tree_owner(state.parent)
+        if owner is not None:  # root in another user's tree: the owner must be able to lock
+            _give(state, owner)
+            os.fchown(lock.fd, *owner)
         yield
     finally:
         lock.__exit__(None, None, None)
@@ -298,17 +356,18 @@ def commit(state: Path, changes: list[Change]) -> None:
     root = state.parent
     journal = _Journal(txid, JournalState.PREPARED,
                        tuple(_planned(root, txid, change) for change in changes))
+    owner = tree_owner(root)  # of the state folder, its files, and new files
     state.mkdir(exist_ok=True)
     try:
-        _write_json(state / JOURNAL, journal.to_dict())
+        _give(state, owner)
+        _write_json(state / JOURNAL, journal.to_dict(), owner)
         _fault(PREPARED)
         for i, (change, entry) in enumerate(zip(changes, journal.files)):
             if change.data is not None:
-                _write_new(entry.temp, change.data, entry.mode)
-                _keep_owner(entry.path, entry.temp)
+                _write_new(entry.temp, change.data, entry.mode, _owner_for(entry, owner))
             _fault(f"staged:{i}")
         journal = replace(journal, state=JournalState.COMMITTED)
-        _write_json(state / JOURNAL, journal.to_dict())
+        _write_json(state / JOURNAL, journal.to_dict(), owner)
     except OSError as exc:
         _roll_back(state, journal)
         raise TransactionError(messages.write_failed(exc)) from None
@@ -337,15 +396,6 @@ def _planned(root: Path, txid: str, change: Change) -> _File:
         })
     except UnsafePath as exc:
         raise TransactionError(str(exc)) from None
-
-
-def _keep_owner(original: Path, temp: Path) -> None:
-    try:
-        st = os.stat(original)
-    except FileNotFoundError:
-        return
-    if hasattr(os, "geteuid") and os.geteuid() == 0 and (st.st_uid, st.st_gid) != (0, 0):
-        os.chown(temp, st.st_uid, st.st_gid)
 
 
 def _check_complete(journal: _Journal) -> None:
@@ -389,6 +439,8 @@ def _roll_back(state: Path, journal: _Journal) -> None:
         if f.temp is not None:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(f.temp)
+    for folder in {f.path.parent for f in journal.files}:
+        fsync_dir(folder)  # the temporaries gone for good before the journal that names them
     with contextlib.suppress(FileNotFoundError):
         os.unlink(state / JOURNAL)
 
@@ -423,10 +475,61 @@ def _problem(exc: Exception) -> object:
     return exc
 
 
-def _remove_leftover(state: Path) -> None:
-    """The journal's own temporary, left by a kill while the journal itself was written."""
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(state / (JOURNAL + ".tmp"))
+def _names(folder: Path) -> list[str]:
+    try:
+        return os.listdir(folder)
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+
+
+def _in_vllm(root: Path, folder: Path) -> Path | None:
+    """``folder`` resolved, when it is a folder of the tree's ``vllm/`` (else None)."""
+    try:
+        return resolve(root, _relative(root, folder), frozenset({Area.VLLM}))
+    except UnsafePath:
+        return None
+
+
+def _plain_file(path: Path) -> bool:
+    try:
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except FileNotFoundError:
+        return False
+
+
+def leftovers(state: Path, folders: Iterable[Path] = ()) -> list[Path]:
+    """Every temporary a killed vllm-patches could have left in this tree: the journal's
+    own (``write_atomic``'s, or 0.1.0's) and commit's in the state folder, commit's beside
+    the files in each of ``folders`` (those inside the tree's ``vllm/``). Plain files whose
+    names only vllm-patches gives, nothing else: a symlink or another name is left alone."""
+    root = state.parent
+    found = [state / name for name in _names(state)
+             if COMMIT_TEMP.fullmatch(name) or is_atomic_temp(name, JOURNAL)
+             or name == LEGACY_JOURNAL_TEMP]
+    inside = {_in_vllm(root, folder) for folder in folders} - {None}
+    for folder in sorted(inside):
+        found += [folder / name for name in _names(folder) if COMMIT_TEMP.fullmatch(name)]
+    return [path for path in found if _plain_file(path)]
+
+
+def _sweep(state: Path, folders: Iterable[Path]) -> None:
+    """Remove ``leftovers``; hold ``locked(state)`` (no write of ours is under way)."""
+    swept = leftovers(state, folders)
+    for path in swept:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+    for folder in {path.parent for path in swept}:
+        fsync_dir(folder)
+
+
+def untidy(state: Path) -> bool:
+    """True when the state folder holds more than the record (and the lock): a journal or
+    a temporary that a kill left, or a folder without a record that should be gone.
+    ``recover`` under ``locked`` tidies it."""
+    names = set(_names(state))
+    if not names and not os.path.isdir(state):
+        return False
+    return bool(names - {RECORD_NAME, LOCK}) or RECORD_NAME not in names
 
 
 def pending(state: Path) -> bool:
@@ -434,18 +537,19 @@ def pending(state: Path) -> bool:
     return os.path.lexists(state / JOURNAL)
 
 
-def recover(state: Path) -> str | None:
+def recover(state: Path, folders: Iterable[Path] = ()) -> str | None:
     """Finish an interrupted commit: "completed", "rolled-back", or None when there was none.
 
-    Hold ``locked(state)`` around it. A journal that fails a check raises
-    ``TransactionError`` and changes nothing.
+    Then remove every temporary a kill left (``leftovers``: in the state folder, beside
+    the files the journal names and in ``folders``). Hold ``locked(state)`` around it. A
+    journal that fails a check raises ``TransactionError`` and changes nothing.
     """
     _check_state(state)
     path = state / JOURNAL
     try:
         raw = read_regular(path)
     except FileNotFoundError:
-        _remove_leftover(state)
+        _sweep(state, folders)
         return None
     except (UnsafePath, OSError) as exc:
         raise TransactionError(journal_untrusted(path, _problem(exc))) from None
@@ -456,11 +560,11 @@ def recover(state: Path) -> str | None:
     except (_Untrusted, UnsafePath, OSError) as exc:
         raise TransactionError(journal_untrusted(path, _problem(exc))) from None
     try:
-        _remove_leftover(state)
         if journal.state is JournalState.PREPARED:
             _roll_back(state, journal)
-            return "rolled-back"
-        _complete(state, journal)
+        else:
+            _complete(state, journal)
+        _sweep(state, [*folders, *(f.path.parent for f in journal.files)])
     except OSError as exc:
         raise TransactionError(messages.write_interrupted(state.parent, exc)) from None
-    return "completed"
+    return "rolled-back" if journal.state is JournalState.PREPARED else "completed"
