@@ -19,6 +19,7 @@ from packaging.version import InvalidVersion, Version
 
 from vllm_patches.core import messages
 from vllm_patches.core.errors import VllmPatchesError
+from vllm_patches.core.importfile import ModuleSource, is_package, module_source
 
 VERSION_ENV = "VLLM_PATCHES_VLLM_VERSION"
 
@@ -45,18 +46,18 @@ class VllmInstall:
     def module_path(self, module: str) -> Path:
         return self.location / (module.replace(".", "/") + ".py")
 
+    def module_source(self, module: str) -> ModuleSource:
+        """One vLLM module as Python imports it from this tree (``importfile``): which file,
+        and its source text when Python runs that source. The one reader of vLLM module
+        text; SourceTextError, one sentence naming the file, when it cannot be read."""
+        return module_source(self.location, module)
+
     def read_module(self, module: str) -> str | None:
         """The source text of one vLLM module (``sourcefile.read_source``: its declared
-        encoding, no BOM, line endings kept), or None when the file is absent.
-
-        SourceTextError, one sentence naming the file, when it cannot be read.
+        encoding, no BOM, line endings kept), or None when Python would run no source for
+        it (no module, or only its bytecode or an extension module: see ``module_source``).
         """
-        from vllm_patches.core.sourcefile import read_source
-
-        try:
-            return read_source(self.module_path(module)).text
-        except FileNotFoundError:
-            return None
+        return self.module_source(module).text
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -151,9 +152,9 @@ def _from_target(target: Path, override: str | None) -> VllmInstall:
     if not target.exists():
         raise DetectError(messages.target_missing(target))
     location = target.resolve()
-    if location.name == "vllm" and (location / "__init__.py").is_file():
+    if location.name == "vllm" and is_package(location.parent, "vllm"):
         location = location.parent
-    if not (location / "vllm" / "__init__.py").is_file():
+    if not is_package(location, "vllm"):
         raise DetectError(messages.target_not_vllm(target))
     if override:
         return VllmInstall(location, parse_version(override, messages.OVERRIDE_ORIGIN),
