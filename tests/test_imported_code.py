@@ -1,8 +1,10 @@
 """Every verdict is about the code Python imports: the file its path finder picks (a
-sourceless .pyc, an extension module, an unchecked .pyc of other source).
+sourceless .pyc, an extension module, an unchecked .pyc of other source), and the version
+of the distribution whose files those are.
 
 Each tree is a real release tree from the cache, copied and transformed as images and
-forks leave it: sources stripped, bytecode precompiled.
+forks leave it: sources stripped, bytecode precompiled, a fork on PYTHONPATH beside
+another distribution's metadata.
 """
 
 from __future__ import annotations
@@ -202,3 +204,34 @@ def test_a_fix_in_the_source_under_unchecked_bytecode_is_not_reported_applied(tr
     assert status.state == "target-modified"
     assert "unchecked hash-based .pyc" in status.reason
     assert run_cli("status", "--check", "--target", str(tree)).returncode == 1
+
+
+# The version is the tree's own ------------------------------------------------------------
+def test_a_fork_on_the_path_is_judged_by_its_own_version_not_another_distributions(
+        tree_copy, release, tmp_path):
+    """A fork's checkout on PYTHONPATH (no dist-info), while a 0.33.0 wheel's metadata sits in
+    another folder of the path: the fork's changed code is a fork's change, never 'fixed
+    upstream, can be dropped'; the same verdict as status --target gives it."""
+    fork = tree_copy(AFFECTED)
+    for info in fork.glob("vllm-*.dist-info"):
+        shutil.rmtree(info)
+    path = module_file(fork, MTP)
+    text = path.read_text()
+    path.write_text(text.replace("dim=0,\n            )\n        return lm_head_weight",
+                                 "dim=-1,\n            )\n        return lm_head_weight", 1))
+    site = tmp_path / "site"
+    shutil.copytree(next(release("0.33.0").glob("vllm-*.dist-info")),
+                    site / "vllm-0.33.0.dist-info")
+    verdicts = {}
+    for where, args, paths in (("path", (), (fork, site)),
+                               ("target", ("--target", str(fork)), (site,))):
+        data = json.loads(run_cli("status", "--json", *args, paths=paths).stdout)
+        assert data["vllm"]["location"] == str(fork)
+        assert (data["vllm"]["version"], data["vllm"]["version_from"]) == (AFFECTED, "_version.py")
+        verdicts[where] = {p["id"]: p["state"] for p in data["patches"]}
+    assert verdicts["path"][STABLE] == "target-modified"
+    assert verdicts["path"] == verdicts["target"]
+    (fork / "vllm" / "_version.py").unlink()  # a checkout without setuptools-scm's file
+    data = json.loads(run_cli("status", "--json", "--check", paths=(fork, site)).stdout)
+    assert (data["vllm"]["version"], data["vllm"]["version_from"]) == (None, "unknown")
+    assert {p["id"]: p["state"] for p in data["patches"]}[STABLE] == "target-modified"
