@@ -49,15 +49,22 @@ def test_no_vllm_installed_is_none():
     assert found is None
 
 
-def test_editable_install_points_at_the_checkout(tmp_path):
-    checkout = make_tree(tmp_path / "checkout")
-    site = tmp_path / "site"
-    info = site / "vllm-0.22.2.dev12+gabc123.dist-info"
+def editable_metadata(site, checkout, version="0.22.2.dev12+gabc123"):
+    """What ``pip install -e CHECKOUT`` leaves in ``site``: a dist-info whose direct_url.json
+    points at the checkout (PEP 610)."""
+    info = site / f"vllm-{version}.dist-info"
     info.mkdir(parents=True)
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: vllm\nVersion: 0.22.2.dev12+gabc123\n\n")
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: vllm\nVersion: {version}\n\n")
     (info / "direct_url.json").write_text(
         json.dumps({"url": checkout.as_uri(), "dir_info": {"editable": True}})
     )
+    return info
+
+
+def test_editable_install_points_at_the_checkout(tmp_path):
+    checkout = make_tree(tmp_path / "checkout")
+    site = tmp_path / "site"
+    editable_metadata(site, checkout)
     found, _ = find_in_subprocess(site)
     assert found["editable"] is True
     assert found["location"] == str(checkout)
@@ -122,3 +129,57 @@ def test_module_source_is_read_from_the_tree(release, tmp_path):
     assert "class Gemma4MTP" in install.read_module("vllm.model_executor.models.gemma4_mtp")
     assert install.read_module("vllm.model_executor.models.nope") is None
     assert tree.is_dir()
+
+
+# The version of the tree on the path is its own distribution's -------------------------
+def foreign_metadata(release, folder, version="0.33.0"):
+    """A real wheel's dist-info, in a folder of the path where its package is not."""
+    return shutil.copytree(next(release(version).glob("vllm-*.dist-info")),
+                           folder / f"vllm-{version}.dist-info")
+
+
+def test_a_tree_on_the_path_takes_no_version_from_metadata_elsewhere(release, tmp_path):
+    tree = make_tree(tmp_path / "fork")
+    foreign_metadata(release, tmp_path / "site")
+    found, _ = find_in_subprocess(tree, tmp_path / "site")
+    assert found["location"] == str(tree)
+    assert (found["version"], found["version_from"]) == (None, "unknown")
+    (tree / "vllm" / "_version.py").write_text("__version__ = version = '0.22.2.dev3+gfork'\n")
+    found, _ = find_in_subprocess(tree, tmp_path / "site")
+    assert (found["version"], found["version_from"]) == ("0.22.2.dev3+gfork", "_version.py")
+
+
+def test_metadata_elsewhere_whose_record_lists_the_tree_gives_its_version(release, tmp_path):
+    """A RECORD names files relative to its own folder: one that lists this tree's
+    vllm/__init__.py is the distribution of the tree, wherever the dist-info lies, and
+    another distribution's metadata earlier on the path is not."""
+    tree = make_tree(tmp_path / "lib" / "fork")
+    foreign_metadata(release, tmp_path / "earlier", "0.17.0")
+    info = foreign_metadata(release, tmp_path / "meta")
+    record = (info / "RECORD").read_text()
+    (info / "RECORD").write_text(record.replace("vllm/", "../lib/fork/vllm/"))
+    found, _ = find_in_subprocess(tree, tmp_path / "earlier", tmp_path / "meta")
+    assert (found["version"], found["version_from"]) == ("0.33.0", "metadata")
+
+
+def test_an_editable_install_of_another_checkout_gives_no_version(tmp_path):
+    tree = make_tree(tmp_path / "fork")
+    other = make_tree(tmp_path / "other")
+    site = tmp_path / "site"
+    editable_metadata(site, other)
+    found, _ = find_in_subprocess(tree, site)
+    assert (found["location"], found["version"], found["editable"]) == (str(tree), None, False)
+    found, _ = find_in_subprocess(other, site)
+    assert (found["version"], found["editable"]) == ("0.22.2.dev12+gabc123", True)
+
+
+def test_a_target_of_bytecode_only_is_a_vllm_tree(release, tmp_path):
+    import py_compile
+
+    tree = shutil.copytree(release("0.21.0"), tmp_path / "t",
+                           ignore=shutil.ignore_patterns("__pycache__", "models", "v1"))
+    init = tree / "vllm" / "__init__.py"
+    py_compile.compile(str(init), cfile=str(init.with_suffix(".pyc")), doraise=True)
+    init.unlink()
+    install = find_vllm(tree)
+    assert (install.location, install.version) == (tree, Version("0.21.0"))

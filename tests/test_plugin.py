@@ -75,11 +75,23 @@ def test_register_imports_only_the_import_hook(tmp_path, with_report, allowed):
 
 @pytest.mark.parametrize("raw, selected", [
     ("", None), ("all", None), (" ALL ", None), ("none", ()), ("None", ()),
+    ("all,", None), (" , all,ALL", None), ("none,", ()),
     (f"{STABLE}", (STABLE,)), (f" {STABLE} , {RELOAD},{STABLE}", (STABLE, RELOAD)),
+    (f"{STABLE},,", (STABLE,)),
 ])
 def test_vllm_patches_selects_all_none_or_a_comma_list(monkeypatch, raw, selected):
     monkeypatch.setenv("VLLM_PATCHES", raw)
     assert plugin.selection() == selected
+    assert plugin.read_selection() == (selected, None)
+
+
+@pytest.mark.parametrize("raw", [",", " , ,", "all,none", f"all,{STABLE}", f"{STABLE},none"])
+def test_a_value_that_names_nothing_or_mixes_all_or_none_selects_no_patch_and_says_so(
+        monkeypatch, raw):
+    monkeypatch.setenv("VLLM_PATCHES", raw)
+    selected, problem = plugin.read_selection()
+    assert selected == () and plugin.selection() == ()
+    assert problem.startswith(f"VLLM_PATCHES={raw!r} ") and "apply no patch" in problem
 
 
 def test_the_entry_point_is_declared_in_the_package_metadata(plugin_site):
@@ -163,6 +175,31 @@ def test_a_vllm_process_that_never_imports_a_target_still_proves_the_plugin_load
     assert "1 process(es) armed; target not imported" in shown.stdout
     asked = run_cli("status", "--report", str(report), "--check", STABLE)
     assert asked.returncode == 1 and "no evidence" in asked.stderr
+
+
+@pytest.mark.parametrize("raw, patched", [("all,", [STABLE]), (",", [])])
+def test_status_and_the_plugin_read_vllm_patches_alike(release, plugin_site, raw, patched):
+    """What the plugin does in a vLLM process is what status says it does, for the values
+    that used to part them (``all,`` was an unknown id, ``,`` a silent none)."""
+    result, stderr = run_steps(release(AFFECTED), plugin_site, "plugins", "import", "check",
+                               VLLM_PATCHES=raw)
+    assert result["checks"] == [patched]
+    paths = (plugin_site, release(AFFECTED))
+    data = json.loads(run_cli("status", "--json", paths=paths, VLLM_PATCHES=raw).stdout)
+    covered = {p["id"] for p in data["patches"] if p["autopatch"]}
+    assert (STABLE in covered) == bool(patched)
+    shown = run_cli("status", "--check", paths=paths, VLLM_PATCHES=raw)
+    warned = [ln for ln in stderr.splitlines() if "names no patch" in ln]
+    if patched:
+        assert warned == [] and shown.stderr == ""
+        assert shown.returncode == 0
+        assert "Auto-patching: on" in shown.stdout and "applies all" not in shown.stdout
+    else:
+        assert len(warned) == 1 and warned[0].startswith("WARNING")
+        assert shown.returncode == 1
+        assert shown.stderr.startswith(f"vllm-patches: warning: VLLM_PATCHES={raw!r} names no")
+        assert f"Auto-patching: off (VLLM_PATCHES={raw!r} names no patch" in shown.stdout
+        assert data["autopatch"]["selection"] == [] and data["autopatch"]["selection_problem"]
 
 
 @pytest.fixture(scope="module")

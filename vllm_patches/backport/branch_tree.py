@@ -32,6 +32,7 @@ from vllm_patches.core import messages as core_messages
 
 from vllm_patches.backport import gitrepo
 from vllm_patches.core.detect import VllmInstall, parse_version, version_in_source
+from vllm_patches.core.importfile import Kind, ModuleSource
 
 VERSION_FILE = "vllm/_version.py"
 _TAG_VERSION = re.compile(
@@ -46,8 +47,12 @@ class BranchTree(VllmInstall):
     repo: object = field(default=None, compare=False, repr=False)
     sha: str = ""
 
-    def read_module(self, module: str) -> str | None:
-        return gitrepo.read_file(self.repo, self.sha, module.replace(".", "/") + ".py")
+    def module_source(self, module: str) -> ModuleSource:
+        """A module's source as the commit holds it (a branch holds sources, never the
+        bytecode that an install may run instead)."""
+        path = module.replace(".", "/") + ".py"
+        text = gitrepo.read_file(self.repo, self.sha, path)
+        return ModuleSource(module, Kind.ABSENT if text is None else Kind.SOURCE, Path(path), text)
 
     def module_bytes(self, relpath: str) -> bytes | None:
         return gitrepo.read_blob(self.repo, self.sha, relpath)

@@ -174,6 +174,8 @@ def status(target, vllm_version, as_json, check, report_file, ids) -> None:
         from vllm_patches.runtime.autopatch import describe
 
         auto = describe()
+        if auto.selection_problem is not None:
+            click.echo(f"vllm-patches: warning: {auto.selection_problem}.", err=True)
     covered = {s.patch.id for s in statuses
                if auto is not None and s.state == APPLICABLE and auto.covers(s.patch.id)}
     statuses = [replace(s, next_step=messages.next_apply_covered(s.patch.id)

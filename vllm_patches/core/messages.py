@@ -64,6 +64,24 @@ def module_absent(module: str) -> str:
     return f"this vLLM has no module {module}"
 
 
+def module_without_source(module: str, kind: object, path: object) -> str:
+    why = {
+        "bytecode": f"Python imports its bytecode {path}, and no .py file is there",
+        "extension": f"Python imports the extension module {path}, not its .py file",
+        "unchecked-cache": (f"Python runs {path}, an unchecked hash-based .pyc compiled from "
+                            "other source than the .py beside it"),
+    }.get(str(kind), f"Python imports {path}")
+    return (f"the source of {module} is missing ({why}), so vllm-patches cannot check "
+            "its code")
+
+
+def next_no_source(patch_id: str) -> str:
+    return ("put the module's .py source back where Python imports it (reinstall vLLM's "
+            "wheel, or build the image without stripping or precompiling it), then run "
+            f"vllm-patches status again; the plugin will not apply {patch_id} to code it "
+            "cannot check")
+
+
 def module_unparsable(module: str, exc: SyntaxError) -> str:
     return f"{module} does not parse ({exc.msg}, line {exc.lineno})"
 

@@ -2,9 +2,12 @@
 
 ``classify`` reads a target module's source with ``ast`` (never importing it)
 and says which shape the code has; the runtime reads the same fingerprints
-from the class objects that run in its process (``classify_prints``). Either
-way the result is an ``Evidence``, and ``judge`` turns evidence and the vLLM
-version into one of five states: shape first, version second. Every mode
+from the class objects that run in its process (``classify_prints``). A module
+that Python runs without its source (bytecode only, an extension module, or an
+unchecked ``.pyc`` of other source: ``importfile``) has no shape to read
+(``NO_SOURCE``), whichever mode looks. Either way the result is an
+``Evidence``, and ``judge`` turns evidence and the vLLM version into one of
+five states: shape first, version second. Every mode
 (status, runtime apply, the plugin, source apply/revert/diff, export and
 backport) asks ``judge``.
 """
@@ -20,6 +23,7 @@ from packaging.version import Version
 from vllm_patches.core import messages
 from vllm_patches.core.catalog import Patch, Target
 from vllm_patches.core.detect import VllmInstall
+from vllm_patches.core.importfile import ModuleSource
 from vllm_patches.core.shape import MethodPrints
 from vllm_patches.core.shape_cache import scope_prints
 
@@ -48,6 +52,7 @@ class ShapeKind(str, Enum):
     MODIFIED = "modified"
     MISSING = "missing"  # the module is there, the class or function is not
     NO_MODULE = "no-module"  # the target's module file is not there at all
+    NO_SOURCE = "no-source"  # Python runs the module's code without its source: unreadable
     OTHER_RELEASE = "other-release"  # a release's code, just not one this patch is for
 
     def __str__(self) -> str:
@@ -67,6 +72,7 @@ FIXED = ShapeKind.FIXED
 MODIFIED = ShapeKind.MODIFIED
 MISSING = ShapeKind.MISSING
 NO_MODULE = ShapeKind.NO_MODULE
+NO_SOURCE = ShapeKind.NO_SOURCE
 OTHER_RELEASE = ShapeKind.OTHER_RELEASE
 
 
@@ -85,6 +91,15 @@ def classify(patch: Patch, target: Target, source: str | None) -> Shape:
     except SyntaxError as exc:
         return Shape(MODIFIED, messages.module_unparsable(target.module, exc))
     return classify_prints(patch, target, prints)
+
+
+def classify_module(patch: Patch, target: Target, found: ModuleSource) -> Shape:
+    """The shape of ``target`` in its module as Python imports it (``VllmInstall.module_source``,
+    or the file the runtime's module was loaded from)."""
+    if found.without_source:
+        return Shape(NO_SOURCE, messages.module_without_source(target.module, found.kind,
+                                                               found.path))
+    return classify(patch, target, found.text)
 
 
 def classify_prints(patch: Patch, target: Target, prints: MethodPrints) -> Shape:
@@ -140,7 +155,7 @@ def _release_shapes(target: Target, method: str) -> frozenset[str]:
 
 def combine(patch: Patch, shapes: list[Shape]) -> Shape:
     """The shape of a patch from the shapes of each of its targets."""
-    for kind in (NO_MODULE, MISSING, MODIFIED, FIXED, OTHER_RELEASE):
+    for kind in (NO_SOURCE, NO_MODULE, MISSING, MODIFIED, FIXED, OTHER_RELEASE):
         for shape in shapes:
             if shape.kind == kind:
                 return shape
@@ -153,7 +168,7 @@ def combine(patch: Patch, shapes: list[Shape]) -> Shape:
 
 def classify_install(patch: Patch, install: VllmInstall) -> Shape:
     """The combined shape of every target of ``patch`` in one vLLM tree."""
-    return combine(patch, [classify(patch, t, install.read_module(t.module))
+    return combine(patch, [classify_module(patch, t, install.module_source(t.module))
                            for t in patch.targets])
 
 
@@ -171,14 +186,25 @@ class Evidence:
 
 def file_evidence(patch: Patch, install: VllmInstall) -> Evidence:
     """The evidence of a tree's files (an install, a --target folder, a release, a branch)."""
+    found = [install.module_source(t.module) for t in patch.targets]
+    shape = combine(patch, [classify_module(patch, t, f) for t, f in zip(patch.targets, found)])
+    return evidence_of(patch, shape, [f.text for f in found])
+
+
+def evidence_of(patch: Patch, shape: Shape, texts: list[str | None],
+                marks: frozenset[str] | set[str] = frozenset()) -> Evidence:
+    """The evidence of the targets' ``shape``, and whose fix is in place: at run time the
+    patch ids ``marks`` on the functions that run, else the marked blocks in the texts of
+    the target modules' files."""
     from vllm_patches.source.edit import block_ids, has_block  # edit builds on this module
 
-    texts = [install.read_module(t.module) for t in patch.targets]
-    shape = combine(patch, [classify(patch, t, text) for t, text in zip(patch.targets, texts)])
-    own = shape.kind == PATCHED and any(has_block(patch, text or "") for text in texts)
-    others = sorted({i for text in texts for i in block_ids(text or "")} - {patch.id})
+    if marks:
+        own, others = patch.id in marks, sorted(set(marks) - {patch.id})
+    else:
+        own = shape.kind == PATCHED and any(has_block(patch, text or "") for text in texts)
+        others = sorted({i for text in texts for i in block_ids(text or "")} - {patch.id})
     other = others[0] if shape.kind == PATCHED and not own and others else None
-    return Evidence(shape, own=own, other=other)
+    return Evidence(shape, own=own, runtime=bool(marks), other=other)
 
 
 @dataclass(frozen=True)
@@ -263,6 +289,14 @@ def judge(patch: Patch, evidence: Evidence, version: Version | None,
     """
     shape = evidence.shape
     in_range = version is not None and patch.affects(version)
+    if shape.kind == NO_SOURCE:
+        # Python runs code whose source is not there to read: whatever the version says,
+        # it may be the pre-fix code. Only this process's own mark on the class proves more.
+        if evidence.runtime and evidence.own:
+            return PatchStatus(patch, APPLIED, messages.applied_at_runtime(),
+                               messages.next_nothing(), mode="runtime")
+        return PatchStatus(patch, TARGET_MODIFIED, shape.detail,
+                           messages.next_no_source(patch.id))
     if shape.kind == PATCHED and evidence.other and not evidence.own and in_range:
         # Another patch's fix sits where this one's must go: not this fix, not green.
         return PatchStatus(patch, TARGET_MODIFIED, messages.wrapped_by_other(evidence.other),

@@ -2,7 +2,8 @@
 
 They do when this package's ``vllm.general_plugins`` entry point is installed
 (``pip install vllm-patches`` puts it there), vLLM's ``VLLM_PLUGINS`` filter,
-if set, lets it load, and ``VLLM_PATCHES`` selects the patch. ``status`` shows
+if set, lets it load (by vLLM's rule: ``vllm_loads``), and ``VLLM_PATCHES``
+selects the patch (as the plugin reads it: ``plugin.read_selection``). ``status`` shows
 it so that an operator sees at once whether the fix is live without a source
 patch. Read from files and the environment only, without importlib.metadata
 (too slow to import for ``status``) and without importing vLLM.
@@ -19,19 +20,25 @@ from vllm_patches.runtime import messages
 ENTRY_POINT = "vllm_patches"  # its name in the group, what VLLM_PLUGINS lists
 
 
+def vllm_loads(vllm_plugins: str | None, name: str = ENTRY_POINT) -> bool:
+    """Whether vLLM loads the installed plugin ``name`` under this ``VLLM_PLUGINS`` value, by
+    vLLM's own rule (``vllm/envs.py`` and ``load_plugins_by_group``, 0.17.0 to 0.33.0):
+    unset, every plugin; set, the value split on commas, nothing stripped, and a plugin
+    loads only when its name is one of the parts (``""`` loads none, and
+    ``"other, vllm_patches"`` does not load ``vllm_patches``)."""
+    return vllm_plugins is None or name in vllm_plugins.split(",")
+
+
 @dataclass(frozen=True)
 class AutoPatch:
     plugin_installed: bool
     vllm_plugins: str | None  # vLLM's own filter, when set
     selection: tuple[str, ...] | None  # VLLM_PATCHES: None for all, () for none
+    selection_problem: str | None = None  # why a bad VLLM_PATCHES value selects nothing
 
     @property
     def plugin_loads(self) -> bool:
-        if not self.plugin_installed:
-            return False
-        if self.vllm_plugins is None:
-            return True
-        return ENTRY_POINT in {p.strip() for p in self.vllm_plugins.split(",")}
+        return self.plugin_installed and vllm_loads(self.vllm_plugins)
 
     def covers(self, patch_id: str) -> bool:
         """True when vLLM processes here apply ``patch_id`` at start-up."""
@@ -45,7 +52,10 @@ class AutoPatch:
                     "every vLLM process applies it at start-up")
         if not self.plugin_loads:
             return (f"{write}, or add vllm_patches to VLLM_PLUGINS "
-                    f"(now {self.vllm_plugins!r}) so that vLLM loads the plugin")
+                    f"(now {self.vllm_plugins!r}) so that vLLM loads the plugin"
+                    f"{messages.vllm_plugins_hint(self.vllm_plugins or '')}")
+        if self.selection_problem is not None:
+            return f"{write}, or fix VLLM_PATCHES: {self.selection_problem}"
         return (f"{write}, or add {patch_id} to VLLM_PATCHES "
                 f"(now {','.join(self.selection or ()) or 'none'!r}) so that the plugin applies it")
 
@@ -54,6 +64,8 @@ class AutoPatch:
             return messages.autopatch_no_plugin()
         if not self.plugin_loads:
             return messages.autopatch_filtered(self.vllm_plugins or "")
+        if self.selection_problem is not None:
+            return messages.autopatch_bad_selection(self.selection_problem)
         if self.selection == ():
             return messages.autopatch_disabled()
         return messages.autopatch_on(self.selection)
@@ -64,13 +76,14 @@ class AutoPatch:
             "plugin_loads": self.plugin_loads,
             "vllm_plugins": self.vllm_plugins,
             "selection": None if self.selection is None else list(self.selection),
+            "selection_problem": self.selection_problem,
         }
 
 
 def describe() -> AutoPatch:
-    from vllm_patches.runtime.plugin import selection  # tiny: the same parsing of VLLM_PATCHES as at run time
+    from vllm_patches.runtime.plugin import read_selection  # tiny: VLLM_PATCHES read as at run time
 
-    return AutoPatch(_entry_point_installed(), os.environ.get("VLLM_PLUGINS"), selection())
+    return AutoPatch(_entry_point_installed(), os.environ.get("VLLM_PLUGINS"), *read_selection())
 
 
 def _entry_point_installed(folders=None) -> bool:

@@ -61,6 +61,12 @@ def unknown_ids_in_env(ids: list[str], known: list[str]) -> str:
     )
 
 
+def bad_selection(raw: str, mixed: bool) -> str:
+    why = ("puts all or none beside other names" if mixed else "names no patch")
+    return (f"VLLM_PATCHES={raw!r} {why}, so vLLM processes here apply no patch; set it to "
+            "all, none, or a comma list of patch ids")
+
+
 def autopatch_failed(module: str, exc: BaseException) -> str:
     return (
         f"vllm-patches could not patch {module} ({type(exc).__name__}: {exc}); "
@@ -114,7 +120,21 @@ def autopatch_no_plugin() -> str:
 
 def autopatch_filtered(vllm_plugins: str) -> str:
     return (f"Auto-patching: off (VLLM_PLUGINS={vllm_plugins!r} does not list vllm_patches, so "
-            "vLLM will not load the plugin)")
+            f"vLLM will not load the plugin{vllm_plugins_hint(vllm_plugins)})")
+
+
+def vllm_plugins_hint(vllm_plugins: str) -> str:
+    """Why a VLLM_PLUGINS value that seems to list the plugin does not, for vLLM."""
+    names = [name.strip() for name in vllm_plugins.split(",")]
+    if "vllm_patches" not in names:
+        return ""
+    fixed = ",".join(name for name in names if name)
+    return (f"; vLLM splits it on commas and keeps the spaces, so write "
+            f"VLLM_PLUGINS={fixed!r}")
+
+
+def autopatch_bad_selection(problem: str) -> str:
+    return f"Auto-patching: off ({problem})"
 
 
 def autopatch_disabled() -> str:

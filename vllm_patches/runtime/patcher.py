@@ -20,16 +20,19 @@ import textwrap
 import threading
 import types
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from vllm_patches.runtime import messages
 
 from vllm_patches.core import messages as core_messages
 from vllm_patches.core.catalog import CatalogError, Patch, Target, dotted
 from vllm_patches.core.detect import DetectError, find_vllm
+from vllm_patches.core.importfile import Kind, ModuleSource, kind_of_file, read_module_file
 from vllm_patches.core.shape import MethodPrints, fingerprint
+from vllm_patches.core.sourcefile import SourceTextError
 from vllm_patches.core.state import (APPLICABLE, APPLIED as STATE_APPLIED, FIXED_UPSTREAM, MISSING, PATCHED,
-                    NO_MODULE, TARGET_MODIFIED, Evidence, PatchStatus, Shape, classify_prints, combine,
-                    judge)
+                    NO_MODULE, TARGET_MODIFIED, PatchStatus, Shape, classify_module,
+                    classify_prints, combine, evidence_of, judge)
 
 logger = logging.getLogger("vllm_patches")
 
@@ -302,18 +305,15 @@ def examine(patch: Patch) -> tuple[PatchStatus, list[_Plan]]:
         if not isinstance(cls, (type, types.ModuleType)):
             shapes.append(Shape(MISSING, core_messages.class_absent(target.scope)))
             continue
-        shapes.append(classify_prints(patch, target, live_prints(cls, _names_of(target))))
+        found = loaded_source(module)
+        shapes.append(classify_module(patch, target, found) if found.without_source
+                      else classify_prints(patch, target, live_prints(cls, _names_of(target))))
         marks |= {mark_of(cls.__dict__.get(n)) for n in target.method_names}
-        texts.append(getattr(module, "__file__", None))
+        texts.append(found.text or "")
         plans.append(_Plan(patch, target, module, cls))
-    shape = combine(patch, shapes)
     marks.discard(None)
-    runtime = bool(marks)
-    own = patch.id in marks if runtime else (shape.kind == PATCHED and _holds_own_block(patch, texts))
-    others = sorted(marks - {patch.id}) if runtime else _other_blocks(patch, texts)
-    other = others[0] if shape.kind == PATCHED and not own and others else None
+    evidence = evidence_of(patch, combine(patch, shapes), texts, marks)
     where = install.location if install is not None else "this process"
-    evidence = Evidence(shape, own=own, runtime=runtime, other=other)
     return judge(patch, evidence, version, where), plans
 
 
@@ -357,29 +357,20 @@ def _function_node(func: object) -> ast.FunctionDef | ast.AsyncFunctionDef | Non
     return node if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) else None
 
 
-def _holds_own_block(patch: Patch, files: list[str | None]) -> bool:
-    """True when a target module's file holds this patch's marked block (source mode)."""
-    from vllm_patches.source.edit import has_block
-
-    return any(has_block(patch, _file_text(f)) for f in files if f)
-
-
-def _other_blocks(patch: Patch, files: list[str | None]) -> list[str]:
-    """The ids of other patches whose marked blocks a target module's file holds."""
-    from vllm_patches.source.edit import block_ids
-
-    return sorted({i for f in files if f for i in block_ids(_file_text(f))} - {patch.id})
-
-
-def _file_text(path: str) -> str:
-    """A module file's text through the one reader; empty when it cannot be read (the
-    classes that run were judged already: this only tells whose block is there)."""
-    from vllm_patches.core.sourcefile import SourceTextError, read_source
-
+def loaded_source(module: types.ModuleType) -> ModuleSource:
+    """The file an imported module was loaded from (``importfile``: its source text, or
+    what Python ran instead of source). A module without a file of its own (built in, made
+    in memory, from a zip) counts as source: ``inspect`` reads what it can of it."""
+    spec = getattr(module, "__spec__", None)
+    origin = getattr(spec, "origin", None) or getattr(module, "__file__", None)
+    name = getattr(module, "__name__", "?")
+    if not origin or not getattr(spec, "has_location", True):
+        return ModuleSource(name, Kind.SOURCE)
+    path = Path(origin)
     try:
-        return read_source(path).text
+        return read_module_file(name, kind_of_file(path), path)
     except (OSError, SourceTextError):
-        return ""
+        return ModuleSource(name, Kind.SOURCE)
 
 
 def fix_functions(patch: Patch, target: Target, module_globals: dict) -> dict[str, object]:

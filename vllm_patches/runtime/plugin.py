@@ -10,6 +10,8 @@ to the ``VLLM_PATCHES_REPORT`` file when one is set.
 
 Environment:
   VLLM_PATCHES          ``all`` (default), ``none``, or a comma list of patch ids
+                        (a value naming nothing, or all/none beside other names, selects
+                        no patch and is warned about: ``read_selection``)
   VLLM_PATCHES_STRICT   ``1``: a patch that cannot be applied raises instead of warning
   VLLM_PATCHES_REPORT   a file that receives one JSON line per process when it arms
                         the hook, then one per process and patch
@@ -27,14 +29,38 @@ _ARMED_BY: list[str] = []
 _FORKS = {"ids": [], "version": "", "watching": False}  # what forked children inherit
 
 
+_KEYWORDS = ("all", "none")
+_WARNED: list[str] = []  # the bad VLLM_PATCHES value this process warned about
+
+
 def selection() -> tuple[str, ...] | None:
     """The patch ids that ``VLLM_PATCHES`` selects: None for all, () for none."""
-    raw = os.environ.get(PATCHES_ENV, "").strip()
-    if raw.lower() in ("", "all"):
-        return None
-    if raw.lower() == "none":
-        return ()
-    return tuple(dict.fromkeys(part.strip() for part in raw.split(",") if part.strip()))
+    return read_selection()[0]
+
+
+def read_selection(raw: str | None = None) -> tuple[tuple[str, ...] | None, str | None]:
+    """``(selection, problem)`` of a ``VLLM_PATCHES`` value (this environment's when None).
+
+    The value is a comma list; spaces around a name and empty names are ignored. Unset,
+    empty, or ``all`` alone (``all,`` too): every patch (None). ``none`` alone: no patch
+    (``()``). Patch ids: those. A value that names nothing (``,``) or puts ``all`` or
+    ``none`` beside other names (``all,none``, ``all,some-id``) is bad: no patch, and
+    ``problem`` is the sentence that the plugin and ``status`` warn with.
+    """
+    raw = os.environ.get(PATCHES_ENV, "") if raw is None else raw
+    if not raw.strip():
+        return None, None
+    names = [part.strip() for part in raw.split(",") if part.strip()]
+    names = list(dict.fromkeys(n.lower() if n.lower() in _KEYWORDS else n for n in names))
+    if names == ["all"]:
+        return None, None
+    if names == ["none"]:
+        return (), None
+    if names and not set(names) & set(_KEYWORDS):
+        return tuple(names), None
+    from vllm_patches.runtime import messages  # only for a bad value
+
+    return (), messages.bad_selection(raw, mixed=bool(names))
 
 
 def register(via: str = "plugin") -> None:
@@ -44,7 +70,9 @@ def register(via: str = "plugin") -> None:
     *armed* line to ``VLLM_PATCHES_REPORT`` when that is set), later ones only
     note ``via``.
     """
-    selected = selection()
+    selected, problem = read_selection()
+    if problem is not None:
+        _warn_once(problem)
     if selected == ():
         return
     with _LOCK:
@@ -56,6 +84,18 @@ def register(via: str = "plugin") -> None:
             # The catalogue is read when vLLM is imported (now, in a vLLM process), never
             # at interpreter start: the .pth hook costs one dictionary lookup per import.
             importhook.when_imported("vllm", _arm_targets)
+
+
+def _warn_once(problem: str) -> None:
+    """Say once per process, in vLLM's log, why ``VLLM_PATCHES`` selects no patch."""
+    with _LOCK:
+        if problem in _WARNED:
+            return
+        _WARNED.append(problem)
+    import logging
+
+    _show_log_lines()
+    logging.getLogger("vllm_patches").warning("%s", problem)
 
 
 def watch() -> None:
