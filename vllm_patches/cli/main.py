@@ -871,7 +871,26 @@ def _run():
         return 130
     except SystemExit as exc:
         return exc.code
+    except Exception as exc:
+        return _internal_error(exc)
     return code if isinstance(code, int) else 0
+
+
+DEBUG_ENV = "VLLM_PATCHES_DEBUG"
+
+
+def _internal_error(exc: Exception) -> int:
+    """An error no code of ours turned into a sentence (a bug, or a dependency whose new
+    release changed what we use): one sentence, exit 2; the traceback with
+    VLLM_PATCHES_DEBUG=1."""
+    import os
+
+    from vllm_patches.cli.output import OutputError
+
+    if isinstance(exc, OutputError) or os.environ.get(DEBUG_ENV, "") not in ("", "0"):
+        raise exc
+    click.echo(f"vllm-patches: {messages.internal_error(exc, DEBUG_ENV)}", err=True)
+    return EXIT_BAD_INPUT
 
 
 def _output_failed(exc) -> int:

@@ -18,6 +18,13 @@ def backport_continue_alone() -> str:
     return "--continue and --abort take only --repo (and --json): the rest was recorded when the backport was kept."
 
 
+def internal_error(exc: Exception, debug_env: str) -> str:
+    where = type(exc).__module__.split(".")[0]
+    origin = "" if where in ("builtins", "vllm_patches") else f" (raised in {where})"
+    return (f"internal error: {type(exc).__name__}: {exc}{origin}; this is a bug of "
+            f"vllm-patches: run again with {debug_env}=1 for the traceback and report it.")
+
+
 def output_unwritable(exc) -> str:
     return f"Cannot write to standard output ({exc.strerror or exc})."
 
