@@ -3,21 +3,24 @@
 Opening and checking the caller's repository, reading files of any commit
 without checking it out, and temporary worktrees (``git worktree add``) in
 which commits are made, so that the caller's checkout, HEAD, index and stash
-are never touched. The repository's hooks do not run for these commands: the
-commits are made by a tool, for review, and a fork's pre-commit hooks run in
-its review or CI as for any other commit.
+are never touched. Every command runs in ``gitenv``'s environment: none of the
+repository's configured commands (hooks, fsmonitor, filters, merge drivers,
+signing) run. The commits are made by a tool, for review, and a fork's
+pre-commit hooks run in its review or CI as for any other commit.
 
 GitPython is imported here only, and only ``backport`` imports this module.
 """
 
 from __future__ import annotations
 
+import functools
 import os
+import pwd
 import shutil
 import tempfile
 from pathlib import Path
 
-from vllm_patches.backport import messages
+from vllm_patches.backport import gitenv, messages
 from vllm_patches.core.errors import VllmPatchesError
 
 
@@ -38,23 +41,87 @@ def git_errors() -> tuple[type[Exception], ...]:
     return (_git().GitCommandError,)
 
 
-def _no_hooks(runner) -> None:
-    runner.update_environment(
-        GIT_CONFIG_COUNT="1", GIT_CONFIG_KEY_0="core.hooksPath", GIT_CONFIG_VALUE_0=os.devnull
-    )
+@functools.cache
+def _safe_classes():
+    """GitPython's ``Git`` and ``Repo`` whose every command runs in ``gitenv``'s environment
+    (the object database's ``cat-file`` processes included)."""
+    git = _git()
+
+    class SafeGit(git.Git):
+        def execute(self, command, **kwargs):
+            kwargs["env"] = {**(kwargs.get("env") or {}), **_environment(self._working_dir)}
+            return super().execute(command, **kwargs)
+
+    class SafeRepo(git.Repo):
+        GitCommandWrapperType = SafeGit
+
+    return SafeGit, SafeRepo
+
+
+def _environment(cwd) -> dict[str, str]:
+    return _refusing(gitenv.environment, cwd)
+
+
+def run_git(args: list[str], cwd) -> tuple[int, str, str]:
+    """``git ARGS`` in ``cwd``, started by backport itself: ``(status, stdout, stderr)``."""
+    proc = _refusing(lambda where: gitenv.run(args, where), cwd)
+    return proc.returncode, os.fsdecode(proc.stdout), os.fsdecode(proc.stderr)
+
+
+def _refusing(call, cwd):
+    """``call(cwd)``, its failures to make git safe to run as RepoError (one sentence)."""
+    try:
+        return call(cwd)
+    except gitenv.ConfigUnreadable as exc:
+        raise RepoError(messages.backport_config_unreadable(cwd, exc)) from None
+    except OSError as exc:  # no git executable
+        raise RepoError(messages.backport_needs_git(exc)) from None
 
 
 def open_repo(path: str | Path):
-    """The repository at (or above) ``path``; refuses one without commits."""
+    """The repository at (or above) ``path``; refuses one git refuses, or without commits."""
     git = _git()
+    _check_git_accepts(path)
     try:
-        repo = git.Repo(path, search_parent_directories=True)
+        repo = _safe_classes()[1](path, search_parent_directories=True)
     except (git.InvalidGitRepositoryError, git.NoSuchPathError):
         raise RepoError(messages.backport_not_a_repo(path)) from None
     if not repo.head.is_valid():
         raise RepoError(messages.backport_unborn(repo.working_tree_dir or repo.git_dir))
-    _no_hooks(repo.git)
     return repo
+
+
+def _check_git_accepts(path: str | Path) -> None:
+    """Refuse a folder that is not in a repository, or whose repository git will not work in
+    (its owner is another user: git's "dubious ownership" check, ``safe.directory``)."""
+    if not os.path.isdir(path):
+        raise RepoError(messages.backport_not_a_repo(path))
+    status, _, err = run_git(["rev-parse", "--absolute-git-dir"], path)
+    if status == 0:
+        return
+    if "dubious ownership" in err:
+        where = _quoted(err) or os.path.abspath(path)
+        raise RepoError(messages.backport_dubious_owner(where, _owner(where)))
+    if "not a git repository" in err:
+        raise RepoError(messages.backport_not_a_repo(path))
+    raise RepoError(messages.backport_git_refuses(path, err))
+
+
+def _quoted(text: str) -> str | None:
+    """The first '...'-quoted part of git's message (the repository it names)."""
+    parts = text.split("'")
+    return parts[1] if len(parts) > 2 else None
+
+
+def _owner(path: str) -> str:
+    try:
+        uid = os.stat(path).st_uid
+    except OSError:
+        return "another user"
+    try:
+        return f"{pwd.getpwuid(uid).pw_name} (uid {uid})"
+    except KeyError:
+        return f"uid {uid}"
 
 
 def require_clean(repo) -> None:
@@ -188,8 +255,7 @@ class Worktree:
         else:  # an existing one, from the state file
             self.folder = folder
             self.path = folder / "tree"
-        self.git = _git().Git(str(self.path))
-        _no_hooks(self.git)
+        self.git = _safe_classes()[0](str(self.path))
 
     @classmethod
     def existing(cls, repo, folder: str | Path) -> Worktree:
@@ -218,19 +284,20 @@ class Worktree:
         return self.git.rev_parse("HEAD")
 
     def unmerged(self) -> list[str]:
-        return [p for p in self.git.diff("--name-only", "--diff-filter=U").splitlines() if p]
+        out = self.git.diff(*gitenv.DIFF_SAFE, "--name-only", "--diff-filter=U")
+        return [p for p in out.splitlines() if p]
 
     def stage_tracked(self) -> bool:
         """Stage every change to tracked files; True when something is staged."""
         self.git.add("-u")
         try:
-            self.git.diff("--cached", "--quiet")
+            self.git.diff(*gitenv.DIFF_SAFE, "--cached", "--quiet")
         except git_errors():
             return True
         return False
 
     def commit(self, message: str, amend: bool = False) -> str:
-        args = ["--no-verify", "--cleanup=whitespace", "-m", message]
+        args = ["--no-verify", "--no-gpg-sign", "--cleanup=whitespace", "-m", message]
         if amend:
             args.insert(0, "--amend")
         self.git.commit(*args)

@@ -14,6 +14,23 @@ def backport_not_a_repo(path: object) -> str:
     return f"{path} is not inside a git repository (give the fork checkout with --repo)."
 
 
+def backport_dubious_owner(path: object, owner: str) -> str:
+    return (f"git refuses to work in the repository at {path}: it is owned by {owner}, not by you "
+            "(git's 'dubious ownership' check); if you trust it, run "
+            f"git config --global --add safe.directory {path}, then try again.")
+
+
+def backport_git_refuses(path: object, stderr: str) -> str:
+    lines = stderr.strip().splitlines()
+    detail = lines[0].removeprefix("fatal: ") if lines else "no message"
+    return f"git cannot open the repository at {path} ({detail})."
+
+
+def backport_config_unreadable(path: object, exc: Exception) -> str:
+    return (f"git cannot read the configuration of the repository at {path} ({exc}), so backport "
+            "cannot make sure none of its configured commands runs; fix the config first.")
+
+
 def backport_unborn(path: object) -> str:
     return f"The repository at {path} has no commits yet; there is no branch to backport onto."
 
