@@ -24,6 +24,7 @@ from tests.gitrepos import FIX_SUBJECT, MTP, commit_all, git, snapshot
 from tests.helpers import run_cli
 from tests.test_backport import CUSTOM, PROD, STABLE, fork, fork_template  # noqa: F401 (fixtures)
 from vllm_patches.backport import gitenv
+from vllm_patches.backport.state import state_path
 from vllm_patches.backport.workflow import backport
 from vllm_patches.core.catalog import get_patch
 from vllm_patches.source.edit import patch_text
@@ -139,14 +140,14 @@ def test_backport_continue_and_abort_run_none_of_the_repositorys_commands(armed)
 
     [kept] = backport(armed.repo, [CUSTOM], [STABLE], keep_conflicts=True)
     assert kept.outcome == "kept"
-    _fix_by_hand(Path(kept.worktree) / "tree")
+    _fix_by_hand(Path(kept.worktree))
     done = run_cli("backport", "--repo", str(armed.repo), "--continue")
     assert done.returncode == 0, done.stdout + done.stderr
 
     [conflict] = backport(armed.repo, [CUSTOM], [STABLE], strategy="cherry-pick",
                           keep_conflicts=True, branch="picked/{onto}")
     assert conflict.outcome == "kept" and f"conflicts in {MTP}" in conflict.reason
-    assert "<<<<<<< ours" in (Path(conflict.worktree) / "tree" / MTP).read_text()  # git's own merge
+    assert "<<<<<<< ours" in (Path(conflict.worktree) / MTP).read_text()  # git's own merge
     aborted = run_cli("backport", "--repo", str(armed.repo), "--abort")
     assert aborted.returncode == 0, aborted.stdout + aborted.stderr
 
@@ -191,6 +192,87 @@ def test_every_name_the_configuration_defines_is_neutralised(tmp_path):
     assert env["GIT_TERMINAL_PROMPT"] == "0"
     shown = gitenv.run(["config", "--get-all", "filter.In Cluded.clean"], repo)
     assert shown.stdout.decode().splitlines()[-1] == ""  # ours is the last, so the one in force
+
+
+# Whose worktree ------------------------------------------------------------------------
+def _state_naming(repo: Path, worktree: Path, branch: str, token: str = "0" * 32) -> None:
+    entry = {"onto": CUSTOM, "onto_sha": git(repo, "rev-parse", CUSTOM), "patch": STABLE,
+             "branch": branch, "worktree": str(worktree), "token": token,
+             "strategy": "edit", "message": "[Backport] x\n", "vllm_version": "0.22.1",
+             "version_from": "tag v0.22.1", "upstream_commit": None}
+    state_path(repo / ".git").write_text(
+        json.dumps({"format": 2, "written_by": "someone", "pending": [entry]}))
+
+
+def test_abort_leaves_alone_a_folder_the_state_names_that_is_no_worktree_of_this_repo(
+        fork, tmp_path):  # noqa: F811
+    precious = tmp_path / "vllm-patches-backport-precious" / "tree"
+    precious.mkdir(parents=True)
+    (precious / "work.txt").write_text("unfinished\n")
+    before = snapshot(fork)
+    _state_naming(fork, precious, "backport/x")
+
+    proc = run_cli("backport", "--repo", str(fork), "--abort")
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "left alone" in proc.stdout and "is not a worktree of this repository" in proc.stdout
+    assert (precious / "work.txt").read_text() == "unfinished\n"
+    assert snapshot(fork) == before  # the state file, dropped, is all that changed
+
+
+def test_abort_leaves_alone_the_users_own_worktree_even_of_the_same_name(fork, tmp_path):  # noqa: F811
+    mine = tmp_path / "vllm-patches-backport-mine" / "tree"
+    git(fork, "worktree", "add", "-q", "-b", "mine", str(mine), CUSTOM)
+    (mine / "work.txt").write_text("unfinished\n")
+    before = snapshot(fork)
+    _state_naming(fork, mine, "mine")
+
+    proc = run_cli("backport", "--repo", str(fork), "--abort")
+    assert proc.returncode == 1 and "was not left by this backport" in proc.stdout
+    assert (mine / "work.txt").read_text() == "unfinished\n"
+    assert snapshot(fork) == before
+    _state_naming(fork, mine, "mine")
+    proc = run_cli("backport", "--repo", str(fork), "--continue")
+    assert proc.returncode == 1 and "nothing committed" in proc.stdout
+    assert git(mine, "rev-parse", "HEAD") == git(fork, "rev-parse", CUSTOM)
+
+
+def test_abort_leaves_alone_a_kept_worktree_whose_token_or_branch_the_state_changed(fork):  # noqa: F811
+    [kept] = backport(fork, [CUSTOM], [STABLE], keep_conflicts=True)
+    state = state_path(fork / ".git")
+    original = json.loads(state.read_text())
+    for change, says in ({"token": "f" * 32}, "was not left by this backport"), \
+                        ({"branch": "main"}, "not the backport's branch main"):
+        data = json.loads(json.dumps(original))
+        data["pending"][0].update(change)
+        state.write_text(json.dumps(data))
+        proc = run_cli("backport", "--repo", str(fork), "--abort")
+        assert proc.returncode == 1 and says in proc.stdout
+        assert Path(kept.worktree).is_dir() and git(fork, "rev-parse", "main")
+    state.write_text(json.dumps(original))
+    assert run_cli("backport", "--repo", str(fork), "--abort").returncode == 0
+    assert not Path(kept.worktree).exists()
+
+
+def test_abort_in_a_copy_of_the_repository_leaves_the_originals_kept_worktree(fork, tmp_path):  # noqa: F811
+    [kept] = backport(fork, [CUSTOM], [STABLE], keep_conflicts=True)
+    tree = Path(kept.worktree)
+    _fix_by_hand(tree)  # the user's unfinished work, not committed yet
+    work = (tree / MTP).read_text()
+    copy = tmp_path / "copy"
+    subprocess.run(["cp", "-a", str(fork), str(copy)], check=True)
+
+    cont = run_cli("backport", "--repo", str(copy), "--continue")
+    assert cont.returncode == 1 and "belongs to another repository" in cont.stdout
+    abort = run_cli("backport", "--repo", str(copy), "--abort")
+    assert abort.returncode == 1 and "belongs to another repository" in abort.stdout
+    assert "Traceback" not in cont.stderr + abort.stderr
+
+    assert (tree / MTP).read_text() == work
+    assert git(tree, "rev-parse", "HEAD") == git(fork, "rev-parse", CUSTOM)  # nothing committed
+    assert str(tree) in git(fork, "worktree", "list", "--porcelain")
+    done = run_cli("backport", "--repo", str(fork), "--continue")  # the original finishes it
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert not tree.exists()
 
 
 # Whose repository ----------------------------------------------------------------------

@@ -235,35 +235,65 @@ def message_of(repo, sha: str) -> str:
     return repo.git.log("-1", "--format=%B", sha)
 
 
-class Worktree:
-    """A temporary worktree of ``repo`` with ``sha`` checked out (detached).
+FOLDER_PREFIX = "vllm-patches-backport-"  # the temporary folder that holds a worktree
+TREE = "tree"  # the worktree itself, inside that folder
 
-    Removed with ``remove()`` (its folder and git's record of it); ``attach``
-    puts it on a new branch, for a worktree left to the user.
+
+def worktree_list(repo) -> list[dict[str, str]]:
+    """``git worktree list --porcelain -z`` of ``repo``: one dict per worktree, the main
+    one first (``worktree``: its path as git records it, ``branch``, ``HEAD``, ...)."""
+    records, current = [], {}
+    for field in repo.git.worktree("list", "--porcelain", "-z").split("\0"):
+        if not field:
+            if current:
+                records.append(current)
+            current = {}
+            continue
+        key, _, value = field.partition(" ")
+        current[key] = value
+    if current:
+        records.append(current)
+    return records
+
+
+class Worktree:
+    """A worktree of ``repo`` at ``path`` (``<folder>/tree``), for backport's commits.
+
+    ``new`` makes one in a fresh temporary folder with a commit checked out
+    (detached); ``existing`` is one left to the user, once ``worktrees.claim``
+    proved it ours. ``remove()`` removes it through git; ``attach`` puts it on
+    a new branch, for a worktree left to the user.
     """
 
-    def __init__(self, repo, sha: str, folder: Path | None = None) -> None:
+    def __init__(self, repo, path: Path, made: bool = False) -> None:
         self.repo = repo
-        if folder is None:
-            self.folder = Path(tempfile.mkdtemp(prefix="vllm-patches-backport-"))
-            self.path = self.folder / "tree"
-            try:
-                repo.git.worktree("add", "--detach", str(self.path), sha)
-            except BaseException:
-                shutil.rmtree(self.folder, ignore_errors=True)
-                raise
-        else:  # an existing one, from the state file
-            self.folder = folder
-            self.path = folder / "tree"
+        self.path = Path(path)
+        self.folder = self.path.parent
+        self.made = made  # made by this run: its folder may be removed outright
         self.git = _safe_classes()[0](str(self.path))
 
     @classmethod
-    def existing(cls, repo, folder: str | Path) -> Worktree:
-        return cls(repo, "", Path(folder))
+    def new(cls, repo, sha: str) -> Worktree:
+        folder = Path(tempfile.mkdtemp(prefix=FOLDER_PREFIX))
+        path = folder / TREE
+        try:
+            repo.git.worktree("add", "--detach", str(path), sha)
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        return cls(repo, path, made=True)
 
-    @property
-    def exists(self) -> bool:
-        return self.path.is_dir()
+    @classmethod
+    def existing(cls, repo, path: str | Path) -> Worktree:
+        return cls(repo, Path(path))
+
+    def listed_path(self) -> str:
+        """This worktree's path as ``git worktree list`` records it."""
+        here = os.path.realpath(self.path)
+        for record in worktree_list(self.repo)[1:]:
+            if os.path.realpath(record.get("worktree", "")) == here:
+                return record["worktree"]
+        raise RepoError(messages.backport_worktree_unlisted(self.path))
 
     def attach(self, branch: str) -> None:
         """Create ``branch`` at this worktree's HEAD and check it out here."""
@@ -304,10 +334,31 @@ class Worktree:
         return self.head()
 
     def remove(self) -> None:
-        """Remove the worktree and its folder; the repository is left as it was."""
+        """Remove the worktree through git (``git worktree remove``: its files and git's
+        record of it), then its folder when that is left empty. A worktree this run made
+        is removed even when git cannot remove it; the repository is left as it was."""
         try:
-            self.repo.git.worktree("remove", "--force", "--force", str(self.path))
+            remove_worktree(self.repo, str(self.path))
         except git_errors():
+            if not self.made:
+                raise
             shutil.rmtree(self.folder, ignore_errors=True)
-            self.repo.git.worktree("prune")
-        shutil.rmtree(self.folder, ignore_errors=True)
+            try:
+                remove_worktree(self.repo, str(self.path))  # git's record, the folder gone
+            except git_errors():
+                pass
+        _remove_empty(self.folder)
+
+
+def remove_worktree(repo, listed: str) -> None:
+    """``git worktree remove --force --force`` the worktree git lists at ``listed`` (also
+    when its folder is gone: then git's record of it alone is removed)."""
+    repo.git.worktree("remove", "--force", "--force", listed)
+
+
+def _remove_empty(folder: Path) -> None:
+    if folder.name.startswith(FOLDER_PREFIX):
+        try:
+            folder.rmdir()
+        except OSError:
+            pass
