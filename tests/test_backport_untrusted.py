@@ -180,6 +180,7 @@ def test_every_name_the_configuration_defines_is_neutralised(tmp_path):
     git(repo, "config", "merge.mine.driver", "touch y")
     git(repo, "config", "protocol.ext.allow", "always")
     git(repo, "config", "pager.log", "touch z")
+    git(repo, "config", "hook.lint.command", "touch w")  # git 2.54's hooks named in config
     env = gitenv.environment(repo)
     pairs = {env[f"GIT_CONFIG_KEY_{i}"]: env[f"GIT_CONFIG_VALUE_{i}"]
              for i in range(int(env["GIT_CONFIG_COUNT"]))}
@@ -188,6 +189,7 @@ def test_every_name_the_configuration_defines_is_neutralised(tmp_path):
     assert pairs["merge.mine.driver"] == gitenv.MERGE_FILE
     assert pairs["protocol.ext.allow"] == "never" and pairs["protocol.allow"] == "never"
     assert pairs["pager.log"] == "false"
+    assert pairs["hook.lint.enabled"] == "false" and pairs["hook.lint.event"] == ""
     assert pairs["core.fsmonitor"] == "false" and pairs["core.hooksPath"] == os.devnull
     assert env["GIT_TERMINAL_PROMPT"] == "0"
     shown = gitenv.run(["config", "--get-all", "filter.In Cluded.clean"], repo)

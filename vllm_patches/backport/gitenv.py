@@ -17,15 +17,18 @@ which outrank every config file and reach git's own child processes):
   --list`` in ``cwd`` just before the command, so an include that applies there
   counts): every ``filter.<name>`` loses its clean, smudge and process commands
   and is not required, every ``merge.<name>`` driver becomes git's own
-  ``git merge-file``, every ``protocol.<name>.allow`` is ``never`` and every
-  ``pager.<command>`` is off;
+  ``git merge-file``, every ``protocol.<name>.allow`` is ``never``, every
+  ``hook.<name>`` (git 2.54's hooks named in config, which ``core.hooksPath``
+  does not reach) is disabled with no events, and every ``pager.<command>`` is
+  off;
 - ``ENV``: ``GIT_TERMINAL_PROMPT=0``, ``GIT_EDITOR``/``GIT_SEQUENCE_EDITOR=:``
   (git's "no editor"), ``GIT_PAGER=cat``, ``GIT_ASKPASS`` empty, and git's
   messages in English (``LC_ALL=C``), as GitPython sets them.
 
 Diff drivers (``diff.external``, ``diff.<name>.command`` and ``.textconv``)
-run only for patch output, which backport never asks for; its own ``git diff``
-calls also pass ``--no-ext-diff --no-textconv`` (``DIFF_SAFE``).
+are not overridden (git would try to run an empty value as a command): they
+run only for patch output, which backport never asks for, and its own ``git
+diff`` calls pass ``--no-ext-diff --no-textconv`` too (``DIFF_SAFE``).
 
 GitPython's commands get this environment through ``gitrepo``'s runner;
 ``run`` is the runner for the few commands backport starts itself.
@@ -63,6 +66,7 @@ NAMED: dict[str, tuple[tuple[str, str], ...]] = {
     "filter": (("clean", ""), ("smudge", ""), ("process", ""), ("required", "false")),
     "merge": (("driver", MERGE_FILE),),
     "protocol": (("allow", "never"),),
+    "hook": (("enabled", "false"), ("event", "")),  # git 2.54's hooks named in config
 }
 # section -> value for every two-level ``<section>.<name>`` the configuration defines
 NAMED_KEYS: dict[str, str] = {"pager": "false"}
