@@ -321,3 +321,14 @@ def test_a_repository_owned_by_another_user_is_refused_as_such_and_left_as_it_wa
                "GIT_CONFIG_VALUE_0": str(fork)}  # git's remedy, for this command alone
     proc = run_cli("backport", "--repo", str(fork), "--onto", PROD, "--dry-run", **trusted)
     assert proc.returncode == 0 and "would-create" in proc.stdout, proc.stderr
+
+
+def test_a_repository_whose_config_git_cannot_read_is_refused_before_any_command(fork):  # noqa: F811
+    config = fork / ".git" / "config"
+    config.write_text(config.read_text() + "[filter \"evil\"\n\tclean = touch /tmp/never\n")
+    before = _digest(fork)
+    proc = run_cli("backport", "--repo", str(fork), "--onto", PROD, "--dry-run")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.startswith("vllm-patches: git cannot read the configuration")
+    assert "bad config line" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    assert _digest(fork) == before

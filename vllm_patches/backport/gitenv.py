@@ -121,7 +121,8 @@ def _config_keys(cwd: str | None) -> list[str]:
                           capture_output=True, stdin=subprocess.DEVNULL)
     if proc.returncode != 0:
         lines = os.fsdecode(proc.stderr).strip().splitlines()
-        raise ConfigUnreadable(lines[0] if lines else f"git config exited {proc.returncode}")
+        raise ConfigUnreadable(lines[0].removeprefix("fatal: ") if lines
+                               else f"git config exited {proc.returncode}")
     return [os.fsdecode(entry.partition(b"\n")[0]) for entry in proc.stdout.split(b"\0") if entry]
 
 
