@@ -237,7 +237,7 @@ def test_keep_conflicts_leaves_a_worktree_that_continue_commits(fork):
     [kept] = backport(fork, [CUSTOM], [STABLE], keep_conflicts=True)
 
     assert kept.outcome == "kept"
-    tree = Path(kept.worktree) / "tree"
+    tree = Path(kept.worktree)
     assert git(tree, "symbolic-ref", "HEAD") == f"refs/heads/{new_branch(CUSTOM)}"
     assert git(tree, "rev-parse", "HEAD") == tip
     assert state_path(fork / ".git").is_file()
@@ -266,7 +266,7 @@ def test_abort_removes_the_kept_worktree_branch_and_state(fork):
     proc = run_cli("backport", "--repo", str(fork), "--abort")
 
     assert proc.returncode == 0 and "aborted" in proc.stdout
-    assert not Path(kept.worktree).exists()
+    assert not Path(kept.worktree).exists() and not Path(kept.worktree).parent.exists()
     assert snapshot(fork) == before
     nothing = run_cli("backport", "--repo", str(fork), "--abort")
     assert nothing.returncode == 2 and "No backport is waiting" in nothing.stderr
@@ -311,7 +311,7 @@ def test_cherry_pick_conflict_rolls_back(fork):
 
 def test_cherry_pick_conflict_kept_then_continued_after_resolving(fork, release):
     [kept] = backport(fork, [CUSTOM], [STABLE], strategy="cherry-pick", keep_conflicts=True)
-    tree = Path(kept.worktree) / "tree"
+    tree = Path(kept.worktree)
     assert git(tree, "diff", "--name-only", "--diff-filter=U") == MTP
 
     unresolved = run_cli("backport", "--repo", str(fork), "--continue")

@@ -3,21 +3,24 @@
 Opening and checking the caller's repository, reading files of any commit
 without checking it out, and temporary worktrees (``git worktree add``) in
 which commits are made, so that the caller's checkout, HEAD, index and stash
-are never touched. The repository's hooks do not run for these commands: the
-commits are made by a tool, for review, and a fork's pre-commit hooks run in
-its review or CI as for any other commit.
+are never touched. Every command runs in ``gitenv``'s environment: none of the
+repository's configured commands (hooks, fsmonitor, filters, merge drivers,
+signing) run. The commits are made by a tool, for review, and a fork's
+pre-commit hooks run in its review or CI as for any other commit.
 
 GitPython is imported here only, and only ``backport`` imports this module.
 """
 
 from __future__ import annotations
 
+import functools
 import os
+import pwd
 import shutil
 import tempfile
 from pathlib import Path
 
-from vllm_patches.backport import messages
+from vllm_patches.backport import gitenv, messages
 from vllm_patches.core.errors import VllmPatchesError
 
 
@@ -38,23 +41,87 @@ def git_errors() -> tuple[type[Exception], ...]:
     return (_git().GitCommandError,)
 
 
-def _no_hooks(runner) -> None:
-    runner.update_environment(
-        GIT_CONFIG_COUNT="1", GIT_CONFIG_KEY_0="core.hooksPath", GIT_CONFIG_VALUE_0=os.devnull
-    )
+@functools.cache
+def _safe_classes():
+    """GitPython's ``Git`` and ``Repo`` whose every command runs in ``gitenv``'s environment
+    (the object database's ``cat-file`` processes included)."""
+    git = _git()
+
+    class SafeGit(git.Git):
+        def execute(self, command, **kwargs):
+            kwargs["env"] = {**(kwargs.get("env") or {}), **_environment(self._working_dir)}
+            return super().execute(command, **kwargs)
+
+    class SafeRepo(git.Repo):
+        GitCommandWrapperType = SafeGit
+
+    return SafeGit, SafeRepo
+
+
+def _environment(cwd) -> dict[str, str]:
+    return _refusing(gitenv.environment, cwd)
+
+
+def run_git(args: list[str], cwd) -> tuple[int, str, str]:
+    """``git ARGS`` in ``cwd``, started by backport itself: ``(status, stdout, stderr)``."""
+    proc = _refusing(lambda where: gitenv.run(args, where), cwd)
+    return proc.returncode, os.fsdecode(proc.stdout), os.fsdecode(proc.stderr)
+
+
+def _refusing(call, cwd):
+    """``call(cwd)``, its failures to make git safe to run as RepoError (one sentence)."""
+    try:
+        return call(cwd)
+    except gitenv.ConfigUnreadable as exc:
+        raise RepoError(messages.backport_config_unreadable(cwd, exc)) from None
+    except OSError as exc:  # no git executable
+        raise RepoError(messages.backport_needs_git(exc)) from None
 
 
 def open_repo(path: str | Path):
-    """The repository at (or above) ``path``; refuses one without commits."""
+    """The repository at (or above) ``path``; refuses one git refuses, or without commits."""
     git = _git()
+    _check_git_accepts(path)
     try:
-        repo = git.Repo(path, search_parent_directories=True)
+        repo = _safe_classes()[1](path, search_parent_directories=True)
     except (git.InvalidGitRepositoryError, git.NoSuchPathError):
         raise RepoError(messages.backport_not_a_repo(path)) from None
     if not repo.head.is_valid():
         raise RepoError(messages.backport_unborn(repo.working_tree_dir or repo.git_dir))
-    _no_hooks(repo.git)
     return repo
+
+
+def _check_git_accepts(path: str | Path) -> None:
+    """Refuse a folder that is not in a repository, or whose repository git will not work in
+    (its owner is another user: git's "dubious ownership" check, ``safe.directory``)."""
+    if not os.path.isdir(path):
+        raise RepoError(messages.backport_not_a_repo(path))
+    status, _, err = run_git(["rev-parse", "--absolute-git-dir"], path)
+    if status == 0:
+        return
+    if "dubious ownership" in err:
+        where = _quoted(err) or os.path.abspath(path)
+        raise RepoError(messages.backport_dubious_owner(where, _owner(where)))
+    if "not a git repository" in err:
+        raise RepoError(messages.backport_not_a_repo(path))
+    raise RepoError(messages.backport_git_refuses(path, err))
+
+
+def _quoted(text: str) -> str | None:
+    """The first '...'-quoted part of git's message (the repository it names)."""
+    parts = text.split("'")
+    return parts[1] if len(parts) > 2 else None
+
+
+def _owner(path: str) -> str:
+    try:
+        uid = os.stat(path).st_uid
+    except OSError:
+        return "another user"
+    try:
+        return f"{pwd.getpwuid(uid).pw_name} (uid {uid})"
+    except KeyError:
+        return f"uid {uid}"
 
 
 def require_clean(repo) -> None:
@@ -168,36 +235,65 @@ def message_of(repo, sha: str) -> str:
     return repo.git.log("-1", "--format=%B", sha)
 
 
-class Worktree:
-    """A temporary worktree of ``repo`` with ``sha`` checked out (detached).
+FOLDER_PREFIX = "vllm-patches-backport-"  # the temporary folder that holds a worktree
+TREE = "tree"  # the worktree itself, inside that folder
 
-    Removed with ``remove()`` (its folder and git's record of it); ``attach``
-    puts it on a new branch, for a worktree left to the user.
+
+def worktree_list(repo) -> list[dict[str, str]]:
+    """``git worktree list --porcelain -z`` of ``repo``: one dict per worktree, the main
+    one first (``worktree``: its path as git records it, ``branch``, ``HEAD``, ...)."""
+    records, current = [], {}
+    for field in repo.git.worktree("list", "--porcelain", "-z").split("\0"):
+        if not field:
+            if current:
+                records.append(current)
+            current = {}
+            continue
+        key, _, value = field.partition(" ")
+        current[key] = value
+    if current:
+        records.append(current)
+    return records
+
+
+class Worktree:
+    """A worktree of ``repo`` at ``path`` (``<folder>/tree``), for backport's commits.
+
+    ``new`` makes one in a fresh temporary folder with a commit checked out
+    (detached); ``existing`` is one left to the user, once ``worktrees.claim``
+    proved it ours. ``remove()`` removes it through git; ``attach`` puts it on
+    a new branch, for a worktree left to the user.
     """
 
-    def __init__(self, repo, sha: str, folder: Path | None = None) -> None:
+    def __init__(self, repo, path: Path, made: bool = False) -> None:
         self.repo = repo
-        if folder is None:
-            self.folder = Path(tempfile.mkdtemp(prefix="vllm-patches-backport-"))
-            self.path = self.folder / "tree"
-            try:
-                repo.git.worktree("add", "--detach", str(self.path), sha)
-            except BaseException:
-                shutil.rmtree(self.folder, ignore_errors=True)
-                raise
-        else:  # an existing one, from the state file
-            self.folder = folder
-            self.path = folder / "tree"
-        self.git = _git().Git(str(self.path))
-        _no_hooks(self.git)
+        self.path = Path(path)
+        self.folder = self.path.parent
+        self.made = made  # made by this run: its folder may be removed outright
+        self.git = _safe_classes()[0](str(self.path))
 
     @classmethod
-    def existing(cls, repo, folder: str | Path) -> Worktree:
-        return cls(repo, "", Path(folder))
+    def new(cls, repo, sha: str) -> Worktree:
+        folder = Path(tempfile.mkdtemp(prefix=FOLDER_PREFIX))
+        path = folder / TREE
+        try:
+            repo.git.worktree("add", "--detach", str(path), sha)
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        return cls(repo, path, made=True)
 
-    @property
-    def exists(self) -> bool:
-        return self.path.is_dir()
+    @classmethod
+    def existing(cls, repo, path: str | Path) -> Worktree:
+        return cls(repo, Path(path))
+
+    def listed_path(self) -> str:
+        """This worktree's path as ``git worktree list`` records it."""
+        here = os.path.realpath(self.path)
+        for record in worktree_list(self.repo)[1:]:
+            if os.path.realpath(record.get("worktree", "")) == here:
+                return record["worktree"]
+        raise RepoError(messages.backport_worktree_unlisted(self.path))
 
     def attach(self, branch: str) -> None:
         """Create ``branch`` at this worktree's HEAD and check it out here."""
@@ -218,29 +314,51 @@ class Worktree:
         return self.git.rev_parse("HEAD")
 
     def unmerged(self) -> list[str]:
-        return [p for p in self.git.diff("--name-only", "--diff-filter=U").splitlines() if p]
+        out = self.git.diff(*gitenv.DIFF_SAFE, "--name-only", "--diff-filter=U")
+        return [p for p in out.splitlines() if p]
 
     def stage_tracked(self) -> bool:
         """Stage every change to tracked files; True when something is staged."""
         self.git.add("-u")
         try:
-            self.git.diff("--cached", "--quiet")
+            self.git.diff(*gitenv.DIFF_SAFE, "--cached", "--quiet")
         except git_errors():
             return True
         return False
 
     def commit(self, message: str, amend: bool = False) -> str:
-        args = ["--no-verify", "--cleanup=whitespace", "-m", message]
+        args = ["--no-verify", "--no-gpg-sign", "--cleanup=whitespace", "-m", message]
         if amend:
             args.insert(0, "--amend")
         self.git.commit(*args)
         return self.head()
 
     def remove(self) -> None:
-        """Remove the worktree and its folder; the repository is left as it was."""
+        """Remove the worktree through git (``git worktree remove``: its files and git's
+        record of it), then its folder when that is left empty. A worktree this run made
+        is removed even when git cannot remove it; the repository is left as it was."""
         try:
-            self.repo.git.worktree("remove", "--force", "--force", str(self.path))
+            remove_worktree(self.repo, str(self.path))
         except git_errors():
+            if not self.made:
+                raise
             shutil.rmtree(self.folder, ignore_errors=True)
-            self.repo.git.worktree("prune")
-        shutil.rmtree(self.folder, ignore_errors=True)
+            try:
+                remove_worktree(self.repo, str(self.path))  # git's record, the folder gone
+            except git_errors():
+                pass
+        _remove_empty(self.folder)
+
+
+def remove_worktree(repo, listed: str) -> None:
+    """``git worktree remove --force --force`` the worktree git lists at ``listed`` (also
+    when its folder is gone: then git's record of it alone is removed)."""
+    repo.git.worktree("remove", "--force", "--force", listed)
+
+
+def _remove_empty(folder: Path) -> None:
+    if folder.name.startswith(FOLDER_PREFIX):
+        try:
+            folder.rmdir()
+        except OSError:
+            pass

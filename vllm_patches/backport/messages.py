@@ -14,6 +14,23 @@ def backport_not_a_repo(path: object) -> str:
     return f"{path} is not inside a git repository (give the fork checkout with --repo)."
 
 
+def backport_dubious_owner(path: object, owner: str) -> str:
+    return (f"git refuses to work in the repository at {path}: it is owned by {owner}, not by you "
+            "(git's 'dubious ownership' check); if you trust it, run "
+            f"git config --global --add safe.directory {path}, then try again.")
+
+
+def backport_git_refuses(path: object, stderr: str) -> str:
+    lines = stderr.strip().splitlines()
+    detail = lines[0].removeprefix("fatal: ") if lines else "no message"
+    return f"git cannot open the repository at {path} ({detail})."
+
+
+def backport_config_unreadable(path: object, exc: Exception) -> str:
+    return (f"git cannot read the configuration of the repository at {path} ({exc}), so backport "
+            "cannot make sure none of its configured commands runs; fix the config first.")
+
+
 def backport_unborn(path: object) -> str:
     return f"The repository at {path} has no commits yet; there is no branch to backport onto."
 
@@ -62,8 +79,9 @@ def backport_nothing_pending(path: object) -> str:
     return f"No backport is waiting in {path}; there is nothing to continue or abort."
 
 
-def backport_state_unreadable(path: object, exc: Exception) -> str:
-    return f"The backport state file {path} is unreadable ({exc}); remove it after checking git worktree list."
+def backport_state_untrusted(path: object, problem: object) -> str:
+    return (f"The backport state file {path} cannot be trusted ({problem}); nothing was removed: "
+            "check git worktree list, then remove the file.")
 
 
 def backport_version_from_tag(tag: str, distance: int) -> str:
@@ -139,6 +157,39 @@ def backport_kept(why: str, worktree: object, patch_id: str) -> str:
     return (f"{why}. Left for you in {worktree}: make the change there by hand "
             f"(vllm-patches export {patch_id} --target {worktree} --force shows the engine's edit), "
             "then run vllm-patches backport --continue, or --abort to drop it")
+
+
+def backport_worktree_unlisted(worktree: object) -> str:
+    return f"git worktree list does not list the worktree just made at {worktree}"
+
+
+def backport_not_listed(worktree: object) -> str:
+    return f"{worktree} is not a worktree of this repository (git worktree list does not list it)"
+
+
+def backport_main_worktree(worktree: object) -> str:
+    return f"{worktree} is this repository's main worktree, not one a backport left"
+
+
+def backport_elsewhere(worktree: object, points_at: str) -> str:
+    return (f"{worktree} belongs to another repository (its .git points at {points_at}, "
+            "not at this repository's record of it: a copy of the repository?)")
+
+
+def backport_unmarked(worktree: object) -> str:
+    return f"{worktree} was not left by this backport (no vllm-patches marker with its token)"
+
+
+def backport_other_branch(worktree: object, checked_out: str, branch: str) -> str:
+    return f"{worktree} has {checked_out} checked out, not the backport's branch {branch}"
+
+
+def backport_abort_left_alone(why: str) -> str:
+    return f"left alone: {why}; dropped from the backport state, nothing removed"
+
+
+def backport_continue_refused(why: str) -> str:
+    return f"{why}; nothing committed: run vllm-patches backport --abort to drop it"
 
 
 def backport_worktree_gone(worktree: object) -> str:

@@ -10,8 +10,9 @@ commit (strategy ``cherry-pick``), commit, create the new branch at that
 commit and remove the worktree. The caller's checkout, HEAD, index and stash
 are never touched, and a refused or conflicting pair leaves no branch, no
 worktree and no state behind, unless ``keep_conflicts``: then its worktree
-is left on the new branch, recorded in ``backport_state``, for
-``resume`` (``--continue``) or ``abort`` (``--abort``).
+is left on the new branch, marked and recorded in the state file, for
+``resume`` (``--continue``) or ``abort`` (``--abort``), which touch it only
+when ``worktrees.claim`` finds it is this repository's and this backport's.
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ from vllm_patches.backport import messages
 
 from vllm_patches.backport import commit_message
 
-from vllm_patches.backport import gitrepo
-from vllm_patches.backport.state import Pending
+from vllm_patches.backport import gitrepo, worktrees
+from vllm_patches.backport.state import CHERRY_PICK, EDIT, STRATEGIES, Pending
 from vllm_patches.backport.state import load as load_state
 from vllm_patches.backport.state import save as save_state
 from vllm_patches.backport.branch_tree import BranchTree, branch_tree
@@ -36,9 +37,6 @@ from vllm_patches.core.sourcefile import SourceText, SourceTextError, decode_sou
 from vllm_patches.core.state import (APPLICABLE, APPLIED, FIXED, FIXED_UPSTREAM, NOT_APPLICABLE, PATCHED,
                     TARGET_MODIFIED, PatchStatus, classify_install, patch_status)
 
-EDIT = "edit"
-CHERRY_PICK = "cherry-pick"
-STRATEGIES = (EDIT, CHERRY_PICK)
 DEFAULT_BRANCH = "backport/{patch}/{onto}"
 
 # Outcomes, one per (branch, patch).
@@ -51,7 +49,8 @@ NOT_NEEDED = "not-applicable"
 BLOCKED = "blocked"
 KEPT = "kept"
 ABORTED = "aborted"
-NEEDS_ATTENTION = (BLOCKED, KEPT)
+LEFT_ALONE = "left-alone"  # --abort: the state names a worktree that is not this backport's
+NEEDS_ATTENTION = (BLOCKED, KEPT, LEFT_ALONE)
 
 BackportError = gitrepo.RepoError
 
@@ -169,17 +168,36 @@ def resume(repo_path: str | Path) -> list[Result]:
 
 
 def abort(repo_path: str | Path) -> list[Result]:
-    """``--abort``: remove each kept worktree and its new branch, and the state file."""
+    """``--abort``: remove each kept worktree that is this backport's, and its new branch.
+
+    A worktree the state names that ``worktrees.claim`` does not find ours is left
+    alone (and dropped from the state); one git fails to remove stays in the state.
+    """
     repo, pending = _open_pending(repo_path)
-    results = []
+    results, still = [], []
     for item in pending:
-        gitrepo.Worktree.existing(repo, item.worktree).remove()
-        gitrepo.delete_branch(repo, item.branch)
-        results.append(Result(item.onto, item.patch, ABORTED,
-                              messages.backport_aborted(item.branch), item.vllm_version,
-                              item.version_from))
-    save_state(gitrepo.common_dir(repo), [])
+        result = _drop(repo, item)
+        if result.outcome == BLOCKED:
+            still.append(item)
+        results.append(result)
+    save_state(gitrepo.common_dir(repo), still)
     return results
+
+
+def _drop(repo, item: Pending) -> Result:
+    def result(outcome, reason):
+        return Result(item.onto, item.patch, outcome, reason, item.vllm_version,
+                      item.version_from, worktree=item.worktree)
+
+    found = worktrees.claim(repo, item.worktree, item.token, item.branch)
+    if not found.ours:
+        return result(LEFT_ALONE, messages.backport_abort_left_alone(found.refusal()))
+    try:
+        gitrepo.Worktree.existing(repo, found.path).remove()
+        gitrepo.delete_branch(repo, item.branch)
+    except gitrepo.git_errors() as exc:
+        return result(BLOCKED, messages.backport_git_failed(exc))
+    return result(ABORTED, messages.backport_aborted(item.branch))
 
 
 # Opening and checking ----------------------------------------------------------
@@ -334,7 +352,7 @@ def _carry_out(repo, step: _Step, strategy: str, dry_run: bool, force: bool,
 
 
 def _by_edit(repo, step: _Step, force: bool, keep: bool) -> _Done:
-    worktree = gitrepo.Worktree(repo, step.tree.sha)
+    worktree = gitrepo.Worktree.new(repo, step.tree.sha)
     kept = False
     try:
         try:
@@ -342,9 +360,9 @@ def _by_edit(repo, step: _Step, force: bool, keep: bool) -> _Done:
         except EditError as exc:
             if not keep:
                 raise _Blocked(str(exc)) from None
-            worktree.attach(step.branch)
+            done = _kept(step, worktree, str(exc), step.message())
             kept = True
-            return _kept(step, worktree, str(exc), step.message())
+            return done
         for relpath, text in texts.items():
             worktree.write(relpath, text)
         worktree.git.add("--", *texts)
@@ -358,7 +376,7 @@ def _by_edit(repo, step: _Step, force: bool, keep: bool) -> _Done:
 
 
 def _by_cherry_pick(repo, step: _Step, pick: str, keep: bool) -> _Done:
-    worktree = gitrepo.Worktree(repo, step.tree.sha)
+    worktree = gitrepo.Worktree.new(repo, step.tree.sha)
     kept = False
     try:
         try:
@@ -370,12 +388,12 @@ def _by_cherry_pick(repo, step: _Step, pick: str, keep: bool) -> _Done:
             reason = messages.backport_pick_conflict(pick, conflicted)
             if not keep:
                 raise _Blocked(reason) from None
-            worktree.attach(step.branch)
-            kept = True
             original = gitrepo.message_of(repo, pick).rstrip("\n")
             message = f"{original}\n\n(cherry picked from commit {pick})"
-            return _kept(step, worktree, reason, commit_message.with_trailers(message, step.patch),
-                         pick)
+            done = _kept(step, worktree, reason,
+                         commit_message.with_trailers(message, step.patch), pick)
+            kept = True
+            return done
         shape = _worktree_shape(worktree, step.patch)
         if shape.kind not in (PATCHED, FIXED):
             raise _Blocked(messages.backport_pick_not_fix(pick, shape.detail or shape.kind))
@@ -398,11 +416,15 @@ def _worktree_shape(worktree: gitrepo.Worktree, patch: Patch):
 
 def _kept(step: _Step, worktree: gitrepo.Worktree, why: str, message: str,
           pick: str | None = None) -> _Done:
-    """The result of a worktree left to the user, and its record for the state file."""
-    result = step.result(KEPT, messages.backport_kept(why, worktree.path, step.patch.id),
-                         worktree=str(worktree.folder))
+    """Leave ``worktree`` to the user on the new branch, marked: the result, and its record
+    for the state file."""
+    worktree.attach(step.branch)
+    token = worktrees.new_token()
+    listed = worktrees.mark(worktree, token)
+    result = step.result(KEPT, messages.backport_kept(why, listed, step.patch.id),
+                         worktree=listed)
     pending = Pending(onto=step.onto, onto_sha=step.tree.sha, patch=step.patch.id,
-                      branch=step.branch, worktree=str(worktree.folder),
+                      branch=step.branch, worktree=listed, token=token,
                       strategy=CHERRY_PICK if pick else EDIT, message=message,
                       vllm_version=result.vllm_version, version_from=result.version_from,
                       upstream_commit=pick)
@@ -417,10 +439,13 @@ def _finish(repo, item: Pending) -> Result:
         return Result(item.onto, item.patch, outcome, reason, item.vllm_version,
                       item.version_from, branch=item.branch, **extra)
 
-    worktree = gitrepo.Worktree.existing(repo, item.worktree)
-    if not worktree.exists:
-        return result(KEPT, messages.backport_worktree_gone(worktree.path),
+    found = worktrees.claim(repo, item.worktree, item.token, item.branch)
+    if found.standing is worktrees.Standing.GONE:
+        return result(KEPT, found.refusal(), worktree=item.worktree)
+    if not found.ours:
+        return result(KEPT, messages.backport_continue_refused(found.refusal()),
                       worktree=item.worktree)
+    worktree = gitrepo.Worktree.existing(repo, found.path)
     unmerged = worktree.unmerged()
     if unmerged:
         return result(KEPT, messages.backport_still_unmerged(unmerged, worktree.path),

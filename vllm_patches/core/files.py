@@ -6,9 +6,11 @@ through a symlink), written and fsynced, given its mode, renamed over the file, 
 folder fsynced. ``FileLock`` is an exclusive ``flock`` on a lock file that is a plain file
 (a symlink is refused), taken again when another process removed the file while we
 waited. ``flock_exclusive`` locks an open file for the appends of the report.
+``read_untrusted`` reads a file vllm-patches does not own; ``json_object`` checks that its
+bytes are one JSON object.
 
-This module imports only ``os``, ``errno`` and ``stat`` (``fcntl`` when a lock is taken):
-the plugin's report line uses it at every vLLM process start.
+This module imports only ``os``, ``errno`` and ``stat`` (``fcntl`` when a lock is taken,
+``json`` when bytes are parsed): the plugin's report line uses it at every vLLM process start.
 """
 
 from __future__ import annotations
@@ -138,6 +140,27 @@ def is_atomic_temp(name: str, of: str) -> bool:
         return False
     pid, _, tag = name[len(prefix):-len(TEMP_END)].partition(".")
     return pid.isascii() and pid.isdigit() and bool(tag) and set(tag) <= _HEX
+
+
+class NotJsonObject(ValueError):
+    """Bytes read from a file vllm-patches does not own are not one JSON object."""
+
+
+def json_object(raw: bytes) -> dict:
+    """The JSON object in ``raw`` (the bytes of a state file or journal, read with
+    ``read_untrusted``); ``NotJsonObject`` whose message is the words of a sentence
+    ('nested too deeply', 'unreadable JSON: ...', 'not a JSON object') otherwise."""
+    import json
+
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except RecursionError:
+        raise NotJsonObject("nested too deeply") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise NotJsonObject(f"unreadable JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise NotJsonObject("not a JSON object")
+    return data
 
 
 def write_atomic(path, data: bytes | str, *, mode: int | None = None,

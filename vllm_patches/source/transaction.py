@@ -51,8 +51,8 @@ from enum import Enum
 from pathlib import Path, PurePosixPath
 from typing import Iterable, Iterator
 
-from vllm_patches.core.files import (FileLock, NotPlainFile, fsync_dir, is_atomic_temp,
-                                     write_atomic)
+from vllm_patches.core.files import (FileLock, NotJsonObject, NotPlainFile, fsync_dir,
+                                     is_atomic_temp, json_object, write_atomic)
 from vllm_patches.source import messages
 from vllm_patches.core.errors import VllmPatchesError
 from vllm_patches.core.pathguard import STATE_DIR, Area, UnsafePath, checked, read_regular, resolve
@@ -319,13 +319,9 @@ def _parse_file(root: Path, txid: str, raw: object) -> _File:
 def _parse_journal(root: Path, raw: bytes) -> _Journal:
     """The journal in ``raw``, every field checked (``_Untrusted`` otherwise); nothing changed."""
     try:
-        data = json.loads(raw.decode("utf-8"))
-    except RecursionError:
-        raise _Untrusted("nested too deeply") from None
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise _Untrusted(f"unreadable JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise _Untrusted("not a JSON object")
+        data = json_object(raw)
+    except NotJsonObject as exc:
+        raise _Untrusted(str(exc)) from None
     txid = data.get("id")
     if not isinstance(txid, str) or not TXID.fullmatch(txid):
         raise _Untrusted(f"'id' is not the id of a vllm-patches write: {txid!r:.60}")
