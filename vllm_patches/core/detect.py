@@ -151,6 +151,7 @@ def _version_of(location: Path, owner: Path | None, label: str) -> tuple[str | N
 # Distribution metadata -------------------------------------------------------
 _METADATA_GLOBS = ("vllm-*.dist-info", "vllm.egg-info", "vllm-*.egg-info")
 _METADATA_LIMIT = 16 << 20
+_INIT = b"vllm/__init__."
 
 
 def _metadata_dirs(folders) -> Iterator[Path]:
@@ -182,36 +183,42 @@ def _owns(info: Path, location: Path) -> bool:
     if record is None:
         return info.parent.resolve() == location
     package = (location / "vllm").resolve()
-    for line in record.splitlines():
-        if "vllm/__init__." not in line:
-            continue
-        for row in csv.reader([line]):
+    return any((info.parent / path).resolve().parent == package
+               for path in _package_inits(record))
+
+
+def _package_inits(record: bytes) -> Iterator[PurePosixPath]:
+    """The paths of ``vllm/__init__`` files (any suffix) that a RECORD lists (a RECORD of
+    vLLM holds thousands of lines: only the few that name such a file are parsed)."""
+    start = record.find(_INIT)
+    while start >= 0:
+        begin = record.rfind(b"\n", 0, start) + 1
+        end = record.find(b"\n", start)
+        end = len(record) if end < 0 else end
+        for row in csv.reader([record[begin:end].decode("utf-8", "replace")]):
             path = PurePosixPath(row[0]) if row else None
-            if path is not None and path.parent.name == "vllm" \
-                    and path.name.startswith("__init__.") \
-                    and (info.parent / path).resolve().parent == package:
-                return True
-    return False
+            if path is not None and path.parent.name == "vllm" and path.name.startswith("__init__."):
+                yield path
+        start = record.find(_INIT, end)
 
 
-def _read_metadata(info: Path, name: str) -> str | None:
+def _read_metadata(info: Path, name: str) -> bytes | None:
     """One file of a metadata folder (``files.read_untrusted``), or None when unreadable."""
     from vllm_patches.core.files import read_untrusted
 
     try:
-        return read_untrusted(info / name, limit=_METADATA_LIMIT).decode("utf-8", "replace")
+        return read_untrusted(info / name, limit=_METADATA_LIMIT)
     except OSError:
         return None
 
 
 def _metadata_version(info: Path) -> str | None:
     """The ``Version:`` of a dist-info's METADATA (an egg-info's PKG-INFO)."""
-    text = _read_metadata(info, "METADATA" if info.suffix == ".dist-info" else "PKG-INFO")
-    for line in (text or "").splitlines():
+    data = _read_metadata(info, "METADATA" if info.suffix == ".dist-info" else "PKG-INFO")
+    headers = (data or b"").replace(b"\r\n", b"\n").partition(b"\n\n")[0]
+    for line in headers.decode("utf-8", "replace").splitlines():
         if line.startswith("Version:"):
             return line.split(":", 1)[1].strip()
-        if not line.strip():
-            break
     return None
 
 

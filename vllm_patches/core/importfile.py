@@ -8,8 +8,10 @@ an extension module (``.cpython-311-x86_64-linux-gnu.so``, ``.abi3.so``,
 files is imported without any source; one in ``__pycache__`` only stands for
 its ``.py``, and Python trusts it without looking at the ``.py`` when it is an
 unchecked hash-based ``.pyc`` (``compileall --invalidation-mode
-unchecked-hash``). ``read_module_file`` reads the one text all of vllm-patches
-judges a vLLM module by; it is None unless that text is the code Python runs::
+unchecked-hash``). One departure: a folder or FIFO named like the ``.py``, which
+Python passes over, is handed to the reader, which refuses it in one sentence (a tree
+to repair). ``read_module_file`` reads the one text all of vllm-patches judges a vLLM
+module by; it is None unless that text is the code Python runs::
 
     found = module_source(location, "vllm.v1.engine.detokenizer")
     found.kind       # SOURCE, BYTECODE, EXTENSION, UNCHECKED_CACHE or ABSENT
@@ -78,7 +80,9 @@ def _find_in(folder: Path, name: str) -> tuple[Kind, Path, bool] | None:
                 return kind, init, True
     for kind, suffix in _suffixes():
         path = folder / f"{name}{suffix}"
-        if path.is_file():
+        if path.is_file() or (kind is Kind.SOURCE and path.exists()):
+            # A folder or a FIFO named like the .py, which Python would pass over, is
+            # left to the reader to refuse in one sentence: a tree to repair, not no module.
             return kind, path, False
     return (Kind.ABSENT, package, True) if namespace else None
 
