@@ -115,6 +115,7 @@ def cli() -> None:
       vllm-patches status
       vllm-patches status --target ~/src/vllm-fork --json
       vllm-patches hook install
+      vllm-patches uninstall && pip uninstall vllm-patches
     """
 
 
@@ -838,6 +839,8 @@ from vllm_patches.cli.catalog import catalog as _catalog_group  # noqa: E402  (a
 cli.add_command(_catalog_group)
 from vllm_patches.cli.audit import audit as _audit  # noqa: E402
 cli.add_command(_audit)
+from vllm_patches.cli.uninstall import uninstall as _uninstall  # noqa: E402
+cli.add_command(_uninstall)
 
 
 def main() -> None:

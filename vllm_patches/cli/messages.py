@@ -109,6 +109,52 @@ def hook_not_installed(site: object) -> str:
     return f"The hook is not installed in {site}; nothing to remove."
 
 
+# Uninstall ----------------------------------------------------------------------
+def uninstall_no_vllm() -> str:
+    return ("vLLM: not installed here, so no source patch to revert "
+            "(give --target DIR for a tree that holds vllm/)")
+
+
+def uninstall_would_remove(path: object) -> str:
+    return f"Would remove {path}."
+
+
+def uninstall_no_state(state: object) -> str:
+    if state is None:
+        return "No vLLM tree, so no .vllm-patches/ folder to remove."
+    return f"No {state}: nothing was recorded there."
+
+
+def uninstall_state_removed(state: object) -> str:
+    return f"Removed {state}: the record of what vllm-patches wrote there."
+
+
+def uninstall_state_kept(state: object, refused: list[str], others: list[str]) -> str:
+    if refused:
+        return (f"Kept {state}: its record still names {', '.join(refused)}, which could not "
+                "be reverted (see above).")
+    if others:
+        return (f"Kept {state}: it holds files vllm-patches did not write ({', '.join(others)}); "
+                "move them away, then remove the folder.")
+    return f"Kept {state}: it could not be removed."
+
+
+def uninstall_unrecorded_fix(patch_id: str, root: object) -> str:
+    return (f"{patch_id}: its fix is in the files under {root} without a record of "
+            "vllm-patches writing it (a fork's backport commit, or a lost record); "
+            f"vllm-patches revert {patch_id} --force --target {root} takes it out.")
+
+
+def uninstall_cache_left(path: object) -> str:
+    return (f"The user cache {path} (the release trees and shapes vllm-patches fetched): "
+            "remove it by hand if you like.")
+
+
+def uninstall_package_left() -> str:
+    return ("The package itself, and with it the vllm.general_plugins entry point that "
+            "patches each vLLM process at start-up: pip uninstall vllm-patches.")
+
+
 def hook_status_installed(path: object, current: bool) -> str:
     if current:
         return f"Hook: installed at {path}"

@@ -92,18 +92,23 @@ def source_reverted(patch_id: str, files: list[str], forced: bool) -> str:
     return f"{patch_id} reverted in {', '.join(files)}: the original bytes are back{how}"
 
 
+def source_would_revert(patch_id: str, files: list[str], forced: bool) -> str:
+    how = " (forced: the fix's blocks taken out of the changed files)" if forced else ""
+    return f"{patch_id} would be reverted in {', '.join(files)}{how}"
+
+
 def source_not_applied(patch_id: str) -> str:
     return f"{patch_id} is not applied in source here; nothing to revert"
 
 
-def source_record_stale(patch_id: str) -> str:
+def source_record_stale(patch_id: str, would: bool = False) -> str:
     return (f"{patch_id}: the files already hold their original bytes again (pip reinstall?); "
-            "the stale record is dropped")
+            f"the stale record {'would be' if would else 'is'} dropped")
 
 
-def source_record_dropped(patch_id: str) -> str:
-    return (f"{patch_id}: the record is dropped; the files hold no trace of the fix "
-            "and are left as they are")
+def source_record_dropped(patch_id: str, would: bool = False) -> str:
+    return (f"{patch_id}: the record {'would be' if would else 'is'} dropped; the files hold "
+            "no trace of the fix and are left as they are")
 
 
 def source_changed_since(patch_id: str, files: list[str]) -> str:

@@ -13,10 +13,16 @@ a folder that holds ``vllm/``; ``patches`` a sequence of catalogue
         (``record.py``) in the same transaction (``transaction.py``).
         ``dry_run`` writes nothing and puts the unified diff in
         ``Report.diff``.
-    revert(tree, patches=None, *, force=False) -> Report
+    revert(tree, patches=None, *, force=False, dry_run=False) -> Report
         Give the original bytes back, checked against the record. None:
         every patch applied in source there. ``force`` takes the fix's
         blocks out of files that changed since, or drops a stale record.
+        ``dry_run`` writes nothing and says what would be reverted.
+    revert_recorded(tree, *, dry_run=False) -> Report
+        ``revert`` of every patch the tree's record names, and only those
+        (a fix in the files without a record, such as a fork's committed
+        backport, stays: ``unrecorded_fixes`` names them). With nothing left
+        to record, the state folder ``.vllm-patches/`` goes.
     diff(tree, patches=None, *, force=False, mail=False) -> Report
         ``apply(..., dry_run=True)``; with ``mail``, ``Report.diff`` is one
         mail per patch, for ``git am``.
@@ -66,6 +72,7 @@ SKIPPED = "skipped"
 BLOCKED = "blocked"  # not named, but needed and held back by a fork's change: exit 1
 REFUSED = "refused"
 REVERTED = "reverted"
+WOULD_REVERT = "would-revert"
 NOT_APPLIED = "not-applied"
 
 
@@ -117,10 +124,37 @@ def apply(tree: VllmInstall | Path | str, patches: Sequence[Patch] | None = None
 
 
 def revert(tree: VllmInstall | Path | str, patches: Sequence[Patch] | None = None, *,
-           force: bool = False) -> Report:
+           force: bool = False, dry_run: bool = False) -> Report:
     """Give the original bytes back (see the module's docstring)."""
     install = _install_of(tree)
-    return _write(install, lambda rec: _plan_revert(install, patches, force, rec))
+    return _revert(install, lambda rec: _plan_revert(install, patches, force, rec,
+                                                     dry_run=dry_run), dry_run)
+
+
+def revert_recorded(tree: VllmInstall | Path | str, *, dry_run: bool = False) -> Report:
+    """Revert every patch the record names, newest first (see the module's docstring)."""
+    install = _install_of(tree)
+    return _revert(install, lambda rec: _plan_revert(install, None, False, rec,
+                                                     recorded_only=True, dry_run=dry_run),
+                   dry_run)
+
+
+def unrecorded_fixes(tree: VllmInstall | Path | str) -> list[str]:
+    """The ids of the catalogued patches whose marked blocks are in the tree's files
+    without a record of vllm-patches writing them (a backport commit, a lost record)."""
+    install = _install_of(tree)
+    recorded = load(install.location)
+    files = _Tree(install.location)
+    return [p.id for p in load_catalog() if recorded.get(p.id) is None and _holds_fix(files, p)]
+
+
+def _revert(install: VllmInstall, make_plan, dry_run: bool) -> Report:
+    if not dry_run:
+        return _write(install, make_plan)
+    if transaction.pending(_state_dir(install.location)):
+        raise SourceError(messages.source_pending(install.location))
+    plan = make_plan(load(install.location))
+    return Report(install, plan.results, plan.diff())
 
 
 def diff(tree: VllmInstall | Path | str, patches: Sequence[Patch] | None = None, *,
@@ -297,6 +331,7 @@ class _Plan:
     old_record: Record
     record: Record
     results: list[Result] = field(default_factory=list)
+    dry_run: bool = False  # results say what would be done
     edits: list[tuple[Patch, dict[str, tuple[str, str]]]] = field(default_factory=list)
 
     def folders(self) -> set[Path]:
@@ -408,10 +443,12 @@ def _rival_in_place(patch: Patch, known: Sequence[Patch], plan: _Plan) -> str | 
 
 # Revert -----------------------------------------------------------------------
 def _plan_revert(install: VllmInstall, patches: Sequence[Patch] | None, force: bool,
-                 rec: Record) -> _Plan:
-    plan = _Plan(install.location, _Tree(install.location), rec, rec)
+                 rec: Record, *, recorded_only: bool = False, dry_run: bool = False) -> _Plan:
+    plan = _Plan(install.location, _Tree(install.location), rec, rec, dry_run=dry_run)
     newest_first = [e.patch_id for e in reversed(rec.entries)]
-    if patches is None:
+    if patches is None and recorded_only:
+        ids = newest_first
+    elif patches is None:
         ids = newest_first + [p.id for p in load_catalog()
                               if p.id not in newest_first and _holds_fix(plan.tree, p)]
     else:
@@ -472,12 +509,11 @@ def _revert_one(plan: _Plan, patch: Patch, force: bool) -> Result:
                 plan.tree.files[rel].text = old
             return Result(pid, REFUSED, messages.source_revert_mismatch(pid, wrong[0]))
         plan.record = _settle(plan.record.without(pid), got)
-        return Result(pid, REVERTED, messages.source_reverted(pid, sorted(changed), False),
-                      tuple(sorted(changed)))
+        return _reverted(plan, pid, changed, forced=False)
     if all(current[rel] in (f.before, plan.record.original(rel))
            for rel, f in entry.files.items()):  # a reinstall: back to the bytes of the release
         plan.record = plan.record.without(pid)
-        return Result(pid, NOT_APPLIED, messages.source_record_stale(pid))
+        return Result(pid, NOT_APPLIED, messages.source_record_stale(pid, plan.dry_run))
     if not force:
         changed = [rel for rel, f in entry.files.items() if current[rel] != f.after]
         return Result(pid, REFUSED, messages.source_changed_since(pid, changed))
@@ -492,6 +528,13 @@ def _forced_take_out(plan: _Plan, patch: Patch) -> Result:
         return Result(pid, REFUSED, messages.source_refused(pid, str(exc)))
     plan.record = _settle(plan.record.without(pid), _by_file(changed, plan.tree))
     if not changed:
-        return Result(pid, NOT_APPLIED, messages.source_record_dropped(pid))
-    return Result(pid, REVERTED, messages.source_reverted(pid, sorted(changed), True),
-                  tuple(sorted(changed)))
+        return Result(pid, NOT_APPLIED, messages.source_record_dropped(pid, plan.dry_run))
+    return _reverted(plan, pid, changed, forced=True)
+
+
+def _reverted(plan: _Plan, pid: str, changed: dict[str, tuple[str, str]], forced: bool) -> Result:
+    files = sorted(changed)
+    if plan.dry_run:
+        return Result(pid, WOULD_REVERT, messages.source_would_revert(pid, files, forced),
+                      tuple(files))
+    return Result(pid, REVERTED, messages.source_reverted(pid, files, forced), tuple(files))

@@ -518,6 +518,13 @@ def _sweep(state: Path, folders: Iterable[Path]) -> None:
         fsync_dir(folder)
 
 
+def strangers(state: Path) -> list[str]:
+    """The names in the state folder that vllm-patches never writes there (someone else's:
+    they keep the folder, and nothing of vllm-patches removes them)."""
+    ours = {RECORD_NAME, LOCK, JOURNAL} | {path.name for path in leftovers(state)}
+    return sorted(set(_names(state)) - ours)
+
+
 def untidy(state: Path) -> bool:
     """True when the state folder holds more than the record (and the lock): a journal or
     a temporary that a kill left, or a folder without a record that should be gone.
