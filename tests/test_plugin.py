@@ -54,9 +54,11 @@ HOOK_MODULES = {"vllm_patches", "vllm_patches._version", "vllm_patches.runtime",
 
 @pytest.mark.parametrize("with_report, allowed", [
     (False, HOOK_MODULES),
-    # The armed line: the small writer, the C JSON string encoder and flock; no json
-    # (it imports re), logging, datetime, catalogue or vLLM.
-    (True, HOOK_MODULES | {"vllm_patches.runtime.reportline", "_json", "fcntl"}),
+    # The armed line: the small writer, the ownership rule it shares with the reader, the
+    # C JSON string encoder and flock; no json (it imports re), logging, datetime,
+    # catalogue or vLLM.
+    (True, HOOK_MODULES | {"vllm_patches.runtime.reportline", "vllm_patches.core",
+                           "vllm_patches.core.ownership", "errno", "_json", "fcntl"}),
 ], ids=["no report", "with VLLM_PATCHES_REPORT"])
 def test_register_imports_only_the_import_hook(tmp_path, with_report, allowed):
     code = (
@@ -131,6 +133,15 @@ def test_the_process_that_loaded_the_plugin_reported_first_that_it_armed(plugin_
     assert first["event"] == "armed"
 
 
+def test_every_line_of_the_process_and_of_its_forked_child_names_one_run(plugin_run):
+    """The process that armed first made the run; the child it forked inherited it."""
+    result, _, report = plugin_run
+    lines = [json.loads(line) for line in report.read_text().splitlines()]
+    assert {e["pid"] for e in lines} == {result["pid"], result["forked"][0]["pid"]}
+    (run,) = {e["run"] for e in lines}
+    assert run.split("-")[1] == str(result["pid"])
+
+
 def test_a_child_forked_after_patching_runs_the_fix_and_says_so_in_the_report(plugin_run):
     result, _, report = plugin_run
     (child,) = result["forked"]
@@ -158,10 +169,10 @@ def test_a_vllm_process_that_never_imports_a_target_still_proves_the_plugin_load
     assert report_lines(report) == []
     (armed,) = report_lines(report, "armed")
     assert (armed["pid"], armed["via"], armed["patches"]) == (result["pid"], "plugin", [STABLE])
-    shown = run_cli("status", "--report", str(report), "--check")
+    shown = run_cli("status", "--report", str(report), "--check", "--run", armed["run"])
     assert shown.returncode == 0, shown.stderr
     assert "1 process(es) armed; target not imported" in shown.stdout
-    asked = run_cli("status", "--report", str(report), "--check", STABLE)
+    asked = run_cli("status", "--report", str(report), "--check", "--run", armed["run"], STABLE)
     assert asked.returncode == 1 and "no evidence" in asked.stderr
 
 
