@@ -80,8 +80,13 @@ class NotEvidence(ReportError):
 def record(outcomes, vllm_version: str, armed_by=()) -> None:
     """Append one line per outcome to ``$VLLM_PATCHES_REPORT``; never raises. Without a
     report nothing is built (no run id is made either)."""
-    if outcomes and report_path():
-        write(patch_lines(outcomes, vllm_version, armed_by))
+    if not (outcomes and report_path()):
+        return
+    try:
+        data = patch_lines(outcomes, vllm_version, armed_by)
+    except Exception:  # pragma: no cover - an outcome that is no text: no line, no crash
+        return
+    write(data)
 
 
 # Reading ---------------------------------------------------------------------------

@@ -4,9 +4,10 @@ Every process that loads the plugin (or the ``.pth`` hook) writes one *armed*
 line from ``plugin.register()``; ``report.record`` then writes one *patch*
 line per patch once the target module is imported. ``register()`` runs at
 the start of every interpreter where the ``.pth`` hook is installed, so this
-module imports only built-in modules: no ``json`` (it pulls in ``re``, about
-13 ms), no ``logging``, no ``datetime``. JSON strings are escaped by
-``_json``'s C encoder, the one ``json.dumps`` uses.
+module imports only built-in modules and the small ``core.ownership`` (``os`` and
+``stat``): no ``json`` (it pulls in ``re``, about 13 ms), no ``logging`` (but for
+its one warning), no ``datetime``. JSON strings are escaped by ``_json``'s C
+encoder, the one ``json.dumps`` uses.
 
 Every line names its run (``VLLM_PATCHES_RUN``): the first process that writes one
 without a run in its environment makes a new id and puts it there, so that every
@@ -35,8 +36,8 @@ REPORT_ENV = "VLLM_PATCHES_REPORT"
 RUN_ENV = "VLLM_PATCHES_RUN"
 REPORT_MODE = 0o600  # a new report: only its owner (and root) reads or writes it
 LOCK_WAIT = 2.0  # seconds; past this, one unlocked O_APPEND write (never a hang)
-_OPEN_FLAGS = (os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK
-               | os.O_CLOEXEC)
+_OPEN_FLAGS = (os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
+               | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
 _WARNED: list[str] = []  # the one warning of this process, once written
 ARMED = "armed"  # the event and outcome of the line register() writes
 PATCH = "patch"  # the event of a line about one patch
