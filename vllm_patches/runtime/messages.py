@@ -23,6 +23,10 @@ def applied_now(patch_id: str, version: str) -> str:
 
 
 def apply_failed(patch_id: str, exc: BaseException) -> str:
+    if not isinstance(exc, Exception):  # SystemExit, GeneratorExit...: would end the process
+        return (f"{patch_id} could not be applied: its code raised {type(exc).__name__}"
+                f"({exc!s}), which would have ended this process; vllm-patches stopped it, "
+                "and vLLM runs without the patch")
     return f"{patch_id} could not be applied ({type(exc).__name__}: {exc}); vLLM runs without it"
 
 
@@ -62,8 +66,9 @@ def unknown_ids_in_env(ids: list[str], known: list[str]) -> str:
 
 
 def autopatch_failed(module: str, exc: BaseException) -> str:
+    ended = "" if isinstance(exc, Exception) else ", which would have ended this process"
     return (
-        f"vllm-patches could not patch {module} ({type(exc).__name__}: {exc}); "
+        f"vllm-patches could not patch {module} ({type(exc).__name__}: {exc}){ended}; "
         "vLLM runs unpatched (VLLM_PATCHES_STRICT=1 makes this an error)"
     )
 

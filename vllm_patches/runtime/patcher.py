@@ -5,7 +5,9 @@ the methods to wrap still have a known pre-fix shape, and installs the fix's
 methods, bound to the target module's globals. ``revert`` puts the original
 functions back. Both are idempotent and thread-safe, and neither raises for a
 patch that cannot be applied unless ``strict`` is set: a failing patch must
-never take a vLLM process down.
+never take a vLLM process down. Where a patch's code runs (its ``fix.py`` is
+executed, its target imported) anything it raises but ``KeyboardInterrupt`` is
+a ``failed`` outcome, ``SystemExit`` included.
 """
 
 from __future__ import annotations
@@ -221,7 +223,9 @@ def _apply_one(patch: Patch, force: bool, known=()) -> Outcome:
             return Outcome(patch.id, REFUSED, messages.refuse_rival(patch.id, rival))
     try:
         verdict, plans = examine(patch)
-    except Exception as exc:  # a broken vLLM must not break the host process
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # a broken vLLM must not break the host process
         return Outcome(patch.id, FAILED, messages.apply_failed(patch.id, exc))
     state = verdict.state
     if state == STATE_APPLIED:
@@ -238,9 +242,11 @@ def _apply_one(patch: Patch, force: bool, known=()) -> Outcome:
     try:
         for plan in plans:
             installed.append(_install(plan))
-    except Exception as exc:
+    except BaseException as exc:  # the fix's code runs here: a sys.exit() in fix.py too
         for record in reversed(installed):
             _restore(record)
+        if isinstance(exc, KeyboardInterrupt):
+            raise
         return Outcome(patch.id, FAILED, messages.apply_failed(patch.id, exc))
     _APPLIED[patch.id] = installed
     _APPLIED_PATCHES[patch.id] = patch
@@ -441,7 +447,7 @@ def _install(plan: _Plan) -> _Installed:
             setattr(scope, name, func)
         if target.class_name is None:
             _rebind_copies(plan.module, record, functions)
-    except Exception:
+    except BaseException:
         _restore(record)
         raise
     return record

@@ -76,7 +76,9 @@ def _arm_targets(_vllm) -> None:
     """Watch each target module of the selected patches (at once if it is imported)."""
     try:
         names = target_modules()
-    except Exception:  # never take vLLM's import down
+    except KeyboardInterrupt:
+        raise
+    except BaseException:  # never take vLLM's import down
         return
     for name in names:
         importhook.when_imported(name, _on_import)
@@ -93,7 +95,9 @@ def _report_armed(via: str, selected: tuple[str, ...] | None) -> None:
     try:
         from vllm_patches.runtime import reportline
         reportline.write(reportline.armed_line(via, selected))
-    except Exception:
+    except KeyboardInterrupt:
+        raise
+    except BaseException:
         pass
 
 
@@ -119,7 +123,9 @@ def _on_import(module) -> None:
     except runtime.PatchError as exc:
         report.record(exc.outcomes, runtime.vllm_version_text(), armed_by())
         raise
-    except Exception as exc:
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # SystemExit too: a patch never ends a vLLM process
         if strict:
             raise
         runtime.logger.warning("%s", messages.autopatch_failed(name, exc))
@@ -157,7 +163,9 @@ def _record_inherited() -> None:
         ppid = os.getppid()
         report.record([Outcome(i, report.INHERITED, messages.inherited_patch(i, ppid))
                        for i in _FORKS["ids"]], _FORKS["version"], armed_by())
-    except Exception:
+    except KeyboardInterrupt:
+        raise
+    except BaseException:
         pass
 
 
