@@ -13,6 +13,7 @@ import ast
 import json
 
 import pytest
+from packaging.version import Version
 
 from tests.helpers import SCENARIOS, run_cli, run_python, run_scenario
 from vllm_patches.runtime import plugin
@@ -247,6 +248,38 @@ def test_an_obsolete_patch_warns_that_it_can_be_dropped(fixed_release_run):
 def test_an_unknown_id_in_vllm_patches_is_warned_about(fixed_release_run):
     _, stderr = fixed_release_run
     assert any(ln.startswith("WARNING") and "no-such-patch" in ln for ln in stderr.splitlines())
+
+
+# On a release that has most fixes upstream ---------------------------------------------
+RECENT = "0.33.0"
+
+
+def log_lines(stderr: str) -> list[str]:
+    """This package's log lines, without their time stamps."""
+    return [line.split("] ", 1)[1] if "] " in line else line
+            for line in stderr.splitlines() if "[vllm_patches]" in line]
+
+
+def test_a_default_selection_logs_one_info_line_for_the_patches_fixed_upstream(release):
+    proc = run_python([str(SCENARIOS / "obsolete_lines.py")], release(RECENT))
+    (line,) = log_lines(proc.stderr)
+    fixed = [p.id for p in load_catalog() if p.fixed_in(Version(RECENT))]
+    assert f"{len(fixed)} patch(es) not needed on vLLM {RECENT} (fixed upstream)" in line
+    assert all(i in line for i in fixed)
+    assert [ln for ln in proc.stderr.splitlines() if "[vllm_patches]" in ln][0].startswith("INFO")
+    assert "obsolete" not in proc.stderr and "WARNING" not in proc.stderr
+
+
+def test_only_a_patch_named_in_vllm_patches_is_warned_about_and_only_once(release):
+    """Named in VLLM_PATCHES and judged twice more by apply(): one warning each."""
+    named = ["stop-string-earliest-match", "stop-token-ids-in-vocab"]
+    proc = run_python([str(SCENARIOS / "obsolete_lines.py"), named[0]], release(RECENT),
+                      VLLM_PATCHES=",".join(named))
+    lines = log_lines(proc.stderr)
+    assert len(lines) == len(set(lines)) == 2
+    assert sorted(line.split()[2] for line in lines) == named  # "pid N: ID is obsolete ..."
+    assert all("is obsolete" in line for line in lines)
+    assert proc.stderr.count("WARNING") == 2 and "not needed" not in proc.stderr
 
 
 def write_fix_into_source(tree, patch_id: str) -> None:

@@ -58,6 +58,12 @@ def log_obsolete(pid: int, patch_id: str, version: str, fixed_in: object) -> str
     )
 
 
+def not_needed_here(pid: int, ids: list[str], version: object) -> str:
+    return (f"pid {pid}: {len(ids)} patch(es) not needed on vLLM {version} (fixed upstream): "
+            f"{', '.join(ids)}; each is still checked against the running code when its "
+            "module is imported")
+
+
 def unknown_ids_in_env(ids: list[str], known: list[str]) -> str:
     return (
         f"VLLM_PATCHES names unknown patch id(s) {', '.join(ids)}; known ids: "

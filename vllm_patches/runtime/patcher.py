@@ -110,14 +110,22 @@ def is_applied(patch_id: str) -> bool:
         return installed is not None and all(record.live() for record in installed)
 
 
-def apply(ids=None, *, force: bool = False, strict: bool | None = None) -> list[Outcome]:
-    """Apply catalogued patches (all when ``ids`` is empty) in this process."""
+def apply(ids=None, *, force: bool = False, strict: bool | None = None,
+          named=None) -> list[Outcome]:
+    """Apply catalogued patches (all when ``ids`` is empty) in this process.
+
+    ``named``: the ids the user chose by name (default: ``ids``); an obsolete one of those
+    is a WARNING, any other obsolete patch only a DEBUG line (a default of every patch
+    is no choice to be warned about)."""
     strict = strict_from_env() if strict is None else strict
+    if named is None:
+        named = [ids] if isinstance(ids, str) else list(ids or ())
     with _LOCK:
-        return apply_patches(_select(ids, strict), force=force, strict=strict)
+        return apply_patches(_select(ids, strict), force=force, strict=strict, named=named)
 
 
-def apply_patches(patches, *, force: bool = False, strict: bool | None = None) -> list[Outcome]:
+def apply_patches(patches, *, force: bool = False, strict: bool | None = None,
+                  named=()) -> list[Outcome]:
     """``apply`` for ``Patch`` objects already loaded (``catalog check`` loads a catalogue
     folder itself): the same outcomes, logging and strict mode."""
     strict = strict_from_env() if strict is None else strict
@@ -128,7 +136,7 @@ def apply_patches(patches, *, force: bool = False, strict: bool | None = None) -
                              if i not in {q.id for q in patches})]
         for patch in patches:
             outcome = _apply_one(patch, force, known)
-            _log(outcome, patch)
+            _log(outcome, patch, named)
             outcomes.append(outcome)
             if strict and not outcome.ok:
                 raise PatchError(outcome.message, outcomes)
@@ -501,13 +509,19 @@ def _unbind_later_copies(record: _Installed) -> None:
             setattr(other, attr, original)
 
 
-def _log(outcome: Outcome, patch: Patch) -> None:
+_WARNED_OBSOLETE: set[str] = set()  # ids this process warned about as obsolete
+
+
+def _log(outcome: Outcome, patch: Patch, named=()) -> None:
     if outcome.outcome == APPLIED:
         logger.info("%s", messages.log_applied(os.getpid(), outcome.id, outcome.mode,
                                                vllm_version_text()))
-    elif outcome.obsolete:
+    elif outcome.obsolete and outcome.id in named and outcome.id not in _WARNED_OBSOLETE:
+        _WARNED_OBSOLETE.add(outcome.id)  # one warning per process, however often judged
         logger.warning("%s", messages.log_obsolete(os.getpid(), outcome.id, vllm_version_text(),
                                                    patch.applied_upstream))
+    elif outcome.obsolete:
+        logger.debug("%s", outcome.message)
     elif outcome.outcome in (REFUSED, FAILED):
         logger.warning("%s", outcome.message)
     else:
