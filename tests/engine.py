@@ -570,6 +570,11 @@ class Server:
         return [p for p in self.processes()
                 if p.pid == self.pid or p.title.startswith("VLLM::")]
 
+    @property
+    def run(self) -> str | None:
+        """The run this server's processes write under (``status --report --run``)."""
+        return self.env.get("VLLM_PATCHES_RUN")
+
     def report_lines(self) -> list[dict]:
         if self.report_path is None or not self.report_path.exists():
             return []
@@ -617,6 +622,7 @@ def serve(layer: Layer, model: Path, tmp: Path, *, plugin: bool = True,
         env["VLLM_PATCHES"] = patches
     if report_path is not None:
         env["VLLM_PATCHES_REPORT"] = str(report_path)
+        env["VLLM_PATCHES_RUN"] = f"{tmp.name}-{time.time_ns()}"  # this start's run
     if tp > 1:
         cores = sorted(os.sched_getaffinity(0))[:tp]
         env["VLLM_CPU_OMP_THREADS_BIND"] = "|".join(str(c) for c in cores)

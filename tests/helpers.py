@@ -24,6 +24,7 @@ def python_env(*paths: Path | str, **extra: str) -> dict[str, str]:
     env.pop("VLLM_PATCHES_STRICT", None)
     env.pop("VLLM_PATCHES_VLLM_VERSION", None)
     env.pop("VLLM_PATCHES_REPORT", None)
+    env.pop("VLLM_PATCHES_RUN", None)
     env["PYTHONPATH"] = os.pathsep.join([*(str(p) for p in paths), str(REPO)])
     env.setdefault("VLLM_LOGGING_LEVEL", "ERROR")
     env.update(extra)

@@ -13,6 +13,7 @@ import ast
 import json
 
 import pytest
+from packaging.version import Version
 
 from tests.helpers import SCENARIOS, run_cli, run_python, run_scenario
 from vllm_patches.runtime import plugin
@@ -54,9 +55,11 @@ HOOK_MODULES = {"vllm_patches", "vllm_patches._version", "vllm_patches.runtime",
 
 @pytest.mark.parametrize("with_report, allowed", [
     (False, HOOK_MODULES),
-    # The armed line: the small writer, the C JSON string encoder and flock; no json
-    # (it imports re), logging, datetime, catalogue or vLLM.
-    (True, HOOK_MODULES | {"vllm_patches.runtime.reportline", "_json", "fcntl"}),
+    # The armed line: the small writer, the ownership rule it shares with the reader, the
+    # C JSON string encoder and flock; no json (it imports re), logging, datetime,
+    # catalogue or vLLM.
+    (True, HOOK_MODULES | {"vllm_patches.runtime.reportline", "vllm_patches.core",
+                           "vllm_patches.core.ownership", "errno", "_json", "fcntl"}),
 ], ids=["no report", "with VLLM_PATCHES_REPORT"])
 def test_register_imports_only_the_import_hook(tmp_path, with_report, allowed):
     code = (
@@ -143,6 +146,15 @@ def test_the_process_that_loaded_the_plugin_reported_first_that_it_armed(plugin_
     assert first["event"] == "armed"
 
 
+def test_every_line_of_the_process_and_of_its_forked_child_names_one_run(plugin_run):
+    """The process that armed first made the run; the child it forked inherited it."""
+    result, _, report = plugin_run
+    lines = [json.loads(line) for line in report.read_text().splitlines()]
+    assert {e["pid"] for e in lines} == {result["pid"], result["forked"][0]["pid"]}
+    (run,) = {e["run"] for e in lines}
+    assert run.split("-")[1] == str(result["pid"])
+
+
 def test_a_child_forked_after_patching_runs_the_fix_and_says_so_in_the_report(plugin_run):
     result, _, report = plugin_run
     (child,) = result["forked"]
@@ -170,10 +182,10 @@ def test_a_vllm_process_that_never_imports_a_target_still_proves_the_plugin_load
     assert report_lines(report) == []
     (armed,) = report_lines(report, "armed")
     assert (armed["pid"], armed["via"], armed["patches"]) == (result["pid"], "plugin", [STABLE])
-    shown = run_cli("status", "--report", str(report), "--check")
+    shown = run_cli("status", "--report", str(report), "--check", "--run", armed["run"])
     assert shown.returncode == 0, shown.stderr
     assert "1 process(es) armed; target not imported" in shown.stdout
-    asked = run_cli("status", "--report", str(report), "--check", STABLE)
+    asked = run_cli("status", "--report", str(report), "--check", "--run", armed["run"], STABLE)
     assert asked.returncode == 1 and "no evidence" in asked.stderr
 
 
@@ -273,6 +285,38 @@ def test_an_obsolete_patch_warns_that_it_can_be_dropped(fixed_release_run):
 def test_an_unknown_id_in_vllm_patches_is_warned_about(fixed_release_run):
     _, stderr = fixed_release_run
     assert any(ln.startswith("WARNING") and "no-such-patch" in ln for ln in stderr.splitlines())
+
+
+# On a release that has most fixes upstream ---------------------------------------------
+RECENT = "0.33.0"
+
+
+def log_lines(stderr: str) -> list[str]:
+    """This package's log lines, without their time stamps."""
+    return [line.split("] ", 1)[1] if "] " in line else line
+            for line in stderr.splitlines() if "[vllm_patches]" in line]
+
+
+def test_a_default_selection_logs_one_info_line_for_the_patches_fixed_upstream(release):
+    proc = run_python([str(SCENARIOS / "obsolete_lines.py")], release(RECENT))
+    (line,) = log_lines(proc.stderr)
+    fixed = [p.id for p in load_catalog() if p.fixed_in(Version(RECENT))]
+    assert f"{len(fixed)} patch(es) not needed on vLLM {RECENT} (fixed upstream)" in line
+    assert all(i in line for i in fixed)
+    assert [ln for ln in proc.stderr.splitlines() if "[vllm_patches]" in ln][0].startswith("INFO")
+    assert "obsolete" not in proc.stderr and "WARNING" not in proc.stderr
+
+
+def test_only_a_patch_named_in_vllm_patches_is_warned_about_and_only_once(release):
+    """Named in VLLM_PATCHES and judged twice more by apply(): one warning each."""
+    named = ["stop-string-earliest-match", "stop-token-ids-in-vocab"]
+    proc = run_python([str(SCENARIOS / "obsolete_lines.py"), named[0]], release(RECENT),
+                      VLLM_PATCHES=",".join(named))
+    lines = log_lines(proc.stderr)
+    assert len(lines) == len(set(lines)) == 2
+    assert sorted(line.split()[2] for line in lines) == named  # "pid N: ID is obsolete ..."
+    assert all("is obsolete" in line for line in lines)
+    assert proc.stderr.count("WARNING") == 2 and "not needed" not in proc.stderr
 
 
 def write_fix_into_source(tree, patch_id: str) -> None:

@@ -22,6 +22,7 @@ from vllm_patches.runtime import report
 from vllm_patches.runtime import reportline
 STABLE = "gemma4-mtp-stable-lm-head"
 RELOAD = "gemma4-mtp-lm-head-reload"
+RUN = "20260101T000000Z-1-0badc0de"  # the run of the lines a test writes, unless it says
 
 WRITER = """
 import sys
@@ -50,9 +51,15 @@ def armer(via: str = "plugin") -> str:
     return ARMER.format(via=via)
 
 
-def write_report(path, *codes: str) -> None:
+def write_report(path, *codes: str, run: str = RUN) -> None:
+    """Each code in a process of run ``run`` (one deployment's API server, engine core...)."""
     for code in codes:
-        run_python(["-c", code], VLLM_PATCHES_REPORT=str(path))
+        run_python(["-c", code], VLLM_PATCHES_REPORT=str(path), VLLM_PATCHES_RUN=run)
+
+
+def check(path, *args: str, run: str = RUN):
+    """``vllm-patches status --report PATH --check --run RUN ARGS``."""
+    return run_cli("status", "--report", str(path), "--check", "--run", run, *args)
 
 
 # Writing ----------------------------------------------------------------------------
@@ -161,7 +168,8 @@ def test_status_report_shows_one_row_per_process(tmp_path):
     proc = run_cli("status", "--report", str(path))
     assert proc.returncode == 0, proc.stderr
     assert "3 process(es)" in proc.stdout
-    rows = [line for line in proc.stdout.splitlines() if line.split()[:1] and line.split()[0].isdigit()]
+    processes = proc.stdout.partition(" run(s) in this report")[0].rsplit("\n", 1)[0]
+    rows = [line for line in processes.splitlines() if line.split()[:1] and line.split()[0].isdigit()]
     assert len(rows) == 3
     assert f"{STABLE}: applied (runtime) in 2, failed in 1 of 3 process(es)" in proc.stdout
     assert f"{RELOAD}: skipped in 3 of 3 process(es)" in proc.stdout
@@ -181,8 +189,8 @@ def test_status_report_check_exits_1_when_a_process_could_not_apply_a_patch(tmp_
     good, bad = tmp_path / "good.jsonl", tmp_path / "bad.jsonl"
     write_report(good, writer())
     write_report(bad, writer(), writer(outcome="refused"))
-    assert run_cli("status", "--report", str(good), "--check").returncode == 0
-    assert run_cli("status", "--report", str(bad), "--check").returncode == 1
+    assert check(good).returncode == 0
+    assert check(bad).returncode == 1
 
 
 def test_status_report_can_be_limited_to_some_patches(tmp_path):
@@ -218,7 +226,7 @@ def test_report_does_not_combine_with_target(tmp_path):
 # status --report --check: exit 0 only on evidence -----------------------------------
 def patch_line(**fields) -> str:
     """One line as the plugin writes it, with ``fields`` replaced."""
-    line = {"time": "2026-01-01T00:00:00.000+00:00", "pid": 4242, "ppid": 1,
+    line = {"time": "2026-01-01T00:00:00.000+00:00", "run": RUN, "pid": 4242, "ppid": 1,
             "process": "VLLM::Worker_TP0", "vllm": "0.22.1", "via": "plugin", "event": "patch",
             "patch": STABLE, "outcome": "applied", "mode": "runtime", "message": "applied"}
     line.update(fields)
@@ -226,7 +234,8 @@ def patch_line(**fields) -> str:
 
 
 def armed_line(**fields) -> str:
-    line = {"time": "2026-01-01T00:00:00.000+00:00", "pid": 4343, "ppid": 1, "process": "python",
+    line = {"time": "2026-01-01T00:00:00.000+00:00", "run": RUN, "pid": 4343, "ppid": 1,
+            "process": "python",
             "via": "pth", "event": "armed", "outcome": "armed", "patches": "all"}
     line.update(fields)
     return json.dumps(line) + "\n"
@@ -259,6 +268,8 @@ NO_EVIDENCE = {
     "message a dict": patch_line(message={}),
     "vllm a number": patch_line(vllm=0.22),
     "time a number": patch_line(time=1700000000),
+    "run a number": patch_line(run=20260101),
+    "run a list": patch_line(run=[RUN]),
     "an unknown event": patch_line(event="exploded"),
     "armed with patches a dict": armed_line(patches={"all": True}),
     "armed with patches a list of numbers": armed_line(patches=[1, 2]),
@@ -274,7 +285,7 @@ def test_check_fails_in_one_sentence_on_a_report_without_evidence(tmp_path, cont
     path = tmp_path / "report.jsonl"
     path.write_bytes(content if isinstance(content, bytes) else content.encode())
     before = path.read_bytes()
-    proc = run_cli("status", "--report", str(path), "--check")
+    proc = check(path)
     assert proc.returncode == 1, proc.stderr
     assert "Traceback" not in proc.stderr
     assert proc.stderr.startswith("vllm-patches: ") and proc.stderr.count("\n") == 1
@@ -297,27 +308,27 @@ def test_without_check_a_report_without_evidence_is_shown_not_a_crash(tmp_path, 
 def test_check_passes_on_evidence_that_the_patch_is_in_place_or_not_needed(tmp_path, outcome):
     path = tmp_path / "report.jsonl"
     write_report(path, writer(outcome=outcome), writer())
-    proc = run_cli("status", "--report", str(path), "--check")
+    proc = check(path)
     assert (proc.returncode, proc.stderr) == (0, "")
-    assert run_cli("status", "--report", str(path), "--check", STABLE).returncode == 0
+    assert check(path, STABLE).returncode == 0
 
 
 @pytest.mark.parametrize("outcome", ["refused", "failed", "exploded"])
 def test_check_fails_when_a_process_did_not_put_the_patch_in_and_says_which(tmp_path, outcome):
     path = tmp_path / "report.jsonl"
     write_report(path, writer(), writer(outcome=outcome))
-    proc = run_cli("status", "--report", str(path), "--check")
+    proc = check(path)
     assert proc.returncode == 1
     assert proc.stderr.startswith("vllm-patches: ") and proc.stderr.count("\n") == 1
     assert STABLE in proc.stderr and outcome in proc.stderr
-    assert run_cli("status", "--report", str(path), "--check", RELOAD).returncode == 0
+    assert check(path, RELOAD).returncode == 0
 
 
 def test_check_fails_for_an_asked_patch_that_no_process_recorded(tmp_path):
     path = tmp_path / "report.jsonl"
     write_report(path, writer(reload=None))
-    assert run_cli("status", "--report", str(path), "--check", STABLE).returncode == 0
-    proc = run_cli("status", "--report", str(path), "--check", RELOAD)
+    assert check(path, STABLE).returncode == 0
+    proc = check(path, RELOAD)
     assert proc.returncode == 1 and proc.stderr.count("\n") == 1
     assert RELOAD in proc.stderr and "no evidence" in proc.stderr
 
@@ -329,14 +340,14 @@ def test_check_fails_when_some_lines_cannot_be_read(tmp_path):
     with path.open("a") as fh:
         fh.write(patch_line(pid="4242", outcome="failed"))
     assert run_cli("status", "--report", str(path)).returncode == 0
-    proc = run_cli("status", "--report", str(path), "--check")
+    proc = check(path)
     assert proc.returncode == 1 and "1 line" in proc.stderr and proc.stderr.count("\n") == 1
 
 
 def test_an_unknown_patch_id_is_bad_input(tmp_path):
     path = tmp_path / "report.jsonl"
     write_report(path, writer())
-    proc = run_cli("status", "--report", str(path), "--check", "no-such-patch")
+    proc = check(path, "no-such-patch")
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and "no-such-patch" in proc.stderr
 
@@ -371,10 +382,10 @@ def test_a_process_that_armed_then_patched_is_one_row_with_its_outcomes(tmp_path
 def test_a_report_of_armed_processes_only_proves_the_plugin_loaded_but_no_patch(tmp_path):
     path = tmp_path / "report.jsonl"
     write_report(path, armer(), armer())
-    proc = run_cli("status", "--report", str(path), "--check")
+    proc = check(path)
     assert proc.returncode == 0, proc.stderr
     assert "2 process(es) armed; target not imported" in proc.stdout
-    asked = run_cli("status", "--report", str(path), "--check", STABLE)
+    asked = check(path, STABLE)
     assert asked.returncode == 1 and STABLE in asked.stderr and "no evidence" in asked.stderr
 
 

@@ -126,22 +126,33 @@ def cli() -> None:
     "--check",
     is_flag=True,
     help="Exit 1 when a patch is applicable but not applied, or blocked by a fork's change. "
-    "With --report: exit 0 only when the report proves every patch asked about (all "
-    "without IDs) in place or not needed in each process that imported its target; exit 1 "
-    "when a process could not apply one, and when there is no evidence (an empty report, an "
-    "unreadable line, or no line for a patch ID given), with the reason on stderr.",
+    "With --report and --run: exit 0 only when the lines of that run prove every patch asked "
+    "about (all without IDs) in place or not needed in each process that imported its "
+    "target; exit 1 when a process could not apply one, and when there is no evidence (no "
+    "line of that run, an unreadable line, no line for a patch ID given, or a report that "
+    "is a symlink, too large, or a file another user could have written), with the reason "
+    "on stderr.",
 )
 @click.option(
     "--report",
     "report_file",
     type=click.Path(dir_okay=True, path_type=str),
     metavar="FILE",
-    help="Summarise, per process, the VLLM_PATCHES_REPORT file that vLLM's processes wrote.",
+    help="Summarise, per process, the VLLM_PATCHES_REPORT file that vLLM's processes wrote, "
+    "and list the runs it holds.",
+)
+@click.option(
+    "--run",
+    "run_id",
+    metavar="ID",
+    help="With --report: only the lines of this run (the VLLM_PATCHES_RUN of the vLLM "
+    "processes; the first process that arms makes one when it is unset). --check needs it, "
+    "so that a run's evidence never passes for another's.",
 )
 @click.argument("ids", nargs=-1, metavar="[ID]...")
 @catalog_option
 @friendly_errors
-def status(target, vllm_version, as_json, check, report_file, ids) -> None:
+def status(target, vllm_version, as_json, check, report_file, run_id, ids) -> None:
     """Show the vLLM found and the state of each catalogued patch.
 
     States: applicable, applied, fixed-upstream, not-applicable, target-modified.
@@ -154,14 +165,17 @@ def status(target, vllm_version, as_json, check, report_file, ids) -> None:
       vllm-patches status --target /srv/vllm-fork --json
       vllm-patches status --check    # exit 1 if a fix is still missing (neither in the
                                      # files nor applied by the plugin at start-up)
-      VLLM_PATCHES_REPORT=/tmp/patches.jsonl vllm serve ...
-      vllm-patches status --report /tmp/patches.jsonl
+      export VLLM_PATCHES_RUN=deploy-$(date +%s) VLLM_PATCHES_REPORT=~/run/patches.jsonl
+      vllm serve ...
+      vllm-patches status --report ~/run/patches.jsonl --check --run "$VLLM_PATCHES_RUN"
     """
     if report_file is not None:
         if target is not None or vllm_version is not None:
             raise Failure(messages.report_with_target())
-        _report_status(report_file, ids, as_json, check)
+        _report_status(report_file, ids, as_json, check, run_id)
         return
+    if run_id is not None:
+        raise Failure(messages.run_without_report())
     from vllm_patches.core.catalog import select
     from vllm_patches.core.detect import find_vllm
     from vllm_patches.core.state import APPLICABLE, TARGET_MODIFIED, patch_status
@@ -554,43 +568,58 @@ def _write_output(path: str, data: bytes) -> None:
         raise Failure(messages.export_unwritable(path, exc)) from None
 
 
-def _report_status(path: str, ids, as_json: bool, check: bool) -> None:
+def _report_status(path: str, ids, as_json: bool, check: bool, run_id: str | None) -> None:
     from vllm_patches.runtime import report
     from vllm_patches.core.catalog import get_patch
 
+    if run_id is not None and not run_id.strip():
+        raise Failure(messages.report_empty_run())
+    run_id = run_id.strip() if run_id is not None else None
+    if check and run_id is None:
+        raise Failure(messages.report_check_needs_run(path))
     for patch_id in ids:
         get_patch(patch_id)  # an unknown id is bad input, as for status without --report
-    entries, unreadable = report.read(path)
-    records = report.summarize(entries, ids)
+    try:
+        entries, unreadable = report.read(path)
+    except report.NotEvidence as exc:
+        click.echo(f"vllm-patches: {exc}", err=True)
+        sys.exit(EXIT_ATTENTION)
+    held = report.runs(entries)
+    chosen = entries if run_id is None else report.of_run(entries, run_id)
+    records = report.summarize(chosen, ids)
     patched = [r for r in records if r.target_imported]
     armed_only = [r for r in records if not r.target_imported]
-    problem = report.check(path, records, len(entries), unreadable, ids)
+    problem = report.check(path, records, len(chosen), unreadable, ids, run_id, held)
     if as_json:
-        emit_json({"report": path, "processes": [r.to_dict() for r in patched],
+        emit_json({"report": path, "run": run_id, "runs": [r.to_dict() for r in held],
+                   "processes": [r.to_dict() for r in patched],
                    "armed_target_not_imported": [r.to_dict() for r in armed_only],
                    "unreadable_lines": unreadable,
                    "check": {"passed": problem is None, "problem": problem}})
     else:
-        _print_report(path, patched, armed_only, unreadable)
+        _print_report(path, patched, armed_only, unreadable, run_id)
+        _print_runs(held)
     if check and problem is not None:
         click.echo(f"vllm-patches: {problem}", err=True)
         sys.exit(EXIT_ATTENTION)
 
 
-def _print_report(path: str, patched, armed_only, unreadable: int) -> None:
-    """The processes with patch outcomes, one row each, then those that only armed."""
+def _print_report(path: str, patched, armed_only, unreadable: int, run_id=None) -> None:
+    """The processes with patch outcomes, one row each, then those that only armed; a RUN
+    column when they belong to more than one run."""
     from vllm_patches.runtime.report import outcome_counts, outcome_label
 
+    run = _run_column({r.run for r in (*patched, *armed_only)})
     if not patched:
-        click.echo(messages.report_empty(path))
+        click.echo(messages.report_empty(path, run_id))
         if unreadable:
             click.echo(f"({unreadable} unreadable line(s) ignored)")
     else:
-        click.echo(messages.report_heading(path, len(patched), unreadable))
+        click.echo(messages.report_heading(path, len(patched), unreadable, run_id))
         click.echo("")
         patch_ids = sorted({p for r in patched for p in r.patches})
-        _print_rows([("PID", "PARENT", "VLLM", "VIA", "PROCESS", *patch_ids)] + [
-            (str(r.pid), str(r.ppid), r.vllm, r.via, _shorten(r.process, 40),
+        _print_rows([(*run(None), "PID", "PARENT", "VLLM", "VIA", "PROCESS", *patch_ids)] + [
+            (*run(r), str(r.pid), str(r.ppid), r.vllm, r.via, _shorten(r.process, 40),
              *(outcome_label(r.patches[p]) if p in r.patches else "-" for p in patch_ids))
             for r in patched
         ])
@@ -602,12 +631,37 @@ def _print_report(path: str, patched, armed_only, unreadable: int) -> None:
         click.echo(f"{len(armed_only)} process(es) armed; target not imported "
                    "(the plugin loaded, no patched module was imported there):")
         click.echo("")
-        _print_rows([("PID", "PARENT", "VIA", "ARMED", "PROCESS")] + [
-            (str(r.pid), str(r.ppid), r.via,
+        _print_rows([(*run(None), "PID", "PARENT", "VIA", "ARMED", "PROCESS")] + [
+            (*run(r), str(r.pid), str(r.ppid), r.via,
              r.armed if isinstance(r.armed, str) else ",".join(r.armed or ()),
              _shorten(r.process, 40))
             for r in armed_only
         ])
+
+
+def _run_column(runs: set):
+    """``cells(record)``: the RUN cell of a row (the heading for None), or no cell at all when
+    every row is of one run."""
+    def cells(rec) -> tuple[str, ...]:
+        if len(runs) < 2:
+            return ()
+        return ("RUN",) if rec is None else (rec.run or "-",)
+
+    return cells
+
+
+def _print_runs(held) -> None:
+    """The runs of the whole report, oldest first: what --run can ask about."""
+    if not held:
+        return
+    click.echo("")
+    click.echo(messages.report_runs_heading(len(held)))
+    click.echo("")
+    _print_rows([("RUN", "FIRST LINE", "LAST LINE", "PROCESSES")] + [
+        (r.id or messages.report_no_run(), r.first_time or "-", r.last_time or "-",
+         str(r.processes))
+        for r in held
+    ])
 
 
 def _print_rows(rows: list[tuple[str, ...]]) -> None:

@@ -69,13 +69,39 @@ def report_with_target() -> str:
     return "--report reads a report file and does not combine with --target or --vllm-version."
 
 
-def report_empty(path: str) -> str:
-    return f"Report {path}: no process has recorded a patch yet."
+def report_empty(path: str, run: str | None = None) -> str:
+    of_run = f", run {run}" if run else ""
+    return f"Report {path}{of_run}: no process has recorded a patch yet."
 
 
-def report_heading(path: str, processes: int, unreadable: int) -> str:
+def report_heading(path: str, processes: int, unreadable: int, run: str | None = None) -> str:
     extra = f" ({unreadable} unreadable line(s) ignored)" if unreadable else ""
-    return f"Report {path}: {processes} process(es){extra}"
+    of_run = f", run {run}" if run else ""
+    return f"Report {path}{of_run}: {processes} process(es){extra}"
+
+
+def report_runs_heading(count: int) -> str:
+    return (f"{count} run(s) in this report, oldest first (--check --run ID asks about one; "
+            "a run is the VLLM_PATCHES_RUN its processes shared):")
+
+
+def report_no_run() -> str:
+    return "(none: lines from before runs)"
+
+
+def report_check_needs_run(path: str) -> str:
+    return (f"--check needs --run ID, the run it is asked about: the VLLM_PATCHES_RUN you gave "
+            f"the vLLM processes (vllm-patches status --report {path} lists the runs the file "
+            "holds); without it, lines of an earlier run in the same file could pass for "
+            "this one.")
+
+
+def report_empty_run() -> str:
+    return "--run needs a run id (the VLLM_PATCHES_RUN of the vLLM processes)."
+
+
+def run_without_report() -> str:
+    return "--run names a run of a report file: use it with --report FILE."
 
 
 def report_patch_line(patch_id: str, counts: dict[str, int], total: int) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ast
 import logging
+import os
 import re
 import sys
 from dataclasses import dataclass, field
@@ -195,10 +196,13 @@ def _read_fix(path: Path) -> str:
 
 
 def _read_text(path: Path) -> str:
+    from vllm_patches.core.catalog_files import read_catalog_file
+    from vllm_patches.core.files import untrusted_problem
+
     try:
-        return path.read_text(encoding="utf-8")
+        return read_catalog_file(path)
     except OSError as exc:
-        raise CatalogError(messages.catalog_unreadable(path, exc)) from None
+        raise CatalogError(messages.catalog_refused(path, untrusted_problem(exc))) from None
     except UnicodeDecodeError as exc:
         raise CatalogError(_not_utf8(path, exc)) from None
 
@@ -377,7 +381,7 @@ def load_patch(folder: Path) -> Patch:
         fix_path = folder / f.text("fix")
     if not _inside(fix_path, folder.parent):
         raise f._fail(fix_key, f"must name a file inside the catalogue folder {folder.parent}")
-    if not fix_path.is_file():
+    if not os.path.lexists(fix_path):  # a FIFO or a link there: refused when it is read
         raise f._fail(fix_key, f"names no file: {fix_path}")
     patch = Patch(
         id=patch_id,
@@ -535,8 +539,8 @@ def _scan(root: Path) -> tuple[tuple[Patch, ...], tuple[CatalogProblem, ...]]:
         raise CatalogError(messages.catalog_unreadable(root, exc)) from None
     patches, problems = [], []
     for child in entries:
-        if not (child.is_dir() and (child / "patch.toml").is_file()):
-            continue
+        if not (child.is_dir() and os.path.lexists(child / "patch.toml")):
+            continue  # not a patch folder; a patch.toml that is no plain file is a bad entry
         try:
             patches.append(load_patch(child))
         except CatalogError as exc:

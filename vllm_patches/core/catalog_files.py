@@ -9,7 +9,9 @@ command line adds to it, so vLLM's processes started from there see it too).
 
 The plugin arms its import hook from here when ``vllm`` is imported, so this
 module imports no TOML parser, no ``packaging`` and no ``ast``: it reads the
-``module = "vllm...."`` lines of each selected ``patch.toml``. Arming a module
+``module = "vllm...."`` lines of each selected ``patch.toml``. Every file it reads
+goes through ``read_catalog_file`` (plain file, bounded, never blocking), which the
+checked catalogue uses too. Arming a module
 that no patch really targets costs nothing (the full, checked catalogue decides
 what to apply when the module is imported); missing one would leave a fix out,
 so the line format is the one ``catalog`` itself checks.
@@ -18,14 +20,25 @@ so the line format is the one ``catalog`` itself checks.
 import os
 import re
 
+from vllm_patches.core.files import read_untrusted
+
 # The vllm_patches package folder, and the folder that holds it (put on sys.path of the
 # processes we start, so that they import this very copy).
 PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PACKAGE_PARENT = os.path.dirname(PACKAGE_DIR)
 CATALOG_ENV = "VLLM_PATCHES_CATALOG"
 ENTRY_POINT_GROUP = "vllm_patches.catalogs"
+CATALOG_FILE_LIMIT = 1 << 20  # bytes: patch.toml, fix.py, entry_points.txt (the largest: 6 KiB)
 _MODULE_LINE = re.compile(r'^[ \t]*module[ \t]*=[ \t]*"(vllm(?:\.[A-Za-z_][A-Za-z0-9_]*)+)"',
                           re.MULTILINE)
+
+
+def read_catalog_file(path) -> str:
+    """The text of a catalogue file (``patch.toml``, ``fix.py``, an ``entry_points.txt``):
+    through ``read_untrusted``, so that a FIFO, a device, a symlink or a file past
+    ``CATALOG_FILE_LIMIT`` planted there never blocks or exhausts a vLLM process.
+    ``OSError`` (``files.untrusted_problem`` words it) or ``UnicodeDecodeError``."""
+    return read_untrusted(path, limit=CATALOG_FILE_LIMIT).decode("utf-8")
 
 
 def find_catalog_dir():
@@ -95,10 +108,10 @@ def entry_points(group: str, folders=None) -> list:
             if not name.endswith((".dist-info", ".egg-info")):
                 continue
             try:
-                with open(os.path.join(folder, name, "entry_points.txt"), encoding="utf-8") as fh:
-                    found += parse_entry_points(fh.read(), group)
+                text = read_catalog_file(os.path.join(folder, name, "entry_points.txt"))
             except (OSError, UnicodeDecodeError):
-                continue
+                continue  # none, or not a file to read: another package's business
+            found += parse_entry_points(text, group)
     return found
 
 
@@ -131,8 +144,8 @@ def target_modules(selected=None, folders=None) -> tuple:
             if selected is not None and entry not in selected:
                 continue
             try:
-                with open(os.path.join(root, entry, "patch.toml"), encoding="utf-8") as fh:
-                    found.update(_MODULE_LINE.findall(fh.read()))
+                text = read_catalog_file(os.path.join(root, entry, "patch.toml"))
             except (OSError, UnicodeDecodeError):
                 continue  # not a patch folder, or a bad one: the checked catalogue says so
+            found.update(_MODULE_LINE.findall(text))
     return tuple(sorted(found))

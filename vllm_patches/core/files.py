@@ -9,8 +9,9 @@ waited. ``flock_exclusive`` locks an open file for the appends of the report.
 ``read_untrusted`` reads a file vllm-patches does not own; ``json_object`` checks that its
 bytes are one JSON object.
 
-This module imports only ``os``, ``errno`` and ``stat`` (``fcntl`` when a lock is taken,
-``json`` when bytes are parsed): the plugin's report line uses it at every vLLM process start.
+This module imports only ``os``, ``errno``, ``stat`` and ``ownership`` (``fcntl`` when a
+lock is taken, ``json`` when bytes are parsed); the catalogue's cheap scan reads through it
+when vLLM is imported.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import errno
 import os
 import stat
 
+from vllm_patches.core.ownership import not_ours
 
 CACHE_ENV = "VLLM_PATCHES_CACHE"
 
@@ -75,19 +77,27 @@ def read_untrusted(path, *, limit: int = DEFAULT_LIMIT, evidence: bool = False) 
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             raise NotPlainFile(errno.EINVAL, f"not a plain file ({_kind(st.st_mode)})", path)
-        if evidence:
-            _check_ours(path, st)
+        if evidence and (why := not_ours(path, st)):
+            raise NotOurs(errno.EPERM, why, path)
         if st.st_size > limit:
-            raise TooLarge(errno.EFBIG, f"larger than {limit >> 20} MiB", path)
+            raise TooLarge(errno.EFBIG, f"larger than {_size(limit)}", path)
         chunks, size = [], 0
         while size <= limit and (chunk := os.read(fd, min(1 << 20, limit + 1 - size))):
             chunks.append(chunk)
             size += len(chunk)
         if size > limit:  # it grew while we read
-            raise TooLarge(errno.EFBIG, f"larger than {limit >> 20} MiB", path)
+            raise TooLarge(errno.EFBIG, f"larger than {_size(limit)}", path)
         return b"".join(chunks)
     finally:
         os.close(fd)
+
+
+def _size(limit: int) -> str:
+    """A bound in words: '64 MiB', '256 KiB', '100 bytes'."""
+    for shift, unit in ((20, "MiB"), (10, "KiB")):
+        if limit >= 1 << shift and not limit % (1 << shift):
+            return f"{limit >> shift} {unit}"
+    return f"{limit} bytes"
 
 
 def _kind(mode: int) -> str:
@@ -98,24 +108,6 @@ def _kind(mode: int) -> str:
     if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
         return "a device"
     return "not a regular file"
-
-
-def _check_ours(path: str, st) -> None:
-    uid = os.geteuid()
-    if st.st_uid not in (uid, 0):
-        raise NotOurs(errno.EPERM, f"owned by another user (uid {st.st_uid})", path)
-    if st.st_mode & stat.S_IWOTH or (st.st_mode & stat.S_IWGRP and st.st_gid != os.getegid()):
-        raise NotOurs(errno.EPERM, "writable by other users", path)
-    folder = os.path.dirname(os.path.abspath(path))
-    try:
-        fst = os.stat(folder)
-    except OSError:
-        return
-    if fst.st_mode & stat.S_ISVTX:  # sticky, as /tmp: only the file's owner can replace it
-        return
-    if fst.st_uid not in (uid, 0) or fst.st_mode & stat.S_IWOTH or (
-            fst.st_mode & stat.S_IWGRP and fst.st_gid != os.getegid()):
-        raise NotOurs(errno.EPERM, "in a folder where other users can replace it", path)
 
 
 def untrusted_problem(exc: OSError) -> str:

@@ -23,6 +23,10 @@ def catalog_unreadable(path: Path, exc: OSError) -> str:
     return f"Cannot read catalogue file {path}: {exc.strerror or exc}."
 
 
+def catalog_refused(path: Path, problem: str) -> str:
+    return f"Catalogue file {path} {problem}."
+
+
 def catalog_bad_toml(path: Path, exc: Exception) -> str:
     return f"Catalogue file {path} is not valid TOML: {exc}."
 

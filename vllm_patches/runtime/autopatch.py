@@ -88,7 +88,7 @@ def describe() -> AutoPatch:
 
 def _entry_point_installed(folders=None) -> bool:
     """Our dist-info with the entry point: beside the package, or on ``sys.path``."""
-    from vllm_patches.core.catalog_files import PACKAGE_PARENT, parse_entry_points
+    from vllm_patches.core.catalog_files import PACKAGE_PARENT, parse_entry_points, read_catalog_file
 
     if folders is None:
         folders = [Path(PACKAGE_PARENT), *(Path(p) for p in sys.path if p)]
@@ -99,8 +99,8 @@ def _entry_point_installed(folders=None) -> bool:
         seen.add(folder)
         for info in folder.glob("vllm_patches-*.dist-info"):
             try:
-                text = (info / "entry_points.txt").read_text(encoding="utf-8")
-            except OSError:
+                text = read_catalog_file(info / "entry_points.txt")
+            except (OSError, UnicodeDecodeError):
                 continue
             if (ENTRY_POINT, "vllm_patches.runtime.plugin:register") in parse_entry_points(
                     text, "vllm.general_plugins"):

@@ -23,6 +23,10 @@ def applied_now(patch_id: str, version: str) -> str:
 
 
 def apply_failed(patch_id: str, exc: BaseException) -> str:
+    if not isinstance(exc, Exception):  # SystemExit, GeneratorExit...: would end the process
+        return (f"{patch_id} could not be applied: its code raised {type(exc).__name__}"
+                f"({exc!s}), which would have ended this process; vllm-patches stopped it, "
+                "and vLLM runs without the patch")
     return f"{patch_id} could not be applied ({type(exc).__name__}: {exc}); vLLM runs without it"
 
 
@@ -54,6 +58,12 @@ def log_obsolete(pid: int, patch_id: str, version: str, fixed_in: object) -> str
     )
 
 
+def not_needed_here(pid: int, ids: list[str], version: object) -> str:
+    return (f"pid {pid}: {len(ids)} patch(es) not needed on vLLM {version} (fixed upstream): "
+            f"{', '.join(ids)}; each is still checked against the running code when its "
+            "module is imported")
+
+
 def unknown_ids_in_env(ids: list[str], known: list[str]) -> str:
     return (
         f"VLLM_PATCHES names unknown patch id(s) {', '.join(ids)}; known ids: "
@@ -68,8 +78,9 @@ def bad_selection(raw: str, mixed: bool) -> str:
 
 
 def autopatch_failed(module: str, exc: BaseException) -> str:
+    ended = "" if isinstance(exc, Exception) else ", which would have ended this process"
     return (
-        f"vllm-patches could not patch {module} ({type(exc).__name__}: {exc}); "
+        f"vllm-patches could not patch {module} ({type(exc).__name__}: {exc}){ended}; "
         "vLLM runs unpatched (VLLM_PATCHES_STRICT=1 makes this an error)"
     )
 
@@ -78,8 +89,14 @@ def inherited_patch(patch_id: str, ppid: int) -> str:
     return f"{patch_id} inherited from parent process {ppid} (forked after it was applied)"
 
 
-def report_write_failed(path: str, exc: OSError) -> str:
-    return f"vllm-patches cannot append to the report {path}: {exc.strerror or exc}"
+def report_write_failed(path: str, exc: Exception, refused: bool = False) -> str:
+    if refused:
+        return (f"vllm-patches cannot append to the report {path}: it is {exc.strerror}, and a "
+                "report must be a plain file that only this user (or root) can write; nothing "
+                "is written (remove it, or set VLLM_PATCHES_REPORT to a path in a folder of "
+                "your own)")
+    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+    return f"vllm-patches cannot append to the report {path}: {reason}; nothing is written"
 
 
 def report_missing(path: str) -> str:
@@ -87,6 +104,33 @@ def report_missing(path: str) -> str:
         f"Report file {path} does not exist (set VLLM_PATCHES_REPORT={path} "
         "in the environment of the vLLM processes first)."
     )
+
+
+def report_not_evidence(path: str, problem: str) -> str:
+    return (f"Report {path} {problem}: no evidence, since a report proves something only as "
+            "a plain file that no other user could have written (vllm-patches writes it so; "
+            "remove it and run vLLM again, or set VLLM_PATCHES_REPORT to a path in a folder "
+            "of your own).")
+
+
+def report_not_a_file(path: str, problem: str) -> str:
+    return (f"Report {path} {problem}: give the plain file that VLLM_PATCHES_REPORT named for "
+            "the vLLM processes.")
+
+
+def report_no_line_of_run(path: str, run: str, others: list[str], unnamed: bool) -> str:
+    held = (f"it holds run(s) {_few(others)}" if others else "it holds no run")
+    if unnamed:
+        held += " and lines from before runs (no evidence for any run)"
+    return (f"Report {path} holds no line of run {run} ({held}): no evidence that vllm-patches "
+            f"loaded in any process of that run (start them with VLLM_PATCHES_RUN={run} "
+            f"and VLLM_PATCHES_REPORT={path}).")
+
+
+def _few(items: list[str], shown: int = 3) -> str:
+    """The last ``shown`` items (the newest runs), and how many more there are."""
+    more = len(items) - shown
+    return (f"{more} more, then " if more > 0 else "") + ", ".join(items[-shown:])
 
 
 def report_unreadable(path: str, exc: OSError) -> str:

@@ -5,7 +5,9 @@ the methods to wrap still have a known pre-fix shape, and installs the fix's
 methods, bound to the target module's globals. ``revert`` puts the original
 functions back. Both are idempotent and thread-safe, and neither raises for a
 patch that cannot be applied unless ``strict`` is set: a failing patch must
-never take a vLLM process down.
+never take a vLLM process down. Where a patch's code runs (its ``fix.py`` is
+executed, its target imported) anything it raises but ``KeyboardInterrupt`` is
+a ``failed`` outcome, ``SystemExit`` included.
 """
 
 from __future__ import annotations
@@ -111,14 +113,22 @@ def is_applied(patch_id: str) -> bool:
         return installed is not None and all(record.live() for record in installed)
 
 
-def apply(ids=None, *, force: bool = False, strict: bool | None = None) -> list[Outcome]:
-    """Apply catalogued patches (all when ``ids`` is empty) in this process."""
+def apply(ids=None, *, force: bool = False, strict: bool | None = None,
+          named=None) -> list[Outcome]:
+    """Apply catalogued patches (all when ``ids`` is empty) in this process.
+
+    ``named``: the ids the user chose by name (default: ``ids``); an obsolete one of those
+    is a WARNING, any other obsolete patch only a DEBUG line (a default of every patch
+    is no choice to be warned about)."""
     strict = strict_from_env() if strict is None else strict
+    if named is None:
+        named = [ids] if isinstance(ids, str) else list(ids or ())
     with _LOCK:
-        return apply_patches(_select(ids, strict), force=force, strict=strict)
+        return apply_patches(_select(ids, strict), force=force, strict=strict, named=named)
 
 
-def apply_patches(patches, *, force: bool = False, strict: bool | None = None) -> list[Outcome]:
+def apply_patches(patches, *, force: bool = False, strict: bool | None = None,
+                  named=()) -> list[Outcome]:
     """``apply`` for ``Patch`` objects already loaded (``catalog check`` loads a catalogue
     folder itself): the same outcomes, logging and strict mode."""
     strict = strict_from_env() if strict is None else strict
@@ -129,7 +139,7 @@ def apply_patches(patches, *, force: bool = False, strict: bool | None = None) -
                              if i not in {q.id for q in patches})]
         for patch in patches:
             outcome = _apply_one(patch, force, known)
-            _log(outcome, patch)
+            _log(outcome, patch, named)
             outcomes.append(outcome)
             if strict and not outcome.ok:
                 raise PatchError(outcome.message, outcomes)
@@ -224,7 +234,9 @@ def _apply_one(patch: Patch, force: bool, known=()) -> Outcome:
             return Outcome(patch.id, REFUSED, messages.refuse_rival(patch.id, rival))
     try:
         verdict, plans = examine(patch)
-    except Exception as exc:  # a broken vLLM must not break the host process
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # a broken vLLM must not break the host process
         return Outcome(patch.id, FAILED, messages.apply_failed(patch.id, exc))
     state = verdict.state
     if state == STATE_APPLIED:
@@ -241,9 +253,11 @@ def _apply_one(patch: Patch, force: bool, known=()) -> Outcome:
     try:
         for plan in plans:
             installed.append(_install(plan))
-    except Exception as exc:
+    except BaseException as exc:  # the fix's code runs here: a sys.exit() in fix.py too
         for record in reversed(installed):
             _restore(record)
+        if isinstance(exc, KeyboardInterrupt):
+            raise
         return Outcome(patch.id, FAILED, messages.apply_failed(patch.id, exc))
     _APPLIED[patch.id] = installed
     _APPLIED_PATCHES[patch.id] = patch
@@ -432,7 +446,7 @@ def _install(plan: _Plan) -> _Installed:
             setattr(scope, name, func)
         if target.class_name is None:
             _rebind_copies(plan.module, record, functions)
-    except Exception:
+    except BaseException:
         _restore(record)
         raise
     return record
@@ -486,13 +500,19 @@ def _unbind_later_copies(record: _Installed) -> None:
             setattr(other, attr, original)
 
 
-def _log(outcome: Outcome, patch: Patch) -> None:
+_WARNED_OBSOLETE: set[str] = set()  # ids this process warned about as obsolete
+
+
+def _log(outcome: Outcome, patch: Patch, named=()) -> None:
     if outcome.outcome == APPLIED:
         logger.info("%s", messages.log_applied(os.getpid(), outcome.id, outcome.mode,
                                                vllm_version_text()))
-    elif outcome.obsolete:
+    elif outcome.obsolete and outcome.id in named and outcome.id not in _WARNED_OBSOLETE:
+        _WARNED_OBSOLETE.add(outcome.id)  # one warning per process, however often judged
         logger.warning("%s", messages.log_obsolete(os.getpid(), outcome.id, vllm_version_text(),
                                                    patch.applied_upstream))
+    elif outcome.obsolete:
+        logger.debug("%s", outcome.message)
     elif outcome.outcome in (REFUSED, FAILED):
         logger.warning("%s", outcome.message)
     else:

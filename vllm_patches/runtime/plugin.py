@@ -27,6 +27,7 @@ PATCHES_ENV = "VLLM_PATCHES"
 _LOCK = RLock()
 _ARMED_BY: list[str] = []
 _FORKS = {"ids": [], "version": "", "watching": False}  # what forked children inherit
+_SAID = {"not_needed": False}  # lines said once per process (a forked child inherits them)
 
 
 _KEYWORDS = ("all", "none")
@@ -116,7 +117,9 @@ def _arm_targets(_vllm) -> None:
     """Watch each target module of the selected patches (at once if it is imported)."""
     try:
         names = target_modules()
-    except Exception:  # never take vLLM's import down
+    except KeyboardInterrupt:
+        raise
+    except BaseException:  # never take vLLM's import down
         return
     for name in names:
         importhook.when_imported(name, _on_import)
@@ -133,7 +136,9 @@ def _report_armed(via: str, selected: tuple[str, ...] | None) -> None:
     try:
         from vllm_patches.runtime import reportline
         reportline.write(reportline.armed_line(via, selected))
-    except Exception:
+    except KeyboardInterrupt:
+        raise
+    except BaseException:
         pass
 
 
@@ -155,11 +160,14 @@ def _on_import(module) -> None:
         ids = _due(name, strict)
         if not ids:
             return
-        outcomes = runtime.apply(ids, strict=strict)
+        _say_not_needed(strict)
+        outcomes = runtime.apply(ids, strict=strict, named=selection() or ())
     except runtime.PatchError as exc:
         report.record(exc.outcomes, runtime.vllm_version_text(), armed_by())
         raise
-    except Exception as exc:
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # SystemExit too: a patch never ends a vLLM process
         if strict:
             raise
         runtime.logger.warning("%s", messages.autopatch_failed(name, exc))
@@ -197,7 +205,9 @@ def _record_inherited() -> None:
         ppid = os.getppid()
         report.record([Outcome(i, report.INHERITED, messages.inherited_patch(i, ppid))
                        for i in _FORKS["ids"]], _FORKS["version"], armed_by())
-    except Exception:
+    except KeyboardInterrupt:
+        raise
+    except BaseException:
         pass
 
 
@@ -223,6 +233,28 @@ def _due(module_name: str, strict: bool) -> list[str]:
         and any(t.module == module_name for t in p.targets)
         and all(_loaded(t.module, module_name) for t in p.targets)
     ]
+
+
+def _say_not_needed(strict: bool) -> None:
+    """Once per process, one INFO line: the patches of the default selection (every patch)
+    that this vLLM's release has upstream. Each is still judged on the code that runs when
+    its module is imported; only an id the user named in VLLM_PATCHES is warned about."""
+    with _LOCK:
+        if selection() is not None or _SAID["not_needed"]:
+            return
+        _SAID["not_needed"] = True
+    from vllm_patches.core.catalog import runtime_catalog
+    from vllm_patches.core.detect import find_vllm
+    from vllm_patches.runtime import messages
+    from vllm_patches.runtime import patcher as runtime
+
+    install = find_vllm()
+    version = install.version if install is not None else None
+    if version is None:
+        return
+    fixed = [p.id for p in runtime_catalog(strict)[0] if p.fixed_in(version)]
+    if fixed:
+        runtime.logger.info("%s", messages.not_needed_here(os.getpid(), fixed, version))
 
 
 def _loaded(module: str, just_imported: str) -> bool:

@@ -7,26 +7,41 @@ per patch: time, pid, parent pid, process title, patch id, outcome
 (runtime's, or ``inherited`` in a child forked after its parent was patched),
 mode, vLLM version, and who armed the hook. ``reportline`` writes them.
 
+Every line carries the id of its run (``VLLM_PATCHES_RUN``, made by the first
+process of a run that arms and inherited by every process it starts).
+
 ``read`` turns the file back into checked entries (a line with a field of the
-wrong type counts as unreadable, like one that is not JSON), ``summarize``
-into one record per process, and ``check`` says whether the file proves that
-every patch asked about is in place, for ``vllm-patches status --report FILE
---check``: no readable line, an unreadable line, or no line for a patch asked
-about is no evidence, never a pass.
+wrong type counts as unreadable, like one that is not JSON), through
+``core.files.read_untrusted`` as evidence: a symlink, a file past
+``REPORT_LIMIT``, or one that another user owns or could have written
+(``core.ownership``) is ``NotEvidence``; a FIFO, device, socket or folder is not a
+report at all (``ReportError``). ``runs`` lists the runs a report holds,
+``of_run`` keeps one run's lines (a line without a run, from before runs existed,
+belongs to none), ``summarize`` makes one record per process, and ``check`` says
+whether the lines prove that every patch asked about is in place, for
+``vllm-patches status --report FILE --check --run ID``: no readable line, an
+unreadable line, or no line for a patch asked about is no evidence, never a pass.
 """
 
 from __future__ import annotations
 
+import errno
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 
 from vllm_patches.runtime import messages
 from vllm_patches.core.errors import VllmPatchesError
-from vllm_patches.runtime.reportline import ALL, ARMED, PATCH, REPORT_ENV, append, patch_lines, process_title, write
+from vllm_patches.core.files import NotOurs, NotPlainFile, TooLarge, read_untrusted, untrusted_problem
+from vllm_patches.runtime.reportline import (ALL, ARMED, PATCH, REPORT_ENV, RUN_ENV, append,
+                                             patch_lines, process_title, report_path,
+                                             write)
 
-__all__ = ["REPORT_ENV", "INHERITED", "ReportError", "Evidence", "ProcessRecord", "record",
-           "append", "process_title", "read", "summarize", "check", "evidence_of"]
+__all__ = ["REPORT_ENV", "RUN_ENV", "REPORT_LIMIT", "INHERITED", "ReportError", "NotEvidence",
+           "Evidence", "ProcessRecord", "Run", "record", "append", "process_title", "read",
+           "runs", "of_run", "summarize", "check", "evidence_of"]
+
+REPORT_LIMIT = 64 << 20  # bytes: a report of a thousand processes is far below; /dev/zero stops here
 
 INHERITED = "inherited"  # a forked child runs the patch its parent applied
 
@@ -54,30 +69,35 @@ def evidence_of(outcome: str) -> Evidence:
 
 
 class ReportError(VllmPatchesError):
-    """The report file cannot be read."""
+    """The report file cannot be read: missing, unreadable, or not a file at all (bad input)."""
+
+
+class NotEvidence(ReportError):
+    """The report file is there but proves nothing: a symlink, too large, or a file that
+    another user owns or could have written."""
 
 
 def record(outcomes, vllm_version: str, armed_by=()) -> None:
-    """Append one line per outcome to ``$VLLM_PATCHES_REPORT``; never raises."""
-    if outcomes:
-        write(patch_lines(outcomes, vllm_version, armed_by))
+    """Append one line per outcome to ``$VLLM_PATCHES_REPORT``; never raises. Without a
+    report nothing is built (no run id is made either)."""
+    if not (outcomes and report_path()):
+        return
+    try:
+        data = patch_lines(outcomes, vllm_version, armed_by)
+    except Exception:  # pragma: no cover - an outcome that is no text: no line, no crash
+        return
+    write(data)
 
 
 # Reading ---------------------------------------------------------------------------
-_OPTIONAL_TEXT = ("time", "process", "vllm", "via", "mode", "message")
+_OPTIONAL_TEXT = ("time", "run", "process", "vllm", "via", "mode", "message")
 
 
 def read(path: str) -> tuple[list[dict], int]:
     """The checked entries of a report file, and how many lines could not be read."""
-    try:
-        with open(path, encoding="utf-8", errors="replace") as fh:
-            raw_lines = fh.read().splitlines()
-    except FileNotFoundError:
-        raise ReportError(messages.report_missing(path)) from None
-    except (OSError, ValueError) as exc:
-        raise ReportError(_report_unreadable(path, exc)) from None
+    text = _read_evidence(path).decode("utf-8", errors="replace")
     entries, bad = [], 0
-    for raw in raw_lines:
+    for raw in text.splitlines():
         if not raw.strip():
             continue
         entry = checked_entry(raw)
@@ -88,10 +108,21 @@ def read(path: str) -> tuple[list[dict], int]:
     return entries, bad
 
 
-def _report_unreadable(path: str, exc: Exception) -> str:
-    if isinstance(exc, OSError):
-        return messages.report_unreadable(path, exc)
-    return f"Cannot read report file {path}: {exc}."
+def _read_evidence(path: str) -> bytes:
+    """The report's bytes, read as evidence; ReportError or NotEvidence, in one sentence."""
+    try:
+        return read_untrusted(path, limit=REPORT_LIMIT, evidence=True)
+    except FileNotFoundError:
+        raise ReportError(messages.report_missing(path)) from None
+    except (NotOurs, TooLarge) as exc:
+        raise NotEvidence(messages.report_not_evidence(path, untrusted_problem(exc))) from None
+    except NotPlainFile as exc:
+        if exc.errno == errno.ELOOP:  # a link to a file: planted, or not ours to believe
+            raise NotEvidence(messages.report_not_evidence(path, untrusted_problem(exc))) \
+                from None
+        raise ReportError(messages.report_not_a_file(path, untrusted_problem(exc))) from None
+    except OSError as exc:
+        raise ReportError(messages.report_unreadable(path, exc)) from None
 
 
 def checked_entry(raw: str) -> dict | None:
@@ -140,6 +171,7 @@ class ProcessRecord:
     first_time: str
     armed: str | tuple[str, ...] | None = None  # ALL, the ids, or None without an armed line
     patches: dict[str, dict[str, str]] = field(default_factory=dict)
+    run: str | None = None  # None: lines from before runs existed
 
     @property
     def target_imported(self) -> bool:
@@ -156,7 +188,7 @@ class ProcessRecord:
 
     def to_dict(self) -> dict[str, object]:
         armed = list(self.armed) if isinstance(self.armed, tuple) else self.armed
-        return {"pid": self.pid, "ppid": self.ppid, "process": self.process,
+        return {"run": self.run, "pid": self.pid, "ppid": self.ppid, "process": self.process,
                 "vllm": self.vllm, "via": self.via, "first_time": self.first_time,
                 "armed": armed, "patches": self.patches}
 
@@ -167,15 +199,15 @@ def summarize(entries: list[dict], ids=()) -> list[ProcessRecord]:
     With ``ids``: only those patches, and only the processes that recorded one of
     them or armed one of them without importing a patched module.
     """
-    processes: dict[tuple[int, int], ProcessRecord] = {}
+    processes: dict[tuple[str | None, int, int], ProcessRecord] = {}
     for entry in entries:
-        key = (entry["pid"], entry.get("ppid", 0))
+        key = (entry.get("run"), entry["pid"], entry.get("ppid", 0))
         rec = processes.get(key)
         if rec is None:
             rec = processes[key] = ProcessRecord(
                 pid=entry["pid"], ppid=entry.get("ppid", 0), process=entry.get("process", ""),
                 vllm=entry.get("vllm", ""), via=entry.get("via", ""),
-                first_time=entry.get("time", ""))
+                first_time=entry.get("time", ""), run=entry.get("run"))
         rec.process = entry.get("process") or rec.process
         rec.vllm = entry.get("vllm") or rec.vllm
         rec.via = entry.get("via") or rec.via
@@ -197,17 +229,54 @@ def _only(rec: ProcessRecord, ids) -> ProcessRecord:
     """``rec`` with only the patches ``ids``; None-armed when it imported a target for others."""
     kept = {p: r for p, r in rec.patches.items() if p in ids}
     armed = rec.armed if kept or not rec.patches else None
-    return ProcessRecord(rec.pid, rec.ppid, rec.process, rec.vllm, rec.via, rec.first_time,
-                         armed, kept)
+    return replace(rec, armed=armed, patches=kept)
+
+
+# Runs ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Run:
+    """One run in a report: the processes that wrote under one ``VLLM_PATCHES_RUN``."""
+
+    id: str | None  # None: the lines written before runs existed (no evidence for a run)
+    first_time: str
+    last_time: str
+    processes: int
+    lines: int
+
+    def to_dict(self) -> dict[str, object]:
+        return {"run": self.id, "first_time": self.first_time, "last_time": self.last_time,
+                "processes": self.processes, "lines": self.lines}
+
+
+def runs(entries: list[dict]) -> list[Run]:
+    """The runs the entries hold, oldest first (by their first line's time)."""
+    found: dict[str | None, list[dict]] = {}
+    for entry in entries:
+        found.setdefault(entry.get("run"), []).append(entry)
+    listed = []
+    for run_id, lines in found.items():
+        times = sorted(e.get("time", "") for e in lines)
+        listed.append(Run(run_id, times[0], times[-1],
+                          len({(e["pid"], e.get("ppid", 0)) for e in lines}), len(lines)))
+    return sorted(listed, key=lambda r: r.first_time)
+
+
+def of_run(entries: list[dict], run_id: str) -> list[dict]:
+    """The entries of run ``run_id`` alone (a line without a run belongs to none)."""
+    return [e for e in entries if e.get("run") == run_id]
 
 
 def check(path: str, records: list[ProcessRecord], readable: int, unreadable: int,
-          ids=()) -> str | None:
+          ids=(), run: str | None = None, held: list[Run] = ()) -> str | None:
     """None when the report proves every asked patch (all, without ``ids``) in place or not
     needed in each process that recorded it; else why not, in one sentence.
 
-    ``readable``/``unreadable``: how many lines ``read`` could and could not read.
+    ``readable``/``unreadable``: how many lines (of run ``run``, when given) ``read`` could
+    and could not read; ``held``: the runs of the whole file.
     """
+    if not readable and run is not None and held:
+        return messages.report_no_line_of_run(path, run, [r.id for r in held if r.id],
+                                              any(r.id is None for r in held))
     if not readable:
         return _no_readable_line(path, unreadable)
     if unreadable:

@@ -4,20 +4,41 @@ Every process that loads the plugin (or the ``.pth`` hook) writes one *armed*
 line from ``plugin.register()``; ``report.record`` then writes one *patch*
 line per patch once the target module is imported. ``register()`` runs at
 the start of every interpreter where the ``.pth`` hook is installed, so this
-module imports only built-in modules: no ``json`` (it pulls in ``re``, about
-13 ms), no ``logging``, no ``datetime``. JSON strings are escaped by
-``_json``'s C encoder, the one ``json.dumps`` uses.
+module imports only built-in modules and the small ``core.ownership`` (``os`` and
+``stat``): no ``json`` (it pulls in ``re``, about 13 ms), no ``logging`` (but for
+its one warning), no ``datetime``. JSON strings are escaped by ``_json``'s C
+encoder, the one ``json.dumps`` uses.
+
+Every line names its run (``VLLM_PATCHES_RUN``): the first process that writes one
+without a run in its environment makes a new id and puts it there, so that every
+process it starts (engine core, workers; vLLM copies ``VLLM_*`` variables to Ray
+workers) writes under the same run, and ``status --report --check --run ID`` asks
+about that run alone, never about yesterday's lines in the same file.
 
 The lines of one call go out in a single ``write`` on a file opened with
-``O_APPEND`` under an exclusive ``flock``, so that the API server, the engine
-core and every worker can share one file.
+``O_APPEND`` under an exclusive ``flock`` (waited for ``LOCK_WAIT`` seconds at most),
+so that the API server, the engine core and every worker can share one file. The
+report is opened without following a symlink and without blocking, and written only
+when it is a plain file that only this user (or root) could have written
+(``core.ownership``, the reader's rule); otherwise nothing is written and the process
+warns once. Writing never raises and never blocks the vLLM process.
 """
 
+import errno
 import os
+import stat
 import sys
 import time
 
+from vllm_patches.core.ownership import file_not_ours, folder_not_ours
+
 REPORT_ENV = "VLLM_PATCHES_REPORT"
+RUN_ENV = "VLLM_PATCHES_RUN"
+REPORT_MODE = 0o600  # a new report: only its owner (and root) reads or writes it
+LOCK_WAIT = 2.0  # seconds; past this, one unlocked O_APPEND write (never a hang)
+_OPEN_FLAGS = (os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
+               | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+_WARNED: list[str] = []  # the one warning of this process, once written
 ARMED = "armed"  # the event and outcome of the line register() writes
 PATCH = "patch"  # the event of a line about one patch
 ALL = "all"  # the patches armed when VLLM_PATCHES selects every one
@@ -31,6 +52,22 @@ except ImportError:  # pragma: no cover - an interpreter without the C accelerat
 def report_path() -> str:
     """The report file named by ``VLLM_PATCHES_REPORT``, or '' when none is."""
     return os.environ.get(REPORT_ENV, "").strip()
+
+
+def run_id() -> str:
+    """This run's id: ``VLLM_PATCHES_RUN``, else a new one, put into the environment for the
+    processes this one starts."""
+    run = os.environ.get(RUN_ENV, "").strip()
+    if not run:
+        run = os.environ[RUN_ENV] = new_run_id()
+    return run
+
+
+def new_run_id() -> str:
+    """Short and unique: UTC time to the second, pid, 32 random bits
+    (``20260101T120000Z-4242-9f3a1c2b``)."""
+    return "%s-%d-%s" % (time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()), os.getpid(),
+                         os.urandom(4).hex())
 
 
 def armed_line(via: str, selection) -> bytes:
@@ -70,7 +107,7 @@ def _value(value) -> str:
 
 
 def _process() -> dict:
-    return {"time": _now(), "pid": os.getpid(), "ppid": os.getppid(), "process": process_title()}
+    return {"time": _now(), "run": run_id(), "pid": os.getpid(), "ppid": os.getppid(), "process": process_title()}
 
 
 def _now() -> str:
@@ -98,16 +135,33 @@ def process_title() -> str:
     return " ".join(title.split())
 
 
+class Refused(OSError):
+    """The report path holds something this process must not write into."""
+
+
 def append(path: str, data: bytes) -> None:
-    """Append ``data`` to ``path`` in one go, safe against other processes doing the same."""
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    """Append ``data`` to the report ``path`` in one go, safe against other processes doing
+    the same; ``Refused`` (nothing written) for a symlink, a FIFO, a device, or a file that
+    another user owns or can write, or in a folder where other users can replace it."""
+    why = folder_not_ours(path)  # before the file is made: nothing is left behind there
+    if why:
+        raise Refused(errno.EPERM, why, path)
     try:
-        try:  # core.files.flock_exclusive, inlined: the plugin imports nothing more here
-            import fcntl
-        except ImportError:  # pragma: no cover - not POSIX; O_APPEND alone
-            fcntl = None
-        if fcntl is not None:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+        fd = os.open(path, _OPEN_FLAGS, REPORT_MODE)
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.EMLINK):
+            raise Refused(exc.errno, "a symlink", path) from None
+        if exc.errno == errno.ENXIO:
+            raise Refused(exc.errno, "a FIFO or a socket", path) from None
+        raise
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise Refused(errno.EINVAL, "not a plain file", path)
+        why = file_not_ours(st)
+        if why:
+            raise Refused(errno.EPERM, why, path)
+        _lock(fd)
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view):]
@@ -115,16 +169,47 @@ def append(path: str, data: bytes) -> None:
         os.close(fd)  # also releases the lock
 
 
+def _lock(fd: int) -> None:
+    """Take the exclusive ``flock`` of ``fd``, waiting ``LOCK_WAIT`` seconds at most: anyone
+    who can open the file can hold its lock, and that must not stop a vLLM process."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX; O_APPEND alone
+        return
+    deadline = time.monotonic() + LOCK_WAIT
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                return
+            time.sleep(0.002)
+        except OSError:  # a file system without flock: O_APPEND alone
+            return
+
+
 def write(data: bytes) -> None:
-    """Append ``data`` to the report file; a warning, never an exception, when that fails."""
+    """Append ``data`` to the report file; one warning per process, never an exception,
+    when that fails or is refused."""
     path = report_path()
     if not path or not data:
         return
     try:
         append(path, data)
-    except OSError as exc:
+    except Exception as exc:
+        _warn_once(path, exc)
+
+
+def _warn_once(path: str, exc: Exception) -> None:
+    if _WARNED:
+        return
+    try:
         import logging
 
         from vllm_patches.runtime.messages import report_write_failed
 
-        logging.getLogger("vllm_patches").warning("%s", report_write_failed(path, exc))
+        _WARNED.append(report_write_failed(path, exc, refused=isinstance(exc, Refused)))
+        logging.getLogger("vllm_patches").warning("%s", _WARNED[0])
+    except Exception:
+        pass
