@@ -8,7 +8,9 @@ then ends in a MemoryError here instead of eating the test machine's memory."""
 import json
 import resource
 
-resource.setrlimit(resource.RLIMIT_DATA, (8 << 30, resource.getrlimit(resource.RLIMIT_DATA)[1]))
+_, _hard = resource.getrlimit(resource.RLIMIT_DATA)
+resource.setrlimit(resource.RLIMIT_DATA, (8 << 30 if _hard == resource.RLIM_INFINITY
+                                          else min(8 << 30, _hard), _hard))
 
 from vllm_patches.runtime import plugin  # noqa: E402
 from vllm_patches.runtime import patcher as runtime  # noqa: E402

@@ -572,11 +572,7 @@ def _report_status(path: str, ids, as_json: bool, check: bool, run_id: str | Non
     from vllm_patches.runtime import report
     from vllm_patches.core.catalog import get_patch
 
-    if run_id is not None and not run_id.strip():
-        raise Failure(messages.report_empty_run())
-    run_id = run_id.strip() if run_id is not None else None
-    if check and run_id is None:
-        raise Failure(messages.report_check_needs_run(path))
+    run_id = _asked_run(path, run_id, check)
     for patch_id in ids:
         get_patch(patch_id)  # an unknown id is bad input, as for status without --report
     try:
@@ -602,6 +598,16 @@ def _report_status(path: str, ids, as_json: bool, check: bool, run_id: str | Non
     if check and problem is not None:
         click.echo(f"vllm-patches: {problem}", err=True)
         sys.exit(EXIT_ATTENTION)
+
+
+def _asked_run(path: str, run_id: str | None, check: bool) -> str | None:
+    """The run that --run names; bad input when it is empty, or missing for --check (a
+    report can hold an earlier run's lines: only the run's id tells them apart)."""
+    if run_id is not None and not run_id.strip():
+        raise Failure(messages.report_empty_run())
+    if check and run_id is None:
+        raise Failure(messages.report_check_needs_run(path))
+    return run_id.strip() if run_id is not None else None
 
 
 def _print_report(path: str, patched, armed_only, unreadable: int, run_id=None) -> None:
