@@ -7,6 +7,7 @@ file. The built-in catalogue's recorded shapes are checked the same way, patch b
 """
 
 import json
+import os
 import shutil
 
 import pytest
@@ -241,3 +242,19 @@ def test_a_release_that_cannot_be_fetched_is_said_and_the_rest_recorded(tmp_path
     assert "0.25.0 could not be fetched; going on without it" in result.stderr
     assert "Not surveyed: 0.25.0 (its wheel could not be downloaded)" in result.stderr
     assert list(load_patch(folder).targets[0].wraps[0].seen.values()) == [("0.26.0",)]
+
+
+@pytest.mark.parametrize("plant", ["fifo", "dev-zero"])
+def test_a_planted_patch_toml_is_one_sentence_not_a_hang(tmp_path, plant):
+    """patch.toml is a catalogue file: read as a plain file, bounded, never blocking."""
+    (tmp_path / "mine").mkdir()
+    path = tmp_path / "mine" / "patch.toml"
+    if plant == "fifo":
+        os.mkfifo(path)
+    else:
+        path.symlink_to("/dev/zero")
+    proc = fingerprint(tmp_path, "mine", "--releases", "0.26.0")
+    assert proc.returncode == 2, proc.stderr
+    (sentence,) = proc.stderr.strip().splitlines()
+    assert sentence.startswith("vllm-patches: ") and str(path) in sentence
+    assert "Traceback" not in proc.stderr

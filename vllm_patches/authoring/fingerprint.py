@@ -38,7 +38,9 @@ from tomlkit.exceptions import TOMLKitError
 
 from vllm_patches.core import messages as core_messages
 from vllm_patches.core.catalog import _IDENTIFIER, _MODULE, dotted, tomllib
+from vllm_patches.core.catalog_files import read_catalog_file
 from vllm_patches.core.errors import VllmPatchesError
+from vllm_patches.core.files import untrusted_problem
 from vllm_patches.core.shape import class_prints
 from vllm_patches.core.sourcefile import SourceTextError, read_source
 
@@ -127,9 +129,10 @@ def read_draft(folder: Path) -> PatchDraft:
     """The targets and recorded shapes of the patch in ``folder`` (pre-fix may be empty)."""
     path = folder / "patch.toml"
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_catalog_file(path)
     except OSError as exc:
-        raise FingerprintError(core_messages.catalog_unreadable(path, exc)) from None
+        raise FingerprintError(core_messages.catalog_refused(path, untrusted_problem(exc))) \
+            from None
     except UnicodeDecodeError:
         raise FingerprintError(f"Catalogue file {path} is not UTF-8 text.") from None
     try:  # the data as the catalogue reads it (tomllib); tomlkit only for the comments

@@ -20,6 +20,7 @@ from pathlib import Path
 import tomlkit
 from packaging.version import Version
 
+from vllm_patches.core.catalog_files import read_catalog_file
 from vllm_patches.core.files import write_atomic
 from vllm_patches.core.catalog import CatalogError, load_patch
 from vllm_patches.authoring.fingerprint import FingerprintError, Survey, WrapResult
@@ -169,7 +170,11 @@ def _drop_todo_comment(item) -> None:
 
 def _replace_checked(path: Path, old: str, new: str) -> None:
     """Put ``new`` in place of ``path`` atomically; put ``old`` back unless it loads."""
-    if path.read_text(encoding="utf-8") != old:
+    try:
+        now = read_catalog_file(path)
+    except (OSError, UnicodeDecodeError):
+        now = None
+    if now != old:
         raise FingerprintError(_changed_meanwhile(path))
     _replace(path, new)
     try:
