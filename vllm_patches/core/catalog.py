@@ -213,9 +213,11 @@ class Patch:
             "affected": self.affected_text,
             "origin": self.origin,
             "upstream_pr": self.upstream_pr,
+            "bug": self.bug,
             "applied_upstream": str(self.applied_upstream) if self.applied_upstream else None,
             "upstream_commit": self.upstream_commit,
             "last_update": self.last_update,
+            "excludes": list(self.excludes),
             "targets": [
                 {"module": t.module, "class": t.class_name, "methods": list(t.method_names)}
                 for t in self.targets
