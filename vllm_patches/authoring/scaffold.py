@@ -31,8 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from vllm_patches.core.catalog import (PROSE, TODO, CatalogError, Kind, _IDENTIFIER, _MODULE,
-                                       dotted, load_catalog_report, fingerprint_command,
-                                       load_patch)
+                                       Stage, dotted, load_catalog_report, fingerprint_command,
+                                       load_patch, read_patch)
 from vllm_patches.core.detect import VllmInstall
 from vllm_patches.core.errors import VllmPatchesError
 from vllm_patches.core.patch_toml import APPLIED_UPSTREAM_TODO
@@ -422,6 +422,7 @@ def _write_folder(catalog: Path, patch_id: str, files: dict[str, str]) -> Path:
         folder.mkdir()
         for name, text in files.items():
             (folder / name).write_text(text, encoding="utf-8")
+        read_patch(folder, Stage.DRAFT)  # what catalog fingerprint reads next: a valid draft
         final = catalog / patch_id
         if os.path.lexists(final):
             raise ScaffoldError(_folder_exists(final))
