@@ -50,6 +50,7 @@ def catalog() -> None:
       vllm-patches catalog fingerprint my-fix --catalog ~/my-patches \\
           --releases 0.17.0..0.33.0 --fixed-in 0.27.0
       vllm-patches catalog check ~/my-patches
+      vllm-patches catalog list --markdown
     """
 
 
@@ -328,10 +329,11 @@ def check(folders, releases_from_seen, as_json) -> None:
     """Check a patch catalogue end to end: the CI for the built-in one and for yours.
 
     DIR is a catalogue folder (a folder of patch folders) or one patch folder;
-    without DIR, the built-in catalogue. For each patch: its metadata loads;
-    every fingerprint its seen tables record matches the real release files;
-    the fix applies in source mode to each affected release and reverts byte
-    for byte; on the first and last affected release it applies at run time
+    without DIR, the built-in catalogue. For each patch: its metadata loads
+    and says why, how and when to drop it (none still a TODO); every
+    fingerprint its seen tables record matches the real release files; the
+    fix applies in source mode to each affected release and reverts byte for
+    byte; on the first and last affected release it applies at run time
     in a process that imports that release, and its check.py PASSes. Two
     patches that wrap the same function must say how they compose. Releases
     whose modules cannot be imported here, and GPU checks without a GPU, are
