@@ -23,7 +23,7 @@ from pathlib import Path
 
 from vllm_patches.backport import messages
 
-from vllm_patches.backport import commit_message
+from vllm_patches.core import commit_message
 
 from vllm_patches.backport import gitrepo, worktrees
 from vllm_patches.backport.state import CHERRY_PICK, EDIT, STRATEGIES, Pending

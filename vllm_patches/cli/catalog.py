@@ -181,7 +181,7 @@ def fingerprint(patch_id, catalog_dir, releases, target, vllm_version, fixed_in,
     from packaging.version import InvalidVersion, Version
 
     from vllm_patches.authoring.fingerprint import find_patch_folder, read_draft, survey
-    from vllm_patches.core.patch_toml import write_survey
+    from vllm_patches.authoring.patch_toml import write_survey
 
     if bool(releases) == bool(target):
         raise _failure("Give --releases RANGE|LIST or --target DIR (one of them): the vLLM "

@@ -15,8 +15,9 @@ backport) asks ``judge``.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from pathlib import Path
 from enum import Enum
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from packaging.version import Version
 
@@ -24,11 +25,26 @@ from vllm_patches.core import messages
 from vllm_patches.core.catalog import Patch, Target
 from vllm_patches.core.detect import VllmInstall
 from vllm_patches.core.importfile import ModuleSource
+from vllm_patches.core.markers import block_ids, has_block
 from vllm_patches.core.shape import MethodPrints
 from vllm_patches.core.shape_cache import scope_prints
 
-if TYPE_CHECKING:
-    from vllm_patches.source.record import Record
+
+class AppliedFiles(Protocol):
+    """What source mode recorded writing for one patch (``source.record.Entry``)."""
+
+    applied_at: str
+
+    def changed_files(self, root: Path) -> list[str]:
+        """The recorded files that no longer hold what was written, under ``root``."""
+
+
+class AppliedRecord(Protocol):
+    """A tree's record of source-mode applies (``source.record.Record``)."""
+
+    def get(self, patch_id: str) -> AppliedFiles | None:
+        """What was written for ``patch_id``, or None."""
+
 
 class State(str, Enum):
     """The verdict about one patch for one vLLM tree (or this process)."""
@@ -196,8 +212,6 @@ def evidence_of(patch: Patch, shape: Shape, texts: list[str | None],
     """The evidence of the targets' ``shape``, and whose fix is in place: at run time the
     patch ids ``marks`` on the functions that run, else the marked blocks in the texts of
     the target modules' files."""
-    from vllm_patches.source.edit import block_ids, has_block  # edit builds on this module
-
     if marks:
         own, others = patch.id in marks, sorted(set(marks) - {patch.id})
     else:
@@ -236,7 +250,7 @@ def patch_status(
     patch: Patch,
     install: VllmInstall | None,
     runtime_applied: bool = False,
-    record: Record | None = None,
+    record: AppliedRecord | None = None,
 ) -> PatchStatus:
     """The state of one patch for one vLLM tree's files (None: no vLLM installed).
 
@@ -259,7 +273,7 @@ def patch_status(
     return _with_drift(status, entry, changed)
 
 
-def _with_drift(status: PatchStatus, entry, changed: list[str]) -> PatchStatus:
+def _with_drift(status: PatchStatus, entry: AppliedFiles, changed: list[str]) -> PatchStatus:
     """``status`` of a patch whose recorded files no longer hold what vllm-patches wrote."""
     pid = status.patch.id
     if status.state == APPLIED:
