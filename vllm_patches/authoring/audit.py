@@ -18,7 +18,6 @@ then turns one patch's verdicts into one piece of advice:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
 from typing import Callable, Sequence
 
 from packaging.version import InvalidVersion, Version
@@ -28,22 +27,20 @@ from vllm_patches.core.detect import VllmInstall, find_vllm
 from vllm_patches.core.errors import VllmPatchesError
 from vllm_patches.core.state import (APPLICABLE, APPLIED, MISSING, MODIFIED, NO_MODULE, NOT_APPLICABLE, TARGET_MODIFIED,
                     ShapeKind, State, file_evidence, judge)
+from vllm_patches.core.words import Word
 
 
 class AuditError(VllmPatchesError):
     """The audit's input is unusable (no vLLM to start from, a bad release name)."""
 
 
-class Advice(str, Enum):
+class Advice(Word):
     """What to do with one patch for the upgrade."""
 
     PORT = "port"
     KEEP = "keep"
     DROP = "drop"
     NOTHING = "nothing"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 @dataclass(frozen=True)
@@ -100,7 +97,7 @@ def verdict(patch: Patch, install: VllmInstall) -> Verdict:
     evidence = file_evidence(patch, install)
     status = judge(patch, evidence, install.version, install.location)
     label = str(install.version) if install.version is not None else "tree"
-    return Verdict(label, State(status.state), evidence.shape.kind, status.reason)
+    return Verdict(label, status.state, evidence.shape.kind, status.reason)
 
 
 def advise(before: Verdict, after: Sequence[Verdict]) -> tuple[Advice, str]:

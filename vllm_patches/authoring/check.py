@@ -41,7 +41,6 @@ import sys
 import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from enum import Enum
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -50,6 +49,7 @@ from packaging.version import Version
 from vllm_patches.core.catalog_files import CATALOG_ENV, PACKAGE_PARENT
 from vllm_patches.core.catalog import CatalogError, Patch, Target, Wrap, catalog_dir, load_patch
 from vllm_patches.core.errors import VllmPatchesError
+from vllm_patches.core.words import Arm, Mode, Outcome, Word
 
 RUNTIME_TIMEOUT = 300.0
 
@@ -58,7 +58,7 @@ class CatalogCheckError(VllmPatchesError):
     """A folder given to check is not a catalogue."""
 
 
-class Step(str, Enum):
+class Step(Word):
     METADATA = "metadata"
     FINGERPRINTS = "fingerprints"
     SOURCE = "source"
@@ -66,18 +66,12 @@ class Step(str, Enum):
     CHECK = "check.py"
     OVERLAP = "overlap"
 
-    def __str__(self) -> str:
-        return self.value
 
-
-class Result(str, Enum):
+class Result(Word):
     OK = "ok"
     FAIL = "FAIL"
     WARNING = "warning"
     NOT_RUN = "not run"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 @dataclass(frozen=True)
@@ -315,13 +309,13 @@ def _round_trip(patch: Patch, tree: Path) -> tuple[Result, str]:
         before = {rel: (copy / rel).read_bytes() for rel in rels}
         install = find_vllm(copy)
         [applied] = source.apply(install, [patch]).results
-        if applied.outcome != source.APPLIED_NOW:
+        if applied.outcome != Outcome.APPLIED:
             return Result.FAIL, f"apply: {applied.message}"
         changed = sorted(rel for rel in rels if (copy / rel).read_bytes() != before[rel])
         if not changed:
             return Result.FAIL, "apply said applied but changed no file"
         [reverted] = source.revert(install, [patch]).results
-        if reverted.outcome != source.REVERTED:
+        if reverted.outcome != Outcome.REVERTED:
             return Result.FAIL, f"revert: {reverted.message}"
         differ = sorted(rel for rel in rels if (copy / rel).read_bytes() != before[rel])
         if differ:
@@ -372,7 +366,7 @@ def _runtime(patches: list[Patch], ends: dict[str, list[str]], report: Report,
     def job(release: str, group: list[Patch]) -> Job:
         argv = [sys.executable, "-m", "vllm_patches.authoring.check_runtime", release,
                 *(str(p.folder) for p in group)]
-        return Job("runtime", release, argv, subprocess_env(trees[release]),
+        return Job(Mode.RUNTIME, release, argv, subprocess_env(trees[release]),
                    timeout=timeout * len(group), members=tuple(p.folder.name for p in group),
                    preload=True)
 
@@ -415,7 +409,7 @@ def _run_runtime(jobs, timeout: float, progress: Progress) -> dict[tuple[str, st
     from vllm_patches.verify.jobs import run_all
 
     def shown(job, line: dict) -> None:
-        if line.get("arm") == "runtime":
+        if line.get("arm") == Mode.RUNTIME:
             progress(f"  runtime {line.get('patch', '?')} on {line.get('release', '?')}: "
                      f"{'not run' if 'not_run' in line else 'ok' if line.get('ok') else 'FAIL'}")
 
@@ -479,8 +473,8 @@ def _proven(checked: dict[tuple[str, str], object]) -> set[tuple[str, str]]:
     """The (patch, release) pairs whose check's patched arm is the runtime step's proof:
     the plugin put that fix in, and it came out again cleanly."""
     return {(patch_id, release) for (patch_id, release), result in checked.items()
-            if result.arms.get("patched", {}).get("outcomes") == {patch_id: "applied"}
-            and result.arms["patched"].get("taken_out") is True}
+            if result.arms.get(Arm.PATCHED, {}).get("outcomes") == {patch_id: Outcome.APPLIED}
+            and result.arms[Arm.PATCHED].get("taken_out") is True}
 
 
 def _check_rows(checked: dict[tuple[str, str], object], not_run: dict[tuple[str, str], str],

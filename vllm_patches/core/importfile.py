@@ -22,15 +22,16 @@ module by; it is None unless that text is the code Python runs::
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
 from importlib.machinery import BYTECODE_SUFFIXES, EXTENSION_SUFFIXES, SOURCE_SUFFIXES
 from pathlib import Path
+
+from vllm_patches.core.words import Word
 
 _PYC_HEADER = 16  # magic, flags, then a source hash (or the source's mtime and size)
 _HASH_BASED, _CHECK_SOURCE = 0b01, 0b10  # the flags of a PEP 552 .pyc
 
 
-class Kind(str, Enum):
+class Kind(Word):
     """What Python imports for a module."""
 
     SOURCE = "source"  # a .py file (compiled, or its matching cache in __pycache__)
@@ -38,9 +39,6 @@ class Kind(str, Enum):
     EXTENSION = "extension"  # a compiled extension module (.so), found before any .py
     UNCHECKED_CACHE = "unchecked-cache"  # a __pycache__ .pyc Python does not check, of other source
     ABSENT = "absent"  # nothing Python would import under that name
-
-    def __str__(self) -> str:
-        return self.value
 
 
 NOT_SOURCE = frozenset({Kind.BYTECODE, Kind.EXTENSION, Kind.UNCHECKED_CACHE})

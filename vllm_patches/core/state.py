@@ -28,6 +28,7 @@ from vllm_patches.core.importfile import ModuleSource
 from vllm_patches.core.markers import block_ids, has_block
 from vllm_patches.core.shape import MethodPrints
 from vllm_patches.core.shape_cache import scope_prints
+from vllm_patches.core.words import Mode, Word
 
 
 class AppliedFiles(Protocol):
@@ -46,7 +47,7 @@ class AppliedRecord(Protocol):
         """What was written for ``patch_id``, or None."""
 
 
-class State(str, Enum):
+class State(Word):
     """The verdict about one patch for one vLLM tree (or this process)."""
 
     APPLICABLE = "applicable"
@@ -55,11 +56,8 @@ class State(str, Enum):
     NOT_APPLICABLE = "not-applicable"
     TARGET_MODIFIED = "target-modified"
 
-    def __str__(self) -> str:
-        return self.value
 
-
-class ShapeKind(str, Enum):
+class ShapeKind(Word):
     """What the code of a patch's targets looks like."""
 
     PRE_FIX = "pre-fix"
@@ -70,9 +68,6 @@ class ShapeKind(str, Enum):
     NO_MODULE = "no-module"  # the target's module file is not there at all
     NO_SOURCE = "no-source"  # Python runs the module's code without its source: unreadable
     OTHER_RELEASE = "other-release"  # a release's code, just not one this patch is for
-
-    def __str__(self) -> str:
-        return self.value
 
 
 APPLICABLE = State.APPLICABLE
@@ -224,10 +219,10 @@ def evidence_of(patch: Patch, shape: Shape, texts: list[str | None],
 @dataclass(frozen=True)
 class PatchStatus:
     patch: Patch
-    state: str
+    state: State
     reason: str
     next_step: str
-    mode: str | None = None  # "runtime" or "source" when applied
+    mode: Mode | None = None  # RUNTIME or SOURCE when applied
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -308,7 +303,7 @@ def judge(patch: Patch, evidence: Evidence, version: Version | None,
         # it may be the pre-fix code. Only this process's own mark on the class proves more.
         if evidence.runtime and evidence.own:
             return PatchStatus(patch, APPLIED, messages.applied_at_runtime(),
-                               messages.next_nothing(), mode="runtime")
+                               messages.next_nothing(), mode=Mode.RUNTIME)
         return PatchStatus(patch, TARGET_MODIFIED, shape.detail,
                            messages.next_no_source(patch.id))
     if shape.kind == PATCHED and evidence.other and not evidence.own and in_range:
@@ -318,13 +313,13 @@ def judge(patch: Patch, evidence: Evidence, version: Version | None,
     if shape.kind == PATCHED and (evidence.own or in_range):
         if evidence.runtime:
             return PatchStatus(patch, APPLIED, messages.applied_at_runtime(),
-                               messages.next_nothing(), mode="runtime")
+                               messages.next_nothing(), mode=Mode.RUNTIME)
         return PatchStatus(patch, APPLIED, messages.applied_in_source(location),
-                           messages.next_revert(patch.id), mode="source")
+                           messages.next_revert(patch.id), mode=Mode.SOURCE)
     if shape.kind == PRE_FIX:
         if evidence.runtime:
             return PatchStatus(patch, APPLIED, messages.applied_at_runtime(),
-                               messages.next_nothing(), mode="runtime")
+                               messages.next_nothing(), mode=Mode.RUNTIME)
         reason = (messages.pre_fix_outside_range(version, patch.affected_text)
                   if version is not None and not in_range else messages.pre_fix_found(version))
         return PatchStatus(patch, APPLICABLE, reason, messages.next_apply(patch.id))

@@ -9,7 +9,7 @@ Importing this package imports nothing else: the plugin must stay cheap at every
 process start.
 """
 
-_PATCHER_NAMES = ("apply", "revert", "is_applied", "Outcome", "PatchError")
+_PATCHER_NAMES = ("apply", "revert", "is_applied", "Result", "Outcome", "PatchError")
 
 
 def __getattr__(name):
