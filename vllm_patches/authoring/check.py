@@ -67,7 +67,9 @@ class Step(Word):
     OVERLAP = "overlap"
 
 
-class Result(Word):
+class Mark(Word):
+    """What one row of ``catalog check`` found (a ``verify`` check's own word is a Verdict)."""
+
     OK = "ok"
     FAIL = "FAIL"
     WARNING = "warning"
@@ -79,7 +81,7 @@ class Row:
     patch: str
     step: Step
     release: str  # "-" when the row is about no one release
-    result: Result
+    result: Mark
     why: str
 
     def to_dict(self) -> dict[str, str]:
@@ -95,9 +97,9 @@ class Report:
 
     @property
     def ok(self) -> bool:
-        return not any(r.result == Result.FAIL for r in self.rows)
+        return not any(r.result == Mark.FAIL for r in self.rows)
 
-    def count(self, result: Result) -> int:
+    def count(self, result: Mark) -> int:
         return sum(1 for r in self.rows if r.result == result)
 
     def sorted_rows(self) -> list[Row]:
@@ -108,7 +110,7 @@ class Report:
 
     def to_dict(self) -> dict[str, object]:
         return {"catalogues": [str(f) for f in self.folders], "patches": self.patches,
-                "ok": self.ok, "counts": {str(r): self.count(r) for r in Result},
+                "ok": self.ok, "counts": {str(r): self.count(r) for r in Mark},
                 "rows": [r.to_dict() for r in self.sorted_rows()]}
 
 
@@ -155,10 +157,10 @@ def _metadata(patch_dirs: list[Path], report: Report) -> list[Patch]:
         try:
             patch = load_patch(folder)
         except CatalogError as exc:
-            report.rows.append(Row(folder.name, Step.METADATA, "-", Result.FAIL, str(exc)))
+            report.rows.append(Row(folder.name, Step.METADATA, "-", Mark.FAIL, str(exc)))
             continue
         except Exception as exc:  # a bug of ours must cost this patch, not the whole check
-            report.rows.append(Row(folder.name, Step.METADATA, "-", Result.FAIL,
+            report.rows.append(Row(folder.name, Step.METADATA, "-", Mark.FAIL,
                                    f"cannot be loaded ({type(exc).__name__}: {exc})"))
             continue
         loaded.append(patch)
@@ -168,10 +170,10 @@ def _metadata(patch_dirs: list[Path], report: Report) -> list[Patch]:
         twins = [p.folder for p in loaded + others
                  if p.id == patch.id and p.folder.resolve() != patch.folder.resolve()]
         if twins:
-            report.rows.append(Row(patch.id, Step.METADATA, "-", Result.FAIL,
+            report.rows.append(Row(patch.id, Step.METADATA, "-", Mark.FAIL,
                                    _defined_twice(patch, twins[0])))
             continue
-        report.rows.append(Row(patch.id, Step.METADATA, "-", Result.OK,
+        report.rows.append(Row(patch.id, Step.METADATA, "-", Mark.OK,
                                "patch.toml and its fix load and agree"))
         good.append(patch)
     return good
@@ -200,7 +202,7 @@ def _fingerprints(patch: Patch, report: Report, progress: Progress) -> None:
                 for release in releases:
                     by_release.setdefault(release, []).append((target, wrap, fp))
     if unrecorded and by_release:  # a patch that records nothing: _affected_releases says so
-        report.rows.append(Row(patch.id, Step.FINGERPRINTS, "-", Result.WARNING,
+        report.rows.append(Row(patch.id, Step.FINGERPRINTS, "-", Mark.WARNING,
                                _no_releases_recorded(unrecorded)))
     releases = sorted(by_release, key=Version)
     if releases:
@@ -213,14 +215,14 @@ def _fingerprints(patch: Patch, report: Report, progress: Progress) -> None:
                      for target, wrap, fp in by_release[release]
                      for got in [_fingerprint_in(tree, target, wrap)] if got != fp]
         except VllmPatchesError as exc:
-            report.rows.append(Row(patch.id, Step.FINGERPRINTS, release, Result.FAIL, str(exc)))
+            report.rows.append(Row(patch.id, Step.FINGERPRINTS, release, Mark.FAIL, str(exc)))
             continue
         if wrong:
-            report.rows.append(Row(patch.id, Step.FINGERPRINTS, release, Result.FAIL,
+            report.rows.append(Row(patch.id, Step.FINGERPRINTS, release, Mark.FAIL,
                                    "; ".join(wrong)))
         else:
             n = len(by_release[release])
-            report.rows.append(Row(patch.id, Step.FINGERPRINTS, release, Result.OK,
+            report.rows.append(Row(patch.id, Step.FINGERPRINTS, release, Mark.OK,
                                    f"{n} recorded fingerprint(s) match the release's code"))
 
 
@@ -256,7 +258,7 @@ def _affected_releases(patch: Patch, from_seen: bool, report: Report) -> list[st
         where = "its seen tables name"
         candidates = recorded
     elif from_seen:
-        report.rows.append(Row(patch.id, Step.FINGERPRINTS, "-", Result.WARNING,
+        report.rows.append(Row(patch.id, Step.FINGERPRINTS, "-", Mark.WARNING,
                                _no_releases_recorded(functions) + _only_metadata()))
         return []
     else:
@@ -266,15 +268,15 @@ def _affected_releases(patch: Patch, from_seen: bool, report: Report) -> list[st
         try:
             candidates = set(published_releases())
         except VllmPatchesError as exc:
-            report.rows.append(Row(patch.id, Step.FINGERPRINTS, "-", Result.WARNING,
+            report.rows.append(Row(patch.id, Step.FINGERPRINTS, "-", Mark.WARNING,
                                    _no_releases_recorded(functions) + f" ({exc})"
                                    + _only_metadata()))
             return []
-        report.rows.append(Row(patch.id, Step.FINGERPRINTS, "-", Result.WARNING,
+        report.rows.append(Row(patch.id, Step.FINGERPRINTS, "-", Mark.WARNING,
                                _no_releases_recorded(functions) + _from_index()))
     found = sorted((r for r in candidates if patch.affects(Version(r))), key=Version)
     if not found:
-        report.rows.append(Row(patch.id, Step.SOURCE, "-", Result.WARNING,
+        report.rows.append(Row(patch.id, Step.SOURCE, "-", Mark.WARNING,
                                f"no release that {where} is in its affected range "
                                f"{patch.affected_text}: nothing to apply it to"))
     return found
@@ -292,13 +294,13 @@ def _source(patch: Patch, releases: list[str], report: Report, progress: Progres
         try:
             result, why = _round_trip(patch, _release(release, progress))
         except VllmPatchesError as exc:
-            result, why = Result.FAIL, str(exc)
+            result, why = Mark.FAIL, str(exc)
         except Exception as exc:  # a bug of ours must cost this row, not the whole check
-            result, why = Result.FAIL, f"{type(exc).__name__}: {exc}"
+            result, why = Mark.FAIL, f"{type(exc).__name__}: {exc}"
         report.rows.append(Row(patch.id, Step.SOURCE, release, result, why))
 
 
-def _round_trip(patch: Patch, tree: Path) -> tuple[Result, str]:
+def _round_trip(patch: Patch, tree: Path) -> tuple[Mark, str]:
     """Apply ``patch`` to a copy of the release's files that it targets, then revert."""
     from vllm_patches.source import plan as source
     from vllm_patches.core.detect import find_vllm
@@ -310,17 +312,17 @@ def _round_trip(patch: Patch, tree: Path) -> tuple[Result, str]:
         install = find_vllm(copy)
         [applied] = source.apply(install, [patch]).results
         if applied.outcome != Outcome.APPLIED:
-            return Result.FAIL, f"apply: {applied.message}"
+            return Mark.FAIL, f"apply: {applied.message}"
         changed = sorted(rel for rel in rels if (copy / rel).read_bytes() != before[rel])
         if not changed:
-            return Result.FAIL, "apply said applied but changed no file"
+            return Mark.FAIL, "apply said applied but changed no file"
         [reverted] = source.revert(install, [patch]).results
         if reverted.outcome != Outcome.REVERTED:
-            return Result.FAIL, f"revert: {reverted.message}"
+            return Mark.FAIL, f"revert: {reverted.message}"
         differ = sorted(rel for rel in rels if (copy / rel).read_bytes() != before[rel])
         if differ:
-            return Result.FAIL, f"revert left {', '.join(differ)} different from the release"
-    return Result.OK, f"applied to {', '.join(changed)} and reverted byte for byte"
+            return Mark.FAIL, f"revert left {', '.join(differ)} different from the release"
+    return Mark.OK, f"applied to {', '.join(changed)} and reverted byte for byte"
 
 
 def _copy_targets(patch: Patch, tree: Path, dest: Path) -> list[str]:
@@ -351,13 +353,13 @@ def _runtime(patches: list[Patch], ends: dict[str, list[str]], report: Report,
     for patch in patches:
         for release in ends[patch.id]:
             if (patch.id, release) in proven:
-                report.rows.append(Row(patch.id, Step.RUNTIME, release, Result.OK,
+                report.rows.append(Row(patch.id, Step.RUNTIME, release, Mark.OK,
                                        _proven_by_check()))
                 continue
             try:
                 trees[release] = _release(release, progress, imported=True)
             except VllmPatchesError as exc:
-                report.rows.append(Row(patch.id, Step.RUNTIME, release, Result.FAIL, str(exc)))
+                report.rows.append(Row(patch.id, Step.RUNTIME, release, Mark.FAIL, str(exc)))
                 continue
             by_release.setdefault(release, []).append(patch)
     if not by_release:
@@ -388,14 +390,14 @@ def _runtime(patches: list[Patch], ends: dict[str, list[str]], report: Report,
             line = lines.get((patch.folder.name, release), {})
             if "not_run" in line:
                 not_run[(patch.id, release)] = line["not_run"]
-                report.rows.append(Row(patch.id, Step.RUNTIME, release, Result.NOT_RUN,
+                report.rows.append(Row(patch.id, Step.RUNTIME, release, Mark.NOT_RUN,
                                        f"not run: {line['not_run']}"))
             elif line.get("ok") is True:
-                report.rows.append(Row(patch.id, Step.RUNTIME, release, Result.OK,
+                report.rows.append(Row(patch.id, Step.RUNTIME, release, Mark.OK,
                                        line["detail"]))
             else:
                 why = line.get("detail") or line.get("error") or "the process gave no result"
-                report.rows.append(Row(patch.id, Step.RUNTIME, release, Result.FAIL, why))
+                report.rows.append(Row(patch.id, Step.RUNTIME, release, Mark.FAIL, why))
     return not_run
 
 
@@ -448,7 +450,7 @@ def _checks(patches: list[Patch], ends: dict[str, list[str]], report: Report,
     by_release: dict[str, list[Patch]] = {}
     for patch in patches:
         if check_file(patch) is None:
-            report.rows.append(Row(patch.id, Step.CHECK, "-", Result.WARNING, _no_check()))
+            report.rows.append(Row(patch.id, Step.CHECK, "-", Mark.WARNING, _no_check()))
             continue
         for release in ends[patch.id]:
             # Run it even where vLLM's target module needs what this machine lacks: a
@@ -462,7 +464,7 @@ def _checks(patches: list[Patch], ends: dict[str, list[str]], report: Report,
                 results = verify_checks(group, install, from_target=True, timeout=timeout,
                                         echo=progress)
             except VllmPatchesError as exc:
-                report.rows += [Row(p.id, Step.CHECK, release, Result.FAIL, str(exc))
+                report.rows += [Row(p.id, Step.CHECK, release, Mark.FAIL, str(exc))
                                 for p in group]
                 continue
             checked.update({(result.patch, release): result for result in results})
@@ -481,20 +483,20 @@ def _check_rows(checked: dict[tuple[str, str], object], not_run: dict[tuple[str,
                 report: Report) -> None:
     for (patch_id, release), result in checked.items():
         outcome = _check_result(result)
-        if outcome[0] != Result.OK and (patch_id, release) in not_run:
+        if outcome[0] != Mark.OK and (patch_id, release) in not_run:
             # Neither the runtime step nor the check could import it here.
-            outcome = (Result.NOT_RUN, f"not run: {not_run[(patch_id, release)]}")
+            outcome = (Mark.NOT_RUN, f"not run: {not_run[(patch_id, release)]}")
         report.rows.append(Row(patch_id, Step.CHECK, release, *outcome))
 
 
-def _check_result(result) -> tuple[Result, str]:
+def _check_result(result) -> tuple[Mark, str]:
     from vllm_patches.verify.checks import Verdict
 
     if result.verdict == Verdict.PASS:
-        return Result.OK, f"PASS: {result.reason}"
+        return Mark.OK, f"PASS: {result.reason}"
     if result.verdict == Verdict.NOT_RUN and result.arms.get("needs"):
-        return Result.NOT_RUN, f"not run (no GPU): {result.reason}"
-    return Result.FAIL, f"{result.verdict}: {result.reason}"
+        return Mark.NOT_RUN, f"not run (no GPU): {result.reason}"
+    return Mark.FAIL, f"{result.verdict}: {result.reason}"
 
 
 @contextmanager
@@ -526,11 +528,11 @@ def _overlaps(patches: list[Patch], report: Report) -> None:
     for patch in patches:
         mine = [o for o in found if patch in (o.first, o.second)]
         if not mine:
-            report.rows.append(Row(patch.id, Step.OVERLAP, "-", Result.OK,
+            report.rows.append(Row(patch.id, Step.OVERLAP, "-", Mark.OK,
                                    "no other patch wraps what it wraps"))
         for o in mine:
             report.rows.append(Row(patch.id, Step.OVERLAP, "-",
-                                   Result.OK if o.declared else Result.FAIL, o.describe(patch)))
+                                   Mark.OK if o.declared else Mark.FAIL, o.describe(patch)))
 
 
 # Messages ---------------------------------------------------------------------------

@@ -21,7 +21,6 @@ import sys
 import textwrap
 import threading
 import types
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,7 +29,7 @@ from vllm_patches.runtime import messages
 from vllm_patches.core import messages as core_messages
 from vllm_patches.core.catalog import CatalogError, Patch, Target, dotted
 from vllm_patches.core.detect import DetectError, find_vllm
-from vllm_patches.core.importfile import Kind, ModuleSource, kind_of_file, read_module_file
+from vllm_patches.core.importfile import FileKind, ModuleSource, kind_of_file, read_module_file
 from vllm_patches.core.shape import MethodPrints, fingerprint
 from vllm_patches.core.sourcefile import SourceTextError
 from vllm_patches.core.words import Mode, Outcome
@@ -75,13 +74,6 @@ class Result:
     def to_dict(self) -> dict[str, str]:
         return {"id": self.id, "outcome": str(self.outcome), "mode": str(self.mode),
                 "message": self.message}
-
-
-def __getattr__(name: str):
-    if name == "Outcome":  # the name of Result until 0.x: kept one release for callers
-        warnings.warn(messages.outcome_renamed(), DeprecationWarning, stacklevel=2)
-        return Result
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass
@@ -385,12 +377,12 @@ def loaded_source(module: types.ModuleType) -> ModuleSource:
     origin = getattr(spec, "origin", None) or getattr(module, "__file__", None)
     name = getattr(module, "__name__", "?")
     if not origin or not getattr(spec, "has_location", True):
-        return ModuleSource(name, Kind.SOURCE)
+        return ModuleSource(name, FileKind.SOURCE)
     path = Path(origin)
     try:
         return read_module_file(name, kind_of_file(path), path)
     except (OSError, SourceTextError):
-        return ModuleSource(name, Kind.SOURCE)
+        return ModuleSource(name, FileKind.SOURCE)
 
 
 def fix_functions(patch: Patch, target: Target, module_globals: dict) -> dict[str, object]:
