@@ -46,7 +46,8 @@ from typing import Callable, Sequence
 
 from packaging.version import Version
 
-from vllm_patches.core.catalog_files import CATALOG_ENV, PACKAGE_PARENT
+from vllm_patches.core.catalog_files import CATALOG_ENV
+from vllm_patches.core.childenv import child_env
 from vllm_patches.core.catalog import CatalogError, Patch, Target, Wrap, catalog_dir, load_patch
 from vllm_patches.core.errors import VllmPatchesError
 from vllm_patches.core.words import Arm, Mode, Outcome, Word
@@ -428,15 +429,7 @@ def _run_runtime(jobs, timeout: float, progress: Progress) -> dict[tuple[str, st
 def subprocess_env(tree: Path) -> dict[str, str]:
     """A process over one release tree: that vLLM and this vllm_patches first on the path,
     none of the user's patch selections."""
-    env = dict(os.environ)
-    for name in ("VLLM_PATCHES", "VLLM_PATCHES_STRICT", "VLLM_PATCHES_REPORT",
-                 "VLLM_PATCHES_VLLM_VERSION"):
-        env.pop(name, None)
-    paths = [str(tree)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else [])
-    paths.append(PACKAGE_PARENT)
-    env["PYTHONPATH"] = os.pathsep.join(paths)
-    env.setdefault("VLLM_LOGGING_LEVEL", "ERROR")
-    return env
+    return child_env(tree)
 
 
 # check.py -------------------------------------------------------------------------

@@ -19,12 +19,11 @@ Exit 0 when every selected patch PASSes (or does not apply), 1 otherwise.
 from __future__ import annotations
 
 import ast
-import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from vllm_patches.core.catalog_files import PACKAGE_PARENT
+from vllm_patches.core.childenv import child_env
 from vllm_patches.core.catalog import Patch
 from vllm_patches.core.state import APPLICABLE, judge, file_evidence
 from vllm_patches.core.words import Arm, Word
@@ -93,18 +92,10 @@ def _has_cuda() -> bool:
 
 
 def _env(install, arm: Arm, from_target: bool) -> dict[str, str]:
-    env = dict(os.environ)
-    for name in ("VLLM_PATCHES", "VLLM_PATCHES_STRICT", "VLLM_PATCHES_REPORT"):
-        env.pop(name, None)
-    paths = [str(install.location)] if from_target else []
-    if env.get("PYTHONPATH"):
-        paths.append(env["PYTHONPATH"])
-    paths.append(PACKAGE_PARENT)
-    env["PYTHONPATH"] = os.pathsep.join(paths)
-    env.setdefault("VLLM_LOGGING_LEVEL", "ERROR")
-    if arm == Arm.CONTROL:
-        env["VLLM_PATCHES"] = "none"
-    return env
+    tree = [install.location] if from_target else []
+    # The control arm arms no hook; the patched arm selects its patch itself (check_arm).
+    control = {"VLLM_PATCHES": "none"} if arm == Arm.CONTROL else {}
+    return child_env(*tree, install=install, **control)
 
 
 def verify_checks(patches: list[Patch], install, *, from_target: bool, timeout: float,
