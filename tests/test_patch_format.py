@@ -18,7 +18,7 @@ import pytest
 
 from tests.catalogues import write_patch
 from tests.helpers import run_cli
-from vllm_patches.authoring.check import Result, Step, check
+from vllm_patches.authoring.check import Mark, Step, check
 from vllm_patches.authoring.fingerprint import read_draft
 from vllm_patches.core.catalog import (PROSE, CatalogError, Stage, load_catalog, load_patch,
                                        read_patch)
@@ -135,7 +135,7 @@ def test_what_a_draft_may_lack_a_complete_patch_may_not(tmp_path, fill, words):
         load_patch(folder)
 
 
-def metadata(root, patch_id: str) -> list[tuple[Result, str]]:
+def metadata(root, patch_id: str) -> list[tuple[Mark, str]]:
     report = check([root], releases_from_seen=True)
     return [(r.result, r.why) for r in report.rows
             if r.patch == patch_id and r.step == Step.METADATA]
@@ -146,9 +146,9 @@ def test_catalog_check_fails_on_a_prose_field_still_a_todo_naming_patch_and_fiel
     edit(folder, 'drop-when = "When the test is over."', 'drop-when = "TODO: when to drop"')
     assert load_patch(folder).unfinished() == ["drop-when"]  # it loads: it is a TODO
     rows = metadata(tmp_path, "up")
-    assert (Result.FAIL, f"patch up: field 'drop-when' of its patch.toml is still a TODO: "
+    assert (Mark.FAIL, f"patch up: field 'drop-when' of its patch.toml is still a TODO: "
                          f"write {PROSE['drop-when']}") in rows
-    assert [result for result, _ in rows].count(Result.FAIL) == 1
+    assert [result for result, _ in rows].count(Mark.FAIL) == 1
 
 
 def test_a_description_alone_still_loads_as_why_and_catalog_check_warns(tmp_path):
@@ -160,8 +160,8 @@ def test_a_description_alone_still_loads_as_why_and_catalog_check_warns(tmp_path
     loaded = load_patch(folder)
     assert (loaded.why, loaded.how, loaded.old_description) == (
         "A bug the test plants.", None, True)
-    [(result, why)] = [row for row in metadata(tmp_path, "up") if row[0] != Result.OK]
-    assert result == Result.WARNING
+    [(result, why)] = [row for row in metadata(tmp_path, "up") if row[0] != Mark.OK]
+    assert result == Mark.WARNING
     assert "patch up" in why and "'description' (the old spelling of 'why'" in why
 
 

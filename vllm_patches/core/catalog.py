@@ -20,7 +20,6 @@ import os
 import re
 import sys
 from dataclasses import dataclass, field
-from enum import Enum
 from functools import lru_cache
 from pathlib import Path
 
@@ -69,7 +68,7 @@ OLD_DESCRIPTION = "description"  # the old spelling of why (read as it for one r
 TODO = "TODO"
 
 
-class Kind(str, Enum):
+class Kind(Word):
     """What a wrapped name is in vLLM's code (the fix's definition has the same kind)."""
 
     METHOD = "method"
@@ -77,9 +76,6 @@ class Kind(str, Enum):
     STATICMETHOD = "staticmethod"
     PROPERTY = "property"
     FUNCTION = "function"  # a module-level function
-
-    def __str__(self) -> str:
-        return self.value
 
     @classmethod
     def of(cls, node: ast.FunctionDef | ast.AsyncFunctionDef, in_class: bool) -> Kind:
