@@ -46,8 +46,9 @@ def edit(folder, old: str, new: str) -> None:
 
 # (what is replaced, by what, a word the sentence must hold)
 PLANTED = {
-    "applied-upstream not a version": ('last-update = ', 'applied-upstream = "soon"\nlast-update = ',
-                                       "'applied-upstream' is not a PEP 440 version"),
+    "applied-upstream not a version": (
+        'last-update = ', 'applied-upstream = "soon"\nlast-update = ',
+        "'applied-upstream' is not a PEP 440 version"),
     "a module outside vllm": ('module = "vllm.utils.math_utils"', 'module = "os.path"',
                               "'targets[0].module' must name a module of the vllm package"),
     "a wrap that is no name": ('name = "round_up"', 'name = "round up"',

@@ -3,11 +3,11 @@
 ``read_draft(folder)`` reads a patch's targets and recorded fingerprints from
 its ``patch.toml`` through the catalogue's one validator in draft mode, so that
 a patch ``catalog new`` just wrote (its ``pre-fix`` still empty) can be
-fingerprinted and a bad field is refused in the very words ``load_patch`` uses. ``observe`` computes the
-fingerprint of every wrap in one vLLM tree (``class_prints`` on the module's
-text, read by ``read_source``; an absent module, class or function: the tree
-*lacks* the target). ``survey`` merges the observations with what the patch
-recorded and decides:
+fingerprinted and a bad field is refused in the very words ``load_patch`` uses.
+``observe`` computes the fingerprint of every wrap in one vLLM tree
+(``class_prints`` on the module's text, read by ``read_source``; an absent
+module, class or function: the tree *lacks* the target). ``survey`` merges
+the observations with what the patch recorded and decides:
 
 - which shapes are fixed: those first seen at or after the fix's release
   (``--fixed-in``, else the patch's ``applied-upstream``); with neither,

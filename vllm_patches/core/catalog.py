@@ -178,8 +178,8 @@ class Patch:
 
     def unfinished(self) -> list[str]:
         """The prose fields still to be written: missing, or a TODO placeholder."""
-        return [key for key in PROSE
-                if not self.prose(key) or self.prose(key).upper().startswith(TODO)]
+        texts = {key: self.prose(key) or "" for key in PROSE}
+        return [key for key, text in texts.items() if not text or text.upper().startswith(TODO)]
 
     @property
     def fix_source(self) -> str:
