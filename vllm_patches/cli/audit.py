@@ -6,8 +6,8 @@ import sys
 
 import click
 
-from vllm_patches.cli.main import (EXIT_ATTENTION, Failure, catalog_option, emit_json,
-                                   friendly_errors)
+from vllm_patches.cli.common import (EXIT_ATTENTION, Failure, catalog_option, emit_json,
+                                     friendly_errors)
 
 
 @click.command("audit")

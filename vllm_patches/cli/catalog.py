@@ -2,41 +2,12 @@
 
 from __future__ import annotations
 
-import functools
 import sys
 from pathlib import Path
 
 import click
 
-
-def _friendly(func):
-    """``cli.friendly_errors``, looked up when the command runs (cli imports this module)."""
-
-    @functools.wraps(func)
-    def wrapper(*args, **kwargs):
-        from vllm_patches.cli.main import friendly_errors
-
-        return friendly_errors(func)(*args, **kwargs)
-
-    return wrapper
-
-
-def _emit_json(data: object) -> None:
-    from vllm_patches.cli.main import emit_json
-
-    emit_json(data)
-
-
-def _failure(message: str):
-    from vllm_patches.cli.main import Failure
-
-    return Failure(message)
-
-
-def _attention() -> None:
-    from vllm_patches.cli.main import EXIT_ATTENTION
-
-    sys.exit(EXIT_ATTENTION)
+from vllm_patches.cli.common import EXIT_ATTENTION, Failure, emit_json, friendly_errors
 
 
 @click.group("catalog")
@@ -72,7 +43,7 @@ def catalog() -> None:
 @click.option("--vllm", "vllm_dir", metavar="DIR",
               help="The same from the vLLM tree in DIR (the folder that holds vllm/).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
-@_friendly
+@friendly_errors
 def new(patch_id, catalog_dir, targets, pr, release, vllm_dir, as_json) -> None:
     """Write a new patch folder DIR/ID: patch.toml, fix.py and check.py.
 
@@ -93,7 +64,7 @@ def new(patch_id, catalog_dir, targets, pr, release, vllm_dir, as_json) -> None:
     from vllm_patches.authoring.scaffold import check_request, new_patch
 
     if release and vllm_dir:
-        raise _failure("Give --release or --vllm, not both: both name the vLLM to read the "
+        raise Failure("Give --release or --vllm, not both: both name the vLLM to read the "
                        "targets from.")
     check_request(catalog_dir, patch_id, list(targets), pr)  # before a release is fetched
     install = None
@@ -104,11 +75,11 @@ def new(patch_id, catalog_dir, targets, pr, release, vllm_dir, as_json) -> None:
         install = find_vllm(release_tree(release) if release else vllm_dir)
     result = new_patch(catalog_dir, patch_id, list(targets), pr=pr, install=install)
     if as_json:
-        _emit_json(result.to_dict())
+        emit_json(result.to_dict())
     else:
         _print_new(result, release)
     if install is not None and result.todo:
-        _attention()
+        sys.exit(EXIT_ATTENTION)
 
 
 def _print_new(result, release) -> None:
@@ -154,7 +125,7 @@ def _print_new(result, release) -> None:
                    "still a TODO).")
 @click.option("--dry-run", is_flag=True, help="Print what would change; write nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
-@_friendly
+@friendly_errors
 def fingerprint(patch_id, catalog_dir, releases, target, vllm_version, fixed_in,
                 first_affected, dry_run, as_json) -> None:
     """Record the shapes of a patch's targets across vLLM releases in its patch.toml.
@@ -184,16 +155,16 @@ def fingerprint(patch_id, catalog_dir, releases, target, vllm_version, fixed_in,
     from vllm_patches.core.patch_toml import write_survey
 
     if bool(releases) == bool(target):
-        raise _failure("Give --releases RANGE|LIST or --target DIR (one of them): the vLLM "
+        raise Failure("Give --releases RANGE|LIST or --target DIR (one of them): the vLLM "
                        "code to fingerprint.")
     if vllm_version and not target:
-        raise _failure("--vllm-version goes with --target DIR only; a release knows its "
+        raise Failure("--vllm-version goes with --target DIR only; a release knows its "
                        "version.")
     def version(option: str, raw: str | None):
         try:
             return Version(raw) if raw is not None else None
         except InvalidVersion:
-            raise _failure(f"{option} '{raw}' is not a vLLM release version "
+            raise Failure(f"{option} '{raw}' is not a vLLM release version "
                            "(example: 0.27.0).") from None
 
     boundary = version("--fixed-in", fixed_in)
@@ -204,11 +175,11 @@ def fingerprint(patch_id, catalog_dir, releases, target, vllm_version, fixed_in,
                     skipped=skipped)
     written = write_survey(result, dry_run=dry_run)
     if as_json:
-        _emit_json(_fingerprint_json(result, written, dry_run))
+        emit_json(_fingerprint_json(result, written, dry_run))
     else:
         _print_survey(result, written, dry_run)
     if result.attention:
-        _attention()
+        sys.exit(EXIT_ATTENTION)
 
 
 def _observe(draft, releases, target, vllm_version):
@@ -347,7 +318,6 @@ def check(folders, releases_from_seen, as_json) -> None:
       vllm-patches catalog check ~/my-patches/my-fix --releases-from-seen
     """
     from vllm_patches.authoring.check import check as run_check
-    from vllm_patches.cli.main import EXIT_ATTENTION, emit_json, friendly_errors
 
     report = friendly_errors(run_check)(
         folders, releases_from_seen=releases_from_seen,
