@@ -8,7 +8,7 @@ import click
 
 from vllm_patches.cli import messages
 from vllm_patches.cli.common import (EXIT_ATTENTION, Failure, catalog_option, emit_json,
-                                     friendly_errors)
+                                     deprecated, friendly_errors, print_table)
 
 
 @click.command()
@@ -17,8 +17,8 @@ from vllm_patches.cli.common import (EXIT_ATTENTION, Failure, catalog_option, em
               help="The fork's git repository (any folder inside it).")
 @click.option("--onto", multiple=True, metavar="BRANCH",
               help="A branch to put the fixes on; repeat for several.")
-@click.option("--patch", "ids", multiple=True, metavar="ID",
-              help="Only this patch; repeat for several (default: every catalogued patch).")
+@click.option("--patch", "old_ids", multiple=True, metavar="ID", hidden=True,
+              help="Deprecated: give the IDs as arguments.")
 @click.option("--branch", metavar="NAME",
               help="Name of the new branch; {patch} and {onto} are replaced.  "
                    "[default: backport/{patch}/{onto}]")
@@ -39,13 +39,14 @@ from vllm_patches.cli.common import (EXIT_ATTENTION, Failure, catalog_option, em
 @click.option("--vllm-version", metavar="VERSION",
               help="Treat every --onto branch as this vLLM version.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
+@click.argument("ids", nargs=-1, metavar="[ID]...")
 @catalog_option
 @friendly_errors
-def backport(repo, onto, ids, branch, strategy, dry_run, force, keep_conflicts, resume, abort,
+def backport(repo, onto, old_ids, ids, branch, strategy, dry_run, force, keep_conflicts, resume, abort,
              vllm_version, as_json) -> None:
     """Put catalogued fixes on fork branches, one reviewable commit each.
 
-    For each --onto branch: read its vLLM version (--vllm-version, a committed
+    Without ID: every catalogued patch. For each --onto branch: read its vLLM version (--vllm-version, a committed
     vllm/_version.py, else the nearest version tag) and judge each patch as
     status does; where the fix is needed, commit it on a new branch whose
     message names the upstream PR and carries Backport-of, Origin, Patch-id
@@ -59,11 +60,15 @@ def backport(repo, onto, ids, branch, strategy, dry_run, force, keep_conflicts, 
     \b
     Example:
       vllm-patches backport --repo ~/src/vllm-fork --onto acme/v0.22-prod --onto acme/v0.21-prod
-      vllm-patches backport --onto acme/v0.22-prod --patch gemma4-mtp-stable-lm-head --dry-run
+      vllm-patches backport gemma4-mtp-stable-lm-head --onto acme/v0.22-prod --dry-run
       vllm-patches backport --onto acme/v0.22-custom --keep-conflicts
       vllm-patches backport --continue      # after making the change by hand
     """
     from vllm_patches.backport import workflow as verbs
+
+    if old_ids:
+        deprecated("backport --patch ID", "backport ID... (the IDs as arguments)")
+        ids = (*ids, *old_ids)
     if resume and abort:
         raise Failure(messages.backport_continue_and_abort())
     if (resume or abort) and (onto or ids or branch or dry_run or force or keep_conflicts):
@@ -94,9 +99,7 @@ def _print_backport(results) -> None:
     rows = [("ONTO", "PATCH", "OUTCOME", "NEW BRANCH", "COMMIT")] + [
         (r.onto, r.patch, r.outcome, r.branch or "-", (r.sha or "-")[:12]) for r in results
     ]
-    widths = [max(len(row[i]) for row in rows) for i in range(4)]
-    for row in rows:
-        click.echo("  ".join(cell.ljust(w) for cell, w in zip(row[:4], widths)) + "  " + row[4])
+    print_table(rows)
     click.echo("")
     for r in results:
         click.echo(f"{r.onto} / {r.patch}: {r.reason}")

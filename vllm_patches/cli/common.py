@@ -11,6 +11,7 @@ the output went away (``| head``).
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 
 import click
 
@@ -88,6 +89,21 @@ def catalog_option(func):
     )(func)
 
 
+def print_table(rows: Sequence[Sequence[str]], *, indent: str = "") -> None:
+    """The one table printer: ``rows`` (the heading first) in columns two spaces apart. The
+    last column is not padded, so a long reason or path runs on; no line ends in spaces."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    for row in rows:
+        cells = [cell.ljust(width) for cell, width in zip(row, widths)] + [row[-1]]
+        click.echo((indent + "  ".join(cells)).rstrip())
+
+
+def deprecated(old: str, new: str) -> None:
+    """One line on stderr for a spelling that goes in the next release; the command runs as
+    before and its exit code is unchanged, so a user's script keeps working meanwhile."""
+    click.echo(f"vllm-patches: {messages.deprecated(old, new)}", err=True)
+
+
 def emit_json(data: object) -> None:
     import json
 
@@ -112,7 +128,9 @@ def release_option(func):
     )(func)
 
 
-def source_install(target, vllm_version, release=None):
+def source_install(target, vllm_version, release=None, *, missing: str | None = None):
+    """The tree a command works on: --target DIR, --release V (fetched), or the installed
+    vLLM; ``missing`` (or the source mode's sentence) when there is none."""
     from vllm_patches.core.detect import find_vllm
 
     if target and release:
@@ -123,7 +141,7 @@ def source_install(target, vllm_version, release=None):
         target = release_tree(release, compiled=True)
     install = find_vllm(target, vllm_version)
     if install is None:
-        raise Failure(messages.source_no_vllm())
+        raise Failure(missing or messages.source_no_vllm())
     return install
 
 

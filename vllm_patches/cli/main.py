@@ -173,11 +173,12 @@ def _register() -> None:
     from vllm_patches.cli.catalog import catalog
     from vllm_patches.cli.export import export
     from vllm_patches.cli.hook import hook
+    from vllm_patches.cli.report import report
     from vllm_patches.cli.source import apply, diff, revert
     from vllm_patches.cli.status import status
     from vllm_patches.cli.uninstall import uninstall
 
-    for command in (status, backport, export, apply, revert, diff, hook, catalog, audit,
+    for command in (status, report, backport, export, apply, revert, diff, hook, catalog, audit,
                     uninstall):
         cli.add_command(command)
 

@@ -7,16 +7,53 @@ import sys
 import click
 
 from vllm_patches.cli import messages
-from vllm_patches.cli.common import EXIT_ATTENTION, Failure, emit_json
+from vllm_patches.cli.common import (EXIT_ATTENTION, Failure, catalog_option, emit_json,
+                                     friendly_errors, print_table)
 
 
-def report_status(path: str, ids, as_json: bool, check: bool, run_id: str | None) -> None:
+@click.command("report")
+@click.argument("path", metavar="FILE", type=click.Path(dir_okay=True, path_type=str))
+@click.argument("ids", nargs=-1, metavar="[ID]...")
+@click.option("--run", "run_id", metavar="RUN",
+              help="Only the lines of this run (the VLLM_PATCHES_RUN of the vLLM processes; the "
+              "first process that arms makes one when it is unset). --check needs it, so that "
+              "a run's evidence never passes for another's.")
+@click.option("--check", is_flag=True,
+              help="Exit 0 only when the lines of that run prove every patch asked about (all "
+              "without IDs) in place or not needed in each process that imported its target; "
+              "exit 1 when a process could not apply one, and when there is no evidence (no "
+              "line of that run, an unreadable line, no line for a patch ID given, or a report "
+              "that is a symlink, too large, or a file another user could have written), with "
+              "the reason on stderr.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
+@catalog_option
+@friendly_errors
+def report(path, ids, run_id, check, as_json) -> None:
+    """Summarise, per process, the VLLM_PATCHES_REPORT file that vLLM's processes wrote.
+
+    Each vLLM process (API server, engine core, workers) that the plugin or
+    the .pth hook armed writes one line: what it applied, at run time, in
+    that process. This reads them, to prove that every one of them runs the
+    fix, and lists the runs the file holds.
+
+    \b
+    Example:
+      export VLLM_PATCHES_RUN=deploy-$(date +%s) VLLM_PATCHES_REPORT=~/run/patches.jsonl
+      vllm serve ...
+      vllm-patches report ~/run/patches.jsonl
+      vllm-patches report ~/run/patches.jsonl --check --run "$VLLM_PATCHES_RUN"
+      vllm-patches report ~/run/patches.jsonl --run "$VLLM_PATCHES_RUN" --json
+    """
+    read_report(path, ids, as_json, check, run_id)
+
+
+def read_report(path: str, ids, as_json: bool, check: bool, run_id: str | None) -> None:
     from vllm_patches.runtime import report
     from vllm_patches.core.catalog import get_patch
 
     run_id = _asked_run(path, run_id, check)
     for patch_id in ids:
-        get_patch(patch_id)  # an unknown id is bad input, as for status without --report
+        get_patch(patch_id)  # an unknown id is bad input, as for status
     try:
         entries, unreadable = report.read(path)
     except report.NotEvidence as exc:
@@ -66,7 +103,7 @@ def _print_report(path: str, patched, armed_only, unreadable: int, run_id=None) 
         click.echo(messages.report_heading(path, len(patched), unreadable, run_id))
         click.echo("")
         patch_ids = sorted({p for r in patched for p in r.patches})
-        _print_rows([(*run(None), "PID", "PARENT", "VLLM", "VIA", "PROCESS", *patch_ids)] + [
+        print_table([(*run(None), "PID", "PARENT", "VLLM", "VIA", "PROCESS", *patch_ids)] + [
             (*run(r), str(r.pid), str(r.ppid), r.vllm, r.via, _shorten(r.process, 40),
              *(outcome_label(r.patches[p]) if p in r.patches else "-" for p in patch_ids))
             for r in patched
@@ -79,7 +116,7 @@ def _print_report(path: str, patched, armed_only, unreadable: int, run_id=None) 
         click.echo(f"{len(armed_only)} process(es) armed; target not imported "
                    "(the plugin loaded, no patched module was imported there):")
         click.echo("")
-        _print_rows([(*run(None), "PID", "PARENT", "VIA", "ARMED", "PROCESS")] + [
+        print_table([(*run(None), "PID", "PARENT", "VIA", "ARMED", "PROCESS")] + [
             (*run(r), str(r.pid), str(r.ppid), r.via,
              r.armed if isinstance(r.armed, str) else ",".join(r.armed or ()),
              _shorten(r.process, 40))
@@ -105,17 +142,11 @@ def _print_runs(held) -> None:
     click.echo("")
     click.echo(messages.report_runs_heading(len(held)))
     click.echo("")
-    _print_rows([("RUN", "FIRST LINE", "LAST LINE", "PROCESSES")] + [
+    print_table([("RUN", "FIRST LINE", "LAST LINE", "PROCESSES")] + [
         (r.id or messages.report_no_run(), r.first_time or "-", r.last_time or "-",
          str(r.processes))
         for r in held
     ])
-
-
-def _print_rows(rows: list[tuple[str, ...]]) -> None:
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
 
 
 def _shorten(text: str, width: int) -> str:

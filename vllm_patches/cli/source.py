@@ -7,8 +7,8 @@ import sys
 import click
 
 from vllm_patches.cli import messages
-from vllm_patches.cli.common import (EXIT_ATTENTION, Failure, catalog_option, emit_json,
-                                     friendly_errors, release_option, source_install,
+from vllm_patches.cli.common import (EXIT_ATTENTION, Failure, catalog_option, deprecated,
+                                     emit_json, friendly_errors, release_option, source_install,
                                      target_options, write_output)
 
 
@@ -40,8 +40,8 @@ def _report(report, as_json, *, quiet_stdout=False, empty="") -> None:
 @click.command()
 @target_options
 @release_option
-@click.option("--dry-run", is_flag=True,
-              help="Print the unified diff (git apply -p1 takes it) and write nothing.")
+@click.option("--dry-run", is_flag=True, hidden=True,
+              help="Deprecated: vllm-patches diff prints the same diff.")
 @click.option("--force", is_flag=True,
               help="Write a fix over methods that a fork changed (review the result).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
@@ -61,9 +61,12 @@ def apply(target, vllm_version, release, dry_run, force, as_json, ids) -> None:
     Example:
       vllm-patches apply
       vllm-patches apply gemma4-mtp-stable-lm-head --target ~/src/vllm-fork
-      vllm-patches apply --dry-run --release 0.22.1 > fix.patch
+      vllm-patches diff --target ~/src/vllm-fork    # what apply would write, first
     """
     from vllm_patches.source import plan as source
+
+    if dry_run:
+        deprecated("apply --dry-run", "vllm-patches diff (the same diff, --json too)")
     if release and not dry_run:
         raise Failure(messages.source_release_is_read_only())
     install = source_install(target, vllm_version, release)
@@ -107,32 +110,36 @@ def revert(target, vllm_version, force, as_json, ids) -> None:
 @click.option("--force", is_flag=True, help="Show the fix over methods that a fork changed.")
 @click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True),
               metavar="FILE", help="Write the diff to FILE instead of stdout.")
-@click.option("--mail", is_flag=True,
-              help="One mail per patch in git format-patch style, for git am.")
+@click.option("--mail", is_flag=True, hidden=True,
+              help="Deprecated: vllm-patches export writes the mbox for git am.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print JSON for machines: the results and the diff.")
 @click.argument("ids", nargs=-1, metavar="[ID]...")
 @catalog_option
 @friendly_errors
-def diff(target, vllm_version, release, force, output, mail, ids) -> None:
+def diff(target, vllm_version, release, force, output, mail, as_json, ids) -> None:
     """Print what apply would write, as a unified diff; write nothing to the tree.
 
     Paths are relative to the folder that holds vllm/ (a/ and b/ prefixes),
-    so `git apply -p1` takes the diff there; --mail output goes to `git am`
-    (use `git am --keep-cr` for files with CRLF or CR line endings). The
-    diff holds the file's own bytes, in the encoding it declares.
+    so `git apply -p1` takes the diff there. The diff holds the file's own
+    bytes, in the encoding it declares. For `git am`, with a commit message
+    per fix: vllm-patches export.
 
     \b
     Example:
       vllm-patches diff --release 0.22.1
       vllm-patches diff --release 0.22.1 -o fix.patch
-      cd ~/src/vllm-fork && vllm-patches diff --target . --mail -o fix.mbox && git am fix.mbox
+      cd ~/src/vllm-fork && vllm-patches diff --target . -o fix.patch && git apply fix.patch
     """
     from vllm_patches.source import plan as source
     from vllm_patches.core.sourcefile import diff_bytes
 
+    if mail:
+        deprecated("diff --mail", "vllm-patches export ID... (the mbox for git am)")
     install = source_install(target, vllm_version, release)
     report = source.diff(install, _selected(ids), force=force, mail=mail)
     if output:
         write_output(output, diff_bytes(report.diff))
-    else:
+    elif not as_json:
         click.echo(diff_bytes(report.diff), nl=False)
-    _report(report, False, quiet_stdout=True, empty=messages.source_nothing_selected())
+    _report(report, as_json, quiet_stdout=True, empty=messages.source_nothing_selected())

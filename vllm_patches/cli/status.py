@@ -9,8 +9,9 @@ import click
 
 from vllm_patches.cli import messages
 from vllm_patches.cli.common import (EXIT_ATTENTION, Failure, catalog_option, emit_json,
-                                     friendly_errors, target_options)
-from vllm_patches.cli.report import report_status as _report_status
+                                     deprecated, friendly_errors, print_table,
+                                     target_options)
+from vllm_patches.cli.report import read_report
 from vllm_patches.source import messages as source_messages
 
 
@@ -20,30 +21,12 @@ from vllm_patches.source import messages as source_messages
 @click.option(
     "--check",
     is_flag=True,
-    help="Exit 1 when a patch is applicable but not applied, or blocked by a fork's change. "
-    "With --report and --run: exit 0 only when the lines of that run prove every patch asked "
-    "about (all without IDs) in place or not needed in each process that imported its "
-    "target; exit 1 when a process could not apply one, and when there is no evidence (no "
-    "line of that run, an unreadable line, no line for a patch ID given, or a report that "
-    "is a symlink, too large, or a file another user could have written), with the reason "
-    "on stderr.",
+    help="Exit 1 when a patch is applicable but not applied, or blocked by a fork's change.",
 )
-@click.option(
-    "--report",
-    "report_file",
-    type=click.Path(dir_okay=True, path_type=str),
-    metavar="FILE",
-    help="Summarise, per process, the VLLM_PATCHES_REPORT file that vLLM's processes wrote, "
-    "and list the runs it holds.",
-)
-@click.option(
-    "--run",
-    "run_id",
-    metavar="ID",
-    help="With --report: only the lines of this run (the VLLM_PATCHES_RUN of the vLLM "
-    "processes; the first process that arms makes one when it is unset). --check needs it, "
-    "so that a run's evidence never passes for another's.",
-)
+# status --report FILE [--run ID] is `vllm-patches report FILE [--run ID]` (deprecated here).
+@click.option("--report", "report_file", type=click.Path(dir_okay=True, path_type=str),
+              hidden=True)
+@click.option("--run", "run_id", hidden=True)
 @click.argument("ids", nargs=-1, metavar="[ID]...")
 @catalog_option
 @friendly_errors
@@ -51,8 +34,7 @@ def status(target, vllm_version, as_json, check, report_file, run_id, ids) -> No
     """Show the vLLM found and the state of each catalogued patch.
 
     States: applicable, applied, fixed-upstream, not-applicable, target-modified.
-    With --report FILE: what each vLLM process (API server, engine core,
-    workers) recorded, to prove that every one of them runs the fix.
+    What each vLLM process recorded at run time is `vllm-patches report FILE`.
 
     \b
     Example:
@@ -60,14 +42,12 @@ def status(target, vllm_version, as_json, check, report_file, run_id, ids) -> No
       vllm-patches status --target /srv/vllm-fork --json
       vllm-patches status --check    # exit 1 if a fix is still missing (neither in the
                                      # files nor applied by the plugin at start-up)
-      export VLLM_PATCHES_RUN=deploy-$(date +%s) VLLM_PATCHES_REPORT=~/run/patches.jsonl
-      vllm serve ...
-      vllm-patches status --report ~/run/patches.jsonl --check --run "$VLLM_PATCHES_RUN"
     """
     if report_file is not None:
+        deprecated("status --report FILE", "vllm-patches report FILE")
         if target is not None or vllm_version is not None:
             raise Failure(messages.report_with_target())
-        _report_status(report_file, ids, as_json, check, run_id)
+        read_report(report_file, ids, as_json, check, run_id)
         return
     if run_id is not None:
         raise Failure(messages.run_without_report())
@@ -159,8 +139,6 @@ def _print_status(install, statuses, auto=None) -> None:
         + (("built-in" if builtin(s.patch) else str(s.patch.folder.parent),) if own else ())
         for s in statuses
     ]
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
-    for row in rows:
-        click.echo("  ".join(cell.ljust(w) for cell, w in zip(row[:-1], widths)) + "  " + row[-1])
+    print_table(rows)
     for s in statuses:
         click.echo(f"\n{s.patch.id}: {s.reason}\n  next: {s.next_step}")

@@ -158,7 +158,7 @@ def next_drop(patch_id: str) -> str:
 
 
 def next_modified(patch_id: str) -> str:
-    return f"review the fork's change; vllm-patches backport --patch {patch_id}, or apply --force"
+    return f"review the fork's change; vllm-patches backport {patch_id}, or apply --force"
 
 
 def next_nothing() -> str:

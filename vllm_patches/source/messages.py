@@ -71,7 +71,7 @@ def source_already_applied(patch_id: str, recorded: bool) -> str:
 
 def source_refused_modified(patch_id: str, why: str) -> str:
     return (f"{patch_id} refused: {why}; review the fork's change, then apply --force, "
-            f"or port the fix with vllm-patches backport --patch {patch_id}")
+            f"or port the fix with vllm-patches backport {patch_id}")
 
 
 def source_refused(patch_id: str, why: str) -> str:
