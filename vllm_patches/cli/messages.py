@@ -215,10 +215,5 @@ def verify_json_unwritable(path: str, exc: OSError) -> str:
     return f"Cannot write the JSON report to {path}: {exc.strerror or exc}."
 
 
-def next_apply_covered(patch_id: str) -> str:
-    return (f"nothing for vLLM processes: the plugin applies it at start-up; to write it into "
-            f"the files instead: vllm-patches apply {patch_id}")
-
-
 def status_conflict(patch_id: str, says: str) -> str:
     return f"conflict: {patch_id} {says}"

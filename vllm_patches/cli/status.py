@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from dataclasses import replace
 
 import click
 
@@ -51,76 +50,21 @@ def status(target, vllm_version, as_json, check, report_file, run_id, ids) -> No
         return
     if run_id is not None:
         raise Failure(messages.run_without_report())
-    from vllm_patches.core.catalog import select
-    from vllm_patches.core.detect import find_vllm
-    from vllm_patches.core.state import APPLICABLE, TARGET_MODIFIED, patch_status
+    from vllm_patches.api import status as status_report
 
-    install = find_vllm(target, vllm_version)
-    record, pending = _source_record(install)
-    statuses = [patch_status(p, install, record=record) for p in select(ids)]
-    # Auto-patching concerns the vLLM of this environment, not a --target tree.
-    auto = None
-    if target is None and install is not None:
-        from vllm_patches.runtime.autopatch import describe
-
-        auto = describe()
-        if auto.selection_problem is not None:
-            click.echo(f"vllm-patches: warning: {auto.selection_problem}.", err=True)
-    covered = {s.patch.id for s in statuses
-               if auto is not None and s.state == APPLICABLE and auto.covers(s.patch.id)}
-    statuses = [replace(s, next_step=messages.next_apply_covered(s.patch.id)
-                        if s.patch.id in covered else auto.next_step(s.patch.id))
-                if auto is not None and s.state == APPLICABLE else s for s in statuses]
-    conflicts = _conflicts(statuses)
+    report = status_report(ids, target=target, vllm_version=vllm_version)
+    for warning in report.warnings:
+        click.echo(f"vllm-patches: warning: {warning}", err=True)
     if as_json:
-        emit_json({
-            "vllm": install.to_dict() if install else None,
-            "autopatch": auto.to_dict() if auto else None,
-            "patches": [{**s.to_dict(), "autopatch": s.patch.id in covered} for s in statuses],
-            "conflicts": [{"patches": [o.first.id, o.second.id], "functions": list(o.functions),
-                           "composition": str(o.composition),
-                           "says": f"{o.first.id} {o.describe(o.first)}"} for o in conflicts],
-            "pending_write": pending,
-        })
+        emit_json(report.to_dict())
     else:
-        _print_status(install, statuses, auto)
-        for o in conflicts:
-            click.echo("\n" + messages.status_conflict(o.first.id, o.describe(o.first)))
-        if pending:
-            click.echo("\n" + source_messages.source_pending(install.location))
-    needs = [s for s in statuses if s.state == TARGET_MODIFIED
-             or (s.state == APPLICABLE and s.patch.id not in covered)]
-    if check and needs:
+        _print_status(report)
+    if check and report.needs_attention:
         sys.exit(EXIT_ATTENTION)
 
 
-def _conflicts(statuses):
-    """Pairs of the listed patches that must not both be in place, where both concern this
-    vLLM (neither is fixed upstream or not applicable here)."""
-    from vllm_patches.core.overlaps import overlaps
-    from vllm_patches.core.state import FIXED_UPSTREAM, NOT_APPLICABLE
-
-    live = [s.patch for s in statuses if s.state not in (FIXED_UPSTREAM, NOT_APPLICABLE)]
-    return [o for o in overlaps(live) if o.conflicting]
-
-
-def _source_record(install):
-    """The tree's source-mode record (None, with a warning, when corrupt) and whether an
-    interrupted write is pending there."""
-    if install is None or not (install.location / ".vllm-patches").is_dir():
-        return None, False  # never source-patched: no need to import the record's modules
-    from vllm_patches.source.record import RecordError, load, state_dir
-    from vllm_patches.source.transaction import pending
-
-    try:
-        record = load(install.location)
-    except RecordError as exc:
-        click.echo(f"vllm-patches: warning: {exc}", err=True)
-        record = None
-    return record, pending(state_dir(install.location))
-
-
-def _print_status(install, statuses, auto=None) -> None:
+def _print_status(report) -> None:
+    install, statuses, auto = report.install, report.patches, report.autopatch
     if install is None:
         click.echo(messages.status_no_vllm())
     else:
@@ -142,3 +86,7 @@ def _print_status(install, statuses, auto=None) -> None:
     print_table(rows)
     for s in statuses:
         click.echo(f"\n{s.patch.id}: {s.reason}\n  next: {s.next_step}")
+    for o in report.conflicts:
+        click.echo("\n" + messages.status_conflict(o.first.id, o.describe(o.first)))
+    if report.pending_write:
+        click.echo("\n" + source_messages.source_pending(install.location))

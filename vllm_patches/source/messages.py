@@ -51,6 +51,10 @@ def source_read_only(path: Path) -> str:
             "use the runtime hook instead, which patches vLLM in memory without writing files.")
 
 
+def source_no_tree() -> str:
+    return "vLLM is not installed here: give target, the folder that holds vllm/."
+
+
 def source_pending(root: Path) -> str:
     return (f"An interrupted vllm-patches write is pending in {root}; "
             "run vllm-patches apply or revert there to complete it first.")
