@@ -181,8 +181,8 @@ def test_every_builtin_patch_says_why_how_and_when_to_drop_it(builtin):
 
 
 def test_catalog_new_writes_the_prose_as_todo_placeholders(tmp_path):
-    proc = run_cli("catalog", "new", "mine", "--catalog", str(tmp_path),
-                   "--target", "vllm.utils.math_utils:round_up")
+    proc = run_cli("catalog", "new", "mine", "--into", str(tmp_path),
+                   "--function", "vllm.utils.math_utils:round_up")
     assert proc.returncode == 0, proc.stderr
     draft = read_patch(tmp_path / "mine", Stage.DRAFT)
     assert draft.unfinished() == list(PROSE)

@@ -391,7 +391,7 @@ def _counted(n: int, result) -> str:
               help="Print JSON for machines: every field of each patch.")
 @click.option("--markdown", is_flag=True,
               help="Print a Markdown table (the README's catalogue table is this output).")
-@_friendly
+@friendly_errors
 def list_patches(folders, as_json, markdown) -> None:
     """List the patches of the catalogues: id, affected releases, upstream fix, title.
 
@@ -409,23 +409,22 @@ def list_patches(folders, as_json, markdown) -> None:
     from vllm_patches.core.catalog import load_catalog_report
 
     if as_json and markdown:
-        raise _failure("Give --json or --markdown, not both: they are two ways to print "
-                       "the list.")
+        raise Failure(messages.list_one_format())
     reports = [load_catalog_report(f) for f in folders] or [load_catalog_report()]
     patches = sorted((p for good, _ in reports for p in good), key=lambda p: p.id)
     if as_json:
-        _emit_json({"patches": [_listed(p) for p in patches]})
+        emit_json({"patches": [_listed(p) for p in patches]})
     elif markdown:
         click.echo(_markdown(patches), nl=False)
     else:
-        _rows([("ID", "AFFECTED", "UPSTREAM", "FIXED IN", "TITLE")] + [
+        print_table([("ID", "AFFECTED", "UPSTREAM", "FIXED IN", "TITLE")] + [
             (p.id, p.affected_text or "", p.upstream_pr, _fixed_in(p), p.title)
             for p in patches])
     problems = [problem for _, bad in reports for problem in bad]
     for problem in problems:
-        click.echo(f"vllm-patches: not listed: {problem.message}", err=True)
+        click.echo(f"vllm-patches: {messages.list_skipped(problem.message)}", err=True)
     if problems:
-        _attention()
+        sys.exit(EXIT_ATTENTION)
 
 
 def _listed(patch) -> dict:
