@@ -203,6 +203,21 @@ def verify_json_unwritable(path: str, exc: OSError) -> str:
     return f"Cannot write the JSON report to {path}: {exc.strerror or exc}."
 
 
+def verify_json_file_deprecated(path: str) -> str:
+    return (f"--json {path} is deprecated: --json is a flag now (print the JSON); "
+            f"write the report with -o {path}.")
+
+
+def verify_option_deprecated(name: str, value: object) -> str:
+    option = name.replace("_", "-")
+    shown = f"--{option}" if name == "emulate_tp" else f"--{option} {value}"
+    return f"{shown} is deprecated: give it to the check as --set {name}={value}."
+
+
+def verify_no_control_ignored() -> str:
+    return "--no-control is deprecated and ignored: every check runs its control."
+
+
 def next_apply_covered(patch_id: str) -> str:
     return (f"nothing for vLLM processes: the plugin applies it at start-up; to write it into "
             f"the files instead: vllm-patches apply {patch_id}")
