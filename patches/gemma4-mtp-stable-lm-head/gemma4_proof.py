@@ -110,6 +110,15 @@ def rank_scenario(group, case: str, tp: int, device: str, **settings) -> dict:
 
 
 # Setting up ----------------------------------------------------------------------------
+def import_mtp_module(cpu_platform: bool = False) -> types.ModuleType:
+    """vLLM's ``gemma4_mtp`` (``cpu_platform``: as on a GPU box without vLLM's _C)."""
+    return imports.import_module(MTP_MODULE, cpu_platform)
+
+
+def import_proposer_class(cpu_platform: bool = False) -> type:
+    return imports.import_module(PROPOSER_MODULE, cpu_platform).Gemma4Proposer
+
+
 @dataclass
 class Setup:
     module: types.ModuleType  # vllm.model_executor.models.gemma4_mtp
@@ -122,8 +131,8 @@ def prepare(device: str) -> Setup:
     arm); in the control, prove that nothing did."""
     started = time.perf_counter()
     try:
-        module = imports.import_module(MTP_MODULE, cpu_platform=True)
-        proposer_cls = imports.import_module(PROPOSER_MODULE, cpu_platform=True).Gemma4Proposer
+        module = import_mtp_module(cpu_platform=True)
+        proposer_cls = import_proposer_class(cpu_platform=True)
     except Exception as exc:
         raise graphs.SetupError(f"vLLM's Gemma 4 MTP modules could not be imported "
                                 f"({graphs.error_text(exc)})") from None
