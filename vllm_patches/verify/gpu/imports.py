@@ -90,7 +90,7 @@ def stand_in_for_xgrammar() -> bool:
 
     Why: vLLM 0.28.0 and later import xgrammar, a compiled package that the GPU
     image lacks (and this project's CPU test environment too), at module load
-    on the way to ``gemma4_mtp``: ``vllm.parser``, ``vllm.tool_parsers`` and the
+    on the way to its model modules: ``vllm.parser``, ``vllm.tool_parsers`` and the
     structured-output backends take its classes for type hints, defaults and a
     module-level constant or two. Structured output never runs in a GPU check, so none of it is used: a module object (with the submodules
     imported at module load) whose every name is an inert class is enough.
