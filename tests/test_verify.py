@@ -84,9 +84,9 @@ def test_json_is_a_flag_and_the_old_json_file_still_writes_with_a_notice(release
     old = run_cli("verify", "--target", str(tree), "--json", str(tmp_path / "v.json"),
                   "--scenario", "reload")
     assert old.returncode == 0, old.stderr
-    assert "--json " + str(tmp_path / "v.json") + " is deprecated" in old.stderr
-    assert "--scenario reload is deprecated: give it to the check as --set scenario=reload" \
-        in old.stderr
+    assert f"--json {tmp_path / 'v.json'} is deprecated" in old.stderr
+    assert "--scenario reload is deprecated and goes in the next release; use --set " \
+        "scenario=reload" in old.stderr
     report = json.loads((tmp_path / "v.json").read_text())
     assert {r["patch"]: r["verdict"] for r in report["results"]}[RELOAD] == "NOT-RUN"
     assert old.stdout.startswith("vLLM 0.20.2 at")

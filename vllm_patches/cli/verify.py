@@ -8,8 +8,9 @@ import sys
 import click
 
 from vllm_patches.cli import messages
-from vllm_patches.cli.main import (EXIT_ATTENTION, Failure, _release_option, _source_install,
-                                   catalog_option, friendly_errors, target_options)
+from vllm_patches.cli.common import (EXIT_ATTENTION, Failure, catalog_option, deprecated,
+                                     friendly_errors, release_option, source_install,
+                                     target_options)
 
 JSON_FLAG = "\0stdout"  # --json given without a value: print the report
 # The GPU run's options before its parameters moved into the Gemma 4 MTP checks: each
@@ -28,7 +29,7 @@ def _old_options(func):
 @click.command()
 @click.argument("ids", nargs=-1, metavar="[ID]...")
 @target_options
-@_release_option
+@release_option
 @catalog_option
 @click.option("--set", "settings", multiple=True, metavar="NAME=VALUE",
               help="Give a check's parameter a value (repeatable); passed to each selected "
@@ -82,7 +83,7 @@ def verify(ids, target, vllm_version, release, settings, isolated, timeout, json
         given = settings_for(patches, [*_old_settings(old), *settings])
     except BadSetting as exc:
         raise Failure(str(exc)) from None
-    install = _source_install(target, vllm_version, release)
+    install = source_install(target, vllm_version, release)
     results = verify_checks(patches, install, from_target=bool(target or release),
                             timeout=timeout, echo=lambda line: click.echo(line, err=True),
                             isolated=isolated, settings=given)
@@ -111,7 +112,7 @@ def _json_grammar(ids, json_arg, output):
         return (json_arg, *ids), True, output
     except VllmPatchesError:
         pass
-    click.echo(f"vllm-patches: {messages.verify_json_file_deprecated(json_arg)}", err=True)
+    deprecated(f"--json {json_arg}", f"-o {json_arg} (--json alone prints the JSON)")
     return ids, False, output or json_arg
 
 
@@ -122,7 +123,8 @@ def _old_settings(old: dict) -> list[str]:
     if old.get("old_emulate_tp"):
         given.append(("emulate_tp", "true"))
     for name, value in given:
-        click.echo(f"vllm-patches: {messages.verify_option_deprecated(name, value)}", err=True)
+        old_spelling = "--emulate-tp" if name == "emulate_tp" else f"--{name} {value}"
+        deprecated(old_spelling, f"--set {name}={value}")
     if old.get("old_control") is False:
         click.echo(f"vllm-patches: {messages.verify_no_control_ignored()}", err=True)
     return [f"{name}={value}" for name, value in given]

@@ -29,9 +29,8 @@ import os
 import sys
 import traceback
 
-from vllm_patches.core.words import Arm
+from vllm_patches.core.words import Arm, Outcome
 
-CONTROL, PATCHED = str(Arm.CONTROL), str(Arm.PATCHED)
 SETTINGS_OPTION = "--settings"  # JSON: patch id -> {parameter: value}
 
 
@@ -39,11 +38,11 @@ def main(argv: list[str]) -> int:
     settings: dict[str, dict] = {}
     if argv[:1] == [SETTINGS_OPTION] and len(argv) > 1:
         settings, argv = json.loads(argv[1]), argv[2:]
-    if len(argv) < 3 or len(argv) % 2 == 0 or argv[0] not in (CONTROL, PATCHED):
+    if len(argv) < 3 or len(argv) % 2 == 0 or argv[0] not in tuple(Arm):
         print("usage: python -m vllm_patches.verify.check_arm [--settings JSON] "
               "control|patched ID CHECK_PY [ID CHECK_PY ...]", file=sys.stderr)
         return 2
-    arm, pairs = argv[0], argv[1:]
+    arm, pairs = Arm(argv[0]), argv[1:]
     checks = list(zip(pairs[0::2], pairs[1::2]))
     for index, (patch_id, path) in enumerate(checks):
         line, clean = run_check(arm, patch_id, path, index, settings.get(patch_id))
@@ -71,7 +70,7 @@ def run_check(arm: str, patch_id: str, check_path: str, index: int = 0,
     settings = settings or {}
     line: dict[str, object] = {"arm": arm, "patch": patch_id}
     try:
-        if arm == PATCHED:
+        if arm == Arm.PATCHED:
             _select_alone(patch_id)
         check = load_check(check_path, f"vllm_patches_check_{arm}_{index}")
         values = {**getattr(check, "PARAMETERS", {}), **settings}
@@ -81,13 +80,13 @@ def run_check(arm: str, patch_id: str, check_path: str, index: int = 0,
         line.update(bug=result["bug"], detail=str(result.get("detail", "")))
         if result.get("data") is not None:  # what the check measured, for the JSON report
             line["data"] = result["data"]
-        if arm == PATCHED:
+        if arm == Arm.PATCHED:
             from vllm_patches.runtime import patcher as runtime
-            line["outcomes"] = {p: "applied" for p in [patch_id] if runtime.is_applied(p)}
+            line["outcomes"] = {p: Outcome.APPLIED for p in [patch_id] if runtime.is_applied(p)}
     except BaseException as exc:  # the parent reports it; the process must still print
         line["error"] = f"{type(exc).__name__}: {exc}"
         line["trace"] = traceback.format_exc(limit=6)
-    if arm != PATCHED:
+    if arm != Arm.PATCHED:
         return line, True
     try:
         taken_out, left = _take_out(patch_id)
