@@ -219,6 +219,11 @@ def hook_status_active(armed_by: tuple[str, ...]) -> str:
     return f"Auto-patching armed in this process: {', '.join(armed_by) if armed_by else 'no'}"
 
 
+def verify_no_control_ignored() -> str:
+    return ("warning: --no-control is deprecated and goes in the next release; it is ignored "
+            "now: every check runs its control.")
+
+
 def verify_json_unwritable(path: str, exc: OSError) -> str:
     return f"Cannot write the JSON report to {path}: {exc.strerror or exc}."
 
