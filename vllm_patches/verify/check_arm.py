@@ -1,8 +1,9 @@
 """One arm of patches' own behaviour checks, in a process of its own.
 
 ``python -m vllm_patches.verify.check_arm ARM ID CHECK_PY [ID CHECK_PY ...]`` runs
-``run()`` of each patch's ``check.py`` in turn against the vLLM on ``sys.path``,
-and prints one JSON line per check as it ends:
+``run()`` of each patch's ``check.py`` in turn against the vLLM on ``sys.path``
+(a ``kit.Finding``, or a dict ``{"bug", "detail"}``; the stand-ins it asked for are
+named at the end of its detail), and prints one JSON line per check as it ends:
 
 - ``control``: vLLM's code as it is (``VLLM_PATCHES=none``: nothing patches it);
 - ``patched``: each fix put in the production way, alone: the plugin's import
@@ -25,6 +26,10 @@ import json
 import os
 import sys
 import traceback
+
+from vllm_patches.verify import messages
+from vllm_patches.verify.kit import stand_ins
+from vllm_patches.verify.kit.outcome import as_finding
 
 CONTROL, PATCHED = "control", "patched"
 
@@ -55,10 +60,11 @@ def run_check(arm: str, patch_id: str, check_path: str, index: int = 0) -> tuple
                                                       check_path)
         check = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(check)
-        result = check.run()
-        if not isinstance(result, dict) or not isinstance(result.get("bug"), bool):
-            raise TypeError(f"{check_path}: run() must return a dict with a bool 'bug'")
-        line.update(bug=result["bug"], detail=str(result.get("detail", "")))
+        stand_ins.asked_since_last()  # an earlier check's asking is not this one's
+        found = as_finding(check.run(), f"run() of {check_path}")
+        stood_in = stand_ins.asked_since_last()
+        line.update(bug=found.bug, detail=found.detail
+                    + (messages.stand_ins_note(stood_in) if stood_in else ""))
         if arm == PATCHED:
             from vllm_patches.runtime import patcher as runtime
             line["outcomes"] = {p: "applied" for p in [patch_id] if runtime.is_applied(p)}

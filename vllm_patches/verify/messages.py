@@ -224,3 +224,24 @@ def checks_again_alone(count: int) -> str:
     return (f"  {count} check(s) did not finish in the shared process: running each in a "
             "process of its own ...")
 
+
+
+# The check kit (verify.kit) -----------------------------------------------------
+def finding_bug_not_bool(bug) -> str:
+    return f"A Finding's bug must be True or False, not {bug!r}."
+
+
+def bad_finding(source: str, value) -> str:
+    shown = repr(value)
+    shown = shown if len(shown) <= 80 else shown[:77] + "..."
+    return (f"{source} returned {shown}; a check must return kit.Finding(bug, detail) or a "
+            "dict with a bool 'bug' and a 'detail'.")
+
+
+def stand_ins_note(names) -> str:
+    return f" (stand-ins for {', '.join(names)})"
+
+
+def stand_ins_moved() -> str:
+    return ("vllm-patches: vllm_patches.verify.stand_ins is deprecated and goes in the next "
+            "release; import stand_in_for_missing from vllm_patches.verify.kit.")

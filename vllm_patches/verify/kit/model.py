@@ -1,18 +1,27 @@
-"""A tiny Llama that vLLM can serve on a CPU, written from nothing (no download).
+"""A tiny Llama written from nothing (no download): the one model folder checks, tests and
+benchmarks use.
 
-``python -m tests.tiny_model DIR`` (or ``python tests/tiny_model.py DIR``) writes into
-DIR a word-level tokenizer trained here with the ``tokenizers`` library, a Llama
-``config.json`` whose vocabulary matches it (hidden 128, 4 heads of 32: vLLM's CPU
-attention needs a head size of 32 or more, 2 layers) and random weights in
-``model.safetensors``, a few MB in all. The weights are seeded: the same DIR twice.
+``write_tiny_model(DIR)`` writes a word-level tokenizer trained here with the ``tokenizers``
+library, a Llama ``config.json`` whose vocabulary matches it (hidden 128, 4 heads of 32:
+vLLM's CPU attention needs a head size of 32 or more, 2 layers) and, with ``weights``,
+seeded random weights in ``model.safetensors`` (a few MB; the same DIR twice), so vLLM
+can serve it on a CPU. Without weights it is what ``ModelConfig`` and vLLM's tokenizer
+read, in milliseconds. ``tiny_model()`` is the same in a temporary folder, for a check.
 
-Needs torch, safetensors and tokenizers (all of them come with vLLM).
+``python -m vllm_patches.verify.kit.model DIR`` writes the servable one (the end-to-end
+tests run it with the engine's Python). Needs tokenizers, and torch and safetensors for
+the weights (all of them come with vLLM); nothing of vLLM.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import sys
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 HIDDEN = 128
@@ -21,6 +30,9 @@ LAYERS = 2
 INTERMEDIATE = 256
 MAX_POSITIONS = 512
 SPECIALS = ["<unk>", "<s>", "</s>", "<pad>"]
+# The settings that keep transformers and huggingface_hub off the network: the model is
+# local, and a check or test must never wait on (or depend on) the hub.
+OFFLINE = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
 
 # Enough words for a few hundred tokens; the tokenizer learns them all.
 _WORDS = (
@@ -36,6 +48,29 @@ _WORDS = (
 ).split()
 
 
+@dataclass(frozen=True)
+class TinyModel:
+    """A written model folder: where, the model's vocabulary and its tokenizer's size (they
+    differ by ``vocab_smaller_by``)."""
+
+    path: Path
+    vocab_size: int
+    tokenizer_size: int
+
+    def __fspath__(self) -> str:
+        return str(self.path)
+
+    def __str__(self) -> str:
+        return str(self.path)
+
+
+def offline() -> None:
+    """Keep Hugging Face libraries off the network in this process (a setting the caller
+    made already wins)."""
+    for name, value in OFFLINE.items():
+        os.environ.setdefault(name, value)
+
+
 def corpus() -> list[str]:
     """Sentences over the word list, each word in several contexts."""
     lines = []
@@ -47,7 +82,7 @@ def corpus() -> list[str]:
 
 
 def build_tokenizer():
-    from tokenizers import Tokenizer, models, pre_tokenizers, decoders, trainers
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
     tok = Tokenizer(models.WordLevel(unk_token="<unk>"))
     tok.pre_tokenizer = pre_tokenizers.Whitespace()
@@ -57,39 +92,45 @@ def build_tokenizer():
     return tok
 
 
-def write(dest: Path | str, *, seed: int = 0) -> Path:
-    """Write the model and tokenizer into ``dest``; returns it."""
-    import torch
-    from safetensors.torch import save_file
+def _write_json(path: Path, value: dict) -> None:
+    path.write_text(json.dumps(value, indent=1) + "\n")
 
+
+def write_tiny_model(dest: Path | str, *, weights: bool = True, vocab_smaller_by: int = 0,
+                     max_positions: int = MAX_POSITIONS, seed: int = 0) -> TinyModel:
+    """Write the model into ``dest``. ``vocab_smaller_by``: the model's vocabulary that much
+    smaller than its tokenizer's, as in multimodal models whose tokenizer has placeholder
+    tokens the language model does not."""
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
     tok = build_tokenizer()
     tok.save(str(dest / "tokenizer.json"))
-    vocab = tok.get_vocab_size()
-    ids = {s: tok.token_to_id(s) for s in SPECIALS}
-    (dest / "tokenizer_config.json").write_text(json.dumps({
-        "tokenizer_class": "PreTrainedTokenizerFast",
-        "unk_token": "<unk>", "bos_token": "<s>", "eos_token": "</s>", "pad_token": "<pad>",
-        "model_max_length": MAX_POSITIONS, "clean_up_tokenization_spaces": False,
-    }, indent=1) + "\n")
-    (dest / "special_tokens_map.json").write_text(json.dumps({
-        "unk_token": "<unk>", "bos_token": "<s>", "eos_token": "</s>", "pad_token": "<pad>",
-    }, indent=1) + "\n")
-    config = {
+    size = tok.get_vocab_size()
+    vocab = size - vocab_smaller_by
+    ids = {f"{name}_token_id": tok.token_to_id(f"<{tag}>")
+           for name, tag in (("bos", "s"), ("eos", "/s"), ("pad", "pad"))}
+    names = {"unk_token": "<unk>", "bos_token": "<s>", "eos_token": "</s>", "pad_token": "<pad>"}
+    _write_json(dest / "tokenizer_config.json", {
+        "tokenizer_class": "PreTrainedTokenizerFast", **names,
+        "model_max_length": max_positions, "clean_up_tokenization_spaces": False})
+    _write_json(dest / "special_tokens_map.json", names)
+    _write_json(dest / "config.json", {
         "architectures": ["LlamaForCausalLM"], "model_type": "llama",
         "vocab_size": vocab, "hidden_size": HIDDEN, "intermediate_size": INTERMEDIATE,
         "num_hidden_layers": LAYERS, "num_attention_heads": HEADS,
         "num_key_value_heads": HEADS, "head_dim": HIDDEN // HEADS,
-        "max_position_embeddings": MAX_POSITIONS, "rms_norm_eps": 1e-5,
+        "max_position_embeddings": max_positions, "rms_norm_eps": 1e-5,
         "rope_theta": 10000.0, "hidden_act": "silu", "tie_word_embeddings": False,
-        "bos_token_id": ids["<s>"], "eos_token_id": ids["</s>"], "pad_token_id": ids["<pad>"],
-        "torch_dtype": "float32",
-    }
-    (dest / "config.json").write_text(json.dumps(config, indent=1) + "\n")
-    (dest / "generation_config.json").write_text(json.dumps({
-        "bos_token_id": ids["<s>"], "eos_token_id": ids["</s>"], "pad_token_id": ids["<pad>"],
-    }, indent=1) + "\n")
+        **ids, "torch_dtype": "float32"})
+    _write_json(dest / "generation_config.json", ids)
+    if weights:
+        _write_weights(dest / "model.safetensors", vocab, seed)
+    return TinyModel(dest, vocab, size)
+
+
+def _write_weights(path: Path, vocab: int, seed: int) -> None:
+    import torch
+    from safetensors.torch import save_file
 
     gen = torch.Generator().manual_seed(seed)
 
@@ -108,17 +149,25 @@ def write(dest: Path | str, *, seed: int = 0) -> Path:
         weights[p + "mlp.down_proj.weight"] = rand(HIDDEN, INTERMEDIATE)
         weights[p + "input_layernorm.weight"] = torch.ones(HIDDEN)
         weights[p + "post_attention_layernorm.weight"] = torch.ones(HIDDEN)
-    save_file(weights, str(dest / "model.safetensors"), metadata={"format": "pt"})
-    return dest
+    save_file(weights, str(path), metadata={"format": "pt"})
+
+
+@contextlib.contextmanager
+def tiny_model(*, weights: bool = False, **options) -> Iterator[TinyModel]:
+    """The tiny model in a temporary folder, removed after; this process offline (the
+    folder is all a check reads). ``options``: those of ``write_tiny_model``."""
+    offline()
+    with tempfile.TemporaryDirectory(prefix="vllm-patches-tiny-") as folder:
+        yield write_tiny_model(folder, weights=weights, **options)
 
 
 def main(argv: list[str]) -> int:
     if len(argv) != 1:
-        print("usage: python -m tests.tiny_model DIR", file=sys.stderr)
+        print("usage: python -m vllm_patches.verify.kit.model DIR", file=sys.stderr)
         return 2
-    dest = write(argv[0])
-    vocab = json.loads((dest / "config.json").read_text())["vocab_size"]
-    print(f"tiny Llama (vocab {vocab}, hidden {HIDDEN}, {HEADS} heads, {LAYERS} layers) in {dest}")
+    model = write_tiny_model(argv[0])
+    print(f"tiny Llama (vocab {model.vocab_size}, hidden {HIDDEN}, {HEADS} heads, "
+          f"{LAYERS} layers) in {model.path}")
     return 0
 
 

@@ -7,8 +7,11 @@ prompt, the scheduler's bookkeeping) needs none of them, and this project's CPU 
 environment does not install them (xgrammar pulls a compiler toolchain). A check.py calls
 ``stand_in_for_missing()`` before importing vLLM: every package of the list that is not
 installed becomes an empty module whose every name is an inert class, found last on
-``sys.meta_path`` (an installed package always wins). A check says which ones it used in
-its detail line, so a reader knows the backends were not real.
+``sys.meta_path`` (an installed package always wins). The runner (``check_arm``) adds the
+ones a check asked for to its detail line, so a reader knows the backends were not real.
+
+``model_config_stand_in()`` stands for a ``ModelConfig`` where vLLM's code reads only a
+few plain fields of it (request validation), without the model folder a real one reads.
 """
 
 from __future__ import annotations
@@ -82,4 +85,24 @@ def stand_in_for_missing(names=BACKENDS, *, usable: bool = True) -> list[str]:
     for module in list(sys.modules.values()):
         if isinstance(module, StandInModule):
             module.usable = usable
-    return [name for name in names if name in finder.names]
+    used = [name for name in names if name in finder.names]
+    _asked.update(used)
+    return used
+
+
+_asked: set[str] = set()  # stood in for at a check's request since the runner last asked
+
+
+def asked_since_last() -> list[str]:
+    """The packages ``stand_in_for_missing`` stood in for since the last call of this one
+    (the runner asks after each check)."""
+    names = sorted(_asked)
+    _asked.clear()
+    return names
+
+
+def model_config_stand_in(vocab_size: int = 32000) -> types.SimpleNamespace:
+    """The fields of a ModelConfig that request validation (``SamplingParams.verify``,
+    ``InputProcessor._validate_params``) reads, as plain values."""
+    return types.SimpleNamespace(max_logprobs=20, logits_processors=None, is_diffusion=False,
+                                 get_vocab_size=lambda: vocab_size)
