@@ -21,7 +21,11 @@ A check is a ``run()`` that calls vLLM's real code and returns a ``Finding``::
 - ``stand_in_for_missing()``: inert modules for the packages vLLM imports at load and the
   check never calls (the structured-output backends, diskcache), where not installed;
   ``model_config_stand_in()`` where only a few fields of a ModelConfig are read.
-- ``tiny_scheduler(model, ...)`` and ``answer(scheduler, output)``: vLLM's real v1
+- ``in_child(code)``: how code ends in a child process (for a call that would crash this
+  one): returned, raised, killed by a signal.
+- ``answered(status, body)``: a server's answer to a check's ``request(post)``, as (HTTP
+  status, "served" or the error message).
+- ``tiny_scheduler(model, ...)`` and ``feed_back(scheduler, output)``: vLLM's real v1
   ``Scheduler`` over a small full-attention KV cache, and one step's model output fed back.
 
 Nothing here imports vLLM at import time: a check imports vLLM inside ``run()``, after the
@@ -40,11 +44,13 @@ from vllm_patches.verify.kit.outcome import (
     BadFinding,
     Finding,
     Rejected,
+    answered,
     as_finding,
     attempt,
+    in_child,
     validation_errors,
 )
-from vllm_patches.verify.kit.scheduler import answer, model_config, tiny_scheduler
+from vllm_patches.verify.kit.scheduler import feed_back, model_config, tiny_scheduler
 from vllm_patches.verify.kit.stand_ins import model_config_stand_in, stand_in_for_missing
 
 __all__ = [
@@ -54,9 +60,11 @@ __all__ = [
     "Finding",
     "Rejected",
     "TinyModel",
-    "answer",
+    "answered",
     "as_finding",
     "attempt",
+    "feed_back",
+    "in_child",
     "model_config",
     "model_config_stand_in",
     "offline",

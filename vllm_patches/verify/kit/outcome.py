@@ -88,3 +88,32 @@ def attempt(fn: Callable[..., object], *args,
         return Accepted(fn(*args, **kwargs))
     except rejects or validation_errors() as exc:
         return Rejected(type(exc), str(exc))
+
+
+def answered(status: int, body: dict) -> tuple[int, str]:
+    """A server's answer to a check's ``request()`` as (HTTP status, what it said): "served"
+    for a 200, else its error message."""
+    if status == 200:
+        return status, "served"
+    error = body.get("error") if isinstance(body, dict) else None
+    return status, str(error.get("message", "") if isinstance(error, dict) else body or "")
+
+
+def in_child(code: str, timeout: float = 120) -> str:
+    """How Python code ends in a child process of this interpreter (for a call that may
+    crash the process: a check must never make it in its own): "returned", "raised ...",
+    "killed by SIGNAL" or "did not return in N s"."""
+    import signal
+    import subprocess
+    import sys
+
+    try:
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                              timeout=timeout, check=False)
+    except subprocess.TimeoutExpired:
+        return f"did not return in {timeout:g} s"
+    if done.returncode < 0:
+        return f"killed by {signal.Signals(-done.returncode).name}"
+    if done.returncode:
+        return f"raised (exit {done.returncode}): {(done.stderr.strip().splitlines() or [''])[-1]}"
+    return "returned"

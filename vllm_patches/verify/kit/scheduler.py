@@ -46,7 +46,7 @@ def tiny_scheduler(model: TinyModel, *, block_size: int = 4, num_blocks: int = 3
                      block_size=block_size, log_stats=False)
 
 
-def answer(scheduler, output, token: int = 7):
+def feed_back(scheduler, output, token: int = 7):
     """Feed ``output`` (what ``scheduler.schedule()`` gave) back as the model's: one
     sampled ``token`` for each request it scheduled."""
     from vllm.v1.outputs import ModelRunnerOutput
