@@ -3,4 +3,8 @@
 ``checks`` runs a patch's ``check.py`` in a control and a patched process (``check_arm``
 is what runs in each) and decides PASS / FAIL / INCONCLUSIVE / NOT-RUN. ``gpu`` holds the
 GPU machinery: the Gemma 4 MTP verification with CUDA-graph and tensor-parallel emulation.
+
+``kit`` is what a check.py builds on: a tiny model folder, offline settings, stand-ins for
+backends it never calls, whether a vLLM call accepts or rejects its input, the ``Finding``
+that ``run()`` returns.
 """

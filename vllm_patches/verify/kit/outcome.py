@@ -30,9 +30,6 @@ class Finding:
         if not isinstance(self.bug, bool):
             raise BadFinding(messages.finding_bug_not_bool(self.bug))
 
-    def to_dict(self) -> dict[str, object]:
-        return {"bug": self.bug, "detail": self.detail}
-
 
 def as_finding(value: object, source: str = "run()") -> Finding:
     """``value`` as a Finding: a Finding, or a dict ``{"bug": bool, "detail": str}`` (what
