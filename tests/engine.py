@@ -421,9 +421,9 @@ def clean_env() -> dict[str, str]:
 
 # The model ---------------------------------------------------------------------------------
 def write_tiny_model(engine: EngineVenv, dest: Path) -> Path:
-    """The check kit's tiny model (``vllm_patches.verify.kit.model``), written by the engine
+    """The check kit's tiny model (``python -m vllm_patches.verify.kit``), written by the engine
     venv's Python (it has torch and tokenizers) from this checkout."""
-    _run([str(engine.python), "-m", "vllm_patches.verify.kit.model", str(dest)],
+    _run([str(engine.python), "-m", "vllm_patches.verify.kit", str(dest)],
          "write the tiny model", env={**clean_env(), "PYTHONPATH": str(REPO)})
     return dest
 

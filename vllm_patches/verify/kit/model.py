@@ -8,7 +8,7 @@ seeded random weights in ``model.safetensors`` (a few MB; the same DIR twice), s
 can serve it on a CPU. Without weights it is what ``ModelConfig`` and vLLM's tokenizer
 read, in milliseconds. ``tiny_model()`` is the same in a temporary folder, for a check.
 
-``python -m vllm_patches.verify.kit.model DIR`` writes the servable one (the end-to-end
+``python -m vllm_patches.verify.kit DIR`` writes the servable one (the end-to-end
 tests run it with the engine's Python). Needs tokenizers, and torch and safetensors for
 the weights (all of them come with vLLM); nothing of vLLM.
 """
@@ -163,13 +163,10 @@ def tiny_model(*, weights: bool = False, **options) -> Iterator[TinyModel]:
 
 def main(argv: list[str]) -> int:
     if len(argv) != 1:
-        print("usage: python -m vllm_patches.verify.kit.model DIR", file=sys.stderr)
+        print("usage: python -m vllm_patches.verify.kit DIR", file=sys.stderr)
         return 2
     model = write_tiny_model(argv[0])
     print(f"tiny Llama (vocab {model.vocab_size}, hidden {HIDDEN}, {HEADS} heads, "
           f"{LAYERS} layers) in {model.path}")
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
