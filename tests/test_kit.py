@@ -12,6 +12,7 @@ import sys
 import pytest
 
 from tests.helpers import run_python
+from vllm_patches.core.words import Arm
 from vllm_patches.verify import check_arm, kit
 from vllm_patches.verify.kit import stand_ins
 
@@ -110,7 +111,7 @@ def checks(tmp_path):
      "a dict, as before the kit"),
 ])
 def test_the_runner_takes_a_finding_or_a_dict(checks, body, bug, detail):
-    line, clean = check_arm.run_check("control", "p", checks(body))
+    line, clean = check_arm.run_check(Arm.CONTROL, "p", checks(body))
     assert (line.get("bug"), line.get("detail"), clean) == (bug, detail, True), line
 
 
@@ -123,7 +124,7 @@ def test_the_runner_takes_a_finding_or_a_dict(checks, body, bug, detail):
 ])
 def test_the_runner_refuses_anything_else_with_one_sentence(checks, body, says):
     path = checks(body)
-    line, _ = check_arm.run_check("control", "p", path)
+    line, _ = check_arm.run_check(Arm.CONTROL, "p", path)
     assert "bug" not in line and line["error"].startswith("BadFinding: "), line
     assert says in line["error"]
     assert line["error"].count(". ") == 0  # one sentence
@@ -132,9 +133,9 @@ def test_the_runner_refuses_anything_else_with_one_sentence(checks, body, says):
 def test_the_stand_ins_a_check_asked_for_end_its_detail_and_only_its_own(checks):
     asks = checks("kit.stand_in_for_missing(('vllm_patches_absent_k',))\n"
                   "    return kit.Finding(True, 'seen')")
-    line, _ = check_arm.run_check("control", "p", asks)
+    line, _ = check_arm.run_check(Arm.CONTROL, "p", asks)
     assert line["detail"] == "seen (stand-ins for vllm_patches_absent_k)"
-    line, _ = check_arm.run_check("control", "q", checks("return kit.Finding(True, 'next')"))
+    line, _ = check_arm.run_check(Arm.CONTROL, "q", checks("return kit.Finding(True, 'next')"))
     assert line["detail"] == "next"
 
 

@@ -34,10 +34,10 @@ from vllm_patches.core.catalog import (CatalogError, Kind, _IDENTIFIER, _MODULE,
                                        load_catalog_report, fingerprint_command, load_patch)
 from vllm_patches.core.detect import VllmInstall
 from vllm_patches.core.errors import VllmPatchesError
-from vllm_patches.core.patch_toml import APPLIED_UPSTREAM_TODO
+from vllm_patches.authoring.patch_toml import APPLIED_UPSTREAM_TODO
 from vllm_patches.core.shape import class_prints
 from vllm_patches.core.sourcefile import SourceTextError
-from vllm_patches.source.wrapper_source import Wrapper, module_names, wrapper, WIDTH
+from vllm_patches.authoring.wrapper_source import Wrapper, module_names, wrapper, WIDTH
 
 ID_PATTERN = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 _PR = re.compile(r"(?:https?://github\.com/vllm-project/vllm/pull/|vllm-project/vllm#|#)?"
@@ -51,7 +51,7 @@ class ScaffoldError(VllmPatchesError):
 
 @dataclass(frozen=True)
 class TargetSpec:
-    """One ``--target``: a vLLM module, a class of it (or None), and the name to wrap."""
+    """One ``--function``: a vLLM module, a class of it (or None), and the name to wrap."""
 
     module: str
     class_name: str | None
@@ -438,17 +438,17 @@ def _bad_id(patch_id: str) -> str:
 
 
 def _no_target() -> str:
-    return ("catalog new needs at least one --target vllm.module:Class.method or "
+    return ("catalog new needs at least one --function vllm.module:Class.method or "
             "vllm.module:function.")
 
 
 def _bad_target(text: str) -> str:
-    return (f"--target '{text}' is not vllm.module:Class.method or vllm.module:function "
+    return (f"--function '{text}' is not vllm.module:Class.method or vllm.module:function "
             "(example: vllm.v1.engine.detokenizer:check_stop_strings).")
 
 
 def _ours(text: str) -> str:
-    return f"--target '{text}' names a function vllm-patches itself adds; name vLLM's own."
+    return f"--function '{text}' names a function vllm-patches itself adds; name vLLM's own."
 
 
 def _bad_pr(raw: str) -> str:
@@ -458,8 +458,8 @@ def _bad_pr(raw: str) -> str:
 
 def _twice(first: TargetSpec, second: TargetSpec) -> str:
     if first == second:
-        return f"--target {first.text} is given twice."
-    return (f"--target {first.text} and {second.text} would meet in fix.py (one "
+        return f"--function {first.text} is given twice."
+    return (f"--function {first.text} and {second.text} would meet in fix.py (one "
             f"{'class ' + first.class_name if first.class_name else 'module scope'} for both "
             "modules): put them in two patches.")
 
@@ -470,11 +470,11 @@ def _class_and_function(name: str) -> str:
 
 
 def _catalog_not_a_folder(catalog: Path) -> str:
-    return f"--catalog {catalog} is a file, not a catalogue folder."
+    return f"--into {catalog} is a file, not a catalogue folder."
 
 
 def _catalog_parent_missing(catalog: Path) -> str:
-    return f"--catalog {catalog}: its parent folder {catalog.parent} does not exist."
+    return f"--into {catalog}: its parent folder {catalog.parent} does not exist."
 
 
 def _folder_exists(folder: Path) -> str:
@@ -487,7 +487,7 @@ def _id_exists(patch_id: str, folder: Path) -> str:
 
 
 def _unwrappable(spec: TargetSpec, what: str) -> str:
-    return (f"--target {spec.text} is {what} in vLLM; vllm-patches wraps {_WRAPPABLE}.")
+    return (f"--function {spec.text} is {what} in vLLM; vllm-patches wraps {_WRAPPABLE}.")
 
 
 def _unwritable(catalog: Path, exc: OSError) -> str:

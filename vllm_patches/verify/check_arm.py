@@ -27,19 +27,18 @@ import os
 import sys
 import traceback
 
+from vllm_patches.core.words import Arm, Outcome
 from vllm_patches.verify import messages
 from vllm_patches.verify.kit import stand_ins
 from vllm_patches.verify.kit.outcome import as_finding
 
-CONTROL, PATCHED = "control", "patched"
-
 
 def main(argv: list[str]) -> int:
-    if len(argv) < 3 or len(argv) % 2 == 0 or argv[0] not in (CONTROL, PATCHED):
+    if len(argv) < 3 or len(argv) % 2 == 0 or argv[0] not in tuple(Arm):
         print("usage: python -m vllm_patches.verify.check_arm control|patched "
               "ID CHECK_PY [ID CHECK_PY ...]", file=sys.stderr)
         return 2
-    arm, pairs = argv[0], argv[1:]
+    arm, pairs = Arm(argv[0]), argv[1:]
     checks = list(zip(pairs[0::2], pairs[1::2]))
     for index, (patch_id, path) in enumerate(checks):
         line, clean = run_check(arm, patch_id, path, index)
@@ -54,7 +53,7 @@ def run_check(arm: str, patch_id: str, check_path: str, index: int = 0) -> tuple
     the patched arm: the fix came out again)."""
     line: dict[str, object] = {"arm": arm, "patch": patch_id}
     try:
-        if arm == PATCHED:
+        if arm == Arm.PATCHED:
             _select_alone(patch_id)
         spec = importlib.util.spec_from_file_location(f"vllm_patches_check_{arm}_{index}",
                                                       check_path)
@@ -65,13 +64,13 @@ def run_check(arm: str, patch_id: str, check_path: str, index: int = 0) -> tuple
         stood_in = stand_ins.asked_since_last()
         line.update(bug=found.bug, detail=found.detail
                     + (messages.stand_ins_note(stood_in) if stood_in else ""))
-        if arm == PATCHED:
+        if arm == Arm.PATCHED:
             from vllm_patches.runtime import patcher as runtime
-            line["outcomes"] = {p: "applied" for p in [patch_id] if runtime.is_applied(p)}
+            line["outcomes"] = {p: Outcome.APPLIED for p in [patch_id] if runtime.is_applied(p)}
     except BaseException as exc:  # the parent reports it; the process must still print
         line["error"] = f"{type(exc).__name__}: {exc}"
         line["trace"] = traceback.format_exc(limit=6)
-    if arm != PATCHED:
+    if arm != Arm.PATCHED:
         return line, True
     try:
         taken_out, left = _take_out(patch_id)
