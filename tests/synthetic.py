@@ -111,15 +111,15 @@ def pre_fix_releases(spec: Synthetic, releases=RELEASES) -> tuple[str, ...]:
     return tuple(v for v in releases if not spec.fixed(v))
 
 
-def write_one(root: Path, spec: Synthetic, releases=RELEASES, *, patch_id: str | None = None
-              ) -> Path:
+def write_one(root: Path, spec: Synthetic, releases=RELEASES, *, patch_id: str | None = None,
+              affected: str | None = None) -> Path:
     """The patch folder of ``spec``, with the shapes ``releases`` have (seen table too)."""
     seen: dict[str, list[str]] = {}
     for version in releases:
         seen.setdefault(spec.fingerprint(version), []).append(version)
     pre = [fp for fp, vs in seen.items() if not spec.fixed(vs[0])]
     fixed = [fp for fp, vs in seen.items() if spec.fixed(vs[0])]
-    affected = f">={FIRST}" + (f",<{spec.fixed_from}" if spec.fixed_from else "")
+    affected = affected or f">={FIRST}" + (f",<{spec.fixed_from}" if spec.fixed_from else "")
     return write_patch(root, patch_id or spec.id, name=spec.name, fix=spec.fix, pre_fix=pre,
                        fixed=fixed, seen=seen, affected=affected, module=spec.module,
                        class_name=spec.class_name, adds=spec.adds,
