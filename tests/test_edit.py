@@ -13,9 +13,10 @@ import pytest
 
 from tests import forks
 from tests.synthetic import FUNCTION, METHOD, RELEASES, SHAPES, SPECS, pre_fix_releases
+from vllm_patches.core.markers import BEGIN, END, has_block
+from vllm_patches.core.sourcefile import newline_of, split_lines
 from vllm_patches.core.state import MODIFIED, PATCHED, PRE_FIX, classify
-from vllm_patches.source.edit import (BEGIN, END, EditError, has_block, newline_of, patch_text,
-                                      split_lines, unpatch_text)
+from vllm_patches.source.edit import EditError, patch_text, unpatch_text
 
 CASES = [pytest.param(spec, version, id=f"{spec.id}-{version}")
          for spec in SPECS for version in pre_fix_releases(spec)]
