@@ -44,6 +44,14 @@ def synthetic(tmp_path_factory):
 
 
 @pytest.fixture
+def synthetic_env(synthetic, monkeypatch):
+    """This process and every process a test starts see the synthetic catalogue beside the
+    built-in one (``pytestmark = pytest.mark.usefixtures("synthetic_env")``)."""
+    for name, value in synthetic.env.items():
+        monkeypatch.setenv(name, value)
+
+
+@pytest.fixture
 def tree_copy(tmp_path):
     """``tree_copy("0.22.1")`` -> a writable copy of a release tree (only ``vllm/``'s .py
     files that the patches touch, plus ``__init__`` files and the dist-info)."""
@@ -83,7 +91,7 @@ def plugin_site(tmp_path_factory):
 
 # The fast tier: `pytest -m "not slow"` runs the tests that need no vLLM release, no engine
 # and no pip (under 30 s); the README's full command runs everything.
-_SLOW_FIXTURES = {"release", "tree_copy", "plugin_site", "synthetic"}
+_SLOW_FIXTURES = {"release", "tree_copy", "plugin_site", "synthetic", "synthetic_env"}
 # A module that reaches a release tree or starts processes through these is slow as a whole.
 _SLOW_CALLS = ("release_tree(", "run_cli(", "run_scenario(", "run_python(", "subprocess.")
 _SLOW_MODULES: dict[str, bool] = {}

@@ -23,13 +23,7 @@ from vllm_patches.source.export import DEFAULT_AUTHOR
 SPEC = METHOD
 PATH = SPEC.relpath
 VERSION = RELEASES[0]
-
-
-@pytest.fixture(autouse=True)
-def synthetic_catalogue(synthetic, monkeypatch):
-    """Every ``vllm-patches`` a test runs sees the synthetic catalogue."""
-    for name, value in synthetic.env.items():
-        monkeypatch.setenv(name, value)
+pytestmark = pytest.mark.usefixtures("synthetic_env")
 
 
 def checkout(tmp_path, release, version=VERSION, change=None, spec=SPEC):

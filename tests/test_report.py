@@ -24,6 +24,7 @@ from vllm_patches.runtime import reportline
 
 # Two patches of the synthetic catalogue (tests/synthetic.py), which every process here sees.
 ONE, OTHER = METHOD.id, FUNCTION.id
+pytestmark = pytest.mark.usefixtures("synthetic_env")
 RUN = "20260101T000000Z-1-0badc0de"  # the run of the lines a test writes, unless it says
 
 WRITER = """
@@ -62,13 +63,6 @@ def write_report(path, *codes: str, run: str = RUN) -> None:
 def check(path, *args: str, run: str = RUN):
     """``vllm-patches status --report PATH --check --run RUN ARGS``."""
     return run_cli("status", "--report", str(path), "--check", "--run", run, *args)
-
-
-@pytest.fixture(autouse=True)
-def synthetic_catalogue(synthetic, monkeypatch):
-    """Every process a test starts (and this one) sees the synthetic catalogue."""
-    for name, value in synthetic.env.items():
-        monkeypatch.setenv(name, value)
 
 
 # Writing ----------------------------------------------------------------------------
