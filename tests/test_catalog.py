@@ -10,11 +10,14 @@ import shutil
 
 import pytest
 
-from tests.conftest import AFFECTED, BEFORE, FIXED, RECENT
+from tests.conftest import GEMMA4_STABLE_RELEASES
 from tests.helpers import SCENARIOS, run_python
+from tests.synthetic import METHOD
 from vllm_patches.core.catalog import (CatalogError, catalog_dir, get_patch, load_catalog,
                                   load_catalog_report, load_patch)
 from vllm_patches.core.state import FIXED as FIXED_SHAPE
+from vllm_patches.core.releases import release_tree
+from vllm_patches.core.sourcefile import read_source
 from vllm_patches.core.state import NO_MODULE, PRE_FIX, classify
 
 
@@ -33,30 +36,28 @@ def test_unknown_id_names_the_known_ones():
         get_patch("nope")
 
 
-def shape_in(release, version, patch_id):
-    patch = get_patch(patch_id)
-    target = patch.targets[0]
-    path = release(version) / target.relpath
-    return classify(patch, target, path.read_text() if path.exists() else None).kind
+@pytest.mark.parametrize("patch", load_catalog(), ids=lambda p: p.id)
+def test_each_patch_reads_each_seen_release_as_the_shape_recorded_for_it(patch):
+    """Each release a ``seen`` table records holds the pre-fix code, or upstream's fix."""
+    wrong = []
+    for target in patch.targets:
+        by_release = {}
+        for wrap in target.wraps:
+            for fp, versions in wrap.seen.items():
+                for version in versions:
+                    fixed = fp in wrap.fixed_upstream
+                    by_release[version] = by_release.get(version, False) or fixed
+        for version, fixed in by_release.items():
+            text = read_source(release_tree(version) / target.relpath).text
+            kind = classify(patch, target, text).kind
+            if kind != (FIXED_SHAPE if fixed else PRE_FIX):
+                wrong.append((target.scope, version, str(kind)))
+    assert wrong == []
 
 
-@pytest.mark.parametrize("version", AFFECTED)
-def test_stable_patch_recognises_every_affected_release(release, version):
-    assert shape_in(release, version, "gemma4-mtp-stable-lm-head") == PRE_FIX
-
-
-@pytest.mark.parametrize("version", [FIXED, RECENT])
-def test_stable_patch_sees_the_upstream_fix(release, version):
-    assert shape_in(release, version, "gemma4-mtp-stable-lm-head") == FIXED_SHAPE
-
-
-@pytest.mark.parametrize("version", [FIXED, RECENT])
-def test_reload_patch_recognises_releases_that_reset_the_cache(release, version):
-    assert shape_in(release, version, "gemma4-mtp-lm-head-reload") == PRE_FIX
-
-
-def test_release_without_gemma4_mtp_is_missing(release):
-    assert shape_in(release, BEFORE, "gemma4-mtp-stable-lm-head") == NO_MODULE
+def test_a_release_without_the_target_module_is_no_module(synthetic):
+    patch = synthetic.patch(METHOD)
+    assert classify(patch, patch.targets[0], None).kind == NO_MODULE
 
 
 @pytest.fixture
@@ -132,7 +133,7 @@ def test_upstream_commit_must_be_7_to_40_hex_digits(tmp_path, bad):
 
 
 # One bad entry costs only its own patch -------------------------------------------
-AFFECTED_RELEASE = AFFECTED[-1]
+AFFECTED_RELEASE = GEMMA4_STABLE_RELEASES[-1]
 STABLE = "gemma4-mtp-stable-lm-head"
 RELOAD = "gemma4-mtp-lm-head-reload"
 BROKEN = "broken-entry"

@@ -22,7 +22,8 @@ from pathlib import Path
 import pytest
 
 from tests import filebytes, forks
-from tests.conftest import AFFECTED, BEFORE
+from tests.conftest import GEMMA4_BEFORE as BEFORE
+from tests.conftest import GEMMA4_STABLE_RELEASES as AFFECTED
 from tests.helpers import REPO, cli_runner, python_env, run_cli, run_scenario
 from vllm_patches.cli import main as cli_module
 from vllm_patches.source import plan as source  # noqa: F401  (imported before seteuid)
