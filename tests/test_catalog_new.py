@@ -76,7 +76,8 @@ def test_new_writes_a_patch_that_loads_at_once_with_vllms_fingerprint(tmp_path, 
     assert patch.affected_text == f"=={RELEASE}"
     assert patch.upstream_pr == "vllm-project/vllm#49391"
     assert patch.origin == patch.bug == "https://github.com/vllm-project/vllm/pull/49391"
-    assert patch.title.startswith("TODO") and patch.description.startswith("TODO")
+    assert patch.title.startswith("TODO")
+    assert patch.unfinished() == ["why", "how", "drop-when"]  # TODO placeholders to write
     assert "The patch loads now" in proc.stdout
 
 
@@ -155,6 +156,24 @@ def test_verify_cannot_pass_the_check_skeleton(tmp_path):
     assert proc.returncode == 1
     assert "FAIL" in proc.stdout and "NotImplementedError" in proc.stdout
     assert "still the skeleton vllm-patches catalog new wrote" in proc.stdout
+
+
+def test_the_check_written_is_python_on_the_kit(tmp_path):
+    assert new(tmp_path, "kit-check", METHOD).returncode == 0
+    path = tmp_path / "kit-check" / "check.py"
+    tree = ast.parse(path.read_text())  # valid Python
+    assert any(isinstance(node, ast.ImportFrom) and node.module == "vllm_patches.verify"
+               and [a.name for a in node.names] == ["kit"] for node in tree.body)
+    run = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "run")
+    assert ast.unparse(run.returns) == "kit.Finding"
+    # Loaded as the runner loads it (vLLM is imported inside run(), so not here): the kit
+    # resolves, and the skeleton's run() still refuses to pass for a check.
+    proc = run_python(["-c", "import importlib.util, sys\n"
+                       f"spec = importlib.util.spec_from_file_location('c', {str(path)!r})\n"
+                       "m = importlib.util.module_from_spec(spec); spec.loader.exec_module(m)\n"
+                       "print(m.kit.__name__, m.DEVICE)\n"
+                       "try:\n    m.run()\nexcept NotImplementedError:\n    print('skeleton')"])
+    assert proc.stdout.split() == ["vllm_patches.verify.kit", "cpu", "skeleton"]
 
 
 def _listing(folder):

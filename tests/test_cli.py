@@ -91,7 +91,7 @@ def test_every_command_has_help_with_an_example():
 
 
 def test_usage_errors_are_one_sentence_exit_2(tmp_path):
-    for args in (("status", "--bogus"), ("nosuch",), ("verify", "--tp", "0"),
+    for args in (("status", "--bogus"), ("nosuch",), ("verify", "--set", "nosuch=1"),
                  ("status", "--target", str(tmp_path / "file.txt"))):
         (tmp_path / "file.txt").write_text("not a tree")
         proc = run_cli(*args)

@@ -42,6 +42,14 @@ def new_needs_into() -> str:
 
 
 # Export -------------------------------------------------------------------------
+def list_one_format() -> str:
+    return "Give --json or --markdown, not both: they are two ways to print the list."
+
+
+def list_skipped(message: str) -> str:
+    return f"not listed: {message}"
+
+
 def export_no_vllm() -> str:
     return "No vLLM found to export against; give the fork checkout with --target DIR."
 
@@ -209,6 +217,11 @@ def hook_status_startup(read: bool) -> str:
 
 def hook_status_active(armed_by: tuple[str, ...]) -> str:
     return f"Auto-patching armed in this process: {', '.join(armed_by) if armed_by else 'no'}"
+
+
+def verify_no_control_ignored() -> str:
+    return ("warning: --no-control is deprecated and goes in the next release; it is ignored "
+            "now: every check runs its control.")
 
 
 def verify_json_unwritable(path: str, exc: OSError) -> str:
