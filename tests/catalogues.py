@@ -23,8 +23,10 @@ def print_of(version: str, rel: str, name: str, class_name: str | None = None) -
 def write_patch(catalogue: Path, patch_id: str, *, name: str, fix: str,
                 pre_fix: list[str], fixed: list[str] = (), seen: dict | None = None,
                 affected: str = ">=0.26.0,<0.27.0", fix_from: str | None = None,
-                module: str = "vllm.utils.math_utils") -> Path:
-    """One patch folder, written as a user writes one."""
+                module: str = "vllm.utils.math_utils", class_name: str | None = None,
+                fields: dict | None = None) -> Path:
+    """One patch folder, written as a user writes one (``fields``: more top-level fields,
+    as TOML values)."""
     folder = catalogue / patch_id
     folder.mkdir(parents=True)
     if fix_from is None:
@@ -36,8 +38,11 @@ def write_patch(catalogue: Path, patch_id: str, *, name: str, fix: str,
         'bug = "https://example.invalid/bug"', 'last-update = "2026-11-24"',
         f'affected = "{affected}"',
         f'fix-from = "{fix_from}"' if fix_from else 'fix = "fix.py"',
-        "", "[[targets]]", f'module = "{module}"', "", "[[targets.wraps]]",
-        f'name = "{name}"', 'kind = "function"', f"pre-fix = {json.dumps(list(pre_fix))}",
+        *(f"{key} = {json.dumps(value)}" for key, value in (fields or {}).items()),
+        "", "[[targets]]", f'module = "{module}"',
+        *([f'class = "{class_name}"'] if class_name else []), "", "[[targets.wraps]]",
+        f'name = "{name}"', f'kind = "{"method" if class_name else "function"}"',
+        f"pre-fix = {json.dumps(list(pre_fix))}",
         f"fixed-upstream = {json.dumps(list(fixed))}",
     ]
     if seen:
