@@ -150,8 +150,10 @@ def seen_by(patch: Patch, target: Target, prints: MethodPrints,
     mine: list[str] = []  # the names that hold patch's own fix, wherever it is in a chain
     for wrap in target.wraps:
         members = chain(patch, target, wrap, known)
+        if len(members) == 1:
+            continue
         found, base = layers(members, target, wrap, prints.methods)
-        if len(members) == 1 or not found:
+        if not found:
             continue
         moves.update({under_name(p.id, wrap.name): None for p in members})
         ids = [p.id for p in found]

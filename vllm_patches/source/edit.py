@@ -206,7 +206,7 @@ def _block_end(lines: list[str], after: int) -> int:
     for number in range(after, len(lines)):
         if lines[number].strip().startswith(_END_TEXT):
             return number + 1
-    raise EditError("the fix under this one has no end marker")  # classify said it had
+    raise EditError(messages.edit_no_end_below())  # never expected: classify found the fix
 
 
 def _check_round_trip(patch: Patch, target: Target, text: str, result: str) -> None:

@@ -78,6 +78,10 @@ def source_refused(patch_id: str, why: str) -> str:
     return f"{patch_id} refused: {why}"
 
 
+def edit_no_end_below() -> str:
+    return "the fix this one goes around has no end marker"
+
+
 def source_cannot_lift(other_id: str, why: str) -> str:
     return f"{other_id}, whose fix goes around it, cannot be taken out first ({why})"
 
