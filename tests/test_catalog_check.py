@@ -20,7 +20,7 @@ from packaging.version import Version
 from tests.helpers import run_cli
 from tests.matrix import catalog_check_ends
 from vllm_patches.core.catalog import catalog_dir, load_catalog
-from vllm_patches.authoring.check import Result, Step
+from vllm_patches.authoring.check import Mark, Step
 from vllm_patches.core.overlaps import disjoint
 from vllm_patches.verify.checks import check_file
 from vllm_patches.core.versions import VersionRange
@@ -74,7 +74,7 @@ def rows(data: dict, patch: str, step: Step | None = None) -> list[dict]:
 
 def failed(data: dict) -> list[tuple[str, str, str]]:
     return [(r["patch"], r["step"], r["release"]) for r in data["rows"]
-            if r["result"] == str(Result.FAIL)]
+            if r["result"] == str(Mark.FAIL)]
 
 
 # The built-in catalogue ------------------------------------------------------------------

@@ -27,8 +27,8 @@ RUN = "20260101T000000Z-1-0badc0de"  # the run of the lines a test writes, unles
 WRITER = """
 import sys
 from vllm_patches.runtime import report
-from vllm_patches.runtime.patcher import Outcome
-outcomes = [Outcome(i, o, "message") for i, o in {pairs!r}]
+from vllm_patches.runtime.patcher import Result
+outcomes = [Result(i, o, "message") for i, o in {pairs!r}]
 for _ in range({times}):
     report.record(outcomes, "0.22.1", ("plugin",))
 """
@@ -101,11 +101,11 @@ def test_processes_appending_at_once_never_mix_their_lines(tmp_path):
 
 
 def test_without_the_variable_nothing_is_written(tmp_path, monkeypatch):
-    from vllm_patches.runtime.patcher import Outcome
+    from vllm_patches.runtime.patcher import Result
 
     monkeypatch.delenv(report.REPORT_ENV, raising=False)
     monkeypatch.chdir(tmp_path)
-    report.record([Outcome(STABLE, "applied", "message")], "0.22.1")
+    report.record([Result(STABLE, "applied", "message")], "0.22.1")
     assert list(tmp_path.iterdir()) == []
 
 

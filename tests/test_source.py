@@ -27,7 +27,8 @@ from tests.helpers import REPO, cli_runner, python_env, run_cli, run_scenario
 from vllm_patches.cli import main as cli_module
 from vllm_patches.source import plan as source  # noqa: F401  (imported before seteuid)
 from vllm_patches.core.catalog import get_patch
-from vllm_patches.source.edit import patch_text, split_lines
+from vllm_patches.core.sourcefile import split_lines
+from vllm_patches.source.edit import patch_text
 from vllm_patches.source.record import STATE_DIR, load, sha256_of
 from vllm_patches.core.releases import release_tree
 from vllm_patches.core.sourcefile import decode_source

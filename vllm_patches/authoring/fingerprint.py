@@ -29,7 +29,6 @@ recorded and decides:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
 from pathlib import Path
 
 import tomlkit
@@ -43,22 +42,20 @@ from vllm_patches.core.errors import VllmPatchesError
 from vllm_patches.core.files import untrusted_problem
 from vllm_patches.core.shape import class_prints
 from vllm_patches.core.sourcefile import SourceTextError, read_source
+from vllm_patches.core.words import Word
 
 
 class FingerprintError(VllmPatchesError):
     """A patch cannot be fingerprinted (its patch.toml is unusable); nothing was written."""
 
 
-class Seen(str, Enum):
+class Seen(Word):
     """What one release has of one wrapped function."""
 
     PRE_FIX = "pre-fix"
     FIXED = "fixed"
     EARLIER = "earlier"  # a shape older than the bug (than every recorded pre-fix shape)
     LACKS = "lacks"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 # The patch as recorded ---------------------------------------------------------------

@@ -181,7 +181,7 @@ def fingerprint(patch_id, catalog_dir, releases, target, vllm_version, fixed_in,
     from packaging.version import InvalidVersion, Version
 
     from vllm_patches.authoring.fingerprint import find_patch_folder, read_draft, survey
-    from vllm_patches.core.patch_toml import write_survey
+    from vllm_patches.authoring.patch_toml import write_survey
 
     if bool(releases) == bool(target):
         raise _failure("Give --releases RANGE|LIST or --target DIR (one of them): the vLLM "
@@ -361,41 +361,41 @@ def check(folders, releases_from_seen, as_json) -> None:
 
 
 def _print(report) -> None:
-    from vllm_patches.authoring.check import Result
+    from vllm_patches.authoring.check import Mark
 
     rows = report.sorted_rows()
     click.echo(f"Checked {len(report.patches)} patch(es) of "
                f"{', '.join(str(f) for f in report.folders)}: "
-               + ", ".join(_counted(report.count(r), r) for r in Result))
+               + ", ".join(_counted(report.count(r), r) for r in Mark))
     click.echo("")
     for patch_id in report.patches:
         mine = [r for r in rows if r.patch == patch_id]
         click.echo(f"  {patch_id}: " + "; ".join(_summary(step, [r for r in mine if r.step == step])
                                              for step in dict.fromkeys(r.step for r in mine)))
-    shown = [r for r in rows if r.result != Result.OK]
+    shown = [r for r in rows if r.result != Mark.OK]
     if not shown:
         return
     click.echo("")
-    failed = [r for r in shown if r.result == Result.FAIL]
+    failed = [r for r in shown if r.result == Mark.FAIL]
     click.echo("What failed, then the warnings and steps not run:" if failed
                else "Warnings and steps not run:")
     table = [("PATCH", "STEP", "RELEASE", "RESULT", "WHY")] + [
         (r.patch, str(r.step), r.release, str(r.result), r.why)
-        for r in failed + [r for r in shown if r.result != Result.FAIL]]
+        for r in failed + [r for r in shown if r.result != Mark.FAIL]]
     widths = [max(len(row[i]) for row in table) for i in range(4)]
     for row in table:
         click.echo("  ".join(cell.ljust(w) for cell, w in zip(row[:4], widths)) + "  " + row[4])
 
 
 def _summary(step, rows) -> str:
-    from vllm_patches.authoring.check import Result
+    from vllm_patches.authoring.check import Mark
 
-    counts = {r: sum(1 for row in rows if row.result == r) for r in Result}
+    counts = {r: sum(1 for row in rows if row.result == r) for r in Mark}
     return f"{step} " + ", ".join(_counted(n, r) for r, n in counts.items() if n)
 
 
 def _counted(n: int, result) -> str:
-    from vllm_patches.authoring.check import Result
+    from vllm_patches.authoring.check import Mark
 
-    word = {Result.FAIL: "failed", Result.WARNING: "warnings" if n != 1 else "warning"}
+    word = {Mark.FAIL: "failed", Mark.WARNING: "warnings" if n != 1 else "warning"}
     return f"{n} {word.get(result, str(result))}"

@@ -16,7 +16,6 @@ import os
 import re
 import sys
 from dataclasses import dataclass, field
-from enum import Enum
 from functools import lru_cache
 from pathlib import Path
 
@@ -27,6 +26,7 @@ from vllm_patches.core import messages
 from vllm_patches.core.shape import class_prints
 from vllm_patches.core.versions import InvalidRange, VersionRange
 from vllm_patches.core.errors import VllmPatchesError
+from vllm_patches.core.words import Word
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -42,7 +42,7 @@ class CatalogError(VllmPatchesError):
     """A catalogue file is missing, unreadable or has a bad field."""
 
 
-class Kind(str, Enum):
+class Kind(Word):
     """What a wrapped name is in vLLM's code (the fix's definition has the same kind)."""
 
     METHOD = "method"
@@ -50,9 +50,6 @@ class Kind(str, Enum):
     STATICMETHOD = "staticmethod"
     PROPERTY = "property"
     FUNCTION = "function"  # a module-level function
-
-    def __str__(self) -> str:
-        return self.value
 
     @classmethod
     def of(cls, node: ast.FunctionDef | ast.AsyncFunctionDef, in_class: bool) -> Kind:

@@ -21,7 +21,6 @@ and ``apply`` (runtime and source) refuses the second of the two.
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -29,16 +28,14 @@ from packaging.version import Version
 
 from vllm_patches.core.catalog import Patch
 from vllm_patches.core.versions import VersionRange
+from vllm_patches.core.words import Word
 
 
-class Composition(str, enum.Enum):
+class Composition(Word):
     SHARED_FIX = "shared-fix"  # fix-from over disjoint ranges: never both applicable
     EXCLUSIVE = "exclusive"  # one lists the other in excludes
     ORDERED = "ordered"  # one lists the other in after: both go in, in that order
     UNDECLARED = "undeclared"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 @dataclass(frozen=True)

@@ -193,3 +193,9 @@ def autopatch_on(selection) -> str:
 
 def refuse_rival(patch_id: str, why: str) -> str:
     return f"{patch_id} refused: {why}."
+
+
+def outcome_renamed() -> str:
+    return ("vllm_patches.runtime.Outcome is now vllm_patches.runtime.Result (Outcome is the "
+            "enum of its .outcome, in vllm_patches.core.words); the old name goes in the next "
+            "release.")

@@ -26,15 +26,16 @@ import os
 import sys
 import traceback
 
-CONTROL, PATCHED = "control", "patched"
+from vllm_patches.core.words import Arm, Outcome
+
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) < 3 or len(argv) % 2 == 0 or argv[0] not in (CONTROL, PATCHED):
+    if len(argv) < 3 or len(argv) % 2 == 0 or argv[0] not in tuple(Arm):
         print("usage: python -m vllm_patches.verify.check_arm control|patched "
               "ID CHECK_PY [ID CHECK_PY ...]", file=sys.stderr)
         return 2
-    arm, pairs = argv[0], argv[1:]
+    arm, pairs = Arm(argv[0]), argv[1:]
     checks = list(zip(pairs[0::2], pairs[1::2]))
     for index, (patch_id, path) in enumerate(checks):
         line, clean = run_check(arm, patch_id, path, index)
@@ -49,7 +50,7 @@ def run_check(arm: str, patch_id: str, check_path: str, index: int = 0) -> tuple
     the patched arm: the fix came out again)."""
     line: dict[str, object] = {"arm": arm, "patch": patch_id}
     try:
-        if arm == PATCHED:
+        if arm == Arm.PATCHED:
             _select_alone(patch_id)
         spec = importlib.util.spec_from_file_location(f"vllm_patches_check_{arm}_{index}",
                                                       check_path)
@@ -59,13 +60,13 @@ def run_check(arm: str, patch_id: str, check_path: str, index: int = 0) -> tuple
         if not isinstance(result, dict) or not isinstance(result.get("bug"), bool):
             raise TypeError(f"{check_path}: run() must return a dict with a bool 'bug'")
         line.update(bug=result["bug"], detail=str(result.get("detail", "")))
-        if arm == PATCHED:
+        if arm == Arm.PATCHED:
             from vllm_patches.runtime import patcher as runtime
-            line["outcomes"] = {p: "applied" for p in [patch_id] if runtime.is_applied(p)}
+            line["outcomes"] = {p: Outcome.APPLIED for p in [patch_id] if runtime.is_applied(p)}
     except BaseException as exc:  # the parent reports it; the process must still print
         line["error"] = f"{type(exc).__name__}: {exc}"
         line["trace"] = traceback.format_exc(limit=6)
-    if arm != PATCHED:
+    if arm != Arm.PATCHED:
         return line, True
     try:
         taken_out, left = _take_out(patch_id)

@@ -19,27 +19,23 @@ Exit 0 when every selected patch PASSes (or does not apply), 1 otherwise.
 from __future__ import annotations
 
 import ast
-import os
 import sys
 from dataclasses import dataclass
-from enum import Enum
 from pathlib import Path
 
-from vllm_patches.core.catalog_files import PACKAGE_PARENT
+from vllm_patches.core.childenv import child_env
 from vllm_patches.core.catalog import Patch
 from vllm_patches.core.state import APPLICABLE, judge, file_evidence
+from vllm_patches.core.words import Arm, Word
 from vllm_patches.verify import messages
 from vllm_patches.verify.jobs import Job, run_all
 
 
-class Verdict(str, Enum):
+class Verdict(Word):
     PASS = "PASS"
     FAIL = "FAIL"
     INCONCLUSIVE = "INCONCLUSIVE"
     NOT_RUN = "NOT-RUN"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 @dataclass(frozen=True)
@@ -95,19 +91,11 @@ def _has_cuda() -> bool:
     return bool(torch.cuda.is_available())
 
 
-def _env(install, arm: str, from_target: bool) -> dict[str, str]:
-    env = dict(os.environ)
-    for name in ("VLLM_PATCHES", "VLLM_PATCHES_STRICT", "VLLM_PATCHES_REPORT"):
-        env.pop(name, None)
-    paths = [str(install.location)] if from_target else []
-    if env.get("PYTHONPATH"):
-        paths.append(env["PYTHONPATH"])
-    paths.append(PACKAGE_PARENT)
-    env["PYTHONPATH"] = os.pathsep.join(paths)
-    env.setdefault("VLLM_LOGGING_LEVEL", "ERROR")
-    if arm == "control":
-        env["VLLM_PATCHES"] = "none"
-    return env
+def _env(install, arm: Arm, from_target: bool) -> dict[str, str]:
+    tree = [install.location] if from_target else []
+    # The control arm arms no hook; the patched arm selects its patch itself (check_arm).
+    control = {"VLLM_PATCHES": "none"} if arm == Arm.CONTROL else {}
+    return child_env(*tree, install=install, **control)
 
 
 def verify_checks(patches: list[Patch], install, *, from_target: bool, timeout: float,
@@ -160,7 +148,7 @@ def verify_checks(patches: list[Patch], install, *, from_target: bool, timeout: 
     return sorted(results, key=lambda r: order.index(r.patch))
 
 
-ARMS = ("control", "patched")
+ARMS = tuple(Arm)
 
 
 def _run_groups(groups: list[list[_Runnable]], install, from_target: bool,
@@ -194,7 +182,7 @@ def _run_groups(groups: list[list[_Runnable]], install, from_target: bool,
 
 
 def _decide(patch_id: str, arms: dict[str, dict]) -> CheckResult:
-    control, patched = arms.get("control", {}), arms.get("patched", {})
+    control, patched = arms.get(Arm.CONTROL, {}), arms.get(Arm.PATCHED, {})
     if patched.get("bug") is not False:
         why = patched.get("error") or patched.get("detail") or "the patched arm did not finish"
         return CheckResult(patch_id, Verdict.FAIL, f"patched: {why}", arms)
