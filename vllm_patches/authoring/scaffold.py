@@ -51,7 +51,7 @@ class ScaffoldError(VllmPatchesError):
 
 @dataclass(frozen=True)
 class TargetSpec:
-    """One ``--target``: a vLLM module, a class of it (or None), and the name to wrap."""
+    """One ``--function``: a vLLM module, a class of it (or None), and the name to wrap."""
 
     module: str
     class_name: str | None
@@ -434,17 +434,17 @@ def _bad_id(patch_id: str) -> str:
 
 
 def _no_target() -> str:
-    return ("catalog new needs at least one --target vllm.module:Class.method or "
+    return ("catalog new needs at least one --function vllm.module:Class.method or "
             "vllm.module:function.")
 
 
 def _bad_target(text: str) -> str:
-    return (f"--target '{text}' is not vllm.module:Class.method or vllm.module:function "
+    return (f"--function '{text}' is not vllm.module:Class.method or vllm.module:function "
             "(example: vllm.v1.engine.detokenizer:check_stop_strings).")
 
 
 def _ours(text: str) -> str:
-    return f"--target '{text}' names a function vllm-patches itself adds; name vLLM's own."
+    return f"--function '{text}' names a function vllm-patches itself adds; name vLLM's own."
 
 
 def _bad_pr(raw: str) -> str:
@@ -454,8 +454,8 @@ def _bad_pr(raw: str) -> str:
 
 def _twice(first: TargetSpec, second: TargetSpec) -> str:
     if first == second:
-        return f"--target {first.text} is given twice."
-    return (f"--target {first.text} and {second.text} would meet in fix.py (one "
+        return f"--function {first.text} is given twice."
+    return (f"--function {first.text} and {second.text} would meet in fix.py (one "
             f"{'class ' + first.class_name if first.class_name else 'module scope'} for both "
             "modules): put them in two patches.")
 
@@ -466,11 +466,11 @@ def _class_and_function(name: str) -> str:
 
 
 def _catalog_not_a_folder(catalog: Path) -> str:
-    return f"--catalog {catalog} is a file, not a catalogue folder."
+    return f"--into {catalog} is a file, not a catalogue folder."
 
 
 def _catalog_parent_missing(catalog: Path) -> str:
-    return f"--catalog {catalog}: its parent folder {catalog.parent} does not exist."
+    return f"--into {catalog}: its parent folder {catalog.parent} does not exist."
 
 
 def _folder_exists(folder: Path) -> str:
@@ -483,7 +483,7 @@ def _id_exists(patch_id: str, folder: Path) -> str:
 
 
 def _unwrappable(spec: TargetSpec, what: str) -> str:
-    return (f"--target {spec.text} is {what} in vLLM; vllm-patches wraps {_WRAPPABLE}.")
+    return (f"--function {spec.text} is {what} in vLLM; vllm-patches wraps {_WRAPPABLE}.")
 
 
 def _unwritable(catalog: Path, exc: OSError) -> str:

@@ -17,8 +17,8 @@ from pathlib import Path
 import click
 
 from vllm_patches.cli import messages
-from vllm_patches.cli.main import (EXIT_ATTENTION, catalog_option, emit_json, friendly_errors,
-                                   site_option, target_options)
+from vllm_patches.cli.common import (EXIT_ATTENTION, catalog_option, emit_json, friendly_errors,
+                                     site_option, target_options)
 from vllm_patches.core.words import Outcome, Word
 
 
@@ -143,7 +143,7 @@ def _left(install) -> list[str]:
     from vllm_patches.source.plan import unrecorded_fixes
 
     left = [] if install is None else [messages.uninstall_unrecorded_fix(pid, install.location)
-                                       for pid in unrecorded_fixes(install)]
+                                         for pid in unrecorded_fixes(install)]
     if cache_root().is_dir():
         left.append(messages.uninstall_cache_left(cache_root()))
     return left + [messages.uninstall_package_left()]

@@ -161,6 +161,11 @@ def next_apply(patch_id: str) -> str:
     return f"vllm-patches apply {patch_id}   (or let the vLLM plugin apply it at run time)"
 
 
+def next_apply_covered(patch_id: str) -> str:
+    return (f"nothing for vLLM processes: the plugin applies it at start-up; to write it into "
+            f"the files instead: vllm-patches apply {patch_id}")
+
+
 def next_revert(patch_id: str) -> str:
     return f"nothing; to undo: vllm-patches revert {patch_id}"
 
@@ -170,7 +175,7 @@ def next_drop(patch_id: str) -> str:
 
 
 def next_modified(patch_id: str) -> str:
-    return f"review the fork's change; vllm-patches backport --patch {patch_id}, or apply --force"
+    return f"review the fork's change; vllm-patches backport {patch_id}, or apply --force"
 
 
 def next_nothing() -> str:

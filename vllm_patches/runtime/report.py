@@ -19,7 +19,7 @@ report at all (``ReportError``). ``runs`` lists the runs a report holds,
 ``of_run`` keeps one run's lines (a line without a run, from before runs existed,
 belongs to none), ``summarize`` makes one record per process, and ``check`` says
 whether the lines prove that every patch asked about is in place, for
-``vllm-patches status --report FILE --check --run ID``: no readable line, an
+``vllm-patches report FILE --check --run ID``: no readable line, an
 unreadable line, or no line for a patch asked about is no evidence, never a pass.
 """
 

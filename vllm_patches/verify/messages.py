@@ -45,9 +45,9 @@ def arm_import_failed(error: str) -> str:
     return f"vLLM's Gemma 4 MTP modules could not be imported ({error})"
 
 
-def control_runs_patched_code(methods: list[str]) -> str:
+def control_runs_patched_code(owner: str, methods: list[str]) -> str:
     return (
-        f"the original code cannot run: Gemma4MTP.{', '.join(methods)} is already patched in this "
+        f"the original code cannot run: {owner}.{', '.join(methods)} is already patched in this "
         "process (a vllm-patches hook ignored VLLM_PATCHES=none)"
     )
 
@@ -224,3 +224,22 @@ def checks_again_alone(count: int) -> str:
     return (f"  {count} check(s) did not finish in the shared process: running each in a "
             "process of its own ...")
 
+
+
+def setting_malformed(item: str) -> str:
+    return f"--set wants NAME=VALUE (example: --set trials=20); got '{item}'."
+
+
+def setting_unknown(name: str, names: list[str]) -> str:
+    takes = f"they take: {', '.join(names)}" if names else "they take no parameters"
+    return f"--set {name}: no selected check takes a parameter '{name}' ({takes})."
+
+
+def setting_bad_value(name: str, raw: str, default: object) -> str:
+    if isinstance(default, bool):
+        kind = "true or false"
+    elif isinstance(default, (tuple, list)):
+        kind = "a comma list like " + ",".join(str(v) for v in default)
+    else:
+        kind = f"a {type(default).__name__} like {default}"
+    return f"--set {name}={raw}: {name} wants {kind}."
