@@ -28,10 +28,6 @@ LAYERS: dict[str, frozenset[str]] = {
 # Root modules that belong to a layer other than "api" (the package's public face).
 ROOT_LAYERS = {"_version": "core"}
 
-# Cycles still waiting for their owners' rewrites (issue 23: cli/ split into verb modules;
-# verify/gpu/ has none left): a cycle is let through only while every module in it lies under
-# one of these. TO BE EMPTIED once those land; nothing may be added.
-CYCLES_ALLOWED_UNTIL_SPLIT: tuple[str, ...] = ("vllm_patches.cli",)
 
 
 @dataclass(frozen=True)
@@ -112,18 +108,14 @@ def upward(edges: list[Import]) -> list[Import]:
     ]
 
 
-def cycles(edges: list[Import], allowed_under: tuple[str, ...] = ()) -> list[list[str]]:
-    """The import cycles (strongly connected groups of two or more modules), each sorted,
-    less those that lie wholly under one of ``allowed_under``."""
+def cycles(edges: list[Import]) -> list[list[str]]:
+    """The import cycles (strongly connected groups of two or more modules), each sorted."""
     graph: dict[str, set[str]] = {}
     for e in edges:
         graph.setdefault(e.importer, set()).add(e.imported)
         graph.setdefault(e.imported, set())
     groups = [sorted(g) for g in _strongly_connected(graph) if len(g) > 1]
-    return sorted(
-        g for g in groups
-        if not any(all(m == p or m.startswith(p + ".") for m in g) for p in allowed_under)
-    )
+    return sorted(groups)
 
 
 def _strongly_connected(graph: dict[str, set[str]]) -> list[set[str]]:
@@ -164,11 +156,11 @@ def _strongly_connected(graph: dict[str, set[str]]) -> list[set[str]]:
     return groups
 
 
-def problems(root: Path, allowed_under: tuple[str, ...] = CYCLES_ALLOWED_UNTIL_SPLIT) -> list[str]:
+def problems(root: Path) -> list[str]:
     """One line per upward import and per cycle in the package at ``root``."""
     edges = imports(root)
     lines = [f"upward: {e} ({layer(e.importer)} -> {layer(e.imported)})" for e in upward(edges)]
-    lines += ["cycle: " + " <-> ".join(group) for group in cycles(edges, allowed_under)]
+    lines += ["cycle: " + " <-> ".join(group) for group in cycles(edges)]
     return lines
 
 

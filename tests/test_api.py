@@ -18,7 +18,9 @@ import vllm_patches
 from tests.helpers import run_cli, run_python
 from vllm_patches.core.state import APPLICABLE, PatchStatus, State
 from vllm_patches.core.status import StatusReport, build
+from vllm_patches.core.words import Outcome
 from vllm_patches.runtime.autopatch import AutoPatch
+from vllm_patches.runtime.patcher import Result
 from vllm_patches.source.record import record_path, state_dir
 from vllm_patches.source.transaction import JOURNAL
 
@@ -36,12 +38,14 @@ def test_every_name_of_all_exists_and_the_types_are_classes():
     names = set(vllm_patches.__all__)
     assert {"apply", "apply_runtime", "apply_source", "revert", "revert_runtime",
             "revert_source", "status", "StatusReport", "State", "Mode", "PatchError",
-            "Outcome", "VllmPatchesError"} <= names
+            "Outcome", "RuntimeResult", "VllmPatchesError"} <= names
     for name in names:
         value = getattr(vllm_patches, name)
         assert callable(value) or name == "__version__", name
     assert issubclass(vllm_patches.PatchError, Exception)
     assert vllm_patches.StatusReport is StatusReport and vllm_patches.State is State
+    # Outcome is the word of a result's .outcome; RuntimeResult what apply_runtime returns.
+    assert vllm_patches.Outcome is Outcome and vllm_patches.RuntimeResult is Result
     with pytest.raises(AttributeError):
         vllm_patches.no_such_name  # noqa: B018
 

@@ -121,7 +121,7 @@ def test_the_authors_comments_and_layout_are_kept(tmp_path, release):
                  "# The one function vllm#49391 changes.\n[[targets]]",
                  "# checked by hand against 0.26.0 on a Tuesday",
                  "# One catalogued fix. Fields follow DEP-3 where DEP-3 has one.",
-                 'description = """\nTODO: what goes wrong'):
+                 'why = "TODO: the bug and its effect"'):
         assert kept in after
     changed = [line for line in after.splitlines() if line not in text.splitlines()]
     fp = shape_in(release, "0.26.0", "vllm.v1.engine.detokenizer", None, "check_stop_strings")

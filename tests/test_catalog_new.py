@@ -76,7 +76,8 @@ def test_new_writes_a_patch_that_loads_at_once_with_vllms_fingerprint(tmp_path, 
     assert patch.affected_text == f"=={RELEASE}"
     assert patch.upstream_pr == "vllm-project/vllm#49391"
     assert patch.origin == patch.bug == "https://github.com/vllm-project/vllm/pull/49391"
-    assert patch.title.startswith("TODO") and patch.description.startswith("TODO")
+    assert patch.title.startswith("TODO")
+    assert patch.unfinished() == ["why", "how", "drop-when"]  # TODO placeholders to write
     assert "The patch loads now" in proc.stdout
 
 

@@ -27,8 +27,8 @@ if TYPE_CHECKING:
     from vllm_patches.core.errors import VllmPatchesError
     from vllm_patches.core.state import PatchStatus, State
     from vllm_patches.core.status import StatusReport
-    from vllm_patches.core.words import Mode
-    from vllm_patches.runtime.patcher import Outcome, PatchError
+    from vllm_patches.core.words import Mode, Outcome
+    from vllm_patches.runtime.patcher import PatchError, Result as RuntimeResult
     from vllm_patches.source.plan import Report as SourceReport
 
 __all__ = [
@@ -38,8 +38,8 @@ __all__ = [
     "apply", "apply_runtime", "apply_source", "revert", "revert_runtime", "revert_source",
     "status",
     # the types a caller needs
-    "Mode", "Outcome", "PatchError", "PatchStatus", "SourceReport", "State", "StatusReport",
-    "VllmInstall", "VllmPatchesError",
+    "Mode", "Outcome", "PatchError", "PatchStatus", "RuntimeResult", "SourceReport", "State",
+    "StatusReport", "VllmInstall", "VllmPatchesError",
 ]
 
 # Each name of __all__ but __version__, imported the first time it is asked for (PEP 562):
@@ -53,9 +53,10 @@ _LAZY = {
     "revert_source": ("vllm_patches.api", "revert_source"),
     "status": ("vllm_patches.api", "status"),
     "Mode": ("vllm_patches.core.words", "Mode"),
-    "Outcome": ("vllm_patches.runtime.patcher", "Outcome"),
+    "Outcome": ("vllm_patches.core.words", "Outcome"),
     "PatchError": ("vllm_patches.runtime.patcher", "PatchError"),
     "PatchStatus": ("vllm_patches.core.state", "PatchStatus"),
+    "RuntimeResult": ("vllm_patches.runtime.patcher", "Result"),
     "SourceReport": ("vllm_patches.source.plan", "Report"),
     "State": ("vllm_patches.core.state", "State"),
     "StatusReport": ("vllm_patches.core.status", "StatusReport"),

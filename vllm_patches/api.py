@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Union
 if TYPE_CHECKING:
     from vllm_patches.core.detect import VllmInstall
     from vllm_patches.core.status import StatusReport
-    from vllm_patches.runtime.patcher import Outcome
+    from vllm_patches.runtime.patcher import Result as RuntimeResult
     from vllm_patches.source.plan import Report as SourceReport
     from vllm_patches.source.record import Record
 
@@ -28,7 +28,7 @@ __all__ = ["Ids", "Tree", "apply_runtime", "apply_source", "revert_runtime", "re
 
 
 def apply_runtime(ids: Ids = None, *, force: bool = False,
-                  strict: bool | None = None) -> list[Outcome]:
+                  strict: bool | None = None) -> list[RuntimeResult]:
     """Apply catalogued patches (all when ``ids`` is empty) in this process, at run time.
 
     ``strict`` (default: ``VLLM_PATCHES_STRICT``) raises ``PatchError`` at the first patch
@@ -38,7 +38,7 @@ def apply_runtime(ids: Ids = None, *, force: bool = False,
     return patcher.apply(ids, force=force, strict=strict)
 
 
-def revert_runtime(ids: Ids = None) -> list[Outcome]:
+def revert_runtime(ids: Ids = None) -> list[RuntimeResult]:
     """Put back the original functions of the patches applied at run time in this process."""
     from vllm_patches.runtime import patcher
 

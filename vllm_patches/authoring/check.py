@@ -3,8 +3,9 @@
 Each patch folder goes through these steps; each gives rows (PATCH, STEP,
 RELEASE, RESULT, WHY):
 
-- metadata: ``patch.toml`` and ``fix.py`` load (``catalog.load_patch``), and the
-  id is not defined by another catalogue too;
+- metadata: ``patch.toml`` and ``fix.py`` load (``catalog.load_patch``), the
+  id is not defined by another catalogue too, and why, how and drop-when are
+  written (not a TODO);
 - fingerprints: every fingerprint of a wrap's ``seen`` table, computed again
   from the real files of each release it names (``releases.release_tree``),
   is the one recorded. A wrap without ``seen`` data is a warning;
@@ -48,7 +49,8 @@ from packaging.version import Version
 
 from vllm_patches.core.catalog_files import CATALOG_ENV
 from vllm_patches.core.childenv import child_env
-from vllm_patches.core.catalog import CatalogError, Patch, Target, Wrap, catalog_dir, load_patch
+from vllm_patches.core.catalog import (PROSE, CatalogError, Patch, Target, Wrap, catalog_dir,
+                                       load_patch)
 from vllm_patches.core.errors import VllmPatchesError
 from vllm_patches.core.words import Arm, Mode, Outcome, Word
 
@@ -176,8 +178,18 @@ def _metadata(patch_dirs: list[Path], report: Report) -> list[Patch]:
             continue
         report.rows.append(Row(patch.id, Step.METADATA, "-", Mark.OK,
                                "patch.toml and its fix load and agree"))
-        good.append(patch)
+        report.rows += _prose_rows(patch)
+        good.append(patch)  # the fix is checked all the same: its story is not its code
     return good
+
+
+def _prose_rows(patch: Patch) -> list[Row]:
+    """A FAIL for each of why, how and drop-when still a TODO; a warning for a patch that
+    has only a description (the old spelling of why, read as it for one release)."""
+    if patch.old_description:
+        return [Row(patch.id, Step.METADATA, "-", Mark.WARNING, _old_description(patch))]
+    return [Row(patch.id, Step.METADATA, "-", Mark.FAIL, _unwritten(patch, key))
+            for key in patch.unfinished()]
 
 
 def _other_catalogues() -> list[Patch]:
@@ -537,6 +549,18 @@ def _not_a_folder(folder: Path) -> str:
 def _no_patches(folder: Path) -> str:
     return (f"{folder} holds no patch folder (a catalogue is a folder of patch folders, each "
             "with a patch.toml).")
+
+
+def _unwritten(patch: Patch, key: str) -> str:
+    return (f"patch {patch.id}: field '{key}' of its patch.toml is still a TODO: write "
+            f"{PROSE[key]}")
+
+
+def _old_description(patch: Patch) -> str:
+    return (f"patch {patch.id}: its patch.toml has 'description' (the old spelling of 'why', "
+            "read as it until the next release) and no 'how' or 'drop-when': write "
+            + ", ".join(f"'{key}' ({meaning})" for key, meaning in PROSE.items())
+            + " in its place")
 
 
 def _defined_twice(patch: Patch, other: Path) -> str:

@@ -4,9 +4,9 @@
 ``<catalog>/<id>/`` with
 
 - ``patch.toml``: the metadata (from ``pr``: origin, upstream-pr and bug; the
-  rest TODO), the targets with each wrap's ``kind``, and, when a vLLM tree is
-  given and has the target, its ``pre-fix`` fingerprint (and the release it
-  was seen in), so that the patch loads at once;
+  rest, why, how and drop-when among them, TODO), the targets with each wrap's
+  ``kind``, and, when a vLLM tree is given and has the target, its ``pre-fix``
+  fingerprint (and the release it was seen in), so that the patch loads at once;
 - ``fix.py``: a pure wrapper per target (``wrapper_source``), with vLLM's
   signature when a tree is given;
 - ``check.py``: a behaviour check skeleton whose ``run()`` raises
@@ -30,8 +30,9 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from vllm_patches.core.catalog import (CatalogError, Kind, _IDENTIFIER, _MODULE, dotted,
-                                       load_catalog_report, fingerprint_command, load_patch)
+from vllm_patches.core.catalog import (PROSE, TODO, CatalogError, Kind, _IDENTIFIER, _MODULE,
+                                       Stage, dotted, load_catalog_report, fingerprint_command,
+                                       load_patch, read_patch)
 from vllm_patches.core.detect import VllmInstall
 from vllm_patches.core.errors import VllmPatchesError
 from vllm_patches.authoring.patch_toml import APPLIED_UPSTREAM_TODO
@@ -285,8 +286,7 @@ def _patch_toml(patch_id: str, number: int | None, found: list[Found], version: 
         f"# Written by vllm-patches catalog new on {today.isoformat()}: replace every TODO.",
         f"id = {_toml(patch_id)}",
         f"title = {_toml('TODO: what the fix does, in one line')}",
-        'description = """',
-        "TODO: what goes wrong in vLLM, when it shows, and what the fix changes.\"\"\"",
+        *_prose_placeholders(),
         f"origin = {origin}",
         f"upstream-pr = {upstream}",
         f"bug = {bug}",
@@ -310,6 +310,12 @@ def _patch_toml(patch_id: str, number: int | None, found: list[Found], version: 
             if version is not None:
                 lines += ["", "[targets.wraps.seen]", f"{f.fingerprint} = [{_toml(version)}]"]
     return "\n".join(lines) + "\n"
+
+
+def _prose_placeholders() -> list[str]:
+    """why, how and drop-when, each a TODO saying what to write (catalog check fails on a
+    TODO; docs/patch-format.md says more)."""
+    return [f"{key} = {_toml(f'{TODO}: {meaning}')}" for key, meaning in PROSE.items()]
 
 
 def _wrapper_of(patch_id: str, f: Found) -> Wrapper:
@@ -416,6 +422,7 @@ def _write_folder(catalog: Path, patch_id: str, files: dict[str, str]) -> Path:
         folder.mkdir()
         for name, text in files.items():
             (folder / name).write_text(text, encoding="utf-8")
+        read_patch(folder, Stage.DRAFT)  # what catalog fingerprint reads next: a valid draft
         final = catalog / patch_id
         if os.path.lexists(final):
             raise ScaffoldError(_folder_exists(final))

@@ -23,6 +23,7 @@ def catalog() -> None:
       vllm-patches catalog fingerprint my-fix --catalog ~/my-patches \\
           --releases 0.17.0..0.33.0 --fixed-in 0.27.0
       vllm-patches catalog check ~/my-patches
+      vllm-patches catalog list --markdown
     """
 
 
@@ -311,10 +312,11 @@ def check(folders, releases_from_seen, as_json) -> None:
     """Check a patch catalogue end to end: the CI for the built-in one and for yours.
 
     DIR is a catalogue folder (a folder of patch folders) or one patch folder;
-    without DIR, the built-in catalogue. For each patch: its metadata loads;
-    every fingerprint its seen tables record matches the real release files;
-    the fix applies in source mode to each affected release and reverts byte
-    for byte; on the first and last affected release it applies at run time
+    without DIR, the built-in catalogue. For each patch: its metadata loads
+    and says why, how and when to drop it (none still a TODO); every
+    fingerprint its seen tables record matches the real release files; the
+    fix applies in source mode to each affected release and reverts byte for
+    byte; on the first and last affected release it applies at run time
     in a process that imports that release, and its check.py PASSes. Two
     patches that wrap the same function must say how they compose. Releases
     whose modules cannot be imported here, and GPU checks without a GPU, are
@@ -379,3 +381,71 @@ def _counted(n: int, result) -> str:
 
     word = {Mark.FAIL: "failed", Mark.WARNING: "warnings" if n != 1 else "warning"}
     return f"{n} {word.get(result, str(result))}"
+
+
+# catalog list --------------------------------------------------------------------------
+@catalog.command("list")
+@click.argument("folders", nargs=-1, metavar="[DIR]...",
+                type=click.Path(exists=True, file_okay=False, dir_okay=True, path_type=Path))
+@click.option("--json", "as_json", is_flag=True,
+              help="Print JSON for machines: every field of each patch.")
+@click.option("--markdown", is_flag=True,
+              help="Print a Markdown table (the README's catalogue table is this output).")
+@friendly_errors
+def list_patches(folders, as_json, markdown) -> None:
+    """List the patches of the catalogues: id, affected releases, upstream fix, title.
+
+    DIR is a catalogue folder; without DIR, every catalogue vllm-patches reads
+    (the built-in one, --catalog and VLLM_PATCHES_CATALOG folders, installed
+    catalogue packages). An entry that does not load is named on stderr (exit
+    1); the others are listed.
+
+    \b
+    Example:
+      vllm-patches catalog list
+      vllm-patches catalog list ~/my-patches --json
+      vllm-patches catalog list --markdown > catalogue.md
+    """
+    from vllm_patches.core.catalog import load_catalog_report
+
+    if as_json and markdown:
+        raise Failure(messages.list_one_format())
+    reports = [load_catalog_report(f) for f in folders] or [load_catalog_report()]
+    patches = sorted((p for good, _ in reports for p in good), key=lambda p: p.id)
+    if as_json:
+        emit_json({"patches": [_listed(p) for p in patches]})
+    elif markdown:
+        click.echo(_markdown(patches), nl=False)
+    else:
+        print_table([("ID", "AFFECTED", "UPSTREAM", "FIXED IN", "TITLE")] + [
+            (p.id, p.affected_text or "", p.upstream_pr, _fixed_in(p), p.title)
+            for p in patches])
+    problems = [problem for _, bad in reports for problem in bad]
+    for problem in problems:
+        click.echo(f"vllm-patches: {messages.list_skipped(problem.message)}", err=True)
+    if problems:
+        sys.exit(EXIT_ATTENTION)
+
+
+def _listed(patch) -> dict:
+    return {**patch.to_dict(), "folder": str(patch.folder)}
+
+
+def _fixed_in(patch) -> str:
+    return str(patch.applied_upstream) if patch.applied_upstream else "not upstream yet"
+
+
+def _markdown(patches) -> str:
+    """A Markdown table: id, affected releases, title, the upstream fix and its release."""
+    lines = ["| id | vLLM | what it does | upstream |", "| --- | --- | --- | --- |"]
+    for p in patches:
+        fixed = f"fixed in {p.applied_upstream}" if p.applied_upstream else "not upstream yet"
+        cells = (f"`{p.id}`", f"`{p.affected_text}`", p.title,
+                 f"[{p.upstream_pr}]({p.origin}), {fixed}")
+        lines.append("| " + " | ".join(_cell_md(c) for c in cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _cell_md(text: str) -> str:
+    """One table cell: on one line, its pipes escaped."""
+    return " ".join(text.split()).replace("|", "\\|")

@@ -42,6 +42,14 @@ def new_needs_into() -> str:
 
 
 # Export -------------------------------------------------------------------------
+def list_one_format() -> str:
+    return "Give --json or --markdown, not both: they are two ways to print the list."
+
+
+def list_skipped(message: str) -> str:
+    return f"not listed: {message}"
+
+
 def export_no_vllm() -> str:
     return "No vLLM found to export against; give the fork checkout with --target DIR."
 

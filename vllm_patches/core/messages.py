@@ -27,7 +27,7 @@ def catalog_refused(path: Path, problem: str) -> str:
     return f"Catalogue file {path} {problem}."
 
 
-def catalog_bad_toml(path: Path, exc: Exception) -> str:
+def catalog_bad_toml(path: Path, exc: Exception | str) -> str:
     return f"Catalogue file {path} is not valid TOML: {exc}."
 
 

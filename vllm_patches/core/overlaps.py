@@ -132,7 +132,8 @@ def composition(a: Patch, b: Patch) -> Composition:
     if b.id in a.after or a.id in b.after:
         return Composition.ORDERED
     same_fix = a.fix_path.resolve() == b.fix_path.resolve()
-    if same_fix and disjoint(a.affected, b.affected):
+    if same_fix and a.affected is not None and b.affected is not None \
+            and disjoint(a.affected, b.affected):  # None only in drafts, never loaded
         return Composition.SHARED_FIX
     return Composition.UNDECLARED
 
