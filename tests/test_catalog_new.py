@@ -158,6 +158,24 @@ def test_verify_cannot_pass_the_check_skeleton(tmp_path):
     assert "still the skeleton vllm-patches catalog new wrote" in proc.stdout
 
 
+def test_the_check_written_is_python_on_the_kit(tmp_path):
+    assert new(tmp_path, "kit-check", METHOD).returncode == 0
+    path = tmp_path / "kit-check" / "check.py"
+    tree = ast.parse(path.read_text())  # valid Python
+    assert any(isinstance(node, ast.ImportFrom) and node.module == "vllm_patches.verify"
+               and [a.name for a in node.names] == ["kit"] for node in tree.body)
+    run = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "run")
+    assert ast.unparse(run.returns) == "kit.Finding"
+    # Loaded as the runner loads it (vLLM is imported inside run(), so not here): the kit
+    # resolves, and the skeleton's run() still refuses to pass for a check.
+    proc = run_python(["-c", "import importlib.util, sys\n"
+                       f"spec = importlib.util.spec_from_file_location('c', {str(path)!r})\n"
+                       "m = importlib.util.module_from_spec(spec); spec.loader.exec_module(m)\n"
+                       "print(m.kit.__name__, m.DEVICE)\n"
+                       "try:\n    m.run()\nexcept NotImplementedError:\n    print('skeleton')"])
+    assert proc.stdout.split() == ["vllm_patches.verify.kit", "cpu", "skeleton"]
+
+
 def _listing(folder):
     return sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
 

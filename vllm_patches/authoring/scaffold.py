@@ -393,20 +393,24 @@ def _check_py(patch_id: str, found: list[Found]) -> str:
 ``run()`` is called in a process whose ``vllm`` is the tree under test, patched
 or not, as ``vllm-patches verify {patch_id}`` arranged, and says whether the bug
 shows: the control (vLLM as it is) must show it, the patched process must not.
+The check kit (``vllm_patches.verify.kit``) has the rest: a tiny model folder,
+stand-ins for backends never called, whether a call accepts or rejects its input.
 patches/stop-string-earliest-match/check.py of vllm-patches is a complete one.
 """
+
+from vllm_patches.verify import kit
 
 DEVICE = "cpu"  # "cuda" when the check needs a GPU
 
 
-def run() -> dict:
+def run() -> kit.Finding:
     # TODO({patch_id}): exercise vLLM's real code so that the bug shows, for example:
     #     from {package} import {leaf}
-    #     got = ...  # call {leaf}.{call} (or what uses it) where the bug shows
-    #     return {{"bug": got != want, "detail": f"gave {{got!r}}, expected {{want!r}}"}}
+    #     said = kit.attempt({leaf}.{call}, ...)  # Accepted or Rejected (type, message)
+    #     return kit.Finding(bug=said.accepted, detail=f"{call}(...) {{said}}")
     raise NotImplementedError(
         "check.py of {patch_id} is still the skeleton vllm-patches catalog new wrote: write "
-        "its run() to exercise vLLM's code and return {{'bug': bool, 'detail': str}}")
+        "its run() to exercise vLLM's code and return kit.Finding(bug, detail)")
 '''
 
 

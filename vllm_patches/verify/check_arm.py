@@ -3,8 +3,9 @@
 ``python -m vllm_patches.verify.check_arm [--settings JSON] ARM ID CHECK_PY [ID CHECK_PY ...]``
 runs ``run()`` of each patch's ``check.py`` in turn against the vLLM on ``sys.path``
 (``run(**parameters)`` for a check that declares ``PARAMETERS``: its defaults, with
-the values ``--settings`` gives for that patch), and prints one JSON line per check
-as it ends:
+the values ``--settings`` gives for that patch; it returns a ``kit.Finding``, or a dict
+``{"bug", "detail"}``; the stand-ins it asked for are named at the end of its detail),
+and prints one JSON line per check as it ends:
 
 - ``control``: vLLM's code as it is (``VLLM_PATCHES=none``: nothing patches it);
 - ``patched``: each fix put in the production way, alone: the plugin's import
@@ -30,6 +31,9 @@ import sys
 import traceback
 
 from vllm_patches.core.words import Arm, Outcome
+from vllm_patches.verify import messages
+from vllm_patches.verify.kit import stand_ins
+from vllm_patches.verify.kit.outcome import as_finding
 
 SETTINGS_OPTION = "--settings"  # JSON: patch id -> {parameter: value}
 
@@ -73,13 +77,15 @@ def run_check(arm: str, patch_id: str, check_path: str, index: int = 0,
         if arm == Arm.PATCHED:
             _select_alone(patch_id)
         check = load_check(check_path, f"vllm_patches_check_{arm}_{index}")
+        stand_ins.asked_since_last()  # an earlier check's asking is not this one's
         values = {**getattr(check, "PARAMETERS", {}), **settings}
-        result = check.run(**values) if values else check.run()
-        if not isinstance(result, dict) or not isinstance(result.get("bug"), bool):
-            raise TypeError(f"{check_path}: run() must return a dict with a bool 'bug'")
-        line.update(bug=result["bug"], detail=str(result.get("detail", "")))
-        if result.get("data") is not None:  # what the check measured, for the JSON report
-            line["data"] = result["data"]
+        found = as_finding(check.run(**values) if values else check.run(),
+                           f"run() of {check_path}")
+        stood_in = stand_ins.asked_since_last()
+        line.update(bug=found.bug, detail=found.detail
+                    + (messages.stand_ins_note(stood_in) if stood_in else ""))
+        if found.data is not None:  # what the check measured, for the JSON report
+            line["data"] = found.data
         if arm == Arm.PATCHED:
             from vllm_patches.runtime import patcher as runtime
             line["outcomes"] = {p: Outcome.APPLIED for p in [patch_id] if runtime.is_applied(p)}

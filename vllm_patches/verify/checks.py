@@ -1,10 +1,12 @@
 """``vllm-patches verify ID...``: run each patch's own behaviour check, unpatched and patched.
 
 Each catalogued patch may carry ``check.py`` beside its ``patch.toml``: a
-``run()`` that exercises vLLM's real code and returns ``{"bug": bool,
-"detail": str}``, a ``DEVICE`` (``"cpu"`` or ``"cuda"``), and ``PARAMETERS`` (name ->
-default, passed to ``run(**parameters)``; ``verify --set NAME=VALUE`` changes one for
-every selected check that declares it). For each patch
+``run()`` that exercises vLLM's real code and returns a ``kit.Finding(bug,
+detail)`` (``verify.kit`` holds what a check needs besides its bug; a dict
+``{"bug": bool, "detail": str}`` is still taken, and anything else is refused
+in the arm with one sentence), a ``DEVICE`` (``"cpu"`` or ``"cuda"``), and
+``PARAMETERS`` (name -> default, passed to ``run(**parameters)``; ``verify --set
+NAME=VALUE`` changes one for every selected check that declares it). For each patch
 selected, two arms run at once, each in a process of its own
 (``check_arm``): ``control`` must show the bug, ``patched`` must not. The
 verdict per patch:

@@ -243,3 +243,24 @@ def setting_bad_value(name: str, raw: str, default: object) -> str:
     else:
         kind = f"a {type(default).__name__} like {default}"
     return f"--set {name}={raw}: {name} wants {kind}."
+
+
+# The check kit (verify.kit) -----------------------------------------------------
+def finding_bug_not_bool(bug) -> str:
+    return f"A Finding's bug must be True or False, not {bug!r}."
+
+
+def bad_finding(source: str, value) -> str:
+    shown = repr(value)
+    shown = shown if len(shown) <= 80 else shown[:77] + "..."
+    return (f"{source} returned {shown}; a check must return kit.Finding(bug, detail) or a "
+            "dict with a bool 'bug' and a 'detail'.")
+
+
+def stand_ins_note(names) -> str:
+    return f" (stand-ins for {', '.join(names)})"
+
+
+def stand_ins_moved() -> str:
+    return ("vllm-patches: vllm_patches.verify.stand_ins is deprecated and goes in the next "
+            "release; import stand_in_for_missing from vllm_patches.verify.kit.")
