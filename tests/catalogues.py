@@ -24,9 +24,11 @@ def write_patch(catalogue: Path, patch_id: str, *, name: str, fix: str,
                 pre_fix: list[str], fixed: list[str] = (), seen: dict | None = None,
                 affected: str = ">=0.26.0,<0.27.0", fix_from: str | None = None,
                 module: str = "vllm.utils.math_utils", class_name: str | None = None,
-                adds: tuple[str, ...] = (), applied_upstream: str | None = None) -> Path:
+                adds: tuple[str, ...] = (), applied_upstream: str | None = None,
+                fields: dict | None = None) -> Path:
     """One patch folder, written as a user writes one: a function of ``module``, or a method
-    of its ``class_name`` (with the fix's own methods ``adds``)."""
+    of its ``class_name`` (with the fix's own methods ``adds``); ``fields``: more top-level
+    fields, as TOML values."""
     folder = catalogue / patch_id
     folder.mkdir(parents=True)
     if fix_from is None:
@@ -39,6 +41,7 @@ def write_patch(catalogue: Path, patch_id: str, *, name: str, fix: str,
         'bug = "https://example.invalid/bug"', 'last-update = "2026-11-24"',
         f'affected = "{affected}"',
         f'fix-from = "{fix_from}"' if fix_from else 'fix = "fix.py"',
+        *(f"{key} = {json.dumps(value)}" for key, value in (fields or {}).items()),
     ]
     if applied_upstream:
         lines.append(f'applied-upstream = "{applied_upstream}"')

@@ -13,6 +13,7 @@ a ``failed`` outcome, ``SystemExit`` included.
 from __future__ import annotations
 
 import ast
+import contextlib
 import importlib
 import inspect
 import logging
@@ -26,6 +27,7 @@ from pathlib import Path
 
 from vllm_patches.runtime import messages
 
+from vllm_patches.core import chains
 from vllm_patches.core import messages as core_messages
 from vllm_patches.core.catalog import CatalogError, Patch, Target, dotted
 from vllm_patches.core.detect import DetectError, find_vllm
@@ -158,8 +160,9 @@ def revert_patches(patches) -> list[Result]:
                 outcomes.append(Result(patch.id, Outcome.NOT_APPLIED,
                                        messages.not_applied_here(patch.id)))
                 continue
-            for record in reversed(installed):
-                _restore(record)
+            with _lifted(patch):
+                for record in reversed(installed):
+                    _restore(record)
             outcomes.append(Result(patch.id, Outcome.REVERTED, messages.reverted_here(patch.id)))
     return outcomes
 
@@ -249,17 +252,58 @@ def _apply_one(patch: Patch, force: bool, known=()) -> Result:
         return Result(patch.id, Outcome.SKIPPED, verdict.reason)
     installed: list[_Installed] = []
     try:
-        for plan in plans:
-            installed.append(_install(plan))
+        with _lifted(patch):
+            try:
+                for plan in plans:
+                    installed.append(_install(plan))
+            except BaseException:
+                for record in reversed(installed):
+                    _restore(record)
+                raise
     except BaseException as exc:  # the fix's code runs here: a sys.exit() in fix.py too
-        for record in reversed(installed):
-            _restore(record)
         if isinstance(exc, KeyboardInterrupt):
             raise
         return Result(patch.id, Outcome.FAILED, messages.apply_failed(patch.id, exc))
     _APPLIED[patch.id] = installed
     _APPLIED_PATCHES[patch.id] = patch
     return Result(patch.id, Outcome.APPLIED, messages.applied_now(patch.id, vllm_version_text()))
+
+
+@contextlib.contextmanager
+def _lifted(patch: Patch):
+    """Around putting ``patch`` in or taking it out: the runtime patches whose fixes belong
+    over its own in a chain (``core.chains``) taken off first and put back on after, so
+    that every chain stays in its declared order."""
+    present = [_APPLIED_PATCHES[i] for i in list(_APPLIED) if i in _APPLIED_PATCHES
+               and is_applied(i)]
+    over = chains.above(patch, present)
+    for other in reversed(over):
+        for record in reversed(_APPLIED[other.id]):
+            _restore(record)
+    try:
+        yield
+    finally:
+        for other in over:
+            _put_back(other)
+
+
+def _put_back(patch: Patch) -> None:
+    """Install ``patch`` again on the classes its records name (it was taken off to let
+    a fix under it in or out)."""
+    records = _APPLIED[patch.id]
+    installed: list[_Installed] = []
+    try:
+        for record in records:
+            module = sys.modules[record.target.module]
+            installed.append(_install(_Plan(patch, record.target, module, record.cls)))
+    except Exception as exc:  # it went in before: never expected, but it must not spread
+        for record in reversed(installed):
+            _restore(record)
+        del _APPLIED[patch.id]
+        _APPLIED_PATCHES.pop(patch.id, None)
+        logger.warning("%s", messages.apply_failed(patch.id, exc))
+        return
+    _APPLIED[patch.id] = installed
 
 
 def _rival_applied(patch: Patch, known) -> str | None:
@@ -318,12 +362,14 @@ def examine(patch: Patch) -> tuple[PatchStatus, list[_Plan]]:
             shapes.append(Shape(MISSING, core_messages.class_absent(target.scope)))
             continue
         found = loaded_source(module)
+        names = _names_of(patch, target)
         shapes.append(classify_module(patch, target, found) if found.without_source
-                      else classify_prints(patch, target, live_prints(cls, _names_of(target))))
-        marks |= {mark_of(cls.__dict__.get(n)) for n in target.method_names}
+                      else classify_prints(patch, target, live_prints(cls, names)))
+        marks |= {mark_of(cls.__dict__.get(n)) for n in names}
         texts.append(found.text or "")
         plans.append(_Plan(patch, target, module, cls))
     marks.discard(None)
+    marks -= chains.partners(patch)  # their fixes are read through (chains.seen_by)
     evidence = evidence_of(patch, combine(patch, shapes), texts, marks)
     where = install.location if install is not None else "this process"
     return judge(patch, evidence, version, where), plans
@@ -342,8 +388,11 @@ def _live_class(target: Target) -> object:
     return getattr(module, target.class_name, None)
 
 
-def _names_of(target: Target) -> set[str]:
-    return {*target.method_names, *(w.original_name for w in target.wraps)}
+def _names_of(patch: Patch, target: Target) -> set[str]:
+    """The names of ``target``'s scope that ``patch``'s verdict reads: its functions, the
+    originals they keep, and the names of the chains they are in."""
+    return {*target.method_names, *(w.original_name for w in target.wraps),
+            *chains.layer_names(patch, target)}
 
 
 def live_prints(cls: type, names: set[str]) -> MethodPrints:
@@ -385,11 +434,14 @@ def loaded_source(module: types.ModuleType) -> ModuleSource:
         return ModuleSource(name, FileKind.SOURCE)
 
 
-def fix_functions(patch: Patch, target: Target, module_globals: dict) -> dict[str, object]:
+def fix_functions(patch: Patch, target: Target, module_globals: dict,
+                  layered: frozenset[str] = frozenset()) -> dict[str, object]:
     """The fix's functions for ``target`` (plain functions, or the classmethod, staticmethod
-    or property around them), bound to the target module's globals and marked as ours."""
+    or property around them), bound to the target module's globals and marked as ours;
+    those of ``layered`` call the fix under them in a chain (``chains.layered_source``)."""
     namespace: dict[str, object] = {"__name__": f"vllm_patches.fix.{patch.id}"}
-    exec(compile(patch.fix_source, str(patch.fix_path), "exec"), namespace)
+    source = chains.layered_source(patch, layered) if layered else patch.fix_source
+    exec(compile(source, str(patch.fix_path), "exec"), namespace)
     scope = namespace if target.class_name is None else namespace[target.class_name].__dict__
     return {
         name: _rebound(scope[name], module_globals, target.module,
@@ -430,16 +482,20 @@ def function_of(obj: object) -> object:
 
 def _install(plan: _Plan) -> _Installed:
     target, scope = plan.target, plan.cls
-    functions = fix_functions(plan.patch, target, plan.module.__dict__)
+    below = chains.partners(plan.patch)  # a fix of theirs in place: ours goes around it
+    layered = frozenset(w.name for w in target.wraps
+                        if mark_of(scope.__dict__.get(w.name)) in below)
+    functions = fix_functions(plan.patch, target, plan.module.__dict__, layered)
     record = _Installed(scope, target)
-    names = [w.original_name for w in target.wraps] + list(target.method_names)
-    for name in names:
+    keeps = {w.name: chains.under_name(plan.patch.id, w.name) if w.name in layered
+             else w.original_name for w in target.wraps}  # where what it wraps goes
+    for name in [*keeps.values(), *target.method_names]:
         record.previous[name] = scope.__dict__.get(name, _MISSING)
     try:
         for wrap in target.wraps:
             original = scope.__dict__[wrap.name]
             function_of(functions[wrap.name]).__wrapped__ = function_of(original)
-            setattr(scope, wrap.original_name, original)
+            setattr(scope, keeps[wrap.name], original)
         for name, func in functions.items():
             setattr(scope, name, func)
         if target.class_name is None:
