@@ -595,7 +595,7 @@ class Server:
             self._client = None
         kill_group(self.proc)
 
-    def __enter__(self) -> "Server":
+    def __enter__(self) -> Server:
         return self
 
     def __exit__(self, *exc) -> None:

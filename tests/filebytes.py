@@ -12,8 +12,8 @@ import ast
 import codecs
 
 from tests import forks
-from vllm_patches.core.sourcefile import split_lines
 from vllm_patches.core.shape import find_class
+from vllm_patches.core.sourcefile import split_lines
 
 LATIN1_COOKIE = "# -*- coding: latin-1 -*-"
 METHOD = "_get_full_lm_head_weight"  # the default target (of forks.CLASS); store() names others

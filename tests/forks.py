@@ -9,8 +9,8 @@ from __future__ import annotations
 import ast
 import re
 
-from vllm_patches.core.sourcefile import split_lines
 from vllm_patches.core.shape import find_class, find_method
+from vllm_patches.core.sourcefile import split_lines
 
 CLASS = "Gemma4MTP"  # the default scope of the Gemma 4 tests; the others name theirs
 

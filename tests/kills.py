@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import sys
 import traceback
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 KILLED = 137
 _CHANGING = ("write", "fchmod", "fchown", "chown", "fsync", "replace", "rename", "unlink",

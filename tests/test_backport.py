@@ -16,15 +16,25 @@ from pathlib import Path
 
 import pytest
 
-from tests.gitrepos import (FIX_SUBJECT, FORK_RETURN, MTP, build_fork_repo, commit_all,
-                            copy_files, git, init_repo, snapshot, trailers)
+from tests.gitrepos import (
+    FIX_SUBJECT,
+    FORK_RETURN,
+    MTP,
+    build_fork_repo,
+    commit_all,
+    copy_files,
+    git,
+    init_repo,
+    snapshot,
+    trailers,
+)
 from tests.helpers import run_cli, run_python, run_scenario
 from vllm_patches import __version__
-from vllm_patches.backport.workflow import backport, upstream_commit
 from vllm_patches.backport.state import state_path
+from vllm_patches.backport.workflow import backport, upstream_commit
 from vllm_patches.core.catalog import get_patch
-from vllm_patches.source.edit import patch_text
 from vllm_patches.core.state import FIXED, PATCHED, classify
+from vllm_patches.source.edit import patch_text
 
 STABLE = "gemma4-mtp-stable-lm-head"
 RELOAD = "gemma4-mtp-lm-head-reload"

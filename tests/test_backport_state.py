@@ -8,10 +8,17 @@ from dataclasses import asdict
 
 import pytest
 
-from tests.helpers import run_cli
 from tests.gitrepos import commit_all, init_repo
-from vllm_patches.backport.state import (MAX_BYTES, MAX_MESSAGE, Pending, StateError, load, save,
-                                         state_path)
+from tests.helpers import run_cli
+from vllm_patches.backport.state import (
+    MAX_BYTES,
+    MAX_MESSAGE,
+    Pending,
+    StateError,
+    load,
+    save,
+    state_path,
+)
 
 ITEM = Pending(onto="acme/v0.22-custom", onto_sha="a" * 40, patch="gemma4-mtp-stable-lm-head",
                branch="backport/x/acme/v0.22-custom",

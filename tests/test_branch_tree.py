@@ -7,8 +7,8 @@ from packaging.version import Version
 
 from tests.gitrepos import MTP, commit_all, copy_files, git, init_repo
 from vllm_patches.backport.branch_tree import branch_tree, branch_version, version_of_tag
-from vllm_patches.core.detect import DetectError
 from vllm_patches.backport.gitrepo import RepoError, open_repo
+from vllm_patches.core.detect import DetectError
 
 
 @pytest.mark.parametrize("tag, version", [

@@ -13,11 +13,17 @@ import pytest
 from tests.conftest import GEMMA4_STABLE_RELEASES
 from tests.helpers import SCENARIOS, run_python
 from tests.synthetic import METHOD
-from vllm_patches.core.catalog import (CatalogError, catalog_dir, get_patch, load_catalog,
-                                  load_catalog_report, load_patch)
-from vllm_patches.core.state import FIXED as FIXED_SHAPE
+from vllm_patches.core.catalog import (
+    CatalogError,
+    catalog_dir,
+    get_patch,
+    load_catalog,
+    load_catalog_report,
+    load_patch,
+)
 from vllm_patches.core.releases import release_tree
 from vllm_patches.core.sourcefile import read_source
+from vllm_patches.core.state import FIXED as FIXED_SHAPE
 from vllm_patches.core.state import NO_MODULE, PRE_FIX, classify
 
 

@@ -17,16 +17,14 @@ import shutil
 import pytest
 from packaging.version import Version
 
+from tests.catalogues import MATH, print_of, write_patch
 from tests.helpers import run_cli
 from tests.matrix import catalog_check_ends
-from vllm_patches.core.catalog import catalog_dir, load_catalog
 from vllm_patches.authoring.check import Mark, Step
+from vllm_patches.core.catalog import catalog_dir, load_catalog
 from vllm_patches.core.overlaps import disjoint
-from vllm_patches.verify.checks import check_device, check_file
 from vllm_patches.core.versions import VersionRange
-
-from tests.catalogues import MATH, print_of, write_patch
-
+from vllm_patches.verify.checks import check_device, check_file
 
 ROUND_UP_FIX = '''"""Test fix: vLLM's round_up, another way."""
 

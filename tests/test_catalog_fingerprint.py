@@ -221,8 +221,8 @@ def test_fingerprinting_a_builtin_patch_again_changes_nothing(tmp_path, patch_id
 def test_a_release_that_cannot_be_fetched_is_said_and_the_rest_recorded(tmp_path, monkeypatch):
     """Progress goes to stderr as each release is fetched; one whose wheel cannot be had
     (yanked, or the index is away) is said, not fatal: the others are recorded, exit 1."""
-    from vllm_patches.core import releases
     from vllm_patches.cli.main import cli
+    from vllm_patches.core import releases
     from vllm_patches.core.catalog_files import CATALOG_ENV
 
     folder = new(tmp_path, "partial", FUNCTION)

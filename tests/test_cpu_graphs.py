@@ -8,6 +8,8 @@ import pytest
 import torch
 
 from vllm_patches.verify.gpu import cpu_graphs
+
+
 @pytest.fixture
 def emulated():
     cpu_graphs.install()

@@ -14,11 +14,10 @@ import json
 import textwrap
 
 import pytest
-
-from vllm_patches.core.catalog import load_catalog
 from packaging.version import Version
 
 from tests.engine import VLLM_CPU, tree_digest
+from vllm_patches.core.catalog import load_catalog
 
 pytestmark = pytest.mark.e2e
 

@@ -12,7 +12,7 @@ import random
 import pytest
 
 from tests import forks
-from tests.synthetic import FUNCTION, METHOD, RELEASES, SHAPES, SPECS, pre_fix_releases
+from tests.synthetic import METHOD, RELEASES, SHAPES, SPECS, pre_fix_releases
 from vllm_patches.core.markers import BEGIN, END, has_block
 from vllm_patches.core.sourcefile import newline_of, split_lines
 from vllm_patches.core.state import MODIFIED, PATCHED, PRE_FIX, classify

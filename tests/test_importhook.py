@@ -16,6 +16,7 @@ import sys
 import pytest
 
 from vllm_patches.runtime import importhook
+
 _counter = itertools.count()
 
 

@@ -20,8 +20,14 @@ from tests.catalogues import write_patch
 from tests.helpers import run_cli
 from vllm_patches.authoring.check import Mark, Step, check
 from vllm_patches.authoring.fingerprint import read_draft
-from vllm_patches.core.catalog import (PROSE, CatalogError, Stage, load_catalog, load_patch,
-                                       read_patch)
+from vllm_patches.core.catalog import (
+    PROSE,
+    CatalogError,
+    Stage,
+    load_catalog,
+    load_patch,
+    read_patch,
+)
 
 FIX = '''"""Test fix: vLLM's round_up, another way."""
 

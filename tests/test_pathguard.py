@@ -7,8 +7,7 @@ import os
 import pytest
 
 from vllm_patches.core.errors import VllmPatchesError
-from vllm_patches.core.pathguard import (STATE_DIR, Area, UnsafePath, checked, read_regular,
-                                    resolve)
+from vllm_patches.core.pathguard import STATE_DIR, Area, UnsafePath, checked, read_regular, resolve
 
 
 @pytest.fixture

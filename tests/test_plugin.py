@@ -16,9 +16,9 @@ import pytest
 from packaging.version import Version
 
 from tests.helpers import SCENARIOS, run_cli, run_python, run_scenario
-from vllm_patches.runtime import plugin
 from vllm_patches.core.catalog import get_patch, load_catalog
 from vllm_patches.core.state import PATCHED, classify
+from vllm_patches.runtime import plugin
 
 AFFECTED = "0.22.1"
 STABLE = "gemma4-mtp-stable-lm-head"

@@ -7,7 +7,6 @@ session. The probe module written here says what it found at start.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import sys

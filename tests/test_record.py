@@ -8,8 +8,16 @@ import os
 import pytest
 
 from vllm_patches.core.errors import VllmPatchesError
-from vllm_patches.source.record import (Entry, FileRecord, Record, RecordError, load, parse,
-                                 record_path, sha256_of)
+from vllm_patches.source.record import (
+    Entry,
+    FileRecord,
+    Record,
+    RecordError,
+    load,
+    parse,
+    record_path,
+    sha256_of,
+)
 
 FILE = "vllm/model.py"
 

@@ -18,9 +18,8 @@ import sys
 import pytest
 
 from tests.helpers import python_env, run_cli, run_python
-from vllm_patches.runtime import report
 from tests.synthetic import FUNCTION, METHOD
-from vllm_patches.runtime import reportline
+from vllm_patches.runtime import report, reportline
 
 # Two patches of the synthetic catalogue (tests/synthetic.py), which every process here sees.
 ONE, OTHER = METHOD.id, FUNCTION.id

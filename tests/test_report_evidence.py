@@ -15,7 +15,6 @@ import fcntl
 import json
 import os
 import subprocess
-import sys
 import time
 
 import pytest

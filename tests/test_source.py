@@ -26,13 +26,12 @@ from tests.conftest import GEMMA4_BEFORE as BEFORE
 from tests.conftest import GEMMA4_STABLE_RELEASES as AFFECTED
 from tests.helpers import REPO, cli_runner, python_env, run_cli, run_scenario
 from vllm_patches.cli import main as cli_module
-from vllm_patches.source import plan as source  # noqa: F401  (imported before seteuid)
 from vllm_patches.core.catalog import get_patch
-from vllm_patches.core.sourcefile import split_lines
+from vllm_patches.core.releases import release_tree
+from vllm_patches.core.sourcefile import decode_source, split_lines
+from vllm_patches.source import plan as source  # noqa: F401  (imported before seteuid)
 from vllm_patches.source.edit import patch_text
 from vllm_patches.source.record import STATE_DIR, load, sha256_of
-from vllm_patches.core.releases import release_tree
-from vllm_patches.core.sourcefile import decode_source
 from vllm_patches.source.transaction import FAULT_ENV, FAULT_EXIT, JOURNAL, steps
 
 STABLE = "gemma4-mtp-stable-lm-head"

@@ -17,10 +17,17 @@ from tests import filebytes
 from tests.gitrepos import FILES, MTP, commit_all, copy_files, git, init_repo
 from tests.helpers import run_cli
 from vllm_patches.core.catalog import get_patch
-from vllm_patches.source.edit import patch_text
 from vllm_patches.core.errors import VllmPatchesError
-from vllm_patches.core.sourcefile import (Newline, SourceTextError, decode_source, diff_bytes,
-                                     diff_view, newline_of, read_source)
+from vllm_patches.core.sourcefile import (
+    Newline,
+    SourceTextError,
+    decode_source,
+    diff_bytes,
+    diff_view,
+    newline_of,
+    read_source,
+)
+from vllm_patches.source.edit import patch_text
 
 STABLE = "gemma4-mtp-stable-lm-head"
 PATCH = get_patch(STABLE)

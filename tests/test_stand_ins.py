@@ -28,6 +28,7 @@ def clean():
 def test_a_missing_package_is_stood_in_and_an_installed_one_never_is():
     assert stand_ins.stand_in_for_missing((*ABSENT, "json")) == list(ABSENT)
     import json
+
     import vllm_patches_absent_a.sub as sub
 
     assert not isinstance(json, stand_ins.StandInModule)

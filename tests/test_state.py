@@ -10,7 +10,7 @@ import pytest
 from packaging.version import Version
 
 from tests import forks
-from tests.synthetic import FIXED, FIRST, LAST, METHOD, RELEASES, SHAPES, SPECS, write_one
+from tests.synthetic import FIRST, FIXED, LAST, METHOD, RELEASES, SHAPES, SPECS, write_one
 from vllm_patches.core.catalog import load_catalog
 from vllm_patches.core.detect import find_vllm
 from vllm_patches.core.releases import release_tree

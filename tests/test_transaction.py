@@ -16,8 +16,19 @@ from tests.helpers import run_python
 from tests.kills import every_kill
 from vllm_patches.core.pathguard import STATE_DIR
 from vllm_patches.source.record import sha256_of
-from vllm_patches.source.transaction import (FAULT_ENV, FAULT_EXIT, JOURNAL, LOCK, Change,
-                                      TransactionError, commit, locked, pending, recover, steps)
+from vllm_patches.source.transaction import (
+    FAULT_ENV,
+    FAULT_EXIT,
+    JOURNAL,
+    LOCK,
+    Change,
+    TransactionError,
+    commit,
+    locked,
+    pending,
+    recover,
+    steps,
+)
 
 OLD = {"vllm/a.py": b"a = 1\n", "vllm/b.py": b"b = 1\n"}
 NEW = {"vllm/a.py": b"a = 2\n", "vllm/b.py": b"b = 2\n"}

@@ -10,8 +10,8 @@ import shutil
 import pytest
 
 from tests.helpers import run_cli
-from tests.test_source_shared_file import SAMPLING, targets_tree
 from tests.test_source import snapshot
+from tests.test_source_shared_file import SAMPLING, targets_tree
 from vllm_patches.runtime.hookfile import PTH_NAME
 from vllm_patches.source.record import STATE_DIR
 

@@ -6,8 +6,13 @@ import threading
 
 import pytest
 
-from vllm_patches.core.files import (NotOurs, NotPlainFile, TooLarge, read_untrusted,
-                                     untrusted_problem)
+from vllm_patches.core.files import (
+    NotOurs,
+    NotPlainFile,
+    TooLarge,
+    read_untrusted,
+    untrusted_problem,
+)
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ from tests.helpers import run_cli
 from vllm_patches.core.catalog import get_patch
 from vllm_patches.core.files import FileLock
 from vllm_patches.core.releases import cache_root
-from vllm_patches.verify.checks import check_parameters, check_file
+from vllm_patches.verify.checks import check_file, check_parameters
 from vllm_patches.verify.gpu.imports import LATER_IMPORT_NEEDS
 from vllm_patches.verify.gpu.shapes import newest_releases, pre_fix_releases, shapes
 

@@ -20,15 +20,16 @@ from vllm_patches._version import __version__
 # which must not pay for importing typing (type checkers read the name as True).
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from vllm_patches.api import (apply_runtime, apply_runtime as apply, apply_source,
-                                  revert_runtime, revert_runtime as revert, revert_source,
-                                  status)
+    from vllm_patches.api import apply_runtime, apply_source, revert_runtime, revert_source, status
+    from vllm_patches.api import apply_runtime as apply
+    from vllm_patches.api import revert_runtime as revert
     from vllm_patches.core.detect import VllmInstall
     from vllm_patches.core.errors import VllmPatchesError
     from vllm_patches.core.state import PatchStatus, State
     from vllm_patches.core.status import StatusReport
     from vllm_patches.core.words import Mode, Outcome
-    from vllm_patches.runtime.patcher import PatchError, Result as RuntimeResult
+    from vllm_patches.runtime.patcher import PatchError
+    from vllm_patches.runtime.patcher import Result as RuntimeResult
     from vllm_patches.source.plan import Report as SourceReport
 
 __all__ = [

@@ -10,10 +10,10 @@ import json
 from pathlib import Path
 
 import torch
-
-from vllm_patches.runtime import patcher as runtime
-from vllm_patches.core.catalog import load_catalog
 from mtp import build_shell, import_mtp_module
+
+from vllm_patches.core.catalog import load_catalog
+from vllm_patches.runtime import patcher as runtime
 
 module = import_mtp_module()
 cls = module.Gemma4MTP

@@ -12,8 +12,8 @@ import json
 import os
 import sys
 
-from vllm_patches.runtime import patcher as runtime
 from vllm_patches.core.catalog import load_catalog
+from vllm_patches.runtime import patcher as runtime
 from vllm_patches.verify.kit import stand_in_for_missing
 
 stand_in_for_missing()  # the scheduler and front end import the backends at load

@@ -6,8 +6,8 @@ might. The log lines on stderr are the test's; prints {"outcomes": {id: outcome}
 import json
 import sys
 
-from vllm_patches.runtime import plugin
 from vllm_patches.runtime import patcher as runtime
+from vllm_patches.runtime import plugin
 
 plugin.register()
 import vllm.sampling_params  # noqa: E402,F401  the plugin's import hook fires here

@@ -21,8 +21,8 @@ def broken_fix(*args, **kwargs):
 
 
 if __name__ == "__main__":
-    from vllm_patches.runtime import plugin
     from vllm_patches.runtime import patcher as runtime
+    from vllm_patches.runtime import plugin
     if sys.argv[1] == "fix":
         runtime.fix_functions = broken_fix
     else:

@@ -11,10 +11,10 @@ import argparse
 import json
 
 import torch
+from mtp import build_shell, import_mtp_module
 
 import vllm_patches
 from vllm_patches.runtime import patcher as runtime
-from mtp import build_shell, import_mtp_module
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--apply", action="store_true")

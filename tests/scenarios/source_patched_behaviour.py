@@ -14,10 +14,10 @@ import json
 import sys
 
 import torch
-
 from mtp import proof as harness
 
 from vllm_patches.runtime import patcher as runtime
+
 PATCH = sys.argv[1] if len(sys.argv) > 1 else "gemma4-mtp-stable-lm-head"
 CALLS = 20
 FIX_METHODS = ("_get_full_lm_head_weight", "load_weights",

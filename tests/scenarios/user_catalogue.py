@@ -12,8 +12,8 @@ _, _hard = resource.getrlimit(resource.RLIMIT_DATA)
 resource.setrlimit(resource.RLIMIT_DATA, (8 << 30 if _hard == resource.RLIM_INFINITY
                                           else min(8 << 30, _hard), _hard))
 
-from vllm_patches.runtime import plugin  # noqa: E402
 from vllm_patches.runtime import patcher as runtime  # noqa: E402
+from vllm_patches.runtime import plugin  # noqa: E402
 
 plugin.register()
 error, mark = None, None

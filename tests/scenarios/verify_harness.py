@@ -6,7 +6,6 @@ Prints one JSON object: what each check saw.
 import json
 
 import torch
-
 from mtp import proof as harness
 
 from vllm_patches.runtime import patcher as runtime

@@ -17,16 +17,27 @@ then turns one patch's verdicts into one piece of advice:
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 from packaging.version import InvalidVersion, Version
 
 from vllm_patches.core.catalog import Patch
 from vllm_patches.core.detect import VllmInstall, find_vllm
 from vllm_patches.core.errors import VllmPatchesError
-from vllm_patches.core.state import (APPLICABLE, APPLIED, MISSING, MODIFIED, NO_MODULE, NOT_APPLICABLE, TARGET_MODIFIED,
-                    ShapeKind, State, file_evidence, judge)
+from vllm_patches.core.state import (
+    APPLICABLE,
+    APPLIED,
+    MISSING,
+    MODIFIED,
+    NO_MODULE,
+    NOT_APPLICABLE,
+    TARGET_MODIFIED,
+    ShapeKind,
+    State,
+    file_evidence,
+    judge,
+)
 from vllm_patches.core.words import Word
 
 

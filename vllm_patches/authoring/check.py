@@ -40,17 +40,24 @@ import os
 import shutil
 import sys
 import tempfile
+from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
 
 from packaging.version import Version
 
+from vllm_patches.core.catalog import (
+    PROSE,
+    CatalogError,
+    Patch,
+    Target,
+    Wrap,
+    catalog_dir,
+    load_patch,
+)
 from vllm_patches.core.catalog_files import CATALOG_ENV
 from vllm_patches.core.childenv import child_env
-from vllm_patches.core.catalog import (PROSE, CatalogError, Patch, Target, Wrap, catalog_dir,
-                                       load_patch)
 from vllm_patches.core.errors import VllmPatchesError
 from vllm_patches.core.words import Arm, Mode, Outcome, Word
 
@@ -315,8 +322,8 @@ def _source(patch: Patch, releases: list[str], report: Report, progress: Progres
 
 def _round_trip(patch: Patch, tree: Path) -> tuple[Mark, str]:
     """Apply ``patch`` to a copy of the release's files that it targets, then revert."""
-    from vllm_patches.source import plan as source
     from vllm_patches.core.detect import find_vllm
+    from vllm_patches.source import plan as source
 
     with tempfile.TemporaryDirectory(prefix="vllm-patches-check-") as tmp:
         copy = Path(tmp)

@@ -43,8 +43,8 @@ def main(argv: list[str]) -> int:
 
 
 def _run(folder: Path) -> dict[str, object]:
-    from vllm_patches.runtime import patcher as runtime
     from vllm_patches.core.catalog import load_patch
+    from vllm_patches.runtime import patcher as runtime
 
     patch = load_patch(folder)
     for target in patch.targets:

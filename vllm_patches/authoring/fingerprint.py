@@ -38,8 +38,15 @@ from packaging.version import Version
 from tomlkit.exceptions import TOMLKitError
 
 from vllm_patches.core import messages as core_messages
-from vllm_patches.core.catalog import (TODO, Stage, Target, Wrap, dotted, parse_patch_toml,
-                                       patch_from_toml)
+from vllm_patches.core.catalog import (
+    TODO,
+    Stage,
+    Target,
+    Wrap,
+    dotted,
+    parse_patch_toml,
+    patch_from_toml,
+)
 from vllm_patches.core.errors import VllmPatchesError
 from vllm_patches.core.shape import class_prints
 from vllm_patches.core.sourcefile import SourceTextError, read_source

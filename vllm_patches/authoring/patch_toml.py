@@ -20,10 +20,10 @@ from pathlib import Path
 import tomlkit
 from packaging.version import Version
 
+from vllm_patches.authoring.fingerprint import FingerprintError, Survey, WrapResult
+from vllm_patches.core.catalog import CatalogError, load_patch
 from vllm_patches.core.catalog_files import read_catalog_file
 from vllm_patches.core.files import write_atomic
-from vllm_patches.core.catalog import CatalogError, load_patch
-from vllm_patches.authoring.fingerprint import FingerprintError, Survey, WrapResult
 
 # The line ``catalog new`` writes for a fix not upstream yet; ``write_survey`` replaces it.
 APPLIED_UPSTREAM_TODO = ('# applied-upstream = "TODO"  # the first vLLM release with the fix: '

@@ -30,15 +30,26 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from vllm_patches.core.catalog import (PROSE, TODO, CatalogError, Kind, _IDENTIFIER, _MODULE,
-                                       Stage, dotted, load_catalog_report, fingerprint_command,
-                                       load_patch, read_patch)
+from vllm_patches.authoring.patch_toml import APPLIED_UPSTREAM_TODO
+from vllm_patches.authoring.wrapper_source import WIDTH, Wrapper, module_names, wrapper
+from vllm_patches.core.catalog import (
+    _IDENTIFIER,
+    _MODULE,
+    PROSE,
+    TODO,
+    CatalogError,
+    Kind,
+    Stage,
+    dotted,
+    fingerprint_command,
+    load_catalog_report,
+    load_patch,
+    read_patch,
+)
 from vllm_patches.core.detect import VllmInstall
 from vllm_patches.core.errors import VllmPatchesError
-from vllm_patches.authoring.patch_toml import APPLIED_UPSTREAM_TODO
 from vllm_patches.core.shape import class_prints
 from vllm_patches.core.sourcefile import SourceTextError
-from vllm_patches.authoring.wrapper_source import Wrapper, module_names, wrapper, WIDTH
 
 ID_PATTERN = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 _PR = re.compile(r"(?:https?://github\.com/vllm-project/vllm/pull/|vllm-project/vllm#|#)?"

@@ -26,11 +26,8 @@ from pathlib import Path
 
 from packaging.version import InvalidVersion, Version
 
-from vllm_patches.backport import messages
-
+from vllm_patches.backport import gitrepo, messages
 from vllm_patches.core import messages as core_messages
-
-from vllm_patches.backport import gitrepo
 from vllm_patches.core.detect import VllmInstall, parse_version, version_in_source
 from vllm_patches.core.importfile import FileKind, ModuleSource
 

@@ -22,12 +22,17 @@ import re
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
+from vllm_patches._version import __version__
 from vllm_patches.backport import messages
 from vllm_patches.backport.gitrepo import FOLDER_PREFIX, TREE
-from vllm_patches._version import __version__
 from vllm_patches.core.errors import VllmPatchesError
-from vllm_patches.core.files import (NotJsonObject, json_object, read_untrusted, untrusted_problem,
-                                     write_atomic)
+from vllm_patches.core.files import (
+    NotJsonObject,
+    json_object,
+    read_untrusted,
+    untrusted_problem,
+    write_atomic,
+)
 
 FILE_NAME = "vllm-patches-backport.json"
 FORMAT = 2

@@ -21,22 +21,29 @@ import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from vllm_patches.backport import messages
-
-from vllm_patches.core import commit_message
-
-from vllm_patches.backport import gitrepo, worktrees
+from vllm_patches.backport import gitrepo, messages, worktrees
+from vllm_patches.backport.branch_tree import BranchTree, branch_tree
 from vllm_patches.backport.state import CHERRY_PICK, EDIT, STRATEGIES, Pending
 from vllm_patches.backport.state import load as load_state
 from vllm_patches.backport.state import save as save_state
-from vllm_patches.backport.branch_tree import BranchTree, branch_tree
+from vllm_patches.core import commit_message
 from vllm_patches.core.catalog import Patch, get_patch, select
 from vllm_patches.core.detect import DetectError, find_vllm
-from vllm_patches.source.edit import EditError, patch_text
-from vllm_patches.core.words import Outcome
 from vllm_patches.core.sourcefile import SourceText, SourceTextError, decode_source
-from vllm_patches.core.state import (APPLICABLE, APPLIED, FIXED, FIXED_UPSTREAM, NOT_APPLICABLE, PATCHED,
-                    TARGET_MODIFIED, PatchStatus, classify_install, patch_status)
+from vllm_patches.core.state import (
+    APPLICABLE,
+    APPLIED,
+    FIXED,
+    FIXED_UPSTREAM,
+    NOT_APPLICABLE,
+    PATCHED,
+    TARGET_MODIFIED,
+    PatchStatus,
+    classify_install,
+    patch_status,
+)
+from vllm_patches.core.words import Outcome
+from vllm_patches.source.edit import EditError, patch_text
 
 DEFAULT_BRANCH = "backport/{patch}/{onto}"
 

@@ -6,8 +6,14 @@ import sys
 
 import click
 
-from vllm_patches.cli.common import (EXIT_ATTENTION, Failure, catalog_option, emit_json,
-                                     friendly_errors, print_table)
+from vllm_patches.cli.common import (
+    EXIT_ATTENTION,
+    Failure,
+    catalog_option,
+    emit_json,
+    friendly_errors,
+    print_table,
+)
 
 
 @click.command("audit")

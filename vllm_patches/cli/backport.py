@@ -7,8 +7,15 @@ import sys
 import click
 
 from vllm_patches.cli import messages
-from vllm_patches.cli.common import (EXIT_ATTENTION, Failure, catalog_option, emit_json,
-                                     deprecated, friendly_errors, print_table)
+from vllm_patches.cli.common import (
+    EXIT_ATTENTION,
+    Failure,
+    catalog_option,
+    deprecated,
+    emit_json,
+    friendly_errors,
+    print_table,
+)
 
 
 @click.command()

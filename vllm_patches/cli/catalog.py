@@ -8,8 +8,15 @@ from pathlib import Path
 import click
 
 from vllm_patches.cli import messages
-from vllm_patches.cli.common import (EXIT_ATTENTION, Failure, catalog_option, deprecated,
-                                     emit_json, friendly_errors, print_table)
+from vllm_patches.cli.common import (
+    EXIT_ATTENTION,
+    Failure,
+    catalog_option,
+    deprecated,
+    emit_json,
+    friendly_errors,
+    print_table,
+)
 
 
 @click.group("catalog")
@@ -80,8 +87,8 @@ def new(patch_id, catalog_dir, functions, old_catalog_dir, old_functions, pr, re
     check_request(catalog_dir, patch_id, list(targets), pr)  # before a release is fetched
     install = None
     if release or vllm_dir:
-        from vllm_patches.core.detect import find_vllm
         from vllm_patches.cli.fetch import release_tree
+        from vllm_patches.core.detect import find_vllm
 
         install = find_vllm(release_tree(release) if release else vllm_dir)
     result = new_patch(catalog_dir, patch_id, list(targets), pr=pr, install=install)

@@ -7,9 +7,15 @@ import sys
 import click
 
 from vllm_patches.cli import messages
-from vllm_patches.cli.common import (EXIT_ATTENTION, catalog_option, friendly_errors,
-                                     release_option, source_install, target_options,
-                                     write_output)
+from vllm_patches.cli.common import (
+    EXIT_ATTENTION,
+    catalog_option,
+    friendly_errors,
+    release_option,
+    source_install,
+    target_options,
+    write_output,
+)
 
 
 @click.command()
@@ -41,9 +47,9 @@ def export(target, vllm_version, release, output, author, force, ids) -> None:
       vllm-patches export gemma4-mtp-stable-lm-head --release 0.22.1 > 43909.mbox
     """
     from vllm_patches.core.catalog import select
+    from vllm_patches.core.sourcefile import diff_bytes
     from vllm_patches.source.export import DEFAULT_AUTHOR, ExportError
     from vllm_patches.source.export import export as export_mbox
-    from vllm_patches.core.sourcefile import diff_bytes
 
     install = source_install(target, vllm_version, release, missing=messages.export_no_vllm())
     try:

@@ -74,7 +74,8 @@ def hook_status(site, as_json) -> None:
       vllm-patches hook status
       vllm-patches hook status --site /opt/venv/lib/python3.11/site-packages --json
     """
-    from vllm_patches.runtime.hookfile import armed_here, status as hook_file_status
+    from vllm_patches.runtime.hookfile import armed_here
+    from vllm_patches.runtime.hookfile import status as hook_file_status
 
     state = hook_file_status(site)
     armed = armed_here()

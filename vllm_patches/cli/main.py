@@ -12,9 +12,9 @@ import sys
 
 import click
 
+from vllm_patches._version import __version__
 from vllm_patches.cli import messages
 from vllm_patches.cli.common import EXIT_BAD_INPUT, EXIT_BROKEN_PIPE
-from vllm_patches._version import __version__
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -7,8 +7,14 @@ import sys
 import click
 
 from vllm_patches.cli import messages
-from vllm_patches.cli.common import (EXIT_ATTENTION, Failure, catalog_option, emit_json,
-                                     friendly_errors, print_table)
+from vllm_patches.cli.common import (
+    EXIT_ATTENTION,
+    Failure,
+    catalog_option,
+    emit_json,
+    friendly_errors,
+    print_table,
+)
 
 
 @click.command("report")
@@ -48,8 +54,8 @@ def report(path, ids, run_id, check, as_json) -> None:
 
 
 def read_report(path: str, ids, as_json: bool, check: bool, run_id: str | None) -> None:
-    from vllm_patches.runtime import report
     from vllm_patches.core.catalog import get_patch
+    from vllm_patches.runtime import report
 
     run_id = _asked_run(path, run_id, check)
     for patch_id in ids:

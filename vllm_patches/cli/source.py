@@ -7,9 +7,18 @@ import sys
 import click
 
 from vllm_patches.cli import messages
-from vllm_patches.cli.common import (EXIT_ATTENTION, Failure, catalog_option, deprecated,
-                                     emit_json, friendly_errors, release_option, source_install,
-                                     target_options, write_output)
+from vllm_patches.cli.common import (
+    EXIT_ATTENTION,
+    Failure,
+    catalog_option,
+    deprecated,
+    emit_json,
+    friendly_errors,
+    release_option,
+    source_install,
+    target_options,
+    write_output,
+)
 
 
 def _selected(ids):
@@ -131,8 +140,8 @@ def diff(target, vllm_version, release, force, output, mail, as_json, ids) -> No
       vllm-patches diff --release 0.22.1 -o fix.patch
       cd ~/src/vllm-fork && vllm-patches diff --target . -o fix.patch && git apply fix.patch
     """
-    from vllm_patches.source import plan as source
     from vllm_patches.core.sourcefile import diff_bytes
+    from vllm_patches.source import plan as source
 
     if mail:
         deprecated("diff --mail", "vllm-patches export ID... (the mbox for git am)")

@@ -7,9 +7,16 @@ import sys
 import click
 
 from vllm_patches.cli import messages
-from vllm_patches.cli.common import (EXIT_ATTENTION, Failure, catalog_option, emit_json,
-                                     deprecated, friendly_errors, print_table,
-                                     target_options)
+from vllm_patches.cli.common import (
+    EXIT_ATTENTION,
+    Failure,
+    catalog_option,
+    deprecated,
+    emit_json,
+    friendly_errors,
+    print_table,
+    target_options,
+)
 from vllm_patches.cli.report import read_report
 from vllm_patches.source import messages as source_messages
 

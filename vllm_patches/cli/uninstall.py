@@ -17,8 +17,14 @@ from pathlib import Path
 import click
 
 from vllm_patches.cli import messages
-from vllm_patches.cli.common import (EXIT_ATTENTION, catalog_option, emit_json, friendly_errors,
-                                     site_option, target_options)
+from vllm_patches.cli.common import (
+    EXIT_ATTENTION,
+    catalog_option,
+    emit_json,
+    friendly_errors,
+    site_option,
+    target_options,
+)
 from vllm_patches.core.words import Outcome, Word
 
 

@@ -8,9 +8,16 @@ import sys
 import click
 
 from vllm_patches.cli import messages
-from vllm_patches.cli.common import (EXIT_ATTENTION, Failure, catalog_option, deprecated,
-                                     friendly_errors, release_option, source_install,
-                                     target_options)
+from vllm_patches.cli.common import (
+    EXIT_ATTENTION,
+    Failure,
+    catalog_option,
+    deprecated,
+    friendly_errors,
+    release_option,
+    source_install,
+    target_options,
+)
 
 JSON_FLAG = "\0stdout"  # --json given without a value: print the report
 # The GPU run's options before its parameters moved into the Gemma 4 MTP checks: each

@@ -20,16 +20,16 @@ import os
 import re
 import sys
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 from packaging.version import InvalidVersion, Version
 
-from vllm_patches.core.catalog_files import PACKAGE_DIR
 from vllm_patches.core import messages
+from vllm_patches.core.catalog_files import PACKAGE_DIR
+from vllm_patches.core.errors import VllmPatchesError
 from vllm_patches.core.shape import class_prints
 from vllm_patches.core.versions import InvalidRange, VersionRange
-from vllm_patches.core.errors import VllmPatchesError
 from vllm_patches.core.words import Word
 
 if sys.version_info >= (3, 11):
@@ -233,7 +233,7 @@ def catalog_dir() -> Path:
     return Path(found).resolve()
 
 
-@lru_cache(maxsize=None)
+@cache
 def _read_fix(path: Path) -> str:
     return _read_text(path)
 
@@ -625,7 +625,7 @@ def builtin(patch: Patch) -> bool:
     return patch.folder.parent == catalog_dir()
 
 
-@lru_cache(maxsize=None)
+@cache
 def _merge(roots: tuple[Path, ...]) -> tuple[tuple[Patch, ...], tuple[CatalogProblem, ...]]:
     patches: list[Patch] = []
     problems: list[CatalogProblem] = []
@@ -696,7 +696,7 @@ def _clash(patch_id: str, same: list[Patch]) -> str:
             "catalogues (rename one).")
 
 
-@lru_cache(maxsize=None)
+@cache
 def _scan(root: Path) -> tuple[tuple[Patch, ...], tuple[CatalogProblem, ...]]:
     try:
         entries = sorted(root.iterdir())

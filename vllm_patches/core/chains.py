@@ -25,8 +25,8 @@ shape (``applicable``, not ``target-modified``), and P1 is still ``applied`` und
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Sequence
 from functools import lru_cache
-from typing import Iterable, Sequence
 
 from vllm_patches.core.catalog import ORIGINAL_PREFIX, CatalogError, Patch, Target, Wrap
 from vllm_patches.core.overlaps import Composition, composition, wrapped

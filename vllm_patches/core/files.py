@@ -235,7 +235,7 @@ class FileLock:
         self.cleanup = cleanup
         self.fd: int | None = None
 
-    def __enter__(self) -> "FileLock":
+    def __enter__(self) -> FileLock:
         folder = os.path.dirname(os.path.abspath(self.path))
         while True:
             os.makedirs(folder, exist_ok=True)

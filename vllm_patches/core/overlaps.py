@@ -21,8 +21,8 @@ and ``apply`` (runtime and source) refuses the second of the two.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from packaging.version import Version
 

@@ -26,8 +26,8 @@ from pathlib import Path
 
 from packaging.version import InvalidVersion, Version
 
-from vllm_patches.core.files import write_atomic
 from vllm_patches.core.errors import VllmPatchesError
+from vllm_patches.core.files import write_atomic
 from vllm_patches.core.releases import _PLATFORMS, cache_root
 
 MAX_AGE_S = 24 * 3600  # the list is asked again after a day

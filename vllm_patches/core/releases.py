@@ -19,10 +19,9 @@ from pathlib import Path
 
 from packaging.version import InvalidVersion, Version
 
-from vllm_patches.core.files import CACHE_ENV, cache_root  # noqa: F401  (re-exported)
-from vllm_patches.core.files import FileLock
 from vllm_patches.core import messages
 from vllm_patches.core.errors import VllmPatchesError
+from vllm_patches.core.files import CACHE_ENV, FileLock, cache_root  # noqa: F401  (re-exported)
 
 _PLATFORMS = [f"manylinux_2_{n}_x86_64" for n in range(17, 40)] + ["manylinux2014_x86_64"]
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
-from enum import Enum
 from typing import Protocol
 
 from packaging.version import Version

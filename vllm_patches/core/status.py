@@ -16,8 +16,13 @@ from typing import Protocol
 from vllm_patches.core import messages
 from vllm_patches.core.detect import VllmInstall
 from vllm_patches.core.overlaps import Overlap, overlaps
-from vllm_patches.core.state import (APPLICABLE, FIXED_UPSTREAM, NOT_APPLICABLE,
-                                     TARGET_MODIFIED, PatchStatus)
+from vllm_patches.core.state import (
+    APPLICABLE,
+    FIXED_UPSTREAM,
+    NOT_APPLICABLE,
+    TARGET_MODIFIED,
+    PatchStatus,
+)
 
 __all__ = ["Coverage", "StatusReport", "build"]
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vllm_patches.runtime import messages
+
 ENTRY_POINT = "vllm_patches"  # its name in the group, what VLLM_PLUGINS lists
 
 
@@ -88,7 +89,11 @@ def describe() -> AutoPatch:
 
 def _entry_point_installed(folders=None) -> bool:
     """Our dist-info with the entry point: beside the package, or on ``sys.path``."""
-    from vllm_patches.core.catalog_files import PACKAGE_PARENT, parse_entry_points, read_catalog_file
+    from vllm_patches.core.catalog_files import (
+        PACKAGE_PARENT,
+        parse_entry_points,
+        read_catalog_file,
+    )
 
     if folders is None:
         folders = [Path(PACKAGE_PARENT), *(Path(p) for p in sys.path if p)]

@@ -16,9 +16,9 @@ import sysconfig
 from dataclasses import dataclass
 from pathlib import Path
 
+from vllm_patches.core.errors import VllmPatchesError
 from vllm_patches.core.files import write_atomic
 from vllm_patches.runtime import messages
-from vllm_patches.core.errors import VllmPatchesError
 
 PTH_NAME = "vllm_patches_hook.pth"
 _CODE = (

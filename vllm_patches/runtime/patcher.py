@@ -25,8 +25,6 @@ import types
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from vllm_patches.runtime import messages
-
 from vllm_patches.core import chains
 from vllm_patches.core import messages as core_messages
 from vllm_patches.core.catalog import CatalogError, Patch, Target, dotted
@@ -34,10 +32,23 @@ from vllm_patches.core.detect import DetectError, find_vllm
 from vllm_patches.core.importfile import FileKind, ModuleSource, kind_of_file, read_module_file
 from vllm_patches.core.shape import MethodPrints, fingerprint
 from vllm_patches.core.sourcefile import SourceTextError
+from vllm_patches.core.state import (
+    APPLICABLE,
+    FIXED_UPSTREAM,
+    MISSING,
+    NO_MODULE,
+    TARGET_MODIFIED,
+    PatchStatus,
+    Shape,
+    classify_module,
+    classify_prints,
+    combine,
+    evidence_of,
+    judge,
+)
+from vllm_patches.core.state import APPLIED as STATE_APPLIED
 from vllm_patches.core.words import Mode, Outcome
-from vllm_patches.core.state import (APPLICABLE, APPLIED as STATE_APPLIED, FIXED_UPSTREAM, MISSING, PATCHED,
-                    NO_MODULE, TARGET_MODIFIED, PatchStatus, Shape, classify_module,
-                    classify_prints, combine, evidence_of, judge)
+from vllm_patches.runtime import messages
 
 logger = logging.getLogger("vllm_patches")
 

@@ -22,6 +22,7 @@ import sys
 from _thread import RLock
 
 from vllm_patches.runtime import importhook
+
 PATCHES_ENV = "VLLM_PATCHES"
 
 _LOCK = RLock()
@@ -151,9 +152,8 @@ def _on_import(module) -> None:
     """Apply the selected patches whose targets are now all imported; never raise
     unless strict mode asks for it."""
     from vllm_patches.core.words import Outcome
-    from vllm_patches.runtime import messages
+    from vllm_patches.runtime import messages, report
     from vllm_patches.runtime import patcher as runtime
-    from vllm_patches.runtime import report
     name = getattr(module, "__name__", "?")
     strict = runtime.strict_from_env()
     try:
@@ -200,8 +200,7 @@ def _record_inherited() -> None:
     # Runs in the child right after fork: no locks (another thread may have held one).
     try:
         from vllm_patches.core.words import Outcome
-        from vllm_patches.runtime import messages
-        from vllm_patches.runtime import report
+        from vllm_patches.runtime import messages, report
         from vllm_patches.runtime.patcher import Result
 
         ppid = os.getppid()
@@ -215,9 +214,9 @@ def _record_inherited() -> None:
 
 def _due(module_name: str, strict: bool) -> list[str]:
     """Selected patches that target ``module_name`` and whose targets are all imported."""
+    from vllm_patches.core.catalog import runtime_catalog
     from vllm_patches.runtime import messages
     from vllm_patches.runtime import patcher as runtime
-    from vllm_patches.core.catalog import runtime_catalog
 
     patches, broken = runtime_catalog(strict)  # a bad entry: warned about there, and left out
     wanted = selection()

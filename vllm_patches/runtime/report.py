@@ -30,13 +30,28 @@ import json
 from dataclasses import dataclass, field, replace
 from enum import Enum
 
-from vllm_patches.runtime import messages
 from vllm_patches.core.errors import VllmPatchesError
+from vllm_patches.core.files import (
+    NotOurs,
+    NotPlainFile,
+    TooLarge,
+    read_untrusted,
+    untrusted_problem,
+)
 from vllm_patches.core.words import Outcome
-from vllm_patches.core.files import NotOurs, NotPlainFile, TooLarge, read_untrusted, untrusted_problem
-from vllm_patches.runtime.reportline import (ALL, ARMED, PATCH, REPORT_ENV, RUN_ENV, append,
-                                             patch_lines, process_title, report_path,
-                                             write)
+from vllm_patches.runtime import messages
+from vllm_patches.runtime.reportline import (
+    ALL,
+    ARMED,
+    PATCH,
+    REPORT_ENV,
+    RUN_ENV,
+    append,
+    patch_lines,
+    process_title,
+    report_path,
+    write,
+)
 
 __all__ = ["REPORT_ENV", "RUN_ENV", "REPORT_LIMIT", "ReportError", "NotEvidence", "Proof",
            "ProcessRecord", "Run", "record", "append", "process_title", "read", "runs",

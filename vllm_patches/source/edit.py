@@ -16,17 +16,23 @@ from __future__ import annotations
 import ast
 import re
 
-from vllm_patches.source import messages
-
-from vllm_patches.core import messages as core_messages
 from vllm_patches._version import __version__
+from vllm_patches.core import messages as core_messages
 from vllm_patches.core.catalog import Patch, Target, Wrap
 from vllm_patches.core.chains import layered_source, under_name
-from vllm_patches.core.markers import (BEGIN, END, ends_a_block, first_marker, has_block,
-                                       is_marker, marker)
+from vllm_patches.core.markers import (
+    BEGIN,
+    END,
+    ends_a_block,
+    first_marker,
+    has_block,
+    is_marker,
+    marker,
+)
 from vllm_patches.core.shape import class_prints
 from vllm_patches.core.sourcefile import newline_of, split_lines
 from vllm_patches.core.state import MODIFIED, PATCHED, PRE_FIX, classify
+from vllm_patches.source import messages
 
 
 class EditError(Exception):

@@ -21,13 +21,13 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import format_datetime
 
-from vllm_patches.core import commit_message
 from vllm_patches._version import __version__
+from vllm_patches.core import commit_message
 from vllm_patches.core.catalog import Patch
 from vllm_patches.core.detect import VllmInstall
+from vllm_patches.core.sourcefile import SourceTextError, diff_view, read_source
 from vllm_patches.source.diffs import git_lines, unified_diff
 from vllm_patches.source.edit import EditError, patch_text
-from vllm_patches.core.sourcefile import SourceTextError, diff_view, read_source
 
 DEFAULT_AUTHOR = "vllm-patches <vllm-patches@noreply.invalid>"
 NO_COMMIT = "0" * 40  # format-patch's first line names a commit; these changes have none yet

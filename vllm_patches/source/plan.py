@@ -41,32 +41,41 @@ from __future__ import annotations
 
 import errno
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
-from typing import Sequence
 
-from vllm_patches.source import messages
-
-from vllm_patches.core import messages as core_messages
-
-from vllm_patches.core import pathguard
-
-from vllm_patches.source import transaction
 from vllm_patches._version import __version__
-from vllm_patches.core import chains
+from vllm_patches.core import chains, pathguard
+from vllm_patches.core import messages as core_messages
 from vllm_patches.core.catalog import CatalogError, Patch, Target, get_patch, load_catalog
 from vllm_patches.core.detect import VllmInstall, find_vllm
+from vllm_patches.core.errors import VllmPatchesError
+from vllm_patches.core.sourcefile import SourceText, SourceTextError, diff_view, read_source
+from vllm_patches.core.state import (
+    APPLICABLE,
+    APPLIED,
+    FIXED_UPSTREAM,
+    PATCHED,
+    TARGET_MODIFIED,
+    classify,
+    patch_status,
+)
+from vllm_patches.core.words import Outcome
+from vllm_patches.source import messages, transaction
 from vllm_patches.source.diffs import unified_diff
 from vllm_patches.source.edit import EditError, has_block, patch_text, unpatch_text
-from vllm_patches.core.sourcefile import SourceText, SourceTextError, diff_view, read_source
-from vllm_patches.source.record import (Entry, FileRecord, Record, load, now, record_path, sha256_of,
-                     state_dir)
-from vllm_patches.core.state import (APPLICABLE, APPLIED, FIXED_UPSTREAM, PATCHED, TARGET_MODIFIED, classify,
-                    patch_status)
-from vllm_patches.core.errors import VllmPatchesError
-from vllm_patches.core.words import Outcome
-
+from vllm_patches.source.record import (
+    Entry,
+    FileRecord,
+    Record,
+    load,
+    now,
+    record_path,
+    sha256_of,
+    state_dir,
+)
 
 
 class SourceError(VllmPatchesError):

@@ -26,9 +26,9 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
-from vllm_patches.source import messages
 from vllm_patches.core.errors import VllmPatchesError
 from vllm_patches.core.pathguard import STATE_DIR, Area, UnsafePath, checked, read_regular, resolve
+from vllm_patches.source import messages
 
 RECORD_NAME = "record.json"
 FORMAT = 1

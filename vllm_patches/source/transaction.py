@@ -46,16 +46,23 @@ import os
 import re
 import stat
 import uuid
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from enum import Enum
 from pathlib import Path, PurePosixPath
-from typing import Iterable, Iterator
 
-from vllm_patches.core.files import (FileLock, NotJsonObject, NotPlainFile, fsync_dir,
-                                     is_atomic_temp, json_object, write_atomic)
-from vllm_patches.source import messages
 from vllm_patches.core.errors import VllmPatchesError
+from vllm_patches.core.files import (
+    FileLock,
+    NotJsonObject,
+    NotPlainFile,
+    fsync_dir,
+    is_atomic_temp,
+    json_object,
+    write_atomic,
+)
 from vllm_patches.core.pathguard import STATE_DIR, Area, UnsafePath, checked, read_regular, resolve
+from vllm_patches.source import messages
 from vllm_patches.source.record import RECORD_NAME, sha256_of
 
 FAULT_ENV = "VLLM_PATCHES_FAULT"

@@ -29,9 +29,9 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from vllm_patches.core.childenv import child_env
 from vllm_patches.core.catalog import Patch
-from vllm_patches.core.state import APPLICABLE, judge, file_evidence
+from vllm_patches.core.childenv import child_env
+from vllm_patches.core.state import APPLICABLE, file_evidence, judge
 from vllm_patches.core.words import Arm, Word
 from vllm_patches.verify import messages
 from vllm_patches.verify.check_arm import SETTINGS_OPTION

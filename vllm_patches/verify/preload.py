@@ -138,7 +138,7 @@ def _server():
 def _reader(connection) -> IO[str]:
     fd = os.dup(connection.fileno())
     connection.close()
-    return open(fd, "r", encoding="utf-8", errors="replace")
+    return open(fd, encoding="utf-8", errors="replace")
 
 
 def _child(what: tuple[str, str, list[str]], env: dict[str, str], out, err) -> None:

@@ -15,7 +15,7 @@ A case's result is ``{"status", "error", "where", "sizes": [row, ...], "trials"}
 from __future__ import annotations
 
 import gc
-from typing import Callable
+from collections.abc import Callable
 
 # A case's status: the case's own (ok, error, setup-error), or its process's end.
 OK, ERROR, SETUP_ERROR = "ok", "error", "setup-error"

@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from packaging.version import Version
 
 
-
 @dataclass(frozen=True)
 class Shape:
     """One recorded shape of one wrapped method of one patch."""
