@@ -31,7 +31,8 @@ TARGETS = ("vllm.v1.engine.detokenizer:check_stop_strings",
 
 
 def cli(*args: str) -> float:
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
+    path = os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])
+    env = dict(os.environ, PYTHONPATH=path)
     start = time.perf_counter()
     subprocess.run([sys.executable, "-m", "vllm_patches", *args], env=env, check=True,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -3,7 +3,8 @@
 
 For the vLLM release on PYTHONPATH, as released and with the catalogue applied
 at run time, at TP=1 and at emulated TP=2 (the all-gather concatenates the
-shards into a new tensor, as NCCL's does), over N calls on the CPU (or, with ``--device cuda``, a GPU):
+shards into a new tensor, as NCCL's does), over N calls on the CPU (or, with
+``--device cuda``, a GPU):
 
   gathers    all-gathers in N calls
   copies     tensor copies (clone, copy_, to) in N calls
@@ -116,12 +117,14 @@ def main() -> None:
 
     install = find_vllm()
     module = harness.import_mtp_module(cpu_platform=True)
-    rows = [("as released", tp, measure(module, tp, args.calls, args.vocab, args.hidden, args.device))
-            for tp in (1, 2)]
+    def measured(tp):
+        return measure(module, tp, args.calls, args.vocab, args.hidden, args.device)
+
+    rows = [("as released", tp, measured(tp)) for tp in (1, 2)]
     outcomes = runtime.apply()
-    label = "patched: " + ", ".join(f"{o.id} {o.outcome}" for o in outcomes if o.outcome != "skipped")
-    rows += [(label if tp == 1 else "  (same)", tp,
-              measure(module, tp, args.calls, args.vocab, args.hidden, args.device)) for tp in (1, 2)]
+    label = "patched: " + ", ".join(
+        f"{o.id} {o.outcome}" for o in outcomes if o.outcome != "skipped")
+    rows += [(label if tp == 1 else "  (same)", tp, measured(tp)) for tp in (1, 2)]
 
     print(f"vLLM {install.version if install else '?'}: Gemma4MTP._get_full_lm_head_weight, "
           f"{args.calls} calls, vocab {args.vocab} x hidden {args.hidden}, bfloat16, "
@@ -135,7 +138,8 @@ def main() -> None:
     ]
     widths = [max(len(r[i]) for r in table) for i in range(len(head))]
     for row in table:
-        print("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))))
+        cells = enumerate(zip(row, widths, strict=True))
+        print("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in cells))
 
 
 if __name__ == "__main__":

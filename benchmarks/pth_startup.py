@@ -85,7 +85,8 @@ def main() -> int:
         hookfile.install(site)
         env = clean_env()
         check = subprocess.run(
-            [str(hooked), "-c", "import sys; print(sys.modules['vllm_patches.runtime.plugin'].armed_by())"],
+            [str(hooked), "-c",
+             "import sys; print(sys.modules['vllm_patches.runtime.plugin'].armed_by())"],
             env=env, capture_output=True, text=True)
         if check.stdout.strip() != "('pth',)":
             print(f"the hook did not arm: {check.stdout}{check.stderr}", file=sys.stderr)

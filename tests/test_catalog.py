@@ -80,8 +80,10 @@ def catalogue_copy(tmp_path):
         ('applied-upstream = "0.23.0"', 'applied-upstream = "soon"', "applied-upstream"),
         ('id = "gemma4-mtp-stable-lm-head"', 'id = "other"', "id"),
         ('title = ', 'titel = ', "title"),
-        ('pre-fix = ["1f33d4da22290c70"]', 'pre-fix = "1f33d4da22290c70"', "targets[0].wraps[0].pre-fix"),
-        ('module = "vllm.model_executor', 'module = "elsewhere.model_executor', "targets[0].module"),
+        ('pre-fix = ["1f33d4da22290c70"]', 'pre-fix = "1f33d4da22290c70"',
+         "targets[0].wraps[0].pre-fix"),
+        ('module = "vllm.model_executor', 'module = "elsewhere.model_executor',
+         "targets[0].module"),
     ],
 )
 def test_a_bad_field_is_named_with_its_file(catalogue_copy, old, new, field):

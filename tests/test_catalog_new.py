@@ -142,7 +142,8 @@ def test_the_pure_wrapper_at_run_time_gives_vllms_own_results(tmp_path, release)
         "after = d.check_stop_strings(text, len(text), stop, False)\n"
         "print(json.dumps({'outcomes': outcomes, 'same': before == after,\n"
         "                  'wrapped': d.check_stop_strings.__name__,\n"
-        "                  'original_kept': hasattr(d, '_vllm_patches_orig_check_stop_strings')}))\n"
+        "                  'original_kept':"
+        " hasattr(d, '_vllm_patches_orig_check_stop_strings')}))\n"
     )
     proc = run_python(["-c", code], release(RELEASE), VLLM_PATCHES_CATALOG=str(tmp_path))
     seen = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -217,11 +218,12 @@ def test_bad_input_is_one_sentence_and_writes_nothing(tmp_path, args, says):
 
 
 def test_a_release_that_lacks_the_target_writes_a_todo_and_exits_1(tmp_path):
-    proc = new(tmp_path, "too-early", "vllm.model_executor.models.gemma4_mtp:Gemma4MTP.load_weights",
-               release="0.20.2")
+    proc = new(tmp_path, "too-early",
+               "vllm.model_executor.models.gemma4_mtp:Gemma4MTP.load_weights", release="0.20.2")
     assert proc.returncode == 1
     assert "vLLM 0.20.2 has no module vllm.model_executor.models.gemma4_mtp" in proc.stdout
-    assert "def load_weights(self, *args, **kwargs):" in (tmp_path / "too-early" / "fix.py").read_text()
+    fix = (tmp_path / "too-early" / "fix.py").read_text()
+    assert "def load_weights(self, *args, **kwargs):" in fix
     with pytest.raises(CatalogError, match="run vllm-patches catalog fingerprint too-early"):
         load_patch(tmp_path / "too-early")
 

@@ -97,7 +97,8 @@ def test_without_the_package_the_patch_is_not_there(release, plugin_site, tmp_pa
     venv = tmp_path / "bare"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     site = Path(subprocess.run(
-        [str(venv / "bin" / "python"), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        [str(venv / "bin" / "python"), "-c",
+         "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
         check=True, capture_output=True, text=True).stdout.strip())
     (site / "outer.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     worker = run_worker(venv / "bin" / "python", plugin_site, release(RELEASE), VLLM_PATCHES=ACME)

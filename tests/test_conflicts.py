@@ -91,7 +91,8 @@ def test_in_source_mode_the_second_is_refused_and_nothing_of_it_is_written(tree_
 def test_excludes_is_checked_on_load(tmp_path):
     root = rival_catalogue(tmp_path)
     toml = root / RIVAL / "patch.toml"
-    toml.write_text(toml.read_text().replace('fix = "fix.py"', f'fix = "fix.py"\nexcludes = ["{RIVAL}"]'))
+    toml.write_text(toml.read_text().replace(
+        'fix = "fix.py"', f'fix = "fix.py"\nexcludes = ["{RIVAL}"]'))
     proc = run_cli("status", "--catalog", str(root))
     assert proc.returncode == 2 and "excludes" in proc.stderr and "itself" in proc.stderr
     assert "Traceback" not in proc.stderr

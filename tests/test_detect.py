@@ -34,7 +34,8 @@ def make_tree(root, version_file=None, dist_version=None):
     if dist_version:
         info = root / f"vllm-{dist_version}.dist-info"
         info.mkdir()
-        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: vllm\nVersion: {dist_version}\n\n")
+        (info / "METADATA").write_text(
+            f"Metadata-Version: 2.1\nName: vllm\nVersion: {dist_version}\n\n")
     return root
 
 
@@ -90,7 +91,8 @@ def test_target_checkout_reads_setuptools_scm_version(tmp_path):
     assert install.version_from == "_version.py"
 
 
-@pytest.mark.parametrize("label", ["0.22.1+cu129", "0.22.1+acme.3", "0.22.2rc1", "0.22.2.dev12+gabc123"])
+@pytest.mark.parametrize(
+    "label", ["0.22.1+cu129", "0.22.1+acme.3", "0.22.2rc1", "0.22.2.dev12+gabc123"])
 def test_local_labels_and_fork_versions_fall_in_the_affected_range(tmp_path, label):
     install = find_vllm(make_tree(tmp_path, dist_version=label))
     assert install.version in VersionRange(">=0.21.0,<0.23.0")

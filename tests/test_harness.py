@@ -85,7 +85,8 @@ def test_where_xgrammar_cannot_be_imported_a_stand_in_takes_its_names(no_xgramma
     assert made.kwargs["elements"][0].args == ()
     assert list[FunctionToolParam] is not None and StructuralTag | None is not None
     assert issubclass(StructuralTag, harness.XgrammarStandIn)
-    assert Grammar.__module__ == "xgrammar" and AnyTextFormat.__module__ == "xgrammar.structural_tag"
+    assert Grammar.__module__ == "xgrammar"
+    assert AnyTextFormat.__module__ == "xgrammar.structural_tag"
     assert importlib.util.find_spec("xgrammar") is not None
     assert not hasattr(importlib.import_module("xgrammar"), "__version__")
     assert "stand-in for xgrammar" in importlib.import_module("xgrammar").__doc__

@@ -46,7 +46,8 @@ def test_install_twice_changes_nothing(tmp_path):
 
 
 def test_status_reports_the_file_as_json(tmp_path):
-    assert json.loads(hook("status", "--site", str(tmp_path), "--json").stdout)["installed"] is False
+    before = json.loads(hook("status", "--site", str(tmp_path), "--json").stdout)
+    assert before["installed"] is False
     hook("install", "--site", str(tmp_path))
     state = json.loads(hook("status", "--site", str(tmp_path), "--json").stdout)
     assert state["installed"] is True and state["current"] is True
@@ -109,7 +110,8 @@ def test_an_unwritable_site_folder_is_one_sentence_and_exit_2(tmp_path):
 
 
 # What the .pth line does ------------------------------------------------------------
-def read_pth(site_dir, *, code: str, no_site: bool = False, paths=(), **env) -> subprocess.CompletedProcess:
+def read_pth(site_dir, *, code: str, no_site: bool = False, paths=(),
+             **env) -> subprocess.CompletedProcess:
     """A Python that reads the .pth files of ``site_dir`` as start-up does, then runs ``code``."""
     prelude = f"import site, sys; before = set(sys.modules); site.addsitedir({str(site_dir)!r})\n"
     args = [sys.executable, *(["-S"] if no_site else []), "-c", prelude + code]

@@ -153,7 +153,8 @@ def test_a_report_that_cannot_be_written_is_a_warning_not_a_crash_either_way(tmp
 
 
 @pytest.mark.parametrize("text", [
-    "", 'say "hi"', "back\\slash", "new\nline\ttab\x00nul\x1f", "café ☕ 𝔘", "\udcff lone surrogate",
+    "", 'say "hi"', "back\\slash", "new\nline\ttab\x00nul\x1f", "café ☕ 𝔘",
+    "\udcff lone surrogate",
 ])
 def test_a_line_is_json_whatever_the_strings_hold(text):
     """The writer builds lines without the json module (register() must stay cheap)."""
@@ -171,7 +172,8 @@ def test_status_report_shows_one_row_per_process(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "3 process(es)" in proc.stdout
     processes = proc.stdout.partition(" run(s) in this report")[0].rsplit("\n", 1)[0]
-    rows = [line for line in processes.splitlines() if line.split()[:1] and line.split()[0].isdigit()]
+    rows = [line for line in processes.splitlines()
+            if line.split()[:1] and line.split()[0].isdigit()]
     assert len(rows) == 3
     assert f"{ONE}: applied (runtime) in 2, failed in 1 of 3 process(es)" in proc.stdout
     assert f"{OTHER}: skipped in 3 of 3 process(es)" in proc.stdout

@@ -169,13 +169,13 @@ def test_a_kill_while_recovering_leaves_no_trace_once_recovered_again(tree):
     state = tree / STATE_DIR
     fresh = fresh_tree(tree)
     seen = set()
-    for first in every_kill(lambda: commit_both(tree), fresh):
+    for _ in every_kill(lambda: commit_both(tree), fresh):
         left = files_of(tree)
         if shape_of(left) in seen:  # the same as a kill at an earlier point left
             continue
         seen.add(shape_of(left))
 
-        def as_left():
+        def as_left(left=left):  # this kill's files, bound now
             fresh()
             for rel, data in left.items():
                 (tree / rel).parent.mkdir(exist_ok=True)

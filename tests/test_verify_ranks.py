@@ -25,7 +25,8 @@ def test_matches_and_totals_add_up_over_the_ranks():
         rank(1, rows=[row(1, 3, 3), row(2, 5, 6)], vllm="0.22.1", gpu="H100"),
     ])
     assert merged["status"] == "ok" and merged["error"] is None
-    assert [(r["size"], r["matched"], r["total"]) for r in merged["sizes"]] == [(1, 6, 6), (2, 11, 12)]
+    sizes = [(r["size"], r["matched"], r["total"]) for r in merged["sizes"]]
+    assert sizes == [(1, 6, 6), (2, 11, 12)]
     assert merged["vllm"] == "0.22.1" and merged["gpu"] == "H100"
     assert [r["rank"] for r in merged["ranks"]] == [0, 1]
 

@@ -46,8 +46,8 @@ from vllm_patches.core.releases import release_tree  # noqa: E402
 from vllm_patches.verify.gpu.imports import LATER_IMPORT_NEEDS  # noqa: E402
 from vllm_patches.verify.gpu.shapes import newest_releases  # noqa: E402
 
-# What importing the GPU checks' modules (gemma4_mtp, spec_decode/gemma4) needs beyond the GPU image (those of
-# them that the image has are left out: tools/device_packages.txt).
+# What importing the GPU checks' modules (gemma4_mtp, spec_decode/gemma4) needs beyond the GPU
+# image (those of them that the image has are left out: tools/device_packages.txt).
 NEEDED = ["cachetools", "cbor2", "gguf", "msgspec", "openai", "openai-harmony", "pybase64",
           "pydantic", "pyzmq", *LATER_IMPORT_NEEDS]
 PLATFORMS = ["manylinux_2_28_x86_64", "manylinux_2_27_x86_64", "manylinux_2_17_x86_64",

@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from vllm_patches.core.detect import VllmInstall
@@ -20,8 +20,8 @@ if TYPE_CHECKING:
     from vllm_patches.source.plan import Report as SourceReport
     from vllm_patches.source.record import Record
 
-Ids = Union[str, Sequence[str], None]  # one id, several, or None for the whole catalogue
-Tree = Union[str, Path, None]  # the folder that holds vllm/; None: the installed vLLM
+Ids = str | Sequence[str] | None  # one id, several, or None for the whole catalogue
+Tree = str | Path | None  # the folder that holds vllm/; None: the installed vLLM
 
 __all__ = ["Ids", "Tree", "apply_runtime", "apply_source", "revert_runtime", "revert_source",
            "status"]

@@ -265,8 +265,8 @@ def build_shell(module: types.ModuleType, *, vocab: int = 4096, hidden: int = 32
         raise ValueError("an emulated TP group is played by rank 0")
     dtype = dtype or torch.float32
     gen = torch.Generator().manual_seed(seed)
-    full = tensor_parallel.random_weight(tensor_parallel.padded_vocab(vocab, tp), hidden, vocab, gen,
-                                    dtype, device)
+    full = tensor_parallel.random_weight(tensor_parallel.padded_vocab(vocab, tp), hidden, vocab,
+                                         gen, dtype, device)
     shards = list(full.chunk(tp, dim=0))
     cls = module.Gemma4MTP
     model = cls.__new__(cls)

@@ -1,4 +1,5 @@
-"""vllm-patches fix for vllm-project/vllm#54196: stop and allowed token ids must be in the model's vocabulary.
+"""vllm-patches fix for vllm-project/vllm#54196: stop and allowed token ids must be in the
+model's vocabulary.
 
 The methods below join vLLM's ``SamplingParams`` class. ``verify`` wraps vLLM's
 own one, which stays in the class as ``_vllm_patches_orig_verify`` and runs

@@ -2,8 +2,9 @@
 
 Usage: live_verdicts.py CASES.json, where CASES.json is a list of
 ``{"name", "module", "file" (a variant of that module's text, or null for the release's
-own), "version" (an override, or null), "ids" (the patches to judge)}``. Each variant is executed as the target module (as an
-``importlib.reload`` would), then ``runtime.examine`` judges the classes that run. Prints
+own), "version" (an override, or null), "ids" (the patches to judge)}``. Each variant is
+executed as the target module (as an ``importlib.reload`` would), then ``runtime.examine``
+judges the classes that run. Prints
 ``{name: {patch id: state}}`` as JSON on its last line.
 """
 
@@ -13,11 +14,11 @@ import os
 import sys
 
 from vllm_patches.core.catalog import load_catalog
+from vllm_patches.core.detect import VERSION_ENV
 from vllm_patches.runtime import patcher as runtime
 from vllm_patches.verify.kit import stand_in_for_missing
 
 stand_in_for_missing()  # the scheduler and front end import the backends at load
-from vllm_patches.core.detect import VERSION_ENV
 
 cases = json.load(open(sys.argv[1]))
 out = {}

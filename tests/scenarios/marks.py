@@ -10,5 +10,6 @@ def patched_ids(module_name: str = MODULE, class_name: str = "Gemma4MTP") -> lis
     module = sys.modules.get(module_name)
     if module is None:
         return []
-    marks = {getattr(f, "__vllm_patches__", None) for f in vars(getattr(module, class_name)).values()}
+    members = vars(getattr(module, class_name)).values()
+    marks = {getattr(f, "__vllm_patches__", None) for f in members}
     return sorted(m for m in marks if m)

@@ -45,8 +45,8 @@ def main(steps: list[str]) -> dict:
         else:
             raise SystemExit(f"unknown step {step}")
     plugin = sys.modules.get("vllm_patches.runtime.plugin")
-    return {"checks": checks, "forked": forked, "armed_by": list(plugin.armed_by()) if plugin else [],
-            "pid": os.getpid()}
+    return {"checks": checks, "forked": forked,
+            "armed_by": list(plugin.armed_by()) if plugin else [], "pid": os.getpid()}
 
 
 if __name__ == "__main__":

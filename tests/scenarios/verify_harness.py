@@ -31,7 +31,7 @@ new = shell.new_weights(seed=7)
 ptrs = [new.full_weight.data_ptr()] + [s.data_ptr() for s in new.shards]
 out["new_shards_own_storage"] = len(set(ptrs)) == len(ptrs)
 out["new_shards_are_the_chunks"] = all(
-    torch.equal(s, c) for s, c in zip(new.shards, new.full_weight.chunk(2, dim=0)))
+    torch.equal(s, c) for s, c in zip(new.shards, new.full_weight.chunk(2, dim=0), strict=True))
 out["new_weights_differ"] = not torch.equal(new.full_weight, shell.full_weight)
 param_ptr = shell.model.lm_head.weight.data_ptr()
 shell.reload(new)

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from itertools import pairwise
 from pathlib import Path
 
 import tomlkit
@@ -376,7 +377,7 @@ def release_states(results: list[WrapResult]) -> dict[Version, Seen]:
     maps = [{Version(v): fp for fp, vs in w.seen.items() for v in vs} for w in results]
     states = {}
     for version in sorted(set().union(*maps)):
-        per_wrap = [w.category(m.get(version)) for w, m in zip(results, maps)]
+        per_wrap = [w.category(m.get(version)) for w, m in zip(results, maps, strict=True)]
         if Seen.FIXED in per_wrap:
             states[version] = Seen.FIXED
         elif all(s == Seen.PRE_FIX for s in per_wrap):
@@ -414,7 +415,7 @@ def _range(s: Survey, fixed_in: Version | None) -> None:
 
 def _explain(s: Survey, observations: list[Observation]) -> None:
     changed = [(row.observation.name, f"{label} changes")
-               for above, row in zip(s.rows, s.rows[1:]) for label, shape in row.shapes.items()
+               for above, row in pairwise(s.rows) for label, shape in row.shapes.items()
                if shape == above.shapes[label] == Seen.PRE_FIX
                and row.observation.prints[label] != above.observation.prints[label]]
     if s.boundary is None and changed:

@@ -91,7 +91,7 @@ def _params_and_call(node, kind: Kind) -> tuple[list[str], list[str]]:
     call: list[str] = []
     positional = [*a.posonlyargs, *a.args]
     defaults = [None] * (len(positional) - len(a.defaults)) + list(a.defaults)
-    for i, (arg, default) in enumerate(zip(positional, defaults)):
+    for i, (arg, default) in enumerate(zip(positional, defaults, strict=True)):
         params.append(_param(arg, default))
         if i == len(a.posonlyargs) - 1:
             params.append("/")
@@ -101,7 +101,7 @@ def _params_and_call(node, kind: Kind) -> tuple[list[str], list[str]]:
         call.append("*" + a.vararg.arg)
     elif a.kwonlyargs:
         params.append("*")
-    for arg, default in zip(a.kwonlyargs, a.kw_defaults):
+    for arg, default in zip(a.kwonlyargs, a.kw_defaults, strict=True):
         params.append(_param(arg, default))
         call.append(f"{arg.arg}={arg.arg}")
     if a.kwarg is not None:

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 # Backport -----------------------------------------------------------------------
 def backport_needs_git(exc: Exception) -> str:
-    return f"backport needs GitPython and the git command ({exc}); install git and pip install gitpython."
+    return (f"backport needs GitPython and the git command ({exc}); "
+            "install git and pip install gitpython.")
 
 
 def backport_not_a_repo(path: object) -> str:
@@ -62,7 +63,8 @@ def backport_not_vllm(name: str) -> str:
 
 
 def backport_bad_branch_name(name: str) -> str:
-    return f"'{name}' is not a valid git branch name (see git check-ref-format); give another with --branch."
+    return (f"'{name}' is not a valid git branch name (see git check-ref-format); "
+            "give another with --branch.")
 
 
 def backport_branch_clash(name: str) -> str:
@@ -91,7 +93,8 @@ def backport_version_from_tag(tag: str, distance: int) -> str:
 
 
 def backport_no_version() -> str:
-    return "vLLM version unknown: judged by the code's shape alone; give --vllm-version to check the range"
+    return ("vLLM version unknown: judged by the code's shape alone; "
+            "give --vllm-version to check the range")
 
 
 def backport_already_applied(onto: str) -> str:
@@ -103,7 +106,8 @@ def backport_already_backported(branch: str) -> str:
 
 
 def backport_branch_exists(branch: str) -> str:
-    return f"branch {branch} exists but does not hold the fix; delete it or name another with --branch"
+    return (f"branch {branch} exists but does not hold the fix; "
+            "delete it or name another with --branch")
 
 
 def backport_would_edit(why: str) -> str:
@@ -123,7 +127,8 @@ def backport_created_by_pick(sha: str) -> str:
 
 
 def backport_not_upstream(patch_id: str) -> str:
-    return f"{patch_id} is not merged upstream, so there is no upstream commit to cherry-pick; use --strategy edit"
+    return (f"{patch_id} is not merged upstream, so there is no upstream commit to cherry-pick; "
+            "use --strategy edit")
 
 
 def backport_upstream_missing(pr: str) -> str:
@@ -132,7 +137,8 @@ def backport_upstream_missing(pr: str) -> str:
 
 
 def backport_upstream_on_branch(sha: str) -> str:
-    return f"upstream commit {sha[:12]} is already on this branch, yet its code lacks the fix (reverted?)"
+    return (f"upstream commit {sha[:12]} is already on this branch, "
+            "yet its code lacks the fix (reverted?)")
 
 
 def backport_pick_conflict(sha: str, files: list[str]) -> str:
@@ -145,7 +151,8 @@ def backport_pick_failed(sha: str, exc: Exception) -> str:
 
 
 def backport_pick_not_fix(sha: str, why: str) -> str:
-    return f"after cherry-picking {sha[:12]} the code still does not read as fixed ({why}); nothing kept"
+    return (f"after cherry-picking {sha[:12]} the code still does not read as fixed ({why}); "
+            "nothing kept")
 
 
 def backport_git_failed(exc: Exception) -> str:
@@ -155,7 +162,8 @@ def backport_git_failed(exc: Exception) -> str:
 
 def backport_kept(why: str, worktree: object, patch_id: str) -> str:
     return (f"{why}. Left for you in {worktree}: make the change there by hand "
-            f"(vllm-patches export {patch_id} --target {worktree} --force shows the engine's edit), "
+            f"(vllm-patches export {patch_id} --target {worktree} --force "
+            "shows the engine's edit), "
             "then run vllm-patches backport --continue, or --abort to drop it")
 
 
@@ -201,7 +209,8 @@ def backport_still_unmerged(files: list[str], worktree: object) -> str:
 
 
 def backport_not_fixed_yet(why: str, worktree: object) -> str:
-    return f"the code under {worktree} does not read as fixed yet ({why}); make the change, then --continue"
+    return (f"the code under {worktree} does not read as fixed yet ({why}); "
+            "make the change, then --continue")
 
 
 def backport_nothing_changed(worktree: object) -> str:

@@ -218,7 +218,8 @@ def _open_pending(repo_path):
     repo = gitrepo.open_repo(repo_path)
     pending = load_state(gitrepo.common_dir(repo))
     if not pending:
-        raise BackportError(messages.backport_nothing_pending(repo.working_tree_dir or repo.git_dir))
+        where = repo.working_tree_dir or repo.git_dir
+        raise BackportError(messages.backport_nothing_pending(where))
     return repo, pending
 
 

@@ -49,12 +49,13 @@ from vllm_patches.cli.common import (
 @click.argument("ids", nargs=-1, metavar="[ID]...")
 @catalog_option
 @friendly_errors
-def backport(repo, onto, old_ids, ids, branch, strategy, dry_run, force, keep_conflicts, resume, abort,
-             vllm_version, as_json) -> None:
+def backport(repo, onto, old_ids, ids, branch, strategy, dry_run, force, keep_conflicts, resume,
+             abort, vllm_version, as_json) -> None:
     """Put catalogued fixes on fork branches, one reviewable commit each.
 
-    Without ID: every catalogued patch. For each --onto branch: read its vLLM version (--vllm-version, a committed
-    vllm/_version.py, else the nearest version tag) and judge each patch as
+    Without ID: every catalogued patch. For each --onto branch: read its vLLM
+    version (--vllm-version, a committed vllm/_version.py, else the nearest
+    version tag) and judge each patch as
     status does; where the fix is needed, commit it on a new branch whose
     message names the upstream PR and carries Backport-of, Origin, Patch-id
     and Applied-by trailers. Work happens in a temporary git worktree: your

@@ -94,7 +94,8 @@ def print_table(rows: Sequence[Sequence[str]], *, indent: str = "") -> None:
     last column is not padded, so a long reason or path runs on; no line ends in spaces."""
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
     for row in rows:
-        cells = [cell.ljust(width) for cell, width in zip(row, widths)] + [row[-1]]
+        padded = [cell.ljust(width) for cell, width in zip(row[:-1], widths, strict=True)]
+        cells = [*padded, row[-1]]
         click.echo((indent + "  ".join(cells)).rstrip())
 
 

@@ -15,7 +15,8 @@ def backport_continue_and_abort() -> str:
 
 
 def backport_continue_alone() -> str:
-    return "--continue and --abort take only --repo (and --json): the rest was recorded when the backport was kept."
+    return ("--continue and --abort take only --repo (and --json): "
+            "the rest was recorded when the backport was kept.")
 
 
 def internal_error(exc: Exception, debug_env: str) -> str:
@@ -204,7 +205,8 @@ def uninstall_package_left() -> str:
 def hook_status_installed(path: object, current: bool) -> str:
     if current:
         return f"Hook: installed at {path}"
-    return f"Hook: installed at {path}, but written by another vllm-patches (run: vllm-patches hook install)"
+    return (f"Hook: installed at {path}, but written by another vllm-patches "
+            "(run: vllm-patches hook install)")
 
 
 def hook_status_missing(site: object) -> str:

@@ -369,7 +369,8 @@ def _load_target(f: _Fields) -> Target:
     adds = f.strings("adds")
     for name in (*(w.name for w in wraps), *adds):
         if not _IDENTIFIER.fullmatch(name):
-            raise f._fail("wraps" if name not in adds else "adds", f"is not a Python name: {name!r}")
+            key = "wraps" if name not in adds else "adds"
+            raise f._fail(key, f"is not a Python name: {name!r}")
     return Target(module=module, class_name=class_name, wraps=wraps, adds=adds)
 
 

@@ -197,7 +197,8 @@ def _package_inits(record: bytes) -> Iterator[PurePosixPath]:
         end = len(record) if end < 0 else end
         for row in csv.reader([record[begin:end].decode("utf-8", "replace")]):
             path = PurePosixPath(row[0]) if row else None
-            if path is not None and path.parent.name == "vllm" and path.name.startswith("__init__."):
+            if (path is not None and path.parent.name == "vllm"
+                    and path.name.startswith("__init__.")):
                 yield path
         start = record.find(_INIT, end)
 

@@ -56,7 +56,8 @@ def unknown_patch(patch_id: str, known: list[str]) -> str:
 
 # Detection ------------------------------------------------------------------
 def bad_version(raw: str, origin: str) -> str:
-    return f"'{raw}' from {origin} is not a PEP 440 version (example: 0.22.1 or 0.22.2.dev12+gabc123)."
+    return (f"'{raw}' from {origin} is not a PEP 440 version "
+            "(example: 0.22.1 or 0.22.2.dev12+gabc123).")
 
 
 def target_missing(target: Path) -> str:
@@ -66,7 +67,8 @@ def target_missing(target: Path) -> str:
 def target_not_vllm(target: Path) -> str:
     return (
         f"{target} is not a vLLM tree: it holds no vllm/__init__.py "
-        "(give the folder that contains the vllm/ package, such as a fork checkout or a site-packages)."
+        "(give the folder that contains the vllm/ package, "
+        "such as a fork checkout or a site-packages)."
     )
 
 
@@ -214,7 +216,8 @@ def bad_release(version: str) -> str:
 
 
 def release_download_failed(version: str) -> str:
-    return f"Could not download the vLLM {version} wheel with pip (is the version published, and is the index reachable?)."
+    return (f"Could not download the vLLM {version} wheel with pip "
+            "(is the version published, and is the index reachable?).")
 
 
 def wrapped_by_other(other: str) -> str:

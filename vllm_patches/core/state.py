@@ -199,7 +199,8 @@ class Evidence:
 def file_evidence(patch: Patch, install: VllmInstall) -> Evidence:
     """The evidence of a tree's files (an install, a --target folder, a release, a branch)."""
     found = [install.module_source(t.module) for t in patch.targets]
-    shape = combine(patch, [classify_module(patch, t, f) for t, f in zip(patch.targets, found)])
+    shapes = [classify_module(patch, t, f) for t, f in zip(patch.targets, found, strict=True)]
+    shape = combine(patch, shapes)
     return evidence_of(patch, shape, [f.text for f in found])
 
 

@@ -1,4 +1,5 @@
-"""What vllm-patches says about runtime mode: apply/revert in a process, the plugin, the hooks and the report.
+"""What vllm-patches says about runtime mode: apply/revert in a process, the plugin, the hooks
+and the report.
 
 Each sentence is a small factory named for the situation, next to the code that says it."""
 

@@ -57,7 +57,8 @@ __all__ = ["REPORT_ENV", "RUN_ENV", "REPORT_LIMIT", "ReportError", "NotEvidence"
            "ProcessRecord", "Run", "record", "append", "process_title", "read", "runs",
            "of_run", "summarize", "check", "proof_of"]
 
-REPORT_LIMIT = 64 << 20  # bytes: a report of a thousand processes is far below; /dev/zero stops here
+# bytes: a report of a thousand processes is far below; /dev/zero stops here
+REPORT_LIMIT = 64 << 20
 
 
 

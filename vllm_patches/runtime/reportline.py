@@ -66,8 +66,7 @@ def run_id() -> str:
 def new_run_id() -> str:
     """Short and unique: UTC time to the second, pid, 32 random bits
     (``20260101T120000Z-4242-9f3a1c2b``)."""
-    return "%s-%d-%s" % (time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()), os.getpid(),
-                         os.urandom(4).hex())
+    return f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{os.getpid()}-{os.urandom(4).hex()}"
 
 
 def armed_line(via: str, selection) -> bytes:
@@ -107,14 +106,15 @@ def _value(value) -> str:
 
 
 def _process() -> dict:
-    return {"time": _now(), "run": run_id(), "pid": os.getpid(), "ppid": os.getppid(), "process": process_title()}
+    return {"time": _now(), "run": run_id(), "pid": os.getpid(), "ppid": os.getppid(),
+            "process": process_title()}
 
 
 def _now() -> str:
     """UTC time to the millisecond, as ``datetime.isoformat`` writes it."""
     now = time.time()
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + ".%03d+00:00" % (
-        int(now * 1000) % 1000)
+    seconds = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now))
+    return f"{seconds}.{int(now * 1000) % 1000:03d}+00:00"
 
 
 def process_title() -> str:

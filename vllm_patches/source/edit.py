@@ -172,7 +172,7 @@ def _check_round_trip(patch: Patch, target: Target, text: str, result: str) -> N
         raise EditError(_no_round_trip(patch.id, target.module, str(exc))) from None
     if back != text:
         old, new = split_lines(text), split_lines(back)
-        line = next((i for i, (a, b) in enumerate(zip(old, new), start=1) if a != b),
+        line = next((i for i, (a, b) in enumerate(zip(old, new, strict=False), start=1) if a != b),
                     min(len(old), len(new)) + 1)
         raise EditError(_no_round_trip(patch.id, target.module,
                                        f"the text would differ from line {line} on"))

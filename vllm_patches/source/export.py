@@ -157,5 +157,5 @@ def export(patches: list[Patch] | tuple[Patch, ...], install: VllmInstall, *,
     total = len(patches)
     return "".join(
         mbox_message(p, install, files, author=author, number=(i, total))
-        for i, (p, files) in enumerate(zip(patches, all_changes), start=1)
+        for i, (p, files) in enumerate(zip(patches, all_changes, strict=True), start=1)
     )

@@ -25,7 +25,8 @@ def edit_no_def_line(name: str, module: str) -> str:
 
 
 def edit_unterminated(patch_id: str, module: str) -> str:
-    return f"{module} has a '>>> vllm-patches {patch_id}' block without its end marker (hand-edited?)"
+    return (f"{module} has a '>>> vllm-patches {patch_id}' block without its end marker "
+            "(hand-edited?)")
 
 
 def edit_not_patched(patch_id: str, module: str) -> str:
@@ -33,7 +34,8 @@ def edit_not_patched(patch_id: str, module: str) -> str:
 
 
 def edit_broke_syntax(module: str, exc: SyntaxError) -> str:
-    return f"the edited {module} would not compile ({exc.msg}, line {exc.lineno}); nothing was written"
+    return (f"the edited {module} would not compile ({exc.msg}, line {exc.lineno}); "
+            "nothing was written")
 
 
 def edit_not_recognised(patch_id: str, module: str) -> str:

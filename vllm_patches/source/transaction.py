@@ -365,7 +365,7 @@ def commit(state: Path, changes: list[Change]) -> None:
         _give(state, owner)
         _write_json(state / JOURNAL, journal.to_dict(), owner)
         _fault(PREPARED)
-        for i, (change, entry) in enumerate(zip(changes, journal.files)):
+        for i, (change, entry) in enumerate(zip(changes, journal.files, strict=True)):
             if change.data is not None:
                 _write_new(entry.temp, change.data, entry.mode, _owner_for(entry, owner))
             _fault(f"staged:{i}")

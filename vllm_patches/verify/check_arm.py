@@ -47,7 +47,7 @@ def main(argv: list[str]) -> int:
               "control|patched ID CHECK_PY [ID CHECK_PY ...]", file=sys.stderr)
         return 2
     arm, pairs = Arm(argv[0]), argv[1:]
-    checks = list(zip(pairs[0::2], pairs[1::2]))
+    checks = list(zip(pairs[0::2], pairs[1::2], strict=True))
     for index, (patch_id, path) in enumerate(checks):
         line, clean = run_check(arm, patch_id, path, index, settings.get(patch_id))
         print(json.dumps(line), flush=True)

@@ -11,7 +11,8 @@ def verify_no_vllm() -> str:
 
 
 def verify_no_mtp(version: object, module: str) -> str:
-    return f"vLLM {version or '(version unknown)'} has no Gemma 4 MTP ({module} is missing), so there is nothing to verify."
+    return (f"vLLM {version or '(version unknown)'} has no Gemma 4 MTP ({module} is missing), "
+            "so there is nothing to verify.")
 
 
 def verify_no_centroid_graphs(version: object) -> str:
@@ -22,19 +23,23 @@ def verify_no_centroid_graphs(version: object) -> str:
 
 
 def verify_no_torch(exc: BaseException) -> str:
-    return f"PyTorch cannot be imported here ({type(exc).__name__}: {exc}); vllm-patches verify needs PyTorch with CUDA."
+    return (f"PyTorch cannot be imported here ({type(exc).__name__}: {exc}); "
+            "vllm-patches verify needs PyTorch with CUDA.")
 
 
 def verify_no_cuda(torch_version: str) -> str:
-    return f"No CUDA GPU is visible here (torch {torch_version}: torch.cuda.is_available() is False); run vllm-patches verify on a GPU machine."
+    return (f"No CUDA GPU is visible here (torch {torch_version}: "
+            "torch.cuda.is_available() is False); run vllm-patches verify on a GPU machine.")
 
 
 def verify_bad_sizes(raw: str) -> str:
-    return f"--sizes wants positive whole numbers separated by commas (example: 1,2,4,8,16,32,64,65); got '{raw}'."
+    return ("--sizes wants positive whole numbers separated by commas "
+            f"(example: 1,2,4,8,16,32,64,65); got '{raw}'.")
 
 
 def verify_bad_vocab(vocab: int, centroids: int) -> str:
-    return f"--vocab must be a multiple of the {centroids} centroids of the Gemma 4 assistant (example: 262144); got {vocab}."
+    return (f"--vocab must be a multiple of the {centroids} centroids of the Gemma 4 assistant "
+            f"(example: 262144); got {vocab}.")
 
 
 def verify_arms_cannot_start(arm: str, scenario: str, error: str) -> str:
@@ -149,7 +154,8 @@ def progress_error(where: str | None, error: str | None) -> str:
 def size_paths(captured: list[int], eager: list[int], padded: list[tuple[int, int]]) -> str:
     parts = []
     if captured:
-        parts.append(f"sizes {', '.join(str(s) for s in captured)} replay their captured CUDA graph")
+        sizes = ", ".join(str(s) for s in captured)
+        parts.append(f"sizes {sizes} replay their captured CUDA graph")
     for size, graph in padded:
         parts.append(f"{size} replays the graph of {graph}")
     if eager:
@@ -165,7 +171,8 @@ def patched_with(outcomes: list[dict]) -> str:
 
 
 def verdict_pass(scenarios: list[str]) -> str:
-    return f"PASS: the patched code gives exactly eager's token ids at every size ({', '.join(scenarios)})."
+    return ("PASS: the patched code gives exactly eager's token ids at every size "
+            f"({', '.join(scenarios)}).")
 
 
 def verdict_fail(failed: list[str]) -> str:
@@ -182,7 +189,8 @@ def control_reproduced(shown: list[tuple[str, str]]) -> str:
 
 def control_reproduced_partly(shown: list[tuple[str, str]], hidden: list[tuple[str, str]]) -> str:
     return (
-        f"The control reproduced the bug in {_scenario_list(shown)}, not in {_scenario_list(hidden)}: "
+        f"The control reproduced the bug in {_scenario_list(shown)}, "
+        f"not in {_scenario_list(hidden)}: "
         "only the scenario(s) where it failed show that the fix is needed on this vLLM."
     )
 

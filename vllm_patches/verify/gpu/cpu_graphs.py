@@ -43,7 +43,7 @@ class EmulatedGraph:
         views: dict[int, torch.Tensor] = {}
         for func, args, kwargs, outputs in self._calls:
             fresh = func(*self._resolve(args, views), **self._resolve(kwargs, views))
-            for kept, new in zip(outputs, tensors_in(fresh)):
+            for kept, new in zip(outputs, tensors_in(fresh), strict=True):
                 if isinstance(kept, _Slot):
                     views[kept.index] = new
                 elif not _same_memory(kept, new):

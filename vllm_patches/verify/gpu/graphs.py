@@ -101,7 +101,8 @@ def describe(result: dict) -> str:
     outcome = outcome_of(result)
     rows = result.get("sizes") or []
     if outcome == MATCH:
-        return f"identical to eager at all {len(rows)} sizes, {result.get('trials', '?')} trial(s) each"
+        return (f"identical to eager at all {len(rows)} sizes, "
+                f"{result.get('trials', '?')} trial(s) each")
     if outcome == MISMATCH:
         bad = [r for r in rows if r["matched"] != r["total"]]
         share = sum(r["matched"] for r in bad) / max(1, sum(r["total"] for r in bad))

@@ -92,8 +92,9 @@ def stand_in_for_xgrammar() -> bool:
     image lacks (and this project's CPU test environment too), at module load
     on the way to its model modules: ``vllm.parser``, ``vllm.tool_parsers`` and the
     structured-output backends take its classes for type hints, defaults and a
-    module-level constant or two. Structured output never runs in a GPU check, so none of it is used: a module object (with the submodules
-    imported at module load) whose every name is an inert class is enough.
+    module-level constant or two. Structured output never runs in a GPU check, so none of it
+    is used: a module object (with the submodules imported at module load) whose every name
+    is an inert class is enough.
     Where xgrammar is installed it is used as it is.
     """
     import importlib

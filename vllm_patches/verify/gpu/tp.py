@@ -50,7 +50,7 @@ class EmulatedTP:
 
     def install(self, module: types.ModuleType) -> None:
         """Replace the module's two TP helpers (what vLLM's code looks up at call time)."""
-        for name, value in zip(TP_HELPERS, (self.world_size, self.all_gather)):
+        for name, value in zip(TP_HELPERS, (self.world_size, self.all_gather), strict=True):
             self._saved.setdefault(name, getattr(module, name))
             setattr(module, name, value)
 

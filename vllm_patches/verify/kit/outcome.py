@@ -82,9 +82,10 @@ def attempt(fn: Callable[..., object], *args,
     """Call ``fn(*args, **kwargs)``: Accepted with what it returned, or Rejected when it
     raised one of ``rejects`` (vLLM's validation errors unless told); any other error
     propagates (the check could not run)."""
+    caught = rejects or validation_errors()
     try:
         return Accepted(fn(*args, **kwargs))
-    except rejects or validation_errors() as exc:
+    except caught as exc:
         return Rejected(type(exc), str(exc))
 
 
