@@ -14,6 +14,7 @@ backport) asks ``judge``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
@@ -116,36 +117,51 @@ def classify_module(patch: Patch, target: Target, found: ModuleSource) -> Shape:
 def classify_prints(patch: Patch, target: Target, prints: MethodPrints) -> Shape:
     """The shape of ``target`` from the fingerprints of its class's methods, wherever they
     were read: a module's text, or the class object that runs in this process."""
-    where = target.scope
     if not prints.class_found:
-        return Shape(MISSING, messages.class_absent(where))
+        return Shape(MISSING, messages.class_absent(target.scope))
     prints = seen_by(patch, target, prints)  # the fixes it composes with, read through
+    return (_our_fix_shape(patch, target, prints) or _upstream_fix_shape(target, prints)
+            or _unfixed_shape(target, prints))
+
+
+def _our_fix_shape(patch: Patch, target: Target, prints: MethodPrints) -> Shape | None:
+    """PATCHED where the whole fix is in place, MODIFIED where part of it is, else None."""
     methods = prints.methods
     fix = patch.fix_prints(target)
-
     ours = [n for n in target.method_names if methods.get(n) == fix[n]]
     originals = [w for w in target.wraps if w.original_name in methods]
     if len(ours) == len(target.method_names) and len(originals) == len(target.wraps):
         return Shape(PATCHED)
-    if ours or any(w.original_name in methods for w in target.wraps):
-        return Shape(MODIFIED, messages.partly_patched(where))
+    if ours or originals:
+        return Shape(MODIFIED, messages.partly_patched(target.scope))
+    return None
 
+
+def _upstream_fix_shape(target: Target, prints: MethodPrints) -> Shape | None:
+    """FIXED where one wrapped function has upstream's fix (its shape, or a name it uses)."""
     for wrap in target.wraps:
-        current = methods.get(wrap.name)
+        current = prints.methods.get(wrap.name)
         if current is None:
             continue
         if current in wrap.fixed_upstream or (
             wrap.fixed_if_uses and prints.uses(wrap.name, wrap.fixed_if_uses)
         ):
             return Shape(FIXED)
+    return None
+
+
+def _unfixed_shape(target: Target, prints: MethodPrints) -> Shape:
+    """PRE_FIX where every wrapped function has a pre-fix shape; else the first that is
+    missing, another release's code, or changed."""
     for wrap in target.wraps:
-        current = methods.get(wrap.name)
+        current = prints.methods.get(wrap.name)
+        qualname = target.qualname(wrap.name)
         if current is None:
-            return Shape(MISSING, messages.method_absent(target.qualname(wrap.name), wrap.kind))
+            return Shape(MISSING, messages.method_absent(qualname, wrap.kind))
         if current not in wrap.pre_fix:
             if current in _release_shapes(target, wrap.name):
-                return Shape(OTHER_RELEASE, messages.other_release_code(target.qualname(wrap.name)))
-            return Shape(MODIFIED, messages.method_changed(target.qualname(wrap.name)))
+                return Shape(OTHER_RELEASE, messages.other_release_code(qualname))
+            return Shape(MODIFIED, messages.method_changed(qualname))
     return Shape(PRE_FIX)
 
 
@@ -298,64 +314,138 @@ def judge(patch: Patch, evidence: Evidence, version: Version | None,
     with changed code, is a fork's change (``target-modified``); outside it, code that is
     not the pre-fix shape is not this patch's business.
     """
-    shape = evidence.shape
-    in_range = version is not None and patch.affects(version)
-    if shape.kind == NO_SOURCE:
-        # Python runs code whose source is not there to read: whatever the version says,
-        # it may be the pre-fix code. Only this process's own mark on the class proves more.
-        if evidence.runtime and evidence.own:
-            return PatchStatus(patch, APPLIED, messages.applied_at_runtime(),
-                               messages.next_nothing(), mode=Mode.RUNTIME)
-        return PatchStatus(patch, TARGET_MODIFIED, shape.detail,
-                           messages.next_no_source(patch.id))
-    if shape.kind == PATCHED and evidence.other and not evidence.own and in_range:
+    case = _Case(patch, evidence, version, location)
+    return _BY_SHAPE.get(evidence.shape.kind, _undecided)(case) or _by_version(case)
+
+
+@dataclass(frozen=True)
+class _Case:
+    """What ``judge`` is asked: a patch, the evidence of its code, the vLLM version."""
+
+    patch: Patch
+    evidence: Evidence
+    version: Version | None
+    location: object
+
+    @property
+    def shape(self) -> Shape:
+        return self.evidence.shape
+
+    @property
+    def in_range(self) -> bool:
+        return self.version is not None and self.patch.affects(self.version)
+
+    @property
+    def outside_range(self) -> bool:
+        """A known version outside the affected range."""
+        return self.version is not None and not self.patch.affects(self.version)
+
+    @property
+    def fixed_in(self) -> bool:
+        """A known version at or past the release that ships the fix."""
+        return self.version is not None and self.patch.fixed_in(self.version)
+
+    def status(self, state: State, reason: str, next_step: str,
+               mode: Mode | None = None) -> PatchStatus:
+        return PatchStatus(self.patch, state, reason, next_step, mode=mode)
+
+
+# Shape first: each of these says the verdict that the shape decides, or None where the
+# version must (``_by_version``).
+def _undecided(case: _Case) -> PatchStatus | None:
+    """MISSING and MODIFIED: what they mean depends on the version."""
+    return None
+
+
+def _applied_at_runtime(case: _Case) -> PatchStatus:
+    return case.status(APPLIED, messages.applied_at_runtime(), messages.next_nothing(),
+                       mode=Mode.RUNTIME)
+
+
+def _no_source(case: _Case) -> PatchStatus:
+    # Python runs code whose source is not there to read: whatever the version says,
+    # it may be the pre-fix code. Only this process's own mark on the class proves more.
+    if case.evidence.runtime and case.evidence.own:
+        return _applied_at_runtime(case)
+    return case.status(TARGET_MODIFIED, case.shape.detail, messages.next_no_source(case.patch.id))
+
+
+def _patched(case: _Case) -> PatchStatus | None:
+    evidence, pid = case.evidence, case.patch.id
+    if evidence.other and not evidence.own and case.in_range:
         # Another patch's fix sits where this one's must go: not this fix, not green.
-        return PatchStatus(patch, TARGET_MODIFIED, messages.wrapped_by_other(evidence.other),
+        return case.status(TARGET_MODIFIED, messages.wrapped_by_other(evidence.other),
+                           messages.next_modified(pid))
+    if not (evidence.own or case.in_range):
+        return None  # a fix that is not this patch's own, where it is not due
+    if evidence.runtime:
+        return _applied_at_runtime(case)
+    return case.status(APPLIED, messages.applied_in_source(case.location),
+                       messages.next_revert(pid), mode=Mode.SOURCE)
+
+
+def _pre_fix(case: _Case) -> PatchStatus:
+    if case.evidence.runtime:
+        return _applied_at_runtime(case)
+    reason = (messages.pre_fix_outside_range(case.version, case.patch.affected_text)
+              if case.outside_range else messages.pre_fix_found(case.version))
+    return case.status(APPLICABLE, reason, messages.next_apply(case.patch.id))
+
+
+def _fixed(case: _Case) -> PatchStatus:
+    reason = (messages.fixed_upstream(case.version, case.patch.applied_upstream)
+              if case.fixed_in else messages.fixed_shape_found())
+    return case.status(FIXED_UPSTREAM, reason, messages.next_drop(case.patch.id))
+
+
+def _other_release(case: _Case) -> PatchStatus:
+    # A release this patch is not for, whatever the label.
+    reason = (messages.outside_range(case.version, case.patch.affected_text)
+              if case.outside_range else case.shape.detail)
+    return case.status(NOT_APPLICABLE, reason, messages.next_nothing())
+
+
+def _no_module(case: _Case) -> PatchStatus | None:
+    if case.fixed_in:
+        return None
+    # No file, no buggy code: a release before the module, or a build that leaves
+    # unused model files out. (A module that is there without the class or function
+    # the fix wraps is a fork's change: see _by_version.)
+    return case.status(NOT_APPLICABLE, case.shape.detail, messages.next_nothing())
+
+
+_BY_SHAPE: dict[ShapeKind, Callable[[_Case], PatchStatus | None]] = {
+    NO_SOURCE: _no_source, PATCHED: _patched, PRE_FIX: _pre_fix, FIXED: _fixed,
+    OTHER_RELEASE: _other_release, NO_MODULE: _no_module,
+}
+
+
+# Version second.
+def _by_version(case: _Case) -> PatchStatus:
+    """The verdict where the shape alone does not decide: missing or changed code, a fix
+    that is not this patch's own, a module gone in the release that ships the fix."""
+    patch, version = case.patch, case.version
+    if case.in_range:  # missing or changed where this patch's pre-fix code is due
+        return case.status(TARGET_MODIFIED, _in_range_detail(case.shape, version, patch),
                            messages.next_modified(patch.id))
-    if shape.kind == PATCHED and (evidence.own or in_range):
-        if evidence.runtime:
-            return PatchStatus(patch, APPLIED, messages.applied_at_runtime(),
-                               messages.next_nothing(), mode=Mode.RUNTIME)
-        return PatchStatus(patch, APPLIED, messages.applied_in_source(location),
-                           messages.next_revert(patch.id), mode=Mode.SOURCE)
-    if shape.kind == PRE_FIX:
-        if evidence.runtime:
-            return PatchStatus(patch, APPLIED, messages.applied_at_runtime(),
-                               messages.next_nothing(), mode=Mode.RUNTIME)
-        reason = (messages.pre_fix_outside_range(version, patch.affected_text)
-                  if version is not None and not in_range else messages.pre_fix_found(version))
-        return PatchStatus(patch, APPLICABLE, reason, messages.next_apply(patch.id))
-    if shape.kind == FIXED:
-        reason = (messages.fixed_upstream(version, patch.applied_upstream)
-                  if version is not None and patch.fixed_in(version)
-                  else messages.fixed_shape_found())
-        return PatchStatus(patch, FIXED_UPSTREAM, reason, messages.next_drop(patch.id))
-    if shape.kind == OTHER_RELEASE:  # a release this patch is not for, whatever the label
-        reason = (messages.outside_range(version, patch.affected_text)
-                  if version is not None and not in_range else shape.detail)
-        return PatchStatus(patch, NOT_APPLICABLE, reason, messages.next_nothing())
-    if shape.kind == NO_MODULE and not (version is not None and patch.fixed_in(version)):
-        # No file, no buggy code: a release before the module, or a build that leaves
-        # unused model files out. (A module that is there without the class or function
-        # the fix wraps is a fork's change: see below.)
-        return PatchStatus(patch, NOT_APPLICABLE, shape.detail, messages.next_nothing())
-    if in_range:  # missing or changed where this patch's pre-fix code is due
-        return PatchStatus(patch, TARGET_MODIFIED, _in_range_detail(shape, version, patch),
-                           messages.next_modified(patch.id))
-    if version is not None and patch.fixed_in(version):
-        return PatchStatus(patch, FIXED_UPSTREAM,
-                           messages.fixed_upstream(version, patch.applied_upstream),
+    if case.fixed_in:
+        return case.status(FIXED_UPSTREAM, messages.fixed_upstream(version, patch.applied_upstream),
                            messages.next_drop(patch.id))
     if version is not None:
-        return PatchStatus(patch, NOT_APPLICABLE,
-                           messages.outside_range(version, patch.affected_text),
+        return case.status(NOT_APPLICABLE, messages.outside_range(version, patch.affected_text),
                            messages.next_nothing())
-    if shape.kind == MODIFIED:
-        return PatchStatus(patch, TARGET_MODIFIED, shape.detail, messages.next_modified(patch.id))
-    if shape.kind == PATCHED:
-        return PatchStatus(patch, NOT_APPLICABLE, _fix_of_another_patch(patch),
+    return _version_unknown(case)
+
+
+def _version_unknown(case: _Case) -> PatchStatus:
+    """The verdict by the shape alone, where nothing says which release this is."""
+    if case.shape.kind == MODIFIED:
+        return case.status(TARGET_MODIFIED, case.shape.detail,
+                           messages.next_modified(case.patch.id))
+    if case.shape.kind == PATCHED:
+        return case.status(NOT_APPLICABLE, _fix_of_another_patch(case.patch),
                            messages.next_nothing())
-    return PatchStatus(patch, NOT_APPLICABLE, shape.detail, messages.next_nothing())
+    return case.status(NOT_APPLICABLE, case.shape.detail, messages.next_nothing())
 
 
 def _in_range_detail(shape: Shape, version: Version | None, patch: Patch) -> str:
