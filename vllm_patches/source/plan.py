@@ -570,40 +570,60 @@ def _revert_one(plan: _Plan, patch: Patch, force: bool) -> Result:
     pid = patch.id
     entry = plan.record.get(pid)
     if entry is None:
-        if not _holds_fix(plan.tree, patch):
-            return Result(pid, Outcome.NOT_APPLIED, messages.source_not_applied(pid))
-        if not force:
-            return Result(pid, Outcome.REFUSED, messages.source_no_record(pid))
-        return _forced_take_out(plan, patch)
-    for rel in entry.files:
-        later = plan.record.later_than(pid, rel)
-        if later is not None:
-            return Result(pid, Outcome.REFUSED,
-                          messages.source_revert_later_first(pid, later.patch_id, rel))
+        return _revert_unrecorded(plan, patch, force)
+    later_first = _later_apply_first(plan, pid, entry)
+    if later_first is not None:
+        return later_first
     current = {rel: plan.tree.sha(rel) for rel in entry.files}
     if all(current[rel] == f.after for rel, f in entry.files.items()):
-        try:
-            changed = _take_out(plan, patch)
-        except EditError as exc:
-            return Result(pid, Outcome.REFUSED, messages.source_refused(pid, str(exc)))
-        got = _by_file(changed, plan.tree)
-        wrong = sorted(rel for rel in set(got) | set(entry.files)
-                       if rel not in got or rel not in entry.files
-                       or got[rel].after != entry.files[rel].before)
-        if wrong:  # never expected: unpatch_text is the exact inverse of patch_text
-            for rel, (old, _new) in changed.items():
-                plan.tree.files[rel].text = old
-            return Result(pid, Outcome.REFUSED, messages.source_revert_mismatch(pid, wrong[0]))
-        plan.record = _settle(plan.record.without(pid), got)
-        return _reverted(plan, pid, changed, forced=False)
+        return _revert_recorded(plan, patch, entry)
     if all(current[rel] in (f.before, plan.record.original(rel))
            for rel, f in entry.files.items()):  # a reinstall: back to the bytes of the release
         plan.record = plan.record.without(pid)
         return Result(pid, Outcome.NOT_APPLIED, messages.source_record_stale(pid, plan.dry_run))
     if not force:
-        changed = [rel for rel, f in entry.files.items() if current[rel] != f.after]
-        return Result(pid, Outcome.REFUSED, messages.source_changed_since(pid, changed))
+        since = [rel for rel, f in entry.files.items() if current[rel] != f.after]
+        return Result(pid, Outcome.REFUSED, messages.source_changed_since(pid, since))
     return _forced_take_out(plan, patch)
+
+
+def _revert_unrecorded(plan: _Plan, patch: Patch, force: bool) -> Result:
+    """A revert where the record has no entry: only --force takes out a fix found."""
+    pid = patch.id
+    if not _holds_fix(plan.tree, patch):
+        return Result(pid, Outcome.NOT_APPLIED, messages.source_not_applied(pid))
+    if not force:
+        return Result(pid, Outcome.REFUSED, messages.source_no_record(pid))
+    return _forced_take_out(plan, patch)
+
+
+def _later_apply_first(plan: _Plan, pid: str, entry: Entry) -> Result | None:
+    """Refused while a patch applied later changed one of this entry's files."""
+    for rel in entry.files:
+        later = plan.record.later_than(pid, rel)
+        if later is not None:
+            return Result(pid, Outcome.REFUSED,
+                          messages.source_revert_later_first(pid, later.patch_id, rel))
+    return None
+
+
+def _revert_recorded(plan: _Plan, patch: Patch, entry: Entry) -> Result:
+    """Take out a fix whose files hold what was written, checked against the record."""
+    pid = patch.id
+    try:
+        changed = _take_out(plan, patch)
+    except EditError as exc:
+        return Result(pid, Outcome.REFUSED, messages.source_refused(pid, str(exc)))
+    got = _by_file(changed, plan.tree)
+    wrong = sorted(rel for rel in set(got) | set(entry.files)
+                   if rel not in got or rel not in entry.files
+                   or got[rel].after != entry.files[rel].before)
+    if wrong:  # never expected: unpatch_text is the exact inverse of patch_text
+        for rel, (old, _new) in changed.items():
+            plan.tree.files[rel].text = old
+        return Result(pid, Outcome.REFUSED, messages.source_revert_mismatch(pid, wrong[0]))
+    plan.record = _settle(plan.record.without(pid), got)
+    return _reverted(plan, pid, changed, forced=False)
 
 
 def _forced_take_out(plan: _Plan, patch: Patch) -> Result:
