@@ -111,30 +111,8 @@ class Entry:
     def from_dict(cls, data: object) -> Entry:
         if not isinstance(data, dict):
             raise ValueError("an entry is not an object")
-        files = data.get("files")
-        if not isinstance(files, dict) or not files:
-            raise ValueError(f"entry {_shown(data.get('id'))} has no files")
-        parsed = {}
-        for path, shas in files.items():
-            try:
-                path = checked_file(path)
-            except UnsafePath as exc:
-                raise ValueError(exc.problem) from None
-            if not isinstance(shas, dict) or not all(
-                _is_sha(shas.get(k)) for k in ("before", "after")
-            ):
-                raise ValueError(f"file {path!r} lacks a before/after sha256")
-            parsed[path] = FileRecord(shas["before"], shas["after"])
-        for key in ("id", "tool_version", "applied_at"):
-            if not isinstance(data.get(key), str):
-                raise ValueError(f"an entry lacks '{key}'")
-        if not PATCH_ID.fullmatch(data["id"]):
-            raise ValueError(f"{_shown(data['id'])} is not a patch id")
-        vllm_version = data.get("vllm_version")
-        for key, value in (("tool_version", data["tool_version"]),
-                           ("applied_at", data["applied_at"]), ("vllm_version", vllm_version)):
-            if value is not None and not _plain_text(value):
-                raise ValueError(f"'{key}' of {data['id']} is not a short line of text")
+        parsed = _files_of(data)
+        _check_lines(data)
         forced = data.get("forced", False)
         if not isinstance(forced, bool):
             raise ValueError(f"'forced' of {data['id']} is not true or false")
@@ -142,10 +120,42 @@ class Entry:
             patch_id=data["id"],
             tool_version=data["tool_version"],
             applied_at=data["applied_at"],
-            vllm_version=vllm_version,
+            vllm_version=data.get("vllm_version"),
             forced=forced,
             files=parsed,
         )
+
+
+def _files_of(data: dict) -> dict[str, FileRecord]:
+    """An entry's files: safe relative paths, each with its before/after sha256."""
+    files = data.get("files")
+    if not isinstance(files, dict) or not files:
+        raise ValueError(f"entry {_shown(data.get('id'))} has no files")
+    parsed = {}
+    for path, shas in files.items():
+        try:
+            path = checked_file(path)
+        except UnsafePath as exc:
+            raise ValueError(exc.problem) from None
+        if not isinstance(shas, dict) or not all(
+            _is_sha(shas.get(k)) for k in ("before", "after")
+        ):
+            raise ValueError(f"file {path!r} lacks a before/after sha256")
+        parsed[path] = FileRecord(shas["before"], shas["after"])
+    return parsed
+
+
+def _check_lines(data: dict) -> None:
+    """An entry's id is a patch id, and its words about the apply are short lines."""
+    for key in ("id", "tool_version", "applied_at"):
+        if not isinstance(data.get(key), str):
+            raise ValueError(f"an entry lacks '{key}'")
+    if not PATCH_ID.fullmatch(data["id"]):
+        raise ValueError(f"{_shown(data['id'])} is not a patch id")
+    for key in ("tool_version", "applied_at", "vllm_version"):
+        value = data.get(key)
+        if value is not None and not _plain_text(value):
+            raise ValueError(f"'{key}' of {data['id']} is not a short line of text")
 
 
 def _plain_text(value: object) -> bool:
