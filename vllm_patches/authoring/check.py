@@ -212,15 +212,7 @@ def _other_catalogues() -> list[Patch]:
 # Fingerprints -------------------------------------------------------------------
 def _fingerprints(patch: Patch, report: Report, progress: Progress) -> None:
     """Recompute each recorded fingerprint from the files of the releases it names."""
-    by_release: dict[str, list[tuple[Target, Wrap, str]]] = {}
-    unrecorded = []
-    for target in patch.targets:
-        for wrap in target.wraps:
-            if not wrap.seen:
-                unrecorded.append(target.qualname(wrap.name))
-            for fp, releases in wrap.seen.items():
-                for release in releases:
-                    by_release.setdefault(release, []).append((target, wrap, fp))
+    by_release, unrecorded = _recorded_by_release(patch)
     if unrecorded and by_release:  # a patch that records nothing: _affected_releases says so
         report.rows.append(Row(patch.id, Step.FINGERPRINTS, "-", Mark.WARNING,
                                _no_releases_recorded(unrecorded)))
@@ -229,21 +221,41 @@ def _fingerprints(patch: Patch, report: Report, progress: Progress) -> None:
         progress(f"catalog check: {patch.id}: fingerprints recorded for {len(releases)} "
                  "release(s) ...")
     for release in releases:
-        try:
-            tree = _release(release, progress)
-            wrong = [_mismatch(target, wrap, fp, release, got)
-                     for target, wrap, fp in by_release[release]
-                     for got in [_fingerprint_in(tree, target, wrap)] if got != fp]
-        except VllmPatchesError as exc:
-            report.rows.append(Row(patch.id, Step.FINGERPRINTS, release, Mark.FAIL, str(exc)))
-            continue
-        if wrong:
-            report.rows.append(Row(patch.id, Step.FINGERPRINTS, release, Mark.FAIL,
-                                   "; ".join(wrong)))
-        else:
-            n = len(by_release[release])
-            report.rows.append(Row(patch.id, Step.FINGERPRINTS, release, Mark.OK,
-                                   f"{n} recorded fingerprint(s) match the release's code"))
+        report.rows.append(_fingerprint_row(patch, release, by_release[release], progress))
+
+
+_Recorded = list[tuple[Target, Wrap, str]]  # (target, wrap, fingerprint) seen in one release
+
+
+def _recorded_by_release(patch: Patch) -> tuple[dict[str, _Recorded], list[str]]:
+    """The recorded fingerprints by the release they were seen in, and the wrapped
+    functions that record none."""
+    by_release: dict[str, _Recorded] = {}
+    unrecorded = []
+    for target in patch.targets:
+        for wrap in target.wraps:
+            if not wrap.seen:
+                unrecorded.append(target.qualname(wrap.name))
+            for fp, releases in wrap.seen.items():
+                for release in releases:
+                    by_release.setdefault(release, []).append((target, wrap, fp))
+    return by_release, unrecorded
+
+
+def _fingerprint_row(patch: Patch, release: str, recorded: _Recorded,
+                     progress: Progress) -> Row:
+    """Whether the fingerprints recorded for ``release`` are those of its files."""
+    try:
+        tree = _release(release, progress)
+        wrong = [_mismatch(target, wrap, fp, release, got)
+                 for target, wrap, fp in recorded
+                 for got in [_fingerprint_in(tree, target, wrap)] if got != fp]
+    except VllmPatchesError as exc:
+        return Row(patch.id, Step.FINGERPRINTS, release, Mark.FAIL, str(exc))
+    if wrong:
+        return Row(patch.id, Step.FINGERPRINTS, release, Mark.FAIL, "; ".join(wrong))
+    return Row(patch.id, Step.FINGERPRINTS, release, Mark.OK,
+               f"{len(recorded)} recorded fingerprint(s) match the release's code")
 
 
 def _fingerprint_in(tree: Path, target: Target, wrap: Wrap) -> str | None:
@@ -368,20 +380,7 @@ def _runtime(patches: list[Patch], ends: dict[str, list[str]], report: Report,
     release) that could not be imported here did not run."""
     from vllm_patches.verify.jobs import Job
 
-    by_release: dict[str, list[Patch]] = {}
-    trees: dict[str, Path] = {}
-    for patch in patches:
-        for release in ends[patch.id]:
-            if (patch.id, release) in proven:
-                report.rows.append(Row(patch.id, Step.RUNTIME, release, Mark.OK,
-                                       _proven_by_check()))
-                continue
-            try:
-                trees[release] = _release(release, progress, imported=True)
-            except VllmPatchesError as exc:
-                report.rows.append(Row(patch.id, Step.RUNTIME, release, Mark.FAIL, str(exc)))
-                continue
-            by_release.setdefault(release, []).append(patch)
+    by_release, trees = _runtime_groups(patches, ends, report, progress, proven)
     if not by_release:
         return {}
 
@@ -410,15 +409,40 @@ def _runtime(patches: list[Patch], ends: dict[str, list[str]], report: Report,
             line = lines.get((patch.folder.name, release), {})
             if "not_run" in line:
                 not_run[(patch.id, release)] = line["not_run"]
-                report.rows.append(Row(patch.id, Step.RUNTIME, release, Mark.NOT_RUN,
-                                       f"not run: {line['not_run']}"))
-            elif line.get("ok") is True:
-                report.rows.append(Row(patch.id, Step.RUNTIME, release, Mark.OK,
-                                       line["detail"]))
-            else:
-                why = line.get("detail") or line.get("error") or "the process gave no result"
-                report.rows.append(Row(patch.id, Step.RUNTIME, release, Mark.FAIL, why))
+            report.rows.append(_runtime_row(patch, release, line))
     return not_run
+
+
+def _runtime_groups(patches: list[Patch], ends: dict[str, list[str]], report: Report,
+                    progress: Progress, proven: set[tuple[str, str]],
+                    ) -> tuple[dict[str, list[Patch]], dict[str, Path]]:
+    """The patches to run by release, and each release's tree; a row for each pair that
+    check.py proved already, and for each release that could not be had."""
+    by_release: dict[str, list[Patch]] = {}
+    trees: dict[str, Path] = {}
+    for patch in patches:
+        for release in ends[patch.id]:
+            if (patch.id, release) in proven:
+                report.rows.append(Row(patch.id, Step.RUNTIME, release, Mark.OK,
+                                       _proven_by_check()))
+                continue
+            try:
+                trees[release] = _release(release, progress, imported=True)
+            except VllmPatchesError as exc:
+                report.rows.append(Row(patch.id, Step.RUNTIME, release, Mark.FAIL, str(exc)))
+                continue
+            by_release.setdefault(release, []).append(patch)
+    return by_release, trees
+
+
+def _runtime_row(patch: Patch, release: str, line: dict) -> Row:
+    """The runtime step's row for one pair, from the line its process printed."""
+    if "not_run" in line:
+        return Row(patch.id, Step.RUNTIME, release, Mark.NOT_RUN, f"not run: {line['not_run']}")
+    if line.get("ok") is True:
+        return Row(patch.id, Step.RUNTIME, release, Mark.OK, line["detail"])
+    why = line.get("detail") or line.get("error") or "the process gave no result"
+    return Row(patch.id, Step.RUNTIME, release, Mark.FAIL, why)
 
 
 def _at_once() -> int:
