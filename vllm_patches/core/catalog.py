@@ -646,8 +646,8 @@ def _merge(roots: tuple[Path, ...]) -> tuple[tuple[Patch, ...], tuple[CatalogPro
     good = [p for p in patches if len(by_id[p.id]) == 1]
     unordered = order_problems(good)
     problems += unordered
-    bad = {p.folder for p in unordered}
-    return tuple(sorted((p for p in good if p.folder not in bad), key=lambda p: p.id)), \
+    refused = {p.folder for p in unordered}
+    return tuple(sorted((p for p in good if p.folder not in refused), key=lambda p: p.id)), \
         tuple(problems)
 
 

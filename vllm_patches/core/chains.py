@@ -27,6 +27,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
+from typing import TypeVar
 
 from vllm_patches.core.catalog import ORIGINAL_PREFIX, CatalogError, Patch, Target, Wrap
 from vllm_patches.core.overlaps import Composition, composition, wrapped
@@ -173,15 +174,21 @@ def seen_by(patch: Patch, target: Target, prints: MethodPrints,
 
 
 def _moved(prints: MethodPrints, moves: dict[str, str | None]) -> MethodPrints:
-    def renamed(table: dict | None) -> dict | None:
-        if table is None:
-            return None
-        out = {k: v for k, v in table.items() if k not in moves}
-        out.update({new: table[old] for new, old in moves.items() if old in table})
-        return out
+    attributes = prints.attributes
+    return MethodPrints(prints.class_found, _renamed(prints.methods, moves),
+                        _renamed(prints.nodes, moves),
+                        None if attributes is None else _renamed(attributes, moves))
 
-    return MethodPrints(prints.class_found, renamed(prints.methods), renamed(prints.nodes),
-                        renamed(prints.attributes))
+
+_Value = TypeVar("_Value")
+
+
+def _renamed(table: dict[str, _Value], moves: dict[str, str | None]) -> dict[str, _Value]:
+    """``table`` with each name of ``moves`` given the value of the name it maps to (gone
+    where that is None or not in the table)."""
+    out = {k: v for k, v in table.items() if k not in moves}
+    out.update({new: table[old] for new, old in moves.items() if old is not None and old in table})
+    return out
 
 
 def above(patch: Patch, present: Iterable[Patch],

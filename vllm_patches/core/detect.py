@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib.machinery import PathFinder
 from pathlib import Path, PurePosixPath
+from typing import overload
 
 from packaging.version import InvalidVersion, Version
 
@@ -83,6 +84,14 @@ def parse_version(raw: str, origin: str) -> Version:
         return Version(raw.strip())
     except InvalidVersion:
         raise DetectError(messages.bad_version(raw, origin)) from None
+
+
+@overload
+def find_vllm(target: Path | str, version: str | None = None) -> VllmInstall: ...
+
+
+@overload
+def find_vllm(target: None = None, version: str | None = None) -> VllmInstall | None: ...
 
 
 def find_vllm(target: Path | str | None = None, version: str | None = None) -> VllmInstall | None:

@@ -127,7 +127,7 @@ def no_vllm() -> str:
     return "vLLM is not installed"
 
 
-def applied_in_source(location: Path) -> str:
+def applied_in_source(location: object) -> str:
     return f"the fix is written into the files under {location}"
 
 

@@ -82,7 +82,8 @@ def resolve(root: Path, rel: object, areas: frozenset[Area] = EVERY_AREA) -> Pat
     except ValueError:
         raise UnsafePath(f"{rel} leads outside the vLLM tree {root} (through a symlink to "
                          f"{resolved})") from None
-    _check_parts(rel, inner.parts, areas, through=f"through a symlink to {resolved}")
+    # str(path) is rel: checked() refuses a rel that is not a str in its plain form.
+    _check_parts(str(path), inner.parts, areas, through=f"through a symlink to {resolved}")
     return resolved
 
 

@@ -14,7 +14,7 @@ backport) asks ``judge``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
@@ -35,7 +35,9 @@ from vllm_patches.core.words import Mode, Word
 class AppliedFiles(Protocol):
     """What source mode recorded writing for one patch (``source.record.Entry``)."""
 
-    applied_at: str
+    @property
+    def applied_at(self) -> str:
+        """When it was written (read-only: an entry is a frozen record)."""
 
     def changed_files(self, root: Path) -> list[str]:
         """The recorded files that no longer hold what was written, under ``root``."""
@@ -220,7 +222,7 @@ def file_evidence(patch: Patch, install: VllmInstall) -> Evidence:
     return evidence_of(patch, shape, [f.text for f in found])
 
 
-def evidence_of(patch: Patch, shape: Shape, texts: list[str | None],
+def evidence_of(patch: Patch, shape: Shape, texts: Sequence[str | None],
                 marks: frozenset[str] | set[str] = frozenset()) -> Evidence:
     """The evidence of the targets' ``shape``, and whose fix is in place: at run time the
     patch ids ``marks`` on the functions that run, else the marked blocks in the texts of

@@ -90,12 +90,14 @@ def inherited_patch(patch_id: str, ppid: int) -> str:
     return f"{patch_id} inherited from parent process {ppid} (forked after it was applied)"
 
 
-def report_write_failed(path: str, exc: Exception, refused: bool = False) -> str:
-    if refused:
-        return (f"vllm-patches cannot append to the report {path}: it is {exc.strerror}, and a "
-                "report must be a plain file that only this user (or root) can write; nothing "
-                "is written (remove it, or set VLLM_PATCHES_REPORT to a path in a folder of "
-                "your own)")
+def report_refused(path: str, exc: OSError) -> str:
+    return (f"vllm-patches cannot append to the report {path}: it is {exc.strerror}, and a "
+            "report must be a plain file that only this user (or root) can write; nothing "
+            "is written (remove it, or set VLLM_PATCHES_REPORT to a path in a folder of "
+            "your own)")
+
+
+def report_write_failed(path: str, exc: Exception) -> str:
     reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
     return f"vllm-patches cannot append to the report {path}: {reason}; nothing is written"
 

@@ -52,6 +52,8 @@ from vllm_patches.runtime import messages
 
 logger = logging.getLogger("vllm_patches")
 
+Scope = type | types.ModuleType  # what a fix goes into: a class, or a module for its functions
+
 MARK = "__vllm_patches__"
 STRICT_ENV = "VLLM_PATCHES_STRICT"
 _MISSING = object()
@@ -93,10 +95,11 @@ class Result:
 class _Installed:
     """What one applied patch changed, so that revert can undo exactly that."""
 
-    cls: object  # the class, or the module for module-level functions
+    cls: Scope
     target: Target
     previous: dict[str, object] = field(default_factory=dict)
-    copies: list[tuple[object, str, object]] = field(default_factory=list)  # module, name, original
+    # module, name, original
+    copies: list[tuple[types.ModuleType, str, object]] = field(default_factory=list)
 
     def live(self) -> bool:
         """True while the class that runs is the one patched and still holds the fix
@@ -344,7 +347,7 @@ class _Plan:
     patch: Patch
     target: Target
     module: types.ModuleType
-    cls: type
+    cls: Scope
 
     @property
     def forceable(self) -> bool:
@@ -359,7 +362,10 @@ def examine(patch: Patch) -> tuple[PatchStatus, list[_Plan]]:
     modules imported if they are not yet), and what applying it would change."""
     install = find_vllm()
     version = install.version if install is not None else None
-    shapes, plans, marks, texts = [], [], set(), []
+    shapes: list[Shape] = []
+    plans: list[_Plan] = []
+    marks: set[str] = set()
+    texts: list[str | None] = []
     for target in patch.targets:
         try:
             module = importlib.import_module(target.module)
@@ -376,10 +382,9 @@ def examine(patch: Patch) -> tuple[PatchStatus, list[_Plan]]:
         names = _names_of(patch, target)
         shapes.append(classify_module(patch, target, found) if found.without_source
                       else classify_prints(patch, target, live_prints(cls, names)))
-        marks |= {mark_of(cls.__dict__.get(n)) for n in names}
+        marks |= {m for m in (mark_of(cls.__dict__.get(n)) for n in names) if m is not None}
         texts.append(found.text or "")
         plans.append(_Plan(patch, target, module, cls))
-    marks.discard(None)
     marks -= chains.partners(patch)  # their fixes are read through (chains.seen_by)
     evidence = evidence_of(patch, combine(patch, shapes), texts, marks)
     where = install.location if install is not None else "this process"
@@ -388,7 +393,10 @@ def examine(patch: Patch) -> tuple[PatchStatus, list[_Plan]]:
 
 def _names_module(exc: ModuleNotFoundError, module: str) -> bool:
     """True when the module that could not be found is ``module`` or a package of it."""
-    return bool(exc.name) and (module == exc.name or module.startswith(exc.name + "."))
+    name = exc.name
+    if not name:
+        return False
+    return module == name or module.startswith(name + ".")
 
 
 def _live_class(target: Target) -> object:
@@ -406,7 +414,7 @@ def _names_of(patch: Patch, target: Target) -> set[str]:
             *chains.layer_names(patch, target)}
 
 
-def live_prints(cls: type, names: set[str]) -> MethodPrints:
+def live_prints(cls: Scope, names: set[str]) -> MethodPrints:
     """Fingerprints of the methods ``names`` of a class object, read from the code each
     function was compiled from (never through ``__wrapped__``)."""
     methods, nodes = {}, {}
@@ -505,7 +513,8 @@ def _install(plan: _Plan) -> _Installed:
     try:
         for wrap in target.wraps:
             original = scope.__dict__[wrap.name]
-            function_of(functions[wrap.name]).__wrapped__ = function_of(original)
+            # The fix's function (fix_functions made it): a function takes attributes.
+            function_of(functions[wrap.name]).__wrapped__ = function_of(original)  # type: ignore[attr-defined]
             setattr(scope, keeps[wrap.name], original)
         for name, func in functions.items():
             setattr(scope, name, func)

@@ -27,7 +27,16 @@ PATCHES_ENV = "VLLM_PATCHES"
 
 _LOCK = RLock()
 _ARMED_BY: list[str] = []
-_FORKS = {"ids": [], "version": "", "watching": False}  # what forked children inherit
+
+
+class _Forks:
+    """What forked children inherit (one per process: the class itself, never made)."""
+
+    ids: list[str] = []
+    version = ""
+    watching = False
+
+
 _SAID = {"not_needed": False}  # lines said once per process (a forked child inherits them)
 
 
@@ -189,10 +198,10 @@ def _report_forks(ids: list[str], version: str) -> None:
     if not ids or not hasattr(os, "register_at_fork"):
         return
     with _LOCK:
-        _FORKS["ids"] = [*_FORKS["ids"], *(i for i in ids if i not in _FORKS["ids"])]
-        _FORKS["version"] = version
-        if not _FORKS["watching"]:
-            _FORKS["watching"] = True
+        _Forks.ids = [*_Forks.ids, *(i for i in ids if i not in _Forks.ids)]
+        _Forks.version = version
+        if not _Forks.watching:
+            _Forks.watching = True
             os.register_at_fork(after_in_child=_record_inherited)
 
 
@@ -205,7 +214,7 @@ def _record_inherited() -> None:
 
         ppid = os.getppid()
         report.record([Result(i, Outcome.INHERITED, messages.inherited_patch(i, ppid))
-                       for i in _FORKS["ids"]], _FORKS["version"], armed_by())
+                       for i in _Forks.ids], _Forks.version, armed_by())
     except KeyboardInterrupt:
         raise
     except BaseException:

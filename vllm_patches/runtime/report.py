@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import errno
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from enum import Enum
 
@@ -70,7 +71,8 @@ class Proof(Enum):
     NOT_IN_PLACE = "not in place"  # refused, failed, or an outcome this version does not know
 
 
-_OUTCOME_PROOF = {
+# Keyed by text: an ``Outcome`` member is its value (``Word``), so either finds it.
+_OUTCOME_PROOF: dict[str, Proof] = {
     Outcome.APPLIED: Proof.IN_PLACE,
     Outcome.ALREADY_APPLIED: Proof.IN_PLACE,
     Outcome.IN_SOURCE: Proof.IN_PLACE,
@@ -285,7 +287,7 @@ def of_run(entries: list[dict], run_id: str) -> list[dict]:
 
 
 def check(path: str, records: list[ProcessRecord], readable: int, unreadable: int,
-          ids=(), run: str | None = None, held: list[Run] = ()) -> str | None:
+          ids=(), run: str | None = None, held: Sequence[Run] = ()) -> str | None:
     """None when the report proves every asked patch (all, without ``ids``) in place or not
     needed in each process that recorded it; else why not, in one sentence.
 

@@ -207,9 +207,10 @@ def _warn_once(path: str, exc: Exception) -> None:
     try:
         import logging
 
-        from vllm_patches.runtime.messages import report_write_failed
+        from vllm_patches.runtime.messages import report_refused, report_write_failed
 
-        _WARNED.append(report_write_failed(path, exc, refused=isinstance(exc, Refused)))
+        _WARNED.append(report_refused(path, exc) if isinstance(exc, Refused)
+                       else report_write_failed(path, exc))
         logging.getLogger("vllm_patches").warning("%s", _WARNED[0])
     except Exception:
         pass

@@ -43,6 +43,10 @@ def _ending(line: str) -> str:
     return line[len(line.rstrip("\r\n")):]
 
 
+def _indent_of(line: str) -> str:
+    return line[:len(line) - len(line.lstrip(" \t"))]
+
+
 def _method_block(source: str, target: Target, name: str, indent: str, nl: str) -> list[str]:
     """The fix's function ``name`` from ``source`` (the fix's text), indented for the file."""
     node = class_prints(source, target.class_name).nodes[name]
@@ -85,18 +89,19 @@ def _forceable(patch: Patch, target: Target, text: str) -> bool:
     )
 
 
-def patch_text(patch: Patch, target: Target, text: str, *, force: bool = False) -> str:
+def patch_text(patch: Patch, target: Target, text: str | None, *, force: bool = False) -> str:
     """``text`` with the fix of ``patch`` for ``target`` written in.
 
     Refuses (EditError) unless the target has a known pre-fix shape, or, with
-    ``force``, has the methods to wrap (in any shape) and no trace of the fix.
+    ``force``, has the methods to wrap (in any shape) and no trace of the fix; ``text``
+    None (no module file) is refused, naming the module.
     """
     shape = classify(patch, target, text)
     if shape.kind == PATCHED:
         raise EditError(messages.edit_already_patched(patch.id, target.module))
-    if shape.kind != PRE_FIX and not (
+    if text is None or (shape.kind != PRE_FIX and not (
         force and shape.kind == MODIFIED and _forceable(patch, target, text)
-    ):
+    )):
         raise EditError(messages.edit_refused(patch.id, target.module, shape.detail or shape.kind))
     held = first_marker(patch, text)
     if held is not None:
@@ -123,7 +128,7 @@ def _insert(patch: Patch, target: Target, text: str) -> str:
     for i, wrap in enumerate(wraps):
         node = methods[wrap.name]
         def_line = node.lineno - 1
-        indent = re.match(r"[ \t]*", lines[def_line]).group(0)
+        indent = _indent_of(lines[def_line])
         keep = under_name(patch.id, wrap.name) if wrap.name in layered else wrap.original_name
         renamed, count = re.subn(
             rf"\bdef(\s+){re.escape(wrap.name)}\b", rf"def\g<1>{keep}", lines[def_line], count=1,
@@ -131,6 +136,7 @@ def _insert(patch: Patch, target: Target, text: str) -> str:
         if not count:
             raise EditError(messages.edit_no_def_line(wrap.name, target.module))
         lines[def_line] = renamed
+        assert node.end_lineno is not None  # ast.parse sets it on every statement
         end = _block_end(lines, node.end_lineno) if wrap.name in layered else node.end_lineno
         # The block takes the line ending of the line it follows, so that the two never
         # run together (a CR before an LF would read as one CRLF).

@@ -72,18 +72,19 @@ def changes(patch: Patch, install: VllmInstall, *, force: bool = False) -> list[
     cannot be read (bad input).
     """
     out = []
-    texts: dict[str, str | None] = {}  # two targets in one file: the second edits the first's
+    texts: dict[str, str] = {}  # two targets in one file: the second edits the first's
     sources = {}
     for target in patch.targets:
         rel = target.relpath
+        text = texts.get(rel)
         if rel not in texts:
             try:
                 sources[rel] = read_source(install.module_path(target.module))
-                texts[rel] = sources[rel].text
+                text = sources[rel].text
             except FileNotFoundError:
-                texts[rel] = None  # patch_text refuses, naming the module
+                text = None  # patch_text refuses, naming the module
         try:
-            texts[rel] = patch_text(patch, target, texts[rel], force=force)
+            texts[rel] = patch_text(patch, target, text, force=force)
         except EditError as exc:
             raise ExportError(str(exc)) from None
     for rel, text in texts.items():

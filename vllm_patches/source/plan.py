@@ -401,7 +401,7 @@ def _plan_apply(install: VllmInstall, patches: Sequence[Patch] | None, force: bo
     explicit = patches is not None
     plan = _Plan(install.location, _Tree(install.location), rec, rec,
                  vllm_version=install.raw_version, given=tuple(patches or ()))
-    selected = list(patches) if explicit else list(load_catalog())
+    selected = list(patches) if patches is not None else list(load_catalog())
     known = _known_patches(selected)
     for patch in selected:
         status = patch_status(patch, install, record=rec)
@@ -475,9 +475,10 @@ def _chained(plan: _Plan, patch: Patch, step) -> Result:
     if result.outcome not in _DONE:
         plan.restore(saved)
         return result
+    forced = {e.patch_id: e.forced for e in saved[1].entries}  # each of over is recorded
     try:
         for other in over:
-            _write_in(plan, other, saved[1].get(other.id).forced)
+            _write_in(plan, other, forced[other.id])
     except EditError as exc:  # never expected: each went in over the same code before
         plan.restore(saved)
         return Result(patch.id, Outcome.REFUSED, messages.source_refused(patch.id, str(exc)))

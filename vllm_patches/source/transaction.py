@@ -252,6 +252,7 @@ def locked(state: Path) -> Iterator[None]:
         owner = tree_owner(state.parent)
         if owner is not None:  # root in another user's tree: the owner must be able to lock
             _give(state, owner)
+            assert lock.fd is not None  # __enter__ opened the lock file
             os.fchown(lock.fd, *owner)
         yield
     finally:
@@ -271,14 +272,16 @@ def _relative(root: Path, path: Path) -> str:
     return os.path.relpath(path, root)  # leads out of the tree: the guard refuses it
 
 
-def _file_path(root: Path, rel: object) -> Path:
-    """A file a journal may name: one under ``vllm/``, or the record."""
+def _file_path(root: Path, rel: object) -> tuple[str, Path]:
+    """A file a journal may name (one under ``vllm/``, or the record): ``rel`` checked (the
+    same text), and where it resolves."""
     path = checked(rel)
     if path.parts[0] == STATE_DIR and path != PurePosixPath(STATE_DIR, RECORD_NAME):
         raise UnsafePath(f"{rel} is neither under vllm/ nor the record {STATE_DIR}/{RECORD_NAME}")
     if len(path.parts) < 2:
         raise UnsafePath(f"{rel} is a folder, not a file under it")
-    return resolve(root, rel, frozenset({Area(path.parts[0])}))  # and it stays in that area
+    # and it stays in that area; str(path) is rel (checked refuses any other spelling)
+    return str(path), resolve(root, rel, frozenset({Area(path.parts[0])}))
 
 
 def _temp_path(root: Path, rel: str, temp: object, txid: str) -> Path:
@@ -312,8 +315,7 @@ def _parse_file(root: Path, txid: str, raw: object) -> _File:
     """One entry of a journal, every field checked."""
     if not isinstance(raw, dict):
         raise UnsafePath("an entry of 'files' is not an object")
-    rel = raw.get("path")
-    path = _file_path(root, rel)
+    rel, path = _file_path(root, raw.get("path"))
     temp_rel = raw.get("temp")
     temp = None if temp_rel is None else _temp_path(root, rel, temp_rel, txid)
     after = _sha_field(raw.get("after"), rel, "after", nullable=temp is None)
@@ -367,6 +369,7 @@ def commit(state: Path, changes: list[Change]) -> None:
         _fault(PREPARED)
         for i, (change, entry) in enumerate(zip(changes, journal.files, strict=True)):
             if change.data is not None:
+                assert entry.temp is not None  # _planned names a temporary for new bytes
                 _write_new(entry.temp, change.data, entry.mode, _owner_for(entry, owner))
             _fault(f"staged:{i}")
         journal = replace(journal, state=JournalState.COMMITTED)
@@ -385,7 +388,7 @@ def _planned(root: Path, txid: str, change: Change) -> _File:
     """The journal's entry for ``change``, through the same checks ``recover`` makes."""
     rel = _relative(root, change.path)
     try:
-        path = _file_path(root, rel)
+        _, path = _file_path(root, rel)
         try:
             mode = stat.S_IMODE(os.stat(path).st_mode)
         except FileNotFoundError:
@@ -509,7 +512,7 @@ def leftovers(state: Path, folders: Iterable[Path] = ()) -> list[Path]:
     found = [state / name for name in _names(state)
              if COMMIT_TEMP.fullmatch(name) or is_atomic_temp(name, JOURNAL)
              or name == LEGACY_JOURNAL_TEMP]
-    inside = {_in_vllm(root, folder) for folder in folders} - {None}
+    inside = {f for f in (_in_vllm(root, folder) for folder in folders) if f is not None}
     for folder in sorted(inside):
         found += [folder / name for name in _names(folder) if COMMIT_TEMP.fullmatch(name)]
     return [path for path in found if _plain_file(path)]
