@@ -149,15 +149,26 @@ def cli() -> None:
     "processes; the first process that arms makes one when it is unset). --check needs it, "
     "so that a run's evidence never passes for another's.",
 )
+@click.option(
+    "--metrics",
+    "metrics_url",
+    metavar="URL",
+    help="Read a running vLLM server's /metrics (http://HOST:PORT[/metrics]) and show, per "
+    "patch, how many of its processes run the fix. With --check: exit 1 unless every patch "
+    "that applies to that server's vLLM is in place in each process that imported its target, "
+    "and every process is counted (PROMETHEUS_MULTIPROC_DIR).",
+)
 @click.argument("ids", nargs=-1, metavar="[ID]...")
 @catalog_option
 @friendly_errors
-def status(target, vllm_version, as_json, check, report_file, run_id, ids) -> None:
+def status(target, vllm_version, as_json, check, report_file, run_id, metrics_url,
+           ids) -> None:
     """Show the vLLM found and the state of each catalogued patch.
 
     States: applicable, applied, fixed-upstream, not-applicable, target-modified.
     With --report FILE: what each vLLM process (API server, engine core,
-    workers) recorded, to prove that every one of them runs the fix.
+    workers) recorded, to prove that every one of them runs the fix. With
+    --metrics URL: the same proof from a running server's /metrics.
 
     \b
     Example:
@@ -168,7 +179,15 @@ def status(target, vllm_version, as_json, check, report_file, run_id, ids) -> No
       export VLLM_PATCHES_RUN=deploy-$(date +%s) VLLM_PATCHES_REPORT=~/run/patches.jsonl
       vllm serve ...
       vllm-patches status --report ~/run/patches.jsonl --check --run "$VLLM_PATCHES_RUN"
+      vllm-patches status --metrics http://127.0.0.1:8000/metrics --check
     """
+    if metrics_url is not None:
+        if target is not None or vllm_version is not None or report_file or run_id:
+            raise Failure(messages.metrics_with_other_source())
+        from vllm_patches.cli.metrics import show_metrics
+
+        show_metrics(metrics_url, ids, as_json, check)
+        return
     if report_file is not None:
         if target is not None or vllm_version is not None:
             raise Failure(messages.report_with_target())

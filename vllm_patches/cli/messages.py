@@ -210,3 +210,18 @@ def next_apply_covered(patch_id: str) -> str:
 
 def status_conflict(patch_id: str, says: str) -> str:
     return f"conflict: {patch_id} {says}"
+
+
+# status --metrics URL ---------------------------------------------------------
+def metrics_with_other_source() -> str:
+    return ("--metrics reads a running server: give it without --report, --run, --target or "
+            "--vllm-version.")
+
+
+def metrics_heading(url: str, armed: int, versions, ours, multiprocess: bool) -> str:
+    vllm = f"vLLM {', '.join(versions)}" if versions else "vLLM of unknown version"
+    counted = ("every process counted" if multiprocess else
+               "the API server's process alone counted (set PROMETHEUS_MULTIPROC_DIR for vLLM "
+               "to count every process)")
+    return (f"Metrics {url}: {armed} process(es) armed vllm-patches "
+            f"{', '.join(ours) or '?'} ({vllm}); {counted}")

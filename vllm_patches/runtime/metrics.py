@@ -1,0 +1,192 @@
+"""Patch state in vLLM's own ``/metrics``: gauges each process sets, summed by prometheus_client.
+
+Every process that arms vllm-patches and imports vLLM (API server, engine core, each
+worker) sets, in prometheus_client's default registry, one gauge that says it armed and,
+per patch it judged, one that says where the fix stands there (in place, not needed, or
+not in place with the outcome). vLLM serves its ``/metrics`` from the API server; how the
+other processes' values get there is vLLM's and prometheus_client's own multiprocess
+setup: with ``PROMETHEUS_MULTIPROC_DIR`` in the environment when vLLM starts (vLLM makes
+one itself for ``--api-server-count`` above 1; for one API server the operator sets it),
+prometheus_client keeps each process's values in a file of that folder, and vLLM's
+``/metrics`` (a ``MultiProcessCollector``) sums them: the gauges are ``livesum``, so the sum
+is the number of processes. Without it, ``/metrics`` shows the API server's own values
+alone, and ``vllm_patches_metrics_multiprocess`` says so (0), so that no reader mistakes one
+process for all of them.
+
+Cost: nothing here imports prometheus_client. The values are set when vLLM imports it (an
+import hook, at once when it already is: every vLLM process imports it), when a patch is
+judged, and in a child forked after that; never per request. ``VLLM_PATCHES_METRICS=0``
+turns it off: no hook, no gauge, no registry touched. Exporting never raises into vLLM: a
+failure is one warning per process, and vLLM runs on.
+
+The names, types and help texts below are also what ``runtime.scrape`` reads back.
+"""
+
+import os
+import sys
+from _thread import RLock
+
+from vllm_patches.runtime import importhook
+
+METRICS_ENV = "VLLM_PATCHES_METRICS"
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+PREFIX = "vllm_patches_"
+
+MULTIPROCESS = "vllm_patches_metrics_multiprocess"
+ARMED = "vllm_patches_processes_armed"
+IN_PLACE = "vllm_patches_processes_in_place"
+NOT_NEEDED = "vllm_patches_processes_not_needed"
+NOT_IN_PLACE = "vllm_patches_processes_not_in_place"
+
+VERSION_LABELS = ("vllm_version", "vllm_patches_version")
+PATCH_LABELS = ("patch", *VERSION_LABELS)
+OUTCOME_LABEL = "outcome"
+
+# name -> (help, label names, prometheus_client multiprocess mode): all gauges, since a
+# process can leave (its value with it) and a patch's state can change in a process.
+FAMILIES = {
+    MULTIPROCESS: ("1 when this /metrics sums every vLLM process's vllm-patches gauges "
+                   "(prometheus_client multiprocess mode, PROMETHEUS_MULTIPROC_DIR); 0 when "
+                   "it shows the API server's process alone.", VERSION_LABELS, "max"),
+    ARMED: ("vLLM processes that armed vllm-patches (its plugin or .pth hook loaded, vLLM "
+            "imported).", VERSION_LABELS, "livesum"),
+    IN_PLACE: ("vLLM processes that run this patch's fix (applied, already applied, written "
+               "into vLLM's source, or inherited from the parent they were forked from).",
+               PATCH_LABELS, "livesum"),
+    NOT_NEEDED: ("vLLM processes that imported this patch's target and found it outside the "
+                 "fix's reach (skipped: the release or fork has the fix).",
+                 PATCH_LABELS, "livesum"),
+    NOT_IN_PLACE: ("vLLM processes that imported this patch's target and do not run the fix "
+                   "(refused or failed), by outcome.", (*PATCH_LABELS, OUTCOME_LABEL),
+                   "livesum"),
+}
+
+_OFF = ("0", "false", "no", "off")
+_LOCK = RLock()
+# This process's state: whether it armed, each judged patch's last outcome, and the
+# not-in-place outcomes shown so far (set back to 0 when the patch's outcome changes).
+_STATE: dict = {"armed": False, "outcomes": {}, "shown": set(), "forks": False,
+                "gauges": None, "broken": False}
+
+
+def enabled() -> bool:
+    """False where ``VLLM_PATCHES_METRICS`` turns the metrics off (``0``, ``false``, ...)."""
+    return os.environ.get(METRICS_ENV, "").strip().lower() not in _OFF
+
+
+def armed() -> None:
+    """This process armed vllm-patches and imported vLLM: say so once prometheus_client is
+    imported; a child forked from here says so too."""
+    if not enabled():
+        return
+    with _LOCK:
+        _STATE["armed"] = True
+        if not _STATE["forks"] and hasattr(os, "register_at_fork"):
+            _STATE["forks"] = True
+            os.register_at_fork(after_in_child=_after_fork)
+    _export()
+
+
+def record(outcomes) -> None:
+    """The outcomes (``id``, ``outcome``) of the patches this process just judged."""
+    if not enabled() or not outcomes:
+        return
+    with _LOCK:
+        _STATE["outcomes"].update((o.id, str(o.outcome)) for o in outcomes)
+    _export()
+
+
+def _after_fork() -> None:
+    # A forked child runs what its parent patched, and prometheus_client starts a file of
+    # its own for it at its first write: write everything again. Its own lock: another
+    # thread of the parent may have held the inherited one.
+    global _LOCK
+    _LOCK = RLock()
+    _export()
+
+
+def _export() -> None:
+    """Set the gauges now if prometheus_client is imported, else right after vLLM imports it."""
+    try:
+        importhook.when_imported("prometheus_client", _publish)
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:
+        _warn_once(exc)
+
+
+def _publish(prometheus_client) -> None:
+    """Set this process's gauges; never raises (it runs inside vLLM's import)."""
+    try:
+        with _LOCK:
+            if _STATE["broken"]:
+                return
+            gauges = _STATE["gauges"] or _make_gauges(prometheus_client)
+            _set_all(gauges)
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # a registry that refuses us costs the metrics, never vLLM
+        _STATE["broken"] = True
+        _warn_once(exc)
+
+
+def _make_gauges(prometheus_client) -> dict:
+    made = {name: prometheus_client.Gauge(name, text, labels, multiprocess_mode=mode)
+            for name, (text, labels, mode) in FAMILIES.items()}
+    _STATE["gauges"] = made
+    return made
+
+
+def _set_all(gauges: dict) -> None:
+    from vllm_patches.runtime.report import Evidence, evidence_of
+
+    versions = (_vllm_version(), _our_version())
+    gauges[MULTIPROCESS].labels(*versions).set(1 if multiprocess() else 0)
+    gauges[ARMED].labels(*versions).set(1 if _STATE["armed"] else 0)
+    outcomes = _STATE["outcomes"]
+    for patch_id, outcome in outcomes.items():
+        evidence = evidence_of(outcome)
+        gauges[IN_PLACE].labels(patch_id, *versions).set(evidence is Evidence.IN_PLACE)
+        gauges[NOT_NEEDED].labels(patch_id, *versions).set(evidence is Evidence.NOT_NEEDED)
+        if evidence is Evidence.NOT_IN_PLACE:
+            _STATE["shown"].add((patch_id, outcome))
+    for patch_id, outcome in _STATE["shown"]:
+        gauges[NOT_IN_PLACE].labels(patch_id, *versions, outcome).set(
+            outcomes.get(patch_id) == outcome)
+
+
+def multiprocess() -> bool:
+    """True when prometheus_client keeps this process's values in vLLM's shared folder."""
+    return bool(os.environ.get(MULTIPROC_ENV) or os.environ.get(MULTIPROC_ENV.lower()))
+
+
+def _vllm_version() -> str:
+    """What this vLLM says it is (``VLLM_PATCHES_VLLM_VERSION`` first, as the plugin reads
+    it); read from the imported module, not from the files, which costs milliseconds."""
+    from vllm_patches.core.detect import VERSION_ENV
+
+    override = os.environ.get(VERSION_ENV, "").strip()
+    if override:
+        return override
+    version = getattr(sys.modules.get("vllm"), "__version__", None)
+    return version if isinstance(version, str) and version else "unknown"
+
+
+def _our_version() -> str:
+    from vllm_patches._version import __version__
+
+    return __version__
+
+
+def _warn_once(exc: BaseException) -> None:
+    if _STATE.get("warned"):
+        return
+    _STATE["warned"] = True
+    try:
+        import logging
+
+        from vllm_patches.runtime.messages import metrics_failed
+
+        logging.getLogger("vllm_patches").warning("%s", metrics_failed(exc))
+    except Exception:
+        pass
