@@ -63,10 +63,18 @@ FAMILIES = {
 
 _OFF = ("0", "false", "no", "off")
 _LOCK = RLock()
-# This process's state: whether it armed, each judged patch's last outcome, and the
-# not-in-place outcomes shown so far (set back to 0 when the patch's outcome changes).
-_STATE: dict = {"armed": False, "outcomes": {}, "shown": set(), "forks": False,
-                "gauges": None, "broken": False}
+
+
+def new_state() -> dict:
+    """A process's state before it armed: whether it armed, each judged patch's last outcome,
+    the not-in-place outcomes shown so far (set back to 0 when the patch's outcome changes),
+    whether the fork hook is in place, the gauges once made, and whether a registry refused
+    them (then this process exports nothing more)."""
+    return {"armed": False, "outcomes": {}, "shown": set(), "forks": False, "gauges": None,
+            "broken": False, "warned": False}
+
+
+_STATE = new_state()
 
 
 def enabled() -> bool:
@@ -131,8 +139,20 @@ def _publish(prometheus_client) -> None:
 
 
 def _make_gauges(prometheus_client) -> dict:
-    made = {name: prometheus_client.Gauge(name, text, labels, multiprocess_mode=mode)
+    """The gauges, in the default registry (the one vLLM serves without multiprocess mode):
+    all of them, or none when the registry refuses one (a name someone else holds)."""
+    made = {name: prometheus_client.Gauge(name, text, labels, multiprocess_mode=mode,
+                                          registry=None)
             for name, (text, labels, mode) in FAMILIES.items()}
+    registry, registered = prometheus_client.REGISTRY, []
+    try:
+        for gauge in made.values():
+            registry.register(gauge)
+            registered.append(gauge)
+    except BaseException:
+        for gauge in registered:
+            registry.unregister(gauge)
+        raise
     _STATE["gauges"] = made
     return made
 
@@ -179,7 +199,7 @@ def _our_version() -> str:
 
 
 def _warn_once(exc: BaseException) -> None:
-    if _STATE.get("warned"):
+    if _STATE["warned"]:
         return
     _STATE["warned"] = True
     try:
