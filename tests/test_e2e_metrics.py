@@ -81,9 +81,12 @@ def scraped(engines, serve_tiny, tmp_path_factory):
                 live = server.vllm_processes()
                 check = layer.cli("status", "--metrics", url, "--check")
                 as_json = layer.cli("status", "--metrics", url, "--json")
+                # What a user sees, kept beside the server's log (the README's example).
+                (server.tmp / "status-metrics.txt").write_text(check.stdout + check.stderr)
             finally:
                 server.stop()
-            done[name] = Scraped(server, page, scrape.parse(page, url), live, check,
+            done[name] = Scraped(server, page, scrape.mark_applies(scrape.parse(page, url)),
+                                 live, check,
                                  json.loads(as_json.stdout), folder,
                                  completion.usage.completion_tokens)
         return done[name]
@@ -92,17 +95,24 @@ def scraped(engines, serve_tiny, tmp_path_factory):
 
 
 def assert_counts_match_the_report(got: Scraped) -> None:
+    """The page counts the server's processes as the report lists them, patch by patch."""
     records = got.records()
-    armed = [r for r in records if r.armed is not None]
-    assert {p.pid for p in got.live} <= {r.pid for r in armed}, (got.live, records)
-    assert got.metrics.armed == len(armed), (got.page, records)
+    shown = [(r.pid, r.ppid, r.process[:70], r.armed, sorted(r.patches)) for r in records]
+    live = {p.pid for p in got.live}
+    served = [r for r in records if r.pid in live]
+    assert len(served) == len(live) and all(r.armed is not None for r in served), shown
+    # Any other process is vLLM's model inspection (python -m vllm.model_executor.models.
+    # registry, a child of the API server when the cache does not know the model yet): it
+    # arms and exits before the server starts, and imports no prometheus_client.
+    assert all(r.ppid in live for r in records if r.pid not in live), shown
+    assert got.metrics.armed == len(served), (shown, got.metrics)
     for patch_id, counts in got.metrics.patches.items():
         outcomes = [report.evidence_of(r.patches[patch_id]["outcome"])
-                    for r in records if patch_id in r.patches]
-        assert counts.in_place == outcomes.count(report.Evidence.IN_PLACE), patch_id
-        assert counts.not_needed == outcomes.count(report.Evidence.NOT_NEEDED), patch_id
-        assert counts.failing == outcomes.count(report.Evidence.NOT_IN_PLACE) == 0, patch_id
-    assert set(got.metrics.patches) == {p for r in records for p in r.patches}
+                    for r in served if patch_id in r.patches]
+        assert (counts.in_place, counts.not_needed, counts.failing) == (
+            outcomes.count(report.Evidence.IN_PLACE), outcomes.count(report.Evidence.NOT_NEEDED),
+            0), (patch_id, shown)
+    assert set(got.metrics.patches) == {p for r in served for p in r.patches}, shown
 
 
 def assert_the_gate_passes_and_no_alert_fires(got: Scraped) -> None:
@@ -133,9 +143,9 @@ def test_every_process_of_the_server_is_counted_as_the_report_lists_it(scraped, 
 def test_a_patch_the_release_needs_is_in_place_in_every_process_that_imports_it(scraped):
     got = scraped("m-tp2", tp=2)
     counts = got.metrics.patches["stop-token-ids-in-vocab"]  # vllm.sampling_params: needed
-    assert counts.applies and counts.in_place == got.metrics.armed
+    assert counts.applies and counts.in_place >= 1 and counts.failing == 0
     fixed = got.metrics.patches["stop-string-earliest-match"]  # upstream in 0.28.0
-    assert not fixed.applies and fixed.not_needed >= 2 and fixed.in_place == 0
+    assert not fixed.applies and fixed.not_needed >= 1 and fixed.in_place == 0
 
 
 def test_without_a_multiprocess_folder_the_page_counts_the_api_server_alone(scraped):

@@ -28,7 +28,7 @@ from vllm_patches.runtime.metrics import (ARMED, IN_PLACE, MULTIPROCESS, NOT_IN_
                                           NOT_NEEDED, OUTCOME_LABEL, PREFIX)
 
 __all__ = ["PAGE_LIMIT", "TIMEOUT", "ScrapeError", "PatchCounts", "ServerMetrics",
-           "metrics_url", "fetch", "parse", "read", "check"]
+           "metrics_url", "fetch", "parse", "mark_applies", "read", "check"]
 
 PAGE_LIMIT = 16 << 20  # bytes: vLLM's page is some 100 KB; an endless one stops here
 TIMEOUT = 10.0  # seconds to connect, and between two reads
@@ -166,13 +166,13 @@ def read(url: str, ids=(), timeout: float = TIMEOUT) -> ServerMetrics:
     server = parse(fetch(url, timeout), url)
     if ids:
         server.patches = {i: p for i, p in server.patches.items() if i in ids}
-    _mark_applies(server)
-    return server
+    return mark_applies(server)
 
 
-def _mark_applies(server: ServerMetrics) -> None:
-    """A patch applies unless every vLLM version the server reports is outside its range; one
-    this catalogue does not know, or a version that is no version, applies (no pass unproved)."""
+def mark_applies(server: ServerMetrics) -> ServerMetrics:
+    """``server`` with each patch's ``applies`` set from this machine's catalogue: a patch
+    applies unless every vLLM version the server reports is outside its range; one this
+    catalogue does not know, or a version that is no version, applies (no pass unproved)."""
     from packaging.version import InvalidVersion, Version
 
     from vllm_patches.core.catalog import load_catalog
@@ -181,11 +181,12 @@ def _mark_applies(server: ServerMetrics) -> None:
     try:
         versions = [Version(v.split("+")[0]) for v in server.vllm]
     except InvalidVersion:
-        return
+        return server
     for counts in server.patches.values():
         patch = known.get(counts.id)
         if patch is not None and versions:
             counts.applies = any(patch.affects(v) for v in versions)
+    return server
 
 
 def check(server: ServerMetrics, ids=()) -> str | None:

@@ -1,0 +1,94 @@
+"""What the metrics add to a vLLM process's start (target: at most 1 ms).
+
+In a vLLM process the plugin already imports the catalogue, ``runtime.patcher`` and
+``runtime.report`` to apply the patches, and vLLM imports prometheus_client; the metrics
+add what runs on top: importing ``runtime.metrics``, ``armed()`` when vLLM is imported and
+``record()`` once the patches are judged, which make the gauges and set them (one per
+patch and state). Each sample is one fresh interpreter that imports what a vLLM process
+has imported by then, then times exactly those calls with ``time.perf_counter``: the first
+gauge, the first label, the first file of prometheus_client's multiprocess folder are all
+inside it, as in a real start. Three modes: the API server's (one process, default
+registry), multiprocess (``PROMETHEUS_MULTIPROC_DIR``, the values in mmap'd files), and
+``VLLM_PATCHES_METRICS=0``.
+
+Usage: python benchmarks/metrics_startup.py [--runs 60]
+Exit status 1 when a median is 1 ms or more.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+BUDGET_MS = 1.0
+
+CHILD = r"""
+import time
+import prometheus_client  # vLLM imports it in every process it starts
+from vllm_patches.core.catalog import load_catalog
+from vllm_patches.runtime import patcher, report  # the plugin's apply path imports these
+from vllm_patches.runtime.patcher import Outcome
+
+kinds = ["applied", "skipped", "applied", "refused", "applied", "skipped", "failed", "applied"]
+outcomes = [Outcome(p.id, kinds[i % len(kinds)], "") for i, p in enumerate(load_catalog())]
+start = time.perf_counter()
+from vllm_patches.runtime import metrics
+metrics.armed()
+metrics.record(outcomes)
+elapsed = time.perf_counter() - start
+page = prometheus_client.generate_latest().decode()
+exported = sum(line.startswith(metrics.PREFIX) for line in page.splitlines())
+print(elapsed * 1000, exported, len(outcomes))
+"""
+
+
+def sample(env: dict[str, str]) -> tuple[float, int, int]:
+    out = subprocess.run([sys.executable, "-c", CHILD], env=env, check=True,
+                         capture_output=True, text=True).stdout.split()
+    return float(out[0]), int(out[1]), int(out[2])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=60, help="fresh processes per mode")
+    args = parser.parse_args()
+    base = {k: v for k, v in os.environ.items()
+            if not k.startswith(("VLLM_PATCHES", "PROMETHEUS_MULTIPROC_DIR"))}
+    base["PYTHONPATH"] = str(REPO)
+    over = False
+    with tempfile.TemporaryDirectory(prefix="metrics-startup-") as tmp:
+        modes = {
+            "one process (the API server's registry)": lambda i: base,
+            "multiprocess (PROMETHEUS_MULTIPROC_DIR)": lambda i: {
+                **base, "PROMETHEUS_MULTIPROC_DIR": _folder(tmp, i)},
+            "off (VLLM_PATCHES_METRICS=0)": lambda i: {**base, "VLLM_PATCHES_METRICS": "0"},
+        }
+        print(f"python {sys.version.split()[0]}, {args.runs} fresh processes per mode, "
+              f"{os.cpu_count()} cores")
+        for name, env_of in modes.items():
+            runs = [sample(env_of(i)) for i in range(args.runs)]
+            times = sorted(r[0] for r in runs)
+            median = statistics.median(times)
+            p90 = times[int(len(times) * 0.9) - 1]
+            print(f"{name:42s} median {median:.3f} ms, p90 {p90:.3f} ms, max {times[-1]:.3f} ms "
+                  f"({runs[0][2]} patches, {runs[0][1]} vllm_patches_ sample lines)")
+            over = over or median >= BUDGET_MS
+    print(f"budget: {BUDGET_MS} ms per process start; " + ("OVER" if over else "within"))
+    return 1 if over else 0
+
+
+def _folder(tmp: str, i: int) -> str:
+    """An empty multiprocess folder per process: each start makes its files, as in vLLM."""
+    folder = os.path.join(tmp, str(i))
+    os.makedirs(folder)
+    return folder
+
+
+if __name__ == "__main__":
+    sys.exit(main())
