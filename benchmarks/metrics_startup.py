@@ -33,10 +33,12 @@ import time
 import prometheus_client  # vLLM imports it in every process it starts
 from vllm_patches.core.catalog import load_catalog
 from vllm_patches.runtime import patcher, report  # the plugin's apply path imports these
-from vllm_patches.runtime.patcher import Outcome
+from vllm_patches.core.words import Outcome
+from vllm_patches.runtime.patcher import Result
 
-kinds = ["applied", "skipped", "applied", "refused", "applied", "skipped", "failed", "applied"]
-outcomes = [Outcome(p.id, kinds[i % len(kinds)], "") for i, p in enumerate(load_catalog())]
+kinds = [Outcome.APPLIED, Outcome.SKIPPED, Outcome.APPLIED, Outcome.REFUSED, Outcome.APPLIED,
+         Outcome.SKIPPED, Outcome.FAILED, Outcome.APPLIED]
+outcomes = [Result(p.id, kinds[i % len(kinds)], "") for i, p in enumerate(load_catalog())]
 start = time.perf_counter()
 from vllm_patches.runtime import metrics
 metrics.armed()

@@ -20,8 +20,8 @@ on a shared machine is not counted. Printed, for each R:
                         minus the stub called directly (what the fix costs,
                         without the noise of a whole schedule())
 
-Usage (vLLM 0.25.1 also needs llguidance, xgrammar, apache-tvm-ffi and diskcache
-importable, for vllm.v1.request):
+Usage (the structured-output backends and diskcache that vllm.v1.request imports are
+stood in for where not installed; none of them is called):
     PYTHONPATH=~/.cache/vllm-patches/releases/0.25.1:. \\
         python benchmarks/scheduler_overhead.py [--running 64,128,256] [--steps 1000]
 """
@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import argparse
 import atexit
-import json
+import functools
 import os
 import random
 import shutil
@@ -39,84 +39,47 @@ import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+from vllm_patches.verify import kit
+
+kit.offline()
 os.environ.setdefault("VLLM_LOGGING_LEVEL", "ERROR")
 
 REPO = Path(__file__).resolve().parent.parent
 PATCH = REPO / "patches" / "scheduler-drain-new-block-ids"
 BLOCK = 16
 PROMPT = 128
+MAX_LEN = 8192
 # CPU time of this thread: time spent descheduled on a loaded machine is not counted.
 CLOCK = time.thread_time_ns
 
 
-def model_dir() -> str:
+@functools.cache
+def tiny_model() -> kit.TinyModel:
     folder = tempfile.mkdtemp(prefix="vllm-patches-bench-")
     atexit.register(shutil.rmtree, folder, ignore_errors=True)
-    config = {"model_type": "llama", "architectures": ["LlamaForCausalLM"],
-              "hidden_size": 64, "intermediate_size": 128, "num_attention_heads": 2,
-              "num_key_value_heads": 2, "num_hidden_layers": 1, "vocab_size": 256,
-              "max_position_embeddings": 8192, "torch_dtype": "float32"}
-    Path(folder, "config.json").write_text(json.dumps(config))
-    return folder
+    return kit.write_tiny_model(folder, weights=False, max_positions=MAX_LEN)
 
 
 def make_scheduler(running: int, steps: int):
-    import torch
-    from vllm.config import (
-        CacheConfig,
-        DeviceConfig,
-        ModelConfig,
-        SchedulerConfig,
-        VllmConfig,
-    )
-    from vllm.v1.core.sched.scheduler import Scheduler
-    from vllm.v1.kv_cache_interface import (
-        FullAttentionSpec,
-        KVCacheConfig,
-        KVCacheGroupSpec,
-    )
-    from vllm.v1.structured_output import StructuredOutputManager
-
-    max_len = 8192
     blocks = running * ((PROMPT + BLOCK + steps) // BLOCK + 2) + 16
-    model = ModelConfig(model=model_dir(), skip_tokenizer_init=True, dtype="float32",
-                        max_model_len=max_len, seed=0)
-    sched = SchedulerConfig(max_num_seqs=running, max_num_batched_tokens=max_len,
-                            max_model_len=max_len, is_encoder_decoder=False,
-                            enable_chunked_prefill=True)
-    cache = CacheConfig(block_size=BLOCK, enable_prefix_caching=False)
-    config = VllmConfig(model_config=model, scheduler_config=sched, cache_config=cache,
-                        device_config=DeviceConfig("cpu"))
-    cache.num_gpu_blocks = blocks
-    spec = FullAttentionSpec(block_size=BLOCK, num_kv_heads=8, head_size=128,
-                             dtype=torch.float16)
-    kv = KVCacheConfig(num_blocks=blocks, kv_cache_tensors=[],
-                       kv_cache_groups=[KVCacheGroupSpec(["layer.0"], spec)])
-    return Scheduler(vllm_config=config, kv_cache_config=kv,
-                     structured_output_manager=StructuredOutputManager(config),
-                     block_size=BLOCK, log_stats=False)
+    return kit.tiny_scheduler(tiny_model(), block_size=BLOCK, num_blocks=blocks,
+                              max_seqs=running, max_len=MAX_LEN)
 
 
-def step(scheduler, output_cls, schedule=None) -> float:
+def step(scheduler, schedule=None) -> float:
     start = CLOCK()
     out = scheduler.schedule() if schedule is None else schedule(scheduler)
     took = CLOCK() - start
-    ids = list(out.num_scheduled_tokens)
-    scheduler.update_from_output(out, output_cls(
-        req_ids=ids, req_id_to_index={r: i for i, r in enumerate(ids)},
-        sampled_token_ids=[[7] for _ in ids]))
+    kit.feed_back(scheduler, out)
     return took / 1000
 
 
 def measure(running: int, steps: int, patch) -> dict:
     from vllm.sampling_params import SamplingParams
     from vllm.v1.core.sched.scheduler import Scheduler
-    from vllm.v1.outputs import ModelRunnerOutput
     from vllm.v1.request import Request
 
-    from vllm_patches import runtime
+    from vllm_patches.runtime import patcher as runtime
 
     total = 2 * steps + 64
     scheduler = make_scheduler(running, total)
@@ -128,7 +91,7 @@ def measure(running: int, steps: int, patch) -> dict:
                                       prompt_token_ids=[i % 200 + 1] * (PROMPT + i % BLOCK),
                                       sampling_params=params, pooling_params=None))
     for _ in range(32):  # prefills, then steady decode
-        step(scheduler, ModelRunnerOutput)
+        step(scheduler)
     assert len(scheduler.running) == running, len(scheduler.running)
     times = {"unpatched": [], "patched": []}
     order = random.Random(0)
@@ -144,7 +107,7 @@ def measure(running: int, steps: int, patch) -> dict:
             arms = ["unpatched", "patched"]
             order.shuffle(arms)
             for arm in arms:
-                times[arm].append(step(scheduler, ModelRunnerOutput, schedules[arm]))
+                times[arm].append(step(scheduler, schedules[arm]))
     finally:
         runtime.revert_patches([patch])
     return {"unpatched": statistics.median(times["unpatched"]),
@@ -155,7 +118,7 @@ def added_work(running: int, patch, calls: int = 20000) -> float:
     """us per call that the wrapper adds around a stub schedule recording running/16 ids."""
     from vllm.v1.core.sched.scheduler import Scheduler
 
-    from vllm_patches import runtime
+    from vllm_patches.runtime import patcher as runtime
 
     scheduler = make_scheduler(8, 64)
     manager = scheduler.kv_cache_manager.coordinator.single_type_managers[0]
@@ -190,9 +153,10 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=1000, help="steps per arm")
     args = parser.parse_args()
 
+    kit.stand_in_for_missing()  # vllm.v1.request imports the structured-output backends
     import vllm
 
-    from vllm_patches.catalog import load_patch
+    from vllm_patches.core.catalog import load_patch
 
     patch = load_patch(PATCH)
     version = getattr(vllm, "__version__", "?")

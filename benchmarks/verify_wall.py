@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
-"""Wall time of the full default ``vllm-patches verify`` (target: under 60 s on one H100).
+"""Wall time of a full default GPU check (target: under 60 s on one H100).
 
-Runs ``python -m vllm_patches verify`` with the default settings (both arms,
-both scenarios, TP=2, emulated on one GPU) plus any arguments given here, as a
-user would start it, and times it from the outside: interpreter start, the
-imports in every arm process and the report included.
+Runs ``python -m vllm_patches verify ID... --set emulate_tp=true`` (both arms, both
+scenarios of the Gemma 4 MTP checks, TP=2 emulated on one GPU) plus any arguments given
+here, as a user would start it, and times it from the outside: interpreter start, the
+imports in every process and the report included.
 
-Usage (on a GPU machine): python3 benchmarks/verify_wall.py [--target DIR] [--json FILE]
+Usage (on a GPU machine):
+  python3 benchmarks/verify_wall.py gemma4-mtp-stable-lm-head [--target DIR] [-o FILE]
 Prints verify's own output, then the wall time; exits with verify's exit code.
 """
 
@@ -25,7 +26,7 @@ TARGET_SECONDS = 60.0
 def main(argv: list[str]) -> int:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
-    command = [sys.executable, "-m", "vllm_patches", "verify", "--emulate-tp", *argv]
+    command = [sys.executable, "-m", "vllm_patches", "verify", "--set", "emulate_tp=true", *argv]
     started = time.perf_counter()
     code = subprocess.call(command, env=env)
     wall = time.perf_counter() - started

@@ -31,7 +31,8 @@ def write_patch(catalogue: Path, patch_id: str, *, name: str, fix: str,
         (folder / "fix.py").write_text(fix)
     lines = [
         f'id = "{patch_id}"', f'title = "Test patch {patch_id}"',
-        'description = "A patch written by the test."',
+        'why = "A bug the test plants."', 'how = "A fix the test writes."',
+        'drop-when = "When the test is over."',
         'origin = "https://example.invalid/fix"', 'upstream-pr = "example/vllm#1"',
         'bug = "https://example.invalid/bug"', 'last-update = "2026-11-24"',
         f'affected = "{affected}"',

@@ -136,7 +136,8 @@ def engine_wheel(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def tiny_model(engine, tmp_path_factory):
-    """A tiny Llama with random weights and a tokenizer trained here (tests/tiny_model.py)."""
+    """A tiny Llama with random weights and a tokenizer trained here (the check kit's:
+    vllm_patches/verify/kit/model.py)."""
     from tests.engine import write_tiny_model
 
     return write_tiny_model(engine, tmp_path_factory.mktemp("tiny-llama"))

@@ -421,9 +421,10 @@ def clean_env() -> dict[str, str]:
 
 # The model ---------------------------------------------------------------------------------
 def write_tiny_model(engine: EngineVenv, dest: Path) -> Path:
-    """``tests/tiny_model.py`` run by the engine venv's Python (it has torch and tokenizers)."""
-    _run([str(engine.python), str(REPO / "tests" / "tiny_model.py"), str(dest)],
-         "write the tiny model")
+    """The check kit's tiny model (``python -m vllm_patches.verify.kit``), written by the engine
+    venv's Python (it has torch and tokenizers) from this checkout."""
+    _run([str(engine.python), "-m", "vllm_patches.verify.kit", str(dest)],
+         "write the tiny model", env={**clean_env(), "PYTHONPATH": str(REPO)})
     return dest
 
 

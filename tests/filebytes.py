@@ -12,7 +12,7 @@ import ast
 import codecs
 
 from tests import forks
-from vllm_patches.source.edit import split_lines
+from vllm_patches.core.sourcefile import split_lines
 from vllm_patches.core.shape import find_class
 
 LATIN1_COOKIE = "# -*- coding: latin-1 -*-"

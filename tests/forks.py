@@ -9,7 +9,7 @@ from __future__ import annotations
 import ast
 import re
 
-from vllm_patches.source.edit import split_lines
+from vllm_patches.core.sourcefile import split_lines
 from vllm_patches.core.shape import find_class, find_method
 
 CLASS = "Gemma4MTP"

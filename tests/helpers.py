@@ -9,26 +9,20 @@ JSON object on its last line of stdout; ``run_scenario`` returns it.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
+
+from vllm_patches.core.childenv import child_env
 
 REPO = Path(__file__).resolve().parent.parent
 SCENARIOS = Path(__file__).resolve().parent / "scenarios"
 
 
 def python_env(*paths: Path | str, **extra: str) -> dict[str, str]:
-    env = dict(os.environ)
-    env.pop("VLLM_PATCHES", None)
-    env.pop("VLLM_PATCHES_STRICT", None)
-    env.pop("VLLM_PATCHES_VLLM_VERSION", None)
-    env.pop("VLLM_PATCHES_REPORT", None)
-    env.pop("VLLM_PATCHES_RUN", None)
-    env["PYTHONPATH"] = os.pathsep.join([*(str(p) for p in paths), str(REPO)])
-    env.setdefault("VLLM_LOGGING_LEVEL", "ERROR")
-    env.update(extra)
-    return env
+    """A test's child: ``paths`` and this checkout on its path, not the runner's own path
+    (``core.childenv`` decides which vllm-patches settings it keeps)."""
+    return child_env(*paths, inherit_path=False, **extra)
 
 
 def run_python(args: list[str], *paths: Path | str, timeout: float = 300, check: bool = True,

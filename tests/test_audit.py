@@ -10,7 +10,7 @@ import pytest
 
 from tests import forks
 from tests.helpers import run_cli
-from vllm_patches.authoring.audit import Advice, Verdict, advise
+from vllm_patches.authoring.audit import Advice, Reading, advise
 from vllm_patches.core.catalog import load_catalog
 from vllm_patches.core.state import ShapeKind, State
 
@@ -95,8 +95,8 @@ def test_the_wrapped_code_gone_where_the_start_has_the_pre_fix_code_must_be_port
     assert stable["advice"] == "port" and code == 1
 
 
-def v(state: State, shape: ShapeKind = ShapeKind.PRE_FIX, label: str = "X") -> Verdict:
-    return Verdict(label, state, shape, "reason")
+def v(state: State, shape: ShapeKind = ShapeKind.PRE_FIX, label: str = "X") -> Reading:
+    return Reading(label, state, shape, "reason")
 
 
 @pytest.mark.parametrize("before, after, advice", [

@@ -184,7 +184,7 @@ def test_vllm_version_overrides_every_branch(fork):
 
 def test_several_branches_at_once_with_a_summary_per_branch(fork):
     proc = run_cli("backport", "--repo", str(fork), "--onto", PROD, "--onto", CUSTOM,
-                   "--onto", NEWER, "--patch", STABLE, "--json")
+                   "--onto", NEWER, STABLE, "--json")
     rows = {r["onto"]: r for r in json.loads(proc.stdout)["results"]}
 
     assert proc.returncode == 1  # one branch is blocked
@@ -195,7 +195,7 @@ def test_several_branches_at_once_with_a_summary_per_branch(fork):
     assert rows[NEWER]["outcome"] == "already-fixed"
 
     table = run_cli("backport", "--repo", str(fork), "--onto", PROD, "--onto", NEWER,
-                    "--patch", STABLE)
+                    STABLE)
     assert table.returncode == 0
     lines = table.stdout.splitlines()
     assert lines[0] == f"{PROD}: vLLM 0.22.1+acme.3 (tag v0.22.1+acme.3 + 1 commit)"
@@ -354,7 +354,7 @@ def test_cherry_pick_needs_the_upstream_commit(tmp_path, release, fork):
 # Bad input ---------------------------------------------------------------------------
 @pytest.mark.parametrize("args, says", [
     (["--onto", "acme/v0.99"], "No branch, tag or commit 'acme/v0.99'"),
-    (["--onto", PROD, "--patch", "no-such-patch"], "Unknown patch id 'no-such-patch'"),
+    (["--onto", PROD, "no-such-patch"], "Unknown patch id 'no-such-patch'"),
     (["--onto", PROD, "--onto", CUSTOM, "--branch", "backport/mtp"], "same branch"),
     (["--onto", PROD, "--branch", "bad..name"], "not a valid git branch name"),
     (["--onto", "v0.22.1^{tree}"], "No branch, tag or commit"),
@@ -449,3 +449,18 @@ def test_the_backported_branch_runs_the_fix_without_any_runtime_patch(full_fork,
     assert seen["gathers_total"] == 2  # the reload gathers once more, into the same storage
     assert seen["same_storage"]
     assert seen["values_right_before"] and seen["values_right_after"]
+
+
+def test_the_old_patch_option_still_picks_the_patches_with_a_notice(fork):
+    """``--patch ID`` (the IDs as arguments now) works for one release: same results, one
+    line on stderr, same exit code."""
+    new = run_cli("backport", "--repo", str(fork), "--onto", PROD, STABLE, "--dry-run",
+                  "--json")
+    old = run_cli("backport", "--repo", str(fork), "--onto", PROD, "--patch", STABLE,
+                  "--dry-run", "--json")
+    assert (old.returncode, old.stdout) == (new.returncode, new.stdout)
+    assert [r["patch"] for r in json.loads(new.stdout)["results"]] == [STABLE]
+    assert "deprecated" not in new.stderr
+    assert old.stderr.splitlines() == [
+        "vllm-patches: warning: backport --patch ID is deprecated and goes in the next "
+        "release; use backport ID... (the IDs as arguments)."]

@@ -122,18 +122,18 @@ def _fix_by_hand(tree: Path) -> None:
 def test_a_dry_run_runs_none_of_the_repositorys_commands(armed):
     for strategy in ("edit", "cherry-pick"):
         proc = run_cli("backport", "--repo", str(armed.repo), "--onto", PROD, "--onto", CUSTOM,
-                       "--patch", STABLE, "--strategy", strategy, "--dry-run")
+                       STABLE, "--strategy", strategy, "--dry-run")
         assert proc.returncode in (0, 1), proc.stderr
         assert "would-create" in proc.stdout
     assert armed.fired() == {}
 
 
 def test_backport_continue_and_abort_run_none_of_the_repositorys_commands(armed):
-    created = run_cli("backport", "--repo", str(armed.repo), "--onto", PROD, "--patch", STABLE,
+    created = run_cli("backport", "--repo", str(armed.repo), "--onto", PROD, STABLE,
                       "--json")
     [row] = json.loads(created.stdout)["results"]
     assert row["outcome"] == "created", row
-    picked = run_cli("backport", "--repo", str(armed.repo), "--onto", PROD, "--patch", STABLE,
+    picked = run_cli("backport", "--repo", str(armed.repo), "--onto", PROD, STABLE,
                      "--strategy", "cherry-pick", "--branch", "picked/{onto}", "--json")
     [row] = json.loads(picked.stdout)["results"]
     assert row["outcome"] == "created", row

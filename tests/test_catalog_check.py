@@ -20,9 +20,9 @@ from packaging.version import Version
 from tests.helpers import run_cli
 from tests.matrix import catalog_check_ends
 from vllm_patches.core.catalog import catalog_dir, load_catalog
-from vllm_patches.authoring.check import Result, Step
+from vllm_patches.authoring.check import Mark, Step
 from vllm_patches.core.overlaps import disjoint
-from vllm_patches.verify.checks import check_file
+from vllm_patches.verify.checks import check_device, check_file
 from vllm_patches.core.versions import VersionRange
 
 from tests.catalogues import MATH, print_of, write_patch
@@ -74,7 +74,7 @@ def rows(data: dict, patch: str, step: Step | None = None) -> list[dict]:
 
 def failed(data: dict) -> list[tuple[str, str, str]]:
     return [(r["patch"], r["step"], r["release"]) for r in data["rows"]
-            if r["result"] == str(Result.FAIL)]
+            if r["result"] == str(Mark.FAIL)]
 
 
 # The built-in catalogue ------------------------------------------------------------------
@@ -117,7 +117,8 @@ def test_each_builtin_patch_applies_and_reverts_on_every_affected_release(builti
         assert runtime[-1]["result"] == "not run" and "xgrammar" in runtime[-1]["why"]
 
 
-@pytest.mark.parametrize("patch", [p for p in load_catalog() if check_file(p)],
+@pytest.mark.parametrize("patch", [p for p in load_catalog()
+                                   if check_file(p) and check_device(check_file(p)) == "cpu"],
                          ids=lambda p: p.id)
 def test_each_builtin_check_py_passes_on_the_first_and_last_affected_release(builtin, patch):
     _, data, _ = builtin
@@ -130,11 +131,26 @@ def test_each_builtin_check_py_passes_on_the_first_and_last_affected_release(bui
         assert {r["release"] for r in checks} == ends[patch.id]
 
 
-def test_a_builtin_patch_without_check_py_or_seen_data_is_a_warning_not_a_failure(builtin):
+@pytest.mark.parametrize("patch", [p for p in load_catalog()
+                                   if check_file(p) and check_device(check_file(p)) == "cuda"],
+                         ids=lambda p: p.id)
+def test_each_builtin_gpu_check_is_not_run_without_a_gpu_never_passed(builtin, patch):
+    if cuda_here():
+        pytest.skip("this machine has a CUDA GPU")
     _, data, _ = builtin
-    without = next(p for p in load_catalog() if check_file(p) is None)
-    [row] = rows(data, without.id, Step.CHECK)
-    assert row["result"] == "warning" and row["why"].startswith("no check.py")
+    checks = rows(data, patch.id, Step.CHECK)
+    assert checks and all(r["result"] == "not run" and "no GPU" in r["why"] for r in checks)
+
+
+def cuda_here() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def test_a_builtin_patch_without_seen_data_is_a_warning_not_a_failure(builtin):
+    """(A patch without check.py is a warning too: the synthetic catalogues' tests below.)"""
+    _, data, _ = builtin
     for patch in load_catalog():
         if not any(w.seen for t in patch.targets for w in t.wraps):
             [row] = rows(data, patch.id, Step.FINGERPRINTS)

@@ -31,9 +31,9 @@ def shape_in(release, version, module, class_name, name):
 
 
 def new(catalog, patch_id, *targets, release="0.26.0"):
-    args = ["catalog", "new", patch_id, "--catalog", str(catalog), "--release", release]
+    args = ["catalog", "new", patch_id, "--into", str(catalog), "--release", release]
     for target in targets:
-        args += ["--target", target]
+        args += ["--function", target]
     proc = run_cli(*args)
     assert proc.returncode == 0, proc.stderr
     return catalog / patch_id
@@ -72,7 +72,7 @@ def test_the_shapes_recorded_are_what_class_prints_gives_on_the_real_files(tmp_p
 
 
 def test_a_fresh_patch_with_no_fingerprint_yet_is_filled_in(tmp_path, release):
-    proc = run_cli("catalog", "new", "later", "--catalog", str(tmp_path), "--target", FUNCTION)
+    proc = run_cli("catalog", "new", "later", "--into", str(tmp_path), "--function", FUNCTION)
     assert proc.returncode == 0
     done = fingerprint(tmp_path, "later", "--releases", "0.26.0,0.27.0", "--fixed-in", "0.27.0")
     assert done.returncode == 0, done.stderr
@@ -121,7 +121,7 @@ def test_the_authors_comments_and_layout_are_kept(tmp_path, release):
                  "# The one function vllm#49391 changes.\n[[targets]]",
                  "# checked by hand against 0.26.0 on a Tuesday",
                  "# One catalogued fix. Fields follow DEP-3 where DEP-3 has one.",
-                 'description = """\nTODO: what goes wrong'):
+                 'why = "TODO: the bug and its effect"'):
         assert kept in after
     changed = [line for line in after.splitlines() if line not in text.splitlines()]
     fp = shape_in(release, "0.26.0", "vllm.v1.engine.detokenizer", None, "check_stop_strings")
@@ -185,7 +185,7 @@ def test_bad_input_is_one_sentence_and_writes_nothing(tmp_path, args, says):
 
 def test_an_unknown_patch_is_one_sentence(tmp_path):
     proc = fingerprint(tmp_path, "nope", "--releases", "0.26.0")
-    assert proc.returncode == 2 and "has no patch nope" in proc.stderr
+    assert proc.returncode == 2 and "Unknown patch id 'nope'" in proc.stderr
 
 
 BUILTIN = [p.id for p in load_catalog() if builtin(p)]
@@ -223,8 +223,10 @@ def test_a_release_that_cannot_be_fetched_is_said_and_the_rest_recorded(tmp_path
     (yanked, or the index is away) is said, not fatal: the others are recorded, exit 1."""
     from vllm_patches.core import releases
     from vllm_patches.cli.main import cli
+    from vllm_patches.core.catalog_files import CATALOG_ENV
 
     folder = new(tmp_path, "partial", FUNCTION)
+    monkeypatch.delenv(CATALOG_ENV, raising=False)  # --catalog sets it: put it back after
     real = releases.release_tree
 
     def fetch(version, **kwargs):

@@ -33,9 +33,9 @@ KINDS = {
 
 
 def new(catalog, patch_id, *targets, release=RELEASE, extra=()):
-    args = ["catalog", "new", patch_id, "--catalog", str(catalog)]
+    args = ["catalog", "new", patch_id, "--into", str(catalog)]
     for target in targets:
-        args += ["--target", target]
+        args += ["--function", target]
     if release:
         args += ["--release", release]
     return run_cli(*args, *extra)
@@ -76,7 +76,8 @@ def test_new_writes_a_patch_that_loads_at_once_with_vllms_fingerprint(tmp_path, 
     assert patch.affected_text == f"=={RELEASE}"
     assert patch.upstream_pr == "vllm-project/vllm#49391"
     assert patch.origin == patch.bug == "https://github.com/vllm-project/vllm/pull/49391"
-    assert patch.title.startswith("TODO") and patch.description.startswith("TODO")
+    assert patch.title.startswith("TODO")
+    assert patch.unfinished() == ["why", "how", "drop-when"]  # TODO placeholders to write
     assert "The patch loads now" in proc.stdout
 
 
@@ -157,38 +158,56 @@ def test_verify_cannot_pass_the_check_skeleton(tmp_path):
     assert "still the skeleton vllm-patches catalog new wrote" in proc.stdout
 
 
+def test_the_check_written_is_python_on_the_kit(tmp_path):
+    assert new(tmp_path, "kit-check", METHOD).returncode == 0
+    path = tmp_path / "kit-check" / "check.py"
+    tree = ast.parse(path.read_text())  # valid Python
+    assert any(isinstance(node, ast.ImportFrom) and node.module == "vllm_patches.verify"
+               and [a.name for a in node.names] == ["kit"] for node in tree.body)
+    run = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "run")
+    assert ast.unparse(run.returns) == "kit.Finding"
+    # Loaded as the runner loads it (vLLM is imported inside run(), so not here): the kit
+    # resolves, and the skeleton's run() still refuses to pass for a check.
+    proc = run_python(["-c", "import importlib.util, sys\n"
+                       f"spec = importlib.util.spec_from_file_location('c', {str(path)!r})\n"
+                       "m = importlib.util.module_from_spec(spec); spec.loader.exec_module(m)\n"
+                       "print(m.kit.__name__, m.DEVICE)\n"
+                       "try:\n    m.run()\nexcept NotImplementedError:\n    print('skeleton')"])
+    assert proc.stdout.split() == ["vllm_patches.verify.kit", "cpu", "skeleton"]
+
+
 def _listing(folder):
     return sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
 
 
 @pytest.mark.parametrize("args, says", [
-    (["stop-string-earliest-match", "--target", FUNCTION],
+    (["stop-string-earliest-match", "--function", FUNCTION],
      "A patch with id stop-string-earliest-match already exists"),
-    (["taken", "--target", FUNCTION], "already exists; choose another id"),
-    (["My_Fix", "--target", FUNCTION], "is not a catalogue id"),
-    (["double--dash", "--target", FUNCTION], "is not a catalogue id"),
-    (["bad-target", "--target", "vllm.v1.engine.detokenizer.check_stop_strings"],
+    (["taken", "--function", FUNCTION], "already exists; choose another id"),
+    (["My_Fix", "--function", FUNCTION], "is not a catalogue id"),
+    (["double--dash", "--function", FUNCTION], "is not a catalogue id"),
+    (["bad-target", "--function", "vllm.v1.engine.detokenizer.check_stop_strings"],
      "is not vllm.module:Class.method or vllm.module:function"),
-    (["bad-target", "--target", "torch.nn:Module.forward"], "is not vllm.module:Class.method"),
-    (["bad-target", "--target", "vllm.x:A.B.c"], "is not vllm.module:Class.method"),
-    (["twice", "--target", FUNCTION, "--target", FUNCTION], "is given twice"),
-    (["bad-pr", "--target", FUNCTION, "--pr", "soon"], "is not a vLLM pull request"),
-    (["both", "--target", FUNCTION, "--release", RELEASE, "--vllm", "."],
+    (["bad-target", "--function", "torch.nn:Module.forward"], "is not vllm.module:Class.method"),
+    (["bad-target", "--function", "vllm.x:A.B.c"], "is not vllm.module:Class.method"),
+    (["twice", "--function", FUNCTION, "--function", FUNCTION], "is given twice"),
+    (["bad-pr", "--function", FUNCTION, "--pr", "soon"], "is not a vLLM pull request"),
+    (["both", "--function", FUNCTION, "--release", RELEASE, "--vllm", "."],
      "Give --release or --vllm, not both"),
-    (["unknown-release", "--target", FUNCTION, "--release", "0.99.0"],
+    (["unknown-release", "--function", FUNCTION, "--release", "0.99.0"],
      "Could not download the vLLM 0.99.0 wheel"),
-    (["bad-release", "--target", FUNCTION, "--release", "not-a-version"],
+    (["bad-release", "--function", FUNCTION, "--release", "not-a-version"],
      "is not a vLLM release version"),
-    (["setter", "--target", "vllm.parser.abstract_parser:Parser.tool_parser", "--release",
+    (["setter", "--function", "vllm.parser.abstract_parser:Parser.tool_parser", "--release",
       RELEASE], "is a property setter in vLLM"),
-    (["cached", "--target", "vllm.config.model:ModelConfig.is_mm_prefix_lm", "--release",
+    (["cached", "--function", "vllm.config.model:ModelConfig.is_mm_prefix_lm", "--release",
       RELEASE], "is a cached_property in vLLM"),
 ])
 def test_bad_input_is_one_sentence_and_writes_nothing(tmp_path, args, says):
     catalog = tmp_path / "mine"
     (catalog / "taken").mkdir(parents=True)
     listing = _listing(catalog)
-    proc = run_cli("catalog", "new", *args, "--catalog", str(catalog))
+    proc = run_cli("catalog", "new", *args, "--into", str(catalog))
     assert proc.returncode == 2
     *progress, sentence = proc.stderr.strip().splitlines()  # "fetching 0.99.0..." first
     assert sentence.startswith("vllm-patches: ") and says in sentence
@@ -205,3 +224,30 @@ def test_a_release_that_lacks_the_target_writes_a_todo_and_exits_1(tmp_path):
     assert "def load_weights(self, *args, **kwargs):" in (tmp_path / "too-early" / "fix.py").read_text()
     with pytest.raises(CatalogError, match="run vllm-patches catalog fingerprint too-early"):
         load_patch(tmp_path / "too-early")
+
+
+def test_the_old_spellings_write_the_same_patch_with_a_notice_each(tmp_path):
+    """``--target`` (now ``--function``) and ``--catalog`` (now ``--into``) work for one
+    release: the same folder, one line on stderr for each, the same exit code."""
+    new = run_cli("catalog", "new", "mine", "--into", str(tmp_path / "a"), "--function", METHOD)
+    old = run_cli("catalog", "new", "mine", "--catalog", str(tmp_path / "b"), "--target", METHOD)
+    assert new.returncode == old.returncode == 0, old.stderr
+    assert "deprecated" not in new.stderr
+    for name in ("patch.toml", "fix.py", "check.py"):
+        assert ((tmp_path / "a" / "mine" / name).read_text()
+                == (tmp_path / "b" / "mine" / name).read_text())
+    assert [line for line in old.stderr.splitlines() if "deprecated" in line] == [
+        "vllm-patches: warning: catalog new --catalog is deprecated and goes in the next "
+        "release; use --into.",
+        "vllm-patches: warning: catalog new --target is deprecated and goes in the next "
+        "release; use --function."]
+
+
+@pytest.mark.parametrize("args, says", [
+    (["--function", METHOD], "catalog new needs --into DIR"),
+    (["--into", "x", "--catalog", "y", "--function", METHOD], "Give --into only"),
+])
+def test_where_to_write_is_asked_once(args, says):
+    proc = run_cli("catalog", "new", "mine", *args)
+    assert proc.returncode == 2 and says in proc.stderr.splitlines()[-1]
+    assert "Traceback" not in proc.stderr

@@ -6,7 +6,7 @@ import subprocess
 
 from vllm_patches import __version__
 from vllm_patches.core.catalog import get_patch
-from vllm_patches.backport.commit_message import message, with_trailers
+from vllm_patches.core.commit_message import message, with_trailers
 
 PATCH = get_patch("gemma4-mtp-stable-lm-head")
 

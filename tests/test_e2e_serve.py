@@ -136,11 +136,11 @@ def test_each_patch_line_is_for_a_module_this_llama_server_imports(served):
 
 def test_status_report_check_passes_and_lists_every_process(served, layer):
     server, processes, _ = served
-    proc = layer.cli("status", "--report", str(server.report_path), "--check", "--run",
+    proc = layer.cli("report", str(server.report_path), "--check", "--run",
                      server.run, "--json")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert {p.pid for p in processes} <= all_pids(json.loads(proc.stdout))
-    text = layer.cli("status", "--report", str(server.report_path), "--check", "--run",
+    text = layer.cli("report", str(server.report_path), "--check", "--run",
                      server.run)
     assert text.returncode == 0, text.stdout + text.stderr
     for p in processes:
@@ -159,7 +159,7 @@ def test_with_the_plugin_excluded_by_vllm_plugins_no_process_reports_and_check_f
     assert completion.usage.completion_tokens == 8
     assert len(processes) == 3  # API server, engine core, worker
     assert server.report_lines() == []
-    proc = layer.cli("status", "--report", str(server.report_path), "--check", "--run",
+    proc = layer.cli("report", str(server.report_path), "--check", "--run",
                      server.run)
     assert proc.returncode != 0
     assert str(server.report_path) in proc.stdout + proc.stderr

@@ -11,8 +11,9 @@ import pytest
 from tests import forks
 from tests.conftest import AFFECTED, FIXED
 from vllm_patches.core.catalog import get_patch
-from vllm_patches.source.edit import (BEGIN, END, EditError, has_block, newline_of, patch_text,
-                               split_lines, unpatch_text)
+from vllm_patches.core.markers import BEGIN, END, has_block
+from vllm_patches.core.sourcefile import newline_of, split_lines
+from vllm_patches.source.edit import EditError, patch_text, unpatch_text
 from vllm_patches.core.state import MODIFIED, PATCHED, PRE_FIX, classify
 
 STABLE = "gemma4-mtp-stable-lm-head"

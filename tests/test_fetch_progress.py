@@ -7,7 +7,8 @@ from tests.helpers import run_cli
 
 @pytest.mark.slow
 @pytest.mark.parametrize("args", [["diff", "--release", "0.99.0"],
-                                  ["apply", "--dry-run", "--release", "0.99.0"]])
+                                  ["export", "stop-string-earliest-match", "--release",
+                                   "0.99.0"]])
 def test_a_release_not_in_the_cache_is_announced_then_its_failure_is_one_sentence(tmp_path,
                                                                                  args):
     proc = run_cli(*args, VLLM_PATCHES_CACHE=str(tmp_path / "cache"))

@@ -1,4 +1,5 @@
-"""The harness pieces that ``vllm-patches verify`` adds, against the real vLLM 0.22.1."""
+"""The Gemma 4 MTP proof's model shell and stand-in proposer against the real vLLM 0.22.1,
+and the generic import helpers of the GPU checks (``verify.gpu.imports``)."""
 
 import pytest
 
@@ -71,7 +72,7 @@ def no_xgrammar(monkeypatch):
 def test_where_xgrammar_cannot_be_imported_a_stand_in_takes_its_names(no_xgrammar):
     import importlib.util
 
-    from vllm_patches.verify.gpu import harness
+    from vllm_patches.verify.gpu import imports as harness
 
     assert harness.stand_in_for_xgrammar() is True
     assert harness.stand_in_for_xgrammar() is True  # once is enough, and it stays
@@ -99,7 +100,7 @@ def test_an_importable_xgrammar_is_used_as_it_is(no_xgrammar, monkeypatch, tmp_p
                                            if type(f).__name__ != "Blocker"])
     monkeypatch.syspath_prepend(str(tmp_path))
 
-    from vllm_patches.verify.gpu import harness
+    from vllm_patches.verify.gpu import imports as harness
 
     assert harness.stand_in_for_xgrammar() is False
     assert sys.modules["xgrammar"].REAL is True
@@ -156,7 +157,7 @@ def test_on_cuda_the_stream_functions_come_back_and_a_side_stream_is_current(fak
                                                                              monkeypatch):
     import torch
 
-    from vllm_patches.verify.gpu import harness
+    from vllm_patches.verify.gpu import imports as harness
 
     saved = {name: getattr(torch.cuda, name) for name in harness.STREAM_FUNCTIONS}
     with harness.keep_torch_cuda_streams():
@@ -174,7 +175,7 @@ def test_on_cuda_the_stream_functions_come_back_and_a_side_stream_is_current(fak
 def test_without_cuda_the_imports_are_left_as_they_are(fake_cuda, monkeypatch):
     import torch
 
-    from vllm_patches.verify.gpu import harness
+    from vllm_patches.verify.gpu import imports as harness
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with harness.keep_torch_cuda_streams():

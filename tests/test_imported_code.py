@@ -21,7 +21,7 @@ import pytest
 from tests.helpers import run_cli, run_python
 from vllm_patches.core.catalog import get_patch, load_catalog
 from vllm_patches.core.detect import find_vllm
-from vllm_patches.core.importfile import Kind, find_module_file
+from vllm_patches.core.importfile import FileKind, find_module_file
 from vllm_patches.core.state import patch_status
 from vllm_patches.source.edit import patch_text
 
@@ -118,15 +118,15 @@ def _parent_is_a_module(tree):
 
 
 TRANSFORMS = {
-    "release": (lambda tree: None, Kind.SOURCE),
-    "sourceless bytecode": (_sourceless, Kind.BYTECODE),
-    "__pycache__ only": (_cache_only, Kind.ABSENT),
-    "extension beside the source": (_extension_beside_source, Kind.EXTENSION),
-    "package beside the module": (_package_beside_module, Kind.SOURCE),
-    "folder beside the module": (_folder_beside_module, Kind.SOURCE),
-    "folder only": (_folder_only, Kind.ABSENT),
-    "sourceless parent package": (_parent_sourceless, Kind.SOURCE),
-    "parent is a module": (_parent_is_a_module, Kind.ABSENT),
+    "release": (lambda tree: None, FileKind.SOURCE),
+    "sourceless bytecode": (_sourceless, FileKind.BYTECODE),
+    "__pycache__ only": (_cache_only, FileKind.ABSENT),
+    "extension beside the source": (_extension_beside_source, FileKind.EXTENSION),
+    "package beside the module": (_package_beside_module, FileKind.SOURCE),
+    "folder beside the module": (_folder_beside_module, FileKind.SOURCE),
+    "folder only": (_folder_only, FileKind.ABSENT),
+    "sourceless parent package": (_parent_sourceless, FileKind.SOURCE),
+    "parent is a module": (_parent_is_a_module, FileKind.ABSENT),
 }
 
 

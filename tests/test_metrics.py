@@ -26,7 +26,8 @@ from tests.helpers import cli_runner
 from vllm_patches._version import __version__
 from vllm_patches.cli.main import cli
 from vllm_patches.runtime import importhook, metrics, scrape
-from vllm_patches.runtime.patcher import Outcome
+from vllm_patches.core.words import Outcome
+from vllm_patches.runtime.patcher import Result
 
 VERSIONS = {"vllm_version": "0.22.1", "vllm_patches_version": __version__}
 
@@ -61,9 +62,8 @@ def key(**labels) -> tuple:
 # The exporter ------------------------------------------------------------------------------
 def test_a_process_that_armed_and_judged_patches_sets_one_gauge_per_state(exporter):
     exporter.armed()
-    exporter.record([Outcome("p-applied", "applied", ""), Outcome("p-skipped", "skipped", ""),
-                     Outcome("p-refused", "refused", ""), Outcome("p-failed", "failed", ""),
-                     Outcome("p-inherited", "inherited", "")])
+    exporter.record([Result(f"p-{o}", o, "") for o in (
+        Outcome.APPLIED, Outcome.SKIPPED, Outcome.REFUSED, Outcome.FAILED, Outcome.INHERITED)])
     found = our_families()
     assert set(found) == set(metrics.FAMILIES)
     for name, family in found.items():
@@ -83,8 +83,8 @@ def test_a_process_that_armed_and_judged_patches_sets_one_gauge_per_state(export
 
 def test_a_patch_whose_outcome_changes_leaves_its_old_state(exporter):
     exporter.armed()
-    exporter.record([Outcome("p", "refused", "")])
-    exporter.record([Outcome("p", "applied", "")])
+    exporter.record([Result("p", Outcome.REFUSED, "")])
+    exporter.record([Result("p", Outcome.APPLIED, "")])
     found = our_families()
     assert values(found[metrics.IN_PLACE]) == {key(patch="p"): 1.0}
     assert values(found[metrics.NOT_IN_PLACE]) == {key(patch="p", outcome="refused"): 0.0}
@@ -95,7 +95,7 @@ def test_metrics_off_touches_no_registry(exporter, monkeypatch, off):
     monkeypatch.setenv(metrics.METRICS_ENV, off)
     before = set(prometheus_client.REGISTRY._names_to_collectors)
     exporter.armed()
-    exporter.record([Outcome("p", "applied", "")])
+    exporter.record([Result("p", Outcome.APPLIED, "")])
     assert set(prometheus_client.REGISTRY._names_to_collectors) == before
     assert our_families() == {}
     assert exporter._STATE["gauges"] is None and not exporter._STATE["armed"]
@@ -108,7 +108,7 @@ def test_a_registry_that_refuses_the_gauges_costs_the_metrics_never_the_process(
     try:
         with caplog.at_level(logging.WARNING, logger="vllm_patches"):
             exporter.armed()
-            exporter.record([Outcome("p", "applied", "")])
+            exporter.record([Result("p", Outcome.APPLIED, "")])
         assert [r.getMessage() for r in caplog.records] == [
             caplog.records[0].getMessage()]  # one warning, not one per call
         assert "cannot export its metrics" in caplog.records[0].getMessage()
@@ -192,7 +192,7 @@ def test_status_metrics_shows_each_patch_with_its_processes(pages):
 
 def test_status_metrics_json_and_the_exporters_own_page(pages, exporter):
     exporter.armed()
-    exporter.record([Outcome("stop-token-ids-in-vocab", "applied", "")])
+    exporter.record([Result("stop-token-ids-in-vocab", Outcome.APPLIED, "")])
     url = pages(metrics=prometheus_client.generate_latest().decode())
     result = status_metrics(url + "/metrics", "--json")
     assert result.exit_code == 0, result.stderr
@@ -315,3 +315,24 @@ def test_the_alert_rules_fire_exactly_where_a_pod_serves_without_a_fix():
     assert promql.firing("VllmPatchesApiServerOnly", pages) == {("test", "api-only"): 0.0}
     assert set(promql.RULES) == {"VllmPatchMissing", "VllmPatchesNotArmed",
                                  "VllmPatchesApiServerOnly"}
+
+
+def test_report_metrics_is_the_same_reader_as_status_metrics(pages):
+    url = pages(metrics=server_page(patches={**GOOD, "prompt-negative-token-ids": (
+        1, 0, {"failed": 2})}))
+    for verb in ("status", "report"):
+        result = cli_runner().invoke(cli, [verb, "--metrics", url, "--check",
+                                           "stop-token-ids-in-vocab", "--json"])
+        assert result.exit_code == 0, (verb, result.stderr)  # the failing patch not asked
+        assert [p["id"] for p in json.loads(result.stdout)["patches"]] == [
+            "stop-token-ids-in-vocab"]
+        failing = cli_runner().invoke(cli, [verb, "--metrics", url, "--check"])
+        assert failing.exit_code == 1
+        assert "prompt-negative-token-ids failed in 2 process(es)" in failing.stderr
+
+
+def test_report_needs_a_file_or_metrics_and_not_run_with_metrics():
+    bare = cli_runner().invoke(cli, ["report"])
+    assert bare.exit_code == 2 and "Give the report FILE" in bare.stderr
+    both = cli_runner().invoke(cli, ["report", "--metrics", "http://127.0.0.1:1/", "--run", "r"])
+    assert both.exit_code == 2 and "--metrics reads a running server" in both.stderr

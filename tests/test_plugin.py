@@ -182,10 +182,10 @@ def test_a_vllm_process_that_never_imports_a_target_still_proves_the_plugin_load
     assert report_lines(report) == []
     (armed,) = report_lines(report, "armed")
     assert (armed["pid"], armed["via"], armed["patches"]) == (result["pid"], "plugin", [STABLE])
-    shown = run_cli("status", "--report", str(report), "--check", "--run", armed["run"])
+    shown = run_cli("report", str(report), "--check", "--run", armed["run"])
     assert shown.returncode == 0, shown.stderr
     assert "1 process(es) armed; target not imported" in shown.stdout
-    asked = run_cli("status", "--report", str(report), "--check", "--run", armed["run"], STABLE)
+    asked = run_cli("report", str(report), "--check", "--run", armed["run"], STABLE)
     assert asked.returncode == 1 and "no evidence" in asked.stderr
 
 

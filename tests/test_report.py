@@ -27,8 +27,8 @@ RUN = "20260101T000000Z-1-0badc0de"  # the run of the lines a test writes, unles
 WRITER = """
 import sys
 from vllm_patches.runtime import report
-from vllm_patches.runtime.patcher import Outcome
-outcomes = [Outcome(i, o, "message") for i, o in {pairs!r}]
+from vllm_patches.runtime.patcher import Result
+outcomes = [Result(i, o, "message") for i, o in {pairs!r}]
 for _ in range({times}):
     report.record(outcomes, "0.22.1", ("plugin",))
 """
@@ -59,7 +59,7 @@ def write_report(path, *codes: str, run: str = RUN) -> None:
 
 def check(path, *args: str, run: str = RUN):
     """``vllm-patches status --report PATH --check --run RUN ARGS``."""
-    return run_cli("status", "--report", str(path), "--check", "--run", run, *args)
+    return run_cli("report", str(path), "--check", "--run", run, *args)
 
 
 # Writing ----------------------------------------------------------------------------
@@ -101,11 +101,11 @@ def test_processes_appending_at_once_never_mix_their_lines(tmp_path):
 
 
 def test_without_the_variable_nothing_is_written(tmp_path, monkeypatch):
-    from vllm_patches.runtime.patcher import Outcome
+    from vllm_patches.runtime.patcher import Result
 
     monkeypatch.delenv(report.REPORT_ENV, raising=False)
     monkeypatch.chdir(tmp_path)
-    report.record([Outcome(STABLE, "applied", "message")], "0.22.1")
+    report.record([Result(STABLE, "applied", "message")], "0.22.1")
     assert list(tmp_path.iterdir()) == []
 
 
@@ -161,11 +161,11 @@ def test_a_line_is_json_whatever_the_strings_hold(text):
     assert json.loads(encoded) == fields
 
 
-# Reading: vllm-patches status --report ------------------------------------------
+# Reading: vllm-patches report FILE -----------------------------------------------
 def test_status_report_shows_one_row_per_process(tmp_path):
     path = tmp_path / "report.jsonl"
     write_report(path, writer(), writer(), writer(outcome="failed"))
-    proc = run_cli("status", "--report", str(path))
+    proc = run_cli("report", str(path))
     assert proc.returncode == 0, proc.stderr
     assert "3 process(es)" in proc.stdout
     processes = proc.stdout.partition(" run(s) in this report")[0].rsplit("\n", 1)[0]
@@ -178,7 +178,7 @@ def test_status_report_shows_one_row_per_process(tmp_path):
 def test_status_report_as_json(tmp_path):
     path = tmp_path / "report.jsonl"
     write_report(path, writer())
-    data = json.loads(run_cli("status", "--report", str(path), "--json").stdout)
+    data = json.loads(run_cli("report", str(path), "--json").stdout)
     (process,) = data["processes"]
     assert process["via"] == "plugin" and process["vllm"] == "0.22.1"
     assert process["patches"][STABLE]["outcome"] == "applied"
@@ -196,7 +196,7 @@ def test_status_report_check_exits_1_when_a_process_could_not_apply_a_patch(tmp_
 def test_status_report_can_be_limited_to_some_patches(tmp_path):
     path = tmp_path / "report.jsonl"
     write_report(path, writer())
-    data = json.loads(run_cli("status", "--report", str(path), "--json", STABLE).stdout)
+    data = json.loads(run_cli("report", str(path), "--json", STABLE).stdout)
     assert list(data["processes"][0]["patches"]) == [STABLE]
 
 
@@ -205,12 +205,12 @@ def test_unreadable_lines_are_counted_not_fatal(tmp_path):
     write_report(path, writer())
     with path.open("a") as fh:
         fh.write('{"pid": 1, "patch": "x"\nnot json\n')
-    proc = run_cli("status", "--report", str(path))
+    proc = run_cli("report", str(path))
     assert proc.returncode == 0 and "2 unreadable line(s) ignored" in proc.stdout
 
 
 def test_a_missing_report_is_one_sentence_and_exit_2(tmp_path):
-    proc = run_cli("status", "--report", str(tmp_path / "nope.jsonl"))
+    proc = run_cli("report", str(tmp_path / "nope.jsonl"))
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and "VLLM_PATCHES_REPORT" in proc.stderr
     assert not (tmp_path / "nope.jsonl").exists()
@@ -219,8 +219,10 @@ def test_a_missing_report_is_one_sentence_and_exit_2(tmp_path):
 def test_report_does_not_combine_with_target(tmp_path):
     path = tmp_path / "report.jsonl"
     write_report(path, writer())
-    proc = run_cli("status", "--report", str(path), "--target", str(tmp_path))
-    assert proc.returncode == 2 and "--report" in proc.stderr
+    old = run_cli("status", "--report", str(path), "--target", str(tmp_path))
+    assert old.returncode == 2 and "--report" in old.stderr
+    proc = run_cli("report", str(path), "--target", str(tmp_path))
+    assert proc.returncode == 2 and "--target" in proc.stderr
 
 
 # status --report --check: exit 0 only on evidence -----------------------------------
@@ -298,7 +300,7 @@ def test_without_check_a_report_without_evidence_is_shown_not_a_crash(tmp_path, 
     path = tmp_path / "report.jsonl"
     path.write_bytes(content if isinstance(content, bytes) else content.encode())
     for args in ((), ("--json",)):
-        proc = run_cli("status", "--report", str(path), *args)
+        proc = run_cli("report", str(path), *args)
         assert proc.returncode == 0 and proc.stderr == "", proc.stderr
     assert json.loads(proc.stdout)["processes"] == []
 
@@ -339,7 +341,7 @@ def test_check_fails_when_some_lines_cannot_be_read(tmp_path):
     write_report(path, writer())
     with path.open("a") as fh:
         fh.write(patch_line(pid="4242", outcome="failed"))
-    assert run_cli("status", "--report", str(path)).returncode == 0
+    assert run_cli("report", str(path)).returncode == 0
     proc = check(path)
     assert proc.returncode == 1 and "1 line" in proc.stderr and proc.stderr.count("\n") == 1
 
@@ -357,13 +359,13 @@ def test_a_process_that_armed_but_never_imported_a_target_is_shown_apart(tmp_pat
     path = tmp_path / "report.jsonl"
     write_report(path, armer(via="pth"), writer())
     (armed,) = [e for e in lines_of(path) if e["event"] == "armed"]
-    proc = run_cli("status", "--report", str(path))
+    proc = run_cli("report", str(path))
     assert proc.returncode == 0
     assert "1 process(es)" in proc.stdout
     head, _, armed_part = proc.stdout.partition("armed; target not imported")
     assert armed_part, proc.stdout
     assert str(armed["pid"]) in armed_part and str(armed["pid"]) not in head
-    data = json.loads(run_cli("status", "--report", str(path), "--json").stdout)
+    data = json.loads(run_cli("report", str(path), "--json").stdout)
     assert [p["pid"] for p in data["armed_target_not_imported"]] == [armed["pid"]]
     assert [p["armed"] for p in data["armed_target_not_imported"]] == ["all"]
     assert len(data["processes"]) == 1
@@ -373,7 +375,7 @@ def test_a_process_that_armed_then_patched_is_one_row_with_its_outcomes(tmp_path
     path = tmp_path / "report.jsonl"
     write_report(path, armer() + writer())
     assert len({e["pid"] for e in lines_of(path)}) == 1
-    data = json.loads(run_cli("status", "--report", str(path), "--json").stdout)
+    data = json.loads(run_cli("report", str(path), "--json").stdout)
     (process,) = data["processes"]
     assert process["armed"] == "all" and process["patches"][STABLE]["outcome"] == "applied"
     assert data["armed_target_not_imported"] == []
@@ -392,5 +394,21 @@ def test_a_report_of_armed_processes_only_proves_the_plugin_loaded_but_no_patch(
 def test_an_armed_process_is_shown_under_the_patches_it_armed(tmp_path):
     path = tmp_path / "report.jsonl"
     path.write_text(armed_line(pid=11, patches=[RELOAD]) + armed_line(pid=12, patches="all"))
-    data = json.loads(run_cli("status", "--report", str(path), "--json", STABLE).stdout)
+    data = json.loads(run_cli("report", str(path), "--json", STABLE).stdout)
     assert [p["pid"] for p in data["armed_target_not_imported"]] == [12]
+
+
+@pytest.mark.parametrize("extra", [(), ("--json",), ("--check", "--run", RUN)],
+                         ids=["table", "json", "check"])
+def test_the_old_status_report_spelling_reads_the_same_with_a_notice(tmp_path, extra):
+    """``status --report FILE`` (now ``vllm-patches report FILE``) works for one release:
+    the same output and exit code, one line on stderr."""
+    path = tmp_path / "report.jsonl"
+    write_report(path, writer(), writer(outcome="failed"))
+    new = run_cli("report", str(path), *extra)
+    old = run_cli("status", "--report", str(path), *extra)
+    assert (old.returncode, old.stdout) == (new.returncode, new.stdout)
+    assert new.returncode == (1 if "--check" in extra else 0)
+    assert old.stderr.splitlines() == [
+        "vllm-patches: warning: status --report FILE is deprecated and goes in the next "
+        "release; use vllm-patches report FILE.", *new.stderr.splitlines()]

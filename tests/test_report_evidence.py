@@ -55,7 +55,7 @@ def assert_refused_once(proc, words: str) -> None:
 
 
 def status(path, *args: str):
-    return run_cli("status", "--report", str(path), *args, timeout=GUARD)
+    return run_cli("report", str(path), *args, timeout=GUARD)
 
 
 def assert_one_sentence(proc, code: int, words: str) -> None:
@@ -314,7 +314,7 @@ def test_lines_from_before_runs_are_no_evidence_for_a_run(own):
 
 
 def test_run_is_a_report_option(own):
-    assert_one_sentence(run_cli("status", "--run", RUN, timeout=GUARD), 2, "--report")
+    assert_one_sentence(run_cli("status", "--run", RUN, timeout=GUARD), 2, "report FILE")
     path = own / "report.jsonl"
     write_report(path, writer())
     assert_one_sentence(status(path, "--check", "--run", " "), 2, "--run needs a run id")

@@ -27,7 +27,8 @@ from tests.helpers import REPO, cli_runner, python_env, run_cli, run_scenario
 from vllm_patches.cli import main as cli_module
 from vllm_patches.source import plan as source  # noqa: F401  (imported before seteuid)
 from vllm_patches.core.catalog import get_patch
-from vllm_patches.source.edit import patch_text, split_lines
+from vllm_patches.core.sourcefile import split_lines
+from vllm_patches.source.edit import patch_text
 from vllm_patches.source.record import STATE_DIR, load, sha256_of
 from vllm_patches.core.releases import release_tree
 from vllm_patches.core.sourcefile import decode_source
@@ -155,7 +156,9 @@ def test_json_output_lists_each_patch_outcome(tmp_path):
 
 # Diffs -------------------------------------------------------------------------
 @pytest.mark.parametrize("drift", ["none", "crlf", "no_final_newline"])
-def test_dry_run_diff_goes_through_git_apply_and_writes_nothing(tmp_path, drift):
+@pytest.mark.parametrize("command", [("diff",), ("apply", "--dry-run")],
+                         ids=["diff", "apply --dry-run (deprecated)"])
+def test_the_diff_goes_through_git_apply_and_writes_nothing(tmp_path, drift, command):
     tree = small_tree(tmp_path)
     if drift != "none":
         text = (tree / MODULE).read_bytes().decode()
@@ -163,9 +166,13 @@ def test_dry_run_diff_goes_through_git_apply_and_writes_nothing(tmp_path, drift)
     original = (tree / MODULE).read_bytes()
     before = snapshot(tree)
     proc = subprocess.run(  # bytes: the diff of a CRLF file holds CRs
-        [sys.executable, "-m", "vllm_patches", "apply", "--dry-run", "--target", str(tree)],
+        [sys.executable, "-m", "vllm_patches", *command, "--target", str(tree)],
         env=python_env(), capture_output=True)
     assert proc.returncode == 0, proc.stderr
+    notices = [line for line in proc.stderr.decode().splitlines() if "deprecated" in line]
+    assert notices == ([] if command == ("diff",) else [
+        "vllm-patches: warning: apply --dry-run is deprecated and goes in the next release; "
+        "use vllm-patches diff (the same diff, --json too)."])
     assert f"{STABLE} would be applied to {MODULE}".encode() in proc.stderr
     assert snapshot(tree) == before
     patch_file = tmp_path / "fix.patch"
@@ -189,10 +196,25 @@ def test_diff_of_a_release_needs_no_vllm_and_leaves_the_cache_alone(tmp_path):
     assert snapshot(cached) == before
 
 
-def test_apply_with_release_is_refused_unless_dry_run():
+def test_diff_json_holds_the_results_and_the_same_diff(tmp_path):
+    tree = small_tree(tmp_path)
+    plain = cli("diff", "--target", str(tree))
+    data = json.loads(cli("diff", "--target", str(tree), "--json").stdout)
+    assert plain.stdout.startswith("diff --git ") and data["diff"] == plain.stdout
+    assert STABLE in {r["id"] for r in data["results"]}
+
+
+def test_export_of_a_release_is_the_mbox_for_git_am():
+    proc = cli("export", STABLE, "--release", "0.22.1")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("From 0000000000000000000000000000000000000000 ")
+    assert f"diff --git a/{MODULE} b/{MODULE}\n" in proc.stdout
+
+
+def test_apply_with_release_is_refused_and_points_to_diff():
     proc = cli("apply", "--release", "0.22.1")
     assert proc.returncode == 2
-    assert "--dry-run" in one_error_line(proc)
+    assert "use it with diff or export" in one_error_line(proc)
 
 
 def git(tree: Path, *args: str) -> str:
@@ -212,12 +234,16 @@ def fork_checkout(tmp_path: Path, crlf: bool = False) -> Path:
     return tree
 
 
+@pytest.mark.parametrize("command", [("export", STABLE), ("diff", STABLE, "--mail")],
+                         ids=["export", "diff --mail (deprecated)"])
 @pytest.mark.parametrize("line_ends", ["LF", "CRLF"])
-def test_mail_goes_through_git_am_on_a_fork_checkout(tmp_path, line_ends):
+def test_mail_goes_through_git_am_on_a_fork_checkout(tmp_path, line_ends, command):
     tree = fork_checkout(tmp_path, crlf=line_ends == "CRLF")
     original = (tree / MODULE).read_bytes()
     mbox = tmp_path / "fix.mbox"
-    assert cli("diff", STABLE, "--target", str(tree), "--mail", "-o", str(mbox)).returncode == 0
+    written = cli(*command, "--target", str(tree), "-o", str(mbox))
+    assert written.returncode == 0, written.stderr
+    assert ("diff --mail is deprecated" in written.stderr) == (command[0] == "diff")
     git(tree, "am", *(["--keep-cr"] if line_ends == "CRLF" else []), str(mbox))
     assert git(tree, "log", "-1", "--format=%s").strip() == PATCH.title
     assert (tree / MODULE).read_bytes() == patched_bytes(original)
@@ -336,7 +362,7 @@ def test_a_fork_edit_inside_a_target_method_is_refused_until_forced(tmp_path, me
 
     # No ID: every patch the tree needs. A gate (a Docker build, CI) must not pass while
     # the fix is missing, so a patch held back by the fork's change exits 1, dry run too.
-    for args in (("apply",), ("apply", "--dry-run")):
+    for args in (("apply",), ("diff",)):
         blocked = cli(*args, "--target", str(tree))
         assert blocked.returncode == 1 and "Traceback" not in blocked.stderr
         [line] = [x for x in blocked.stderr.splitlines() if x.startswith("vllm-patches: ")]
@@ -412,7 +438,6 @@ def test_a_fork_line_equal_to_our_marker_is_refused_and_nothing_written(tmp_path
 
 VERBS = {  # each command that reads the target module, as a user types it
     "apply": ("apply",),
-    "apply --dry-run": ("apply", "--dry-run"),
     "revert": ("revert",),
     "status": ("status",),
     "diff": ("diff",),
@@ -462,8 +487,7 @@ def test_a_module_that_is_not_a_file_is_one_sentence(tmp_path, kind, verb):
     assert snapshot(tree) == before and not (tree / STATE_DIR).exists()
 
 
-@pytest.mark.parametrize("command", [("diff",), ("diff", "--mail"), ("export", STABLE)],
-                         ids=["diff", "diff --mail", "export"])
+@pytest.mark.parametrize("command", [("diff",), ("export", STABLE)], ids=["diff", "export"])
 @pytest.mark.parametrize("output", ["no-such-folder/fix.patch", "a-folder", "a-file/fix.patch"])
 def test_output_that_cannot_be_written_is_one_sentence(tmp_path, command, output):
     tree = small_tree(tmp_path)
@@ -555,8 +579,8 @@ def test_read_only_tree_suggests_the_runtime_hook(unprivileged):
         before = snapshot(tree)
         # Read-only work first, as ourselves: it imports what the command needs
         # (nobody cannot read the interpreter's folders under /root).
-        assert cli_runner().invoke(cli_module.cli, ["apply", "--dry-run", "--target",
-                                                str(tree)]).exit_code == 0
+        assert cli_runner().invoke(cli_module.cli, ["diff", "--target", str(tree)]
+                                  ).exit_code == 0
         result = unprivileged(lambda: cli_runner().invoke(
             cli_module.cli, ["apply", "--target", str(tree)]))
         assert result.exit_code == 2, result.output
@@ -628,7 +652,7 @@ def test_without_target_the_installed_vllm_is_patched(tmp_path):
 
 @pytest.mark.skipif(importlib.util.find_spec("vllm") is not None, reason="vLLM is installed")
 def test_without_target_and_without_vllm_says_what_to_give():
-    proc = cli("apply", "--dry-run")
+    proc = cli("diff")
     assert proc.returncode == 2 and "--target DIR" in one_error_line(proc)
 
 

@@ -19,6 +19,7 @@ import pytest
 from tests.helpers import run_cli
 from vllm_patches.core.catalog import get_patch, load_catalog
 from vllm_patches.core.releases import release_tree
+from vllm_patches.core.words import Outcome
 from vllm_patches.source import plan as source
 from vllm_patches.source.record import RECORD_NAME, STATE_DIR, load, sha256_of
 
@@ -86,7 +87,7 @@ def test_the_later_fix_reverts_alone_and_leaves_the_first_in_step(tree, tmp_path
     assert source.apply(tree).ok
 
     reverted = source.revert(tree, [get_patch(LATER)])
-    assert [r.outcome for r in reverted.results] == [source.REVERTED]
+    assert [r.outcome for r in reverted.results] == [Outcome.REVERTED]
     assert (tree / SAMPLING).read_bytes() == (only_first / SAMPLING).read_bytes()
     assert load(tree).get(FIRST).files[SAMPLING].after == sha256_of((tree / SAMPLING).read_bytes())
     seen = status(tree)
@@ -100,7 +101,7 @@ def test_the_later_fix_reverts_alone_and_leaves_the_first_in_step(tree, tmp_path
 def test_the_first_fix_is_reverted_only_after_the_later_one(tree):
     assert source.apply(tree).ok
     refused = source.revert(tree, [get_patch(FIRST)])
-    assert [r.outcome for r in refused.results] == [source.REFUSED]
+    assert [r.outcome for r in refused.results] == [Outcome.REFUSED]
     assert f"revert {LATER} first" in refused.results[0].message
 
 
@@ -131,5 +132,5 @@ def test_after_a_reinstall_revert_drops_both_records(tree):
         (tree / rel).write_bytes(data)
     reverted = source.revert(tree)
     assert reverted.ok, [r.message for r in reverted.results]
-    assert {r.outcome for r in reverted.results} == {source.NOT_APPLIED}
+    assert {r.outcome for r in reverted.results} == {Outcome.NOT_APPLIED}
     assert files_of(tree) == original

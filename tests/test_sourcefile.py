@@ -150,7 +150,7 @@ def test_backport_reads_and_writes_a_latin1_branch_in_latin1(tmp_path, release):
     commit_all(repo, "vLLM 0.22.1, stored in Latin-1")
     git(repo, "tag", "v0.22.1")
 
-    proc = run_cli("backport", "--repo", str(repo), "--onto", "main", "--patch", STABLE)
+    proc = run_cli("backport", "--repo", str(repo), "--onto", "main", STABLE)
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr
     committed = subprocess.run(["git", "show", f"backport/{STABLE}/main:{MTP}"], cwd=repo,

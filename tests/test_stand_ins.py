@@ -1,4 +1,4 @@
-"""``verify.stand_ins``: inert modules for the backends a vLLM module imports at load and a
+"""``verify.kit.stand_ins``: inert modules for the backends a vLLM module imports at load and a
 check never calls. Several checks share one process (``verify`` runs the CPU checks of a
 release together), so what one check asked for must not change what the next one sees."""
 
@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from vllm_patches.verify import stand_ins
+from vllm_patches.verify.kit import stand_ins
 
 ABSENT = ("vllm_patches_absent_a", "vllm_patches_absent_b")
 

@@ -1,89 +1,107 @@
-"""One arm process: its configuration travels as arguments, it stops at the first error
-and says where, and it orders the sizes so that no eager call can hide a stale graph."""
-
-import json
-import subprocess
-import sys
+"""The GPU checks' generic helpers, on the CPU: each case in a process of its own (a crash or
+a hang stays there), replay against eager size by size, and one arm's line from its cases."""
 
 import pytest
+import torch
 
-from tests.helpers import python_env
-from vllm_patches.verify.gpu.arm import (
-    CAPTURED_SIZES,
-    DEFAULT_SIZES,
-    ArmConfig,
-    error_text,
-    graph_sizes_first,
-)
+from vllm_patches.verify.gpu import graphs, isolated
 
-SMALL = ("--vocab", "4096", "--hidden", "32", "--trials", "2", "--device", "cpu")
+CASES = '''import os, signal, time
 
 
-def test_a_config_survives_the_trip_through_the_command_line():
-    config = ArmConfig(arm="control", scenario="reload", tp=4, mode="ranks", sizes=(1, 3, 70),
-                       trials=7, vocab=8192, hidden=64, device="cpu", backend="gloo",
-                       kv_fraction=0.125, seed=3)
-    assert ArmConfig.from_argv(config.argv()) == config
+def case(case, **settings):
+    if case == "segv":
+        os.kill(os.getpid(), signal.SIGSEGV)
+    if case == "hang":
+        time.sleep(60)
+    if case == "broken":
+        raise ImportError("no module named gemma")
+    return {"status": "ok", "sizes": [{"size": 1, "path": "graph 1", "matched": 1,
+                                       "total": 1, "error": None}], "trials": 1,
+            "settings": settings}
+'''
 
 
-def test_defaults_are_the_gemma4_assistants_real_sizes():
-    config = ArmConfig(arm="patched", scenario="capture")
-    assert (config.vocab, config.hidden, config.centroids, config.top_k) == (262144, 256, 2048, 32)
-    assert set(CAPTURED_SIZES) <= set(DEFAULT_SIZES)
-    assert any(s > max(CAPTURED_SIZES) for s in DEFAULT_SIZES)  # the eager fallback
+@pytest.fixture
+def cases_file(tmp_path):
+    path = tmp_path / "check.py"
+    path.write_text(CASES)
+    return path
 
 
-def test_an_unknown_arm_is_refused():
-    with pytest.raises(SystemExit):
-        ArmConfig.from_argv(["--arm", "both", "--scenario", "capture"])
+def test_each_case_runs_in_its_own_process_and_a_crash_or_hang_stays_there(cases_file,
+                                                                          monkeypatch):
+    monkeypatch.setenv("VLLM_PATCHES", "none")  # the control
+    results = isolated.run_cases(str(cases_file), "case", [
+        {"case": "segv"}, {"case": "hang"}, {"case": "fine", "vocab": 7}, {"case": "broken"}],
+        timeout=5)
+    segv, hang, fine, broken = results
+    assert segv["status"] == graphs.CRASHED and "SIGSEGV" in segv["error"]
+    assert hang["status"] == graphs.TIMEOUT and "5 s" in hang["error"]
+    assert fine["status"] == "ok" and fine["settings"] == {"vocab": 7}
+    assert fine["arm"] == "control" and fine["applied"] == {}
+    assert broken["status"] == graphs.SETUP_ERROR
+    assert broken["error"] == "ImportError: no module named gemma"
+    assert [r["case"] for r in results] == ["segv", "hang", "fine", "broken"]
+
+
+def test_the_arm_is_the_control_exactly_where_the_selection_is_none(monkeypatch):
+    monkeypatch.setenv("VLLM_PATCHES", "none")
+    assert isolated.current_arm() == "control"
+    monkeypatch.setenv("VLLM_PATCHES", "gemma4-mtp-stable-lm-head")
+    assert isolated.current_arm() == "patched"
+
+
+def test_replay_against_eager_counts_every_element_and_stops_at_the_first_error():
+    rows = []
+
+    def trial(size, number):
+        if size == 8:
+            raise RuntimeError("CUDA error: an illegal memory access was encountered\nmore")
+        got = torch.arange(size)
+        return got, torch.where(got == 1, -1, got) if size == 4 else got
+
+    with pytest.raises(RuntimeError):
+        graphs.compare(graphs.graph_sizes_first([8, 65, 1, 4], (1, 4, 8)), 3,
+                       lambda s: f"graph {s}", trial, rows)
+    assert [(r["size"], r["matched"], r["total"], r["error"]) for r in rows] == [
+        (1, 3, 3, None), (4, 9, 12, None),
+        (8, 0, 0, "CUDA error: an illegal memory access was encountered")]
 
 
 def test_graph_sizes_come_first_and_eager_sizes_last():
-    assert graph_sizes_first([65, 1, 200, 3, 64, 3]) == [1, 3, 64, 65, 200]
+    assert graphs.graph_sizes_first([65, 1, 200, 3, 64, 3], (1, 2, 4, 64)) == [1, 3, 64, 65, 200]
 
 
 def test_errors_read_as_their_first_line():
-    assert error_text(RuntimeError("CUDA error: an illegal memory access was encountered\n"
-                                   "CUDA kernel errors might be asynchronously reported")) == \
-        "CUDA error: an illegal memory access was encountered"
-    assert error_text(KeyError("x")) == "KeyError: 'x'"
-    assert error_text(ValueError()) == "ValueError"
+    assert graphs.error_text(RuntimeError("CUDA error: an illegal memory access\nasync")) == \
+        "CUDA error: an illegal memory access"
+    assert graphs.error_text(KeyError("x")) == "KeyError: 'x'"
+    assert graphs.error_text(ValueError()) == "ValueError"
 
 
-@pytest.fixture(scope="module")
-def arm_023_reload(release):
-    """Both arms of the reload scenario on 0.23.0, whose own fix forgets its cache on reload
-    (the two processes run at once)."""
-    env = python_env(release("0.23.0"))
-    procs = {
-        arm: subprocess.Popen([sys.executable, "-m", "vllm_patches.verify.gpu.arm", "--arm", arm,
-                               "--scenario", "reload", *SMALL],
-                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        for arm in ("control", "patched")
-    }
-    out = {}
-    for arm, proc in procs.items():
-        stdout, stderr = proc.communicate(timeout=300)
-        assert proc.returncode == 0, stderr[-3000:]
-        out[arm] = json.loads(stdout.strip().splitlines()[-1])
-    return out
+def case(name, status="ok", rows=((1, 2, 2),), error=None, where=None):
+    return {"case": name, "status": status, "error": error, "where": where, "trials": 2,
+            "sizes": [{"size": s, "path": f"graph {s}", "matched": m, "total": t,
+                       "error": None} for s, m, t in rows]}
 
 
-def test_the_control_stops_at_the_first_error_and_says_where(arm_023_reload):
-    control = arm_023_reload["control"]
-    assert control["status"] == "error"
-    assert control["where"] == "size 1"
-    assert "freed tensor" in control["error"]
-    assert [row["size"] for row in control["sizes"]] == [1]
-    assert control["applied"] == []
+def test_the_bug_shows_where_a_case_crashed_or_one_element_differs():
+    line = graphs.arm_verdict([case("capture", "error", (), "CUDA error: boom", "size 1"),
+                               case("reload", rows=((1, 2, 2), (4, 0, 8)))])
+    assert line["bug"] is True
+    assert line["detail"] == ("capture: crashed at size 1: CUDA error: boom; "
+                              "reload: differs from eager at size(s) 4 (0% identical there)")
+    assert [c["case"] for c in line["data"]["cases"]] == ["capture", "reload"]
 
 
-def test_the_patched_arm_reports_what_it_applied_and_every_size(arm_023_reload):
-    patched = arm_023_reload["patched"]
-    assert patched["status"] == "ok"
-    applied = {o["id"]: o["outcome"] for o in patched["applied"]}
-    assert applied["gemma4-mtp-lm-head-reload"] == "already-applied"  # by the import hook
-    assert [row["size"] for row in patched["sizes"]] == graph_sizes_first(DEFAULT_SIZES)
-    for row in patched["sizes"]:
-        assert row["matched"] == row["total"] == 2 * row["size"]
-    assert patched["vllm"] == "0.23.0"
+def test_no_bug_only_where_every_case_matched_eager_everywhere():
+    line = graphs.arm_verdict([case("capture"), case("reload", rows=((1, 2, 2), (65, 130, 130)))])
+    assert line["bug"] is False
+    assert line["detail"] == ("capture: identical to eager at all 1 sizes, 2 trial(s) each; "
+                              "reload: identical to eager at all 2 sizes, 2 trial(s) each")
+
+
+def test_a_case_that_could_not_start_is_an_error_of_the_arm_never_a_verdict():
+    with pytest.raises(graphs.SetupError, match="reload: no vLLM"):
+        graphs.arm_verdict([case("capture"), case("reload", "setup-error", (), "no vLLM")])

@@ -34,7 +34,7 @@ def verified(release, tmp_path_factory):
         if version not in runs:
             release(version)
             out = tmp_path_factory.mktemp("verify") / "verify.json"
-            proc = run_cli("verify", *MATRIX[version], "--release", version, "--json",
+            proc = run_cli("verify", *MATRIX[version], "--release", version, "-o",
                            str(out), timeout=1200)
             results = json.loads(out.read_text())["results"] if out.exists() else []
             runs[version] = (proc, {r["patch"]: r for r in results})
@@ -85,10 +85,16 @@ def test_a_release_with_the_fix_upstream_is_not_run_and_passes_the_gate(release,
     assert "NOT-RUN" in proc.stdout and "fixed-upstream" in proc.stdout
 
 
-def test_a_patch_without_a_check_cannot_pass(release):
-    without = next(p for p in load_catalog() if check_file(p) is None)
-    proc = run_cli("verify", without.id, "--release", "0.22.1")
-    assert proc.returncode == 1 and "NOT-RUN" in proc.stdout
+def test_a_patch_without_a_check_is_not_run_never_passed(release, tmp_path):
+    release("0.26.0")
+    write_patch(tmp_path, "guard-unchecked", name="round_up",
+                fix=GUARDED.format(name="round_up", body=FUNCTIONS["round_up"]),
+                pre_fix=[print_of("0.26.0", MATH, "round_up")])
+    proc = run_cli("verify", "guard-unchecked", "--release", "0.26.0", "--json",
+                   VLLM_PATCHES_CATALOG=str(tmp_path))
+    assert proc.returncode == 0, proc.stdout + proc.stderr  # NOT-RUN: not a failure
+    [result] = json.loads(proc.stdout)["results"]
+    assert (result["verdict"], result["reason"]) == ("NOT-RUN", "guard-unchecked has no check.py")
 
 
 # A check that takes the shared process down -----------------------------------------------
@@ -134,7 +140,7 @@ def test_a_check_that_crashes_the_shared_process_costs_only_itself(release, tmp_
     release("0.26.0")
     ids = guarded_catalogue(tmp_path, crashing="round_up")  # the first of the shared process
     out = tmp_path / "verify.json"
-    proc = run_cli("verify", *ids, "--release", "0.26.0", "--json", str(out),
+    proc = run_cli("verify", *ids, "--release", "0.26.0", "-o", str(out),
                    VLLM_PATCHES_CATALOG=str(tmp_path))
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "3 check(s) did not finish in the shared process" in proc.stderr

@@ -1,10 +1,10 @@
-"""On a CUDA GPU: ``vllm-patches verify`` shows the bug and the fix in real vLLM releases.
+"""On a CUDA GPU: the Gemma 4 MTP checks show the bug and the fix in real vLLM releases.
 
 Needs the release trees named in ``VLLM_PATCHES_GPU_TREES`` (folders holding
 ``vllm/``, joined with ``:``); tools/gpu_run.sh unpacks them from .bundle/ and
 runs this file with ``pytest -m gpu``. Skipped where there is no CUDA GPU, and
 for a release that no tree there holds. The releases are the newest of each
-recorded shape of the patches (``vllm_patches.verify.gpu.shapes``), as
+recorded shape of the GPU-checked patches (``vllm_patches.verify.gpu.shapes``), as
 tools/gpu_bundle.py bundles them.
 """
 
@@ -43,23 +43,24 @@ def verify(tree, tmp_path, *args):
     """The CLI as a user runs it, with this environment's extra paths (the bundle's wheels)."""
     report_path = tmp_path / "report.json"
     extra = tuple(filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep)))
-    proc = run_cli("verify", "--target", str(tree), *args, "--json", str(report_path),
+    proc = run_cli("verify", "--target", str(tree), *args, "-o", str(report_path),
                    paths=extra)
     print(proc.stdout, proc.stderr)
     assert report_path.exists(), proc.stderr
-    return proc, json.loads(report_path.read_text())
+    [result] = json.loads(report_path.read_text())["results"]
+    return proc, result
 
 
-def results(report, arm):
-    return {r["scenario"]: r for r in report["results"] if r["arm"] == arm}
+def cases(result, arm):
+    return {c["case"]: c for c in result["arms"][arm]["data"]["cases"]}
 
 
-def assert_identical_everywhere(report, result):
+def assert_identical_everywhere(result, trials=5):
     """Every token of every trial (on every rank) identical to eager."""
-    ranks = report["mode"]["tp"] if report["mode"]["kind"] == "ranks" else 1
+    ranks = result["tp"] if result["mode"] == "ranks" else 1
     assert result["status"] == "ok", result
     for row in result["sizes"]:
-        assert row["matched"] == row["total"] == ranks * report["settings"]["trials"] * row["size"]
+        assert row["matched"] == row["total"] == ranks * trials * row["size"]
 
 
 def assert_bug_shown(result):
@@ -74,28 +75,23 @@ def assert_bug_shown(result):
 def test_stable_lm_head_control_fails_and_patched_matches_eager_in_both_scenarios(version,
                                                                                   tmp_path):
     """The newest release of each recorded shape of the stable-lm-head patch (0.22.1)."""
-    proc, report = verify(tree_for(version), tmp_path)
-    assert proc.returncode == 0 and report["verdict"] == "PASS"
-    assert report["mode"]["kind"] in ("emulated", "ranks")
-    assert report["settings"]["vocab"] == 262144 and report["settings"]["hidden"] == 256
-    patched = results(report, "patched")
-    assert set(patched) == {"capture", "reload"}
-    for result in patched.values():
-        assert_identical_everywhere(report, result)
-    control = results(report, "control")
-    assert set(control) == {"capture", "reload"}
-    for result in control.values():
-        assert_bug_shown(result)
-    assert "The control reproduced the bug" in proc.stdout
+    proc, result = verify(tree_for(version), tmp_path, "gemma4-mtp-stable-lm-head")
+    assert proc.returncode == 0 and result["verdict"] == "PASS", result["reason"]
+    patched, control = cases(result, "patched"), cases(result, "control")
+    assert set(patched) == set(control) == {"capture", "reload"}
+    for case in patched.values():
+        assert case["mode"] in ("emulated", "ranks") and case["gpu"]
+        assert_identical_everywhere(case)
+    for case in control.values():
+        assert_bug_shown(case)
 
 
 @pytest.mark.parametrize("version", pre_fix_releases("gemma4-mtp-lm-head-reload"))
 def test_each_reload_shape_control_fails_upstreams_reload_and_patched_matches(version, tmp_path):
     """The newest release of each recorded shape of the reload patch (0.28.0, 0.33.0)."""
-    proc, report = verify(tree_for(version), tmp_path, "--scenario", "reload")
-    assert proc.returncode == 0 and report["verdict"] == "PASS"
-    assert report["vllm"]["version"] == version
-    applied = {p["id"]: p["outcome"] for p in report["patches"]}
-    assert applied["gemma4-mtp-lm-head-reload"] == "already-applied"  # by the import hook
-    assert_identical_everywhere(report, results(report, "patched")["reload"])
-    assert_bug_shown(results(report, "control")["reload"])
+    proc, result = verify(tree_for(version), tmp_path, "gemma4-mtp-lm-head-reload")
+    assert proc.returncode == 0 and result["verdict"] == "PASS", result["reason"]
+    patched = cases(result, "patched")["reload"]
+    assert patched["applied"] == {"gemma4-mtp-lm-head-reload": "applied"}  # by the import hook
+    assert_identical_everywhere(patched)
+    assert_bug_shown(cases(result, "control")["reload"])

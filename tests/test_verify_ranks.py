@@ -1,5 +1,6 @@
-"""Real ranks: each rank's result is merged into one arm result, and the whole path
-(spawn, vLLM's process-group set-up, vLLM's all-gather) runs here over gloo on the CPU."""
+"""Real ranks: each rank's result is merged into one result, and the whole path (spawn,
+the check's function in each rank, vLLM's process-group set-up and all-gather) runs here
+over gloo on the CPU."""
 
 import json
 import socket
@@ -57,15 +58,30 @@ def test_the_rendezvous_port_is_free_on_the_loopback():
     assert init_method(port) == f"tcp://127.0.0.1:{port}"
 
 
-def test_two_ranks_over_gloo_each_check_their_graphs_after_a_reload(release):
-    proc = run_python(["-m", "vllm_patches.verify.gpu.arm", "--arm", "patched", "--scenario", "reload",
-                       "--mode", "ranks", "--tp", "2", "--backend", "gloo", "--device", "cpu",
-                       "--vocab", "4096", "--hidden", "32", "--trials", "2", "--sizes", "1,3,65"],
-                      release("0.22.1"))
+RANK_CHECK = '''
+def rank_case(group, value):
+    import torch
+
+    from vllm_patches.verify.gpu.imports import import_module
+
+    distributed = import_module("vllm.distributed", cpu_platform=True)
+    group.join()
+    gathered = distributed.tensor_model_parallel_all_gather(
+        torch.tensor([[float(group.rank * value)]]), dim=0)
+    return {"status": "ok", "sizes": [{"size": 1, "path": "gather", "error": None,
+                                       "matched": int(gathered.flatten().tolist() == [0.0, value]),
+                                       "total": 1}], "seen": gathered.flatten().tolist()}
+'''
+RUN = ("import json, sys; from vllm_patches.verify.gpu.ranks import run_ranks; "
+       "print(json.dumps(run_ranks(2, sys.argv[1], 'rank_case', {'value': 3.0}, "
+       "backend='gloo', device='cpu')))")
+
+
+def test_two_ranks_over_gloo_join_vllms_own_group_and_gather_through_it(release, tmp_path):
+    (tmp_path / "check.py").write_text(RANK_CHECK)
+    proc = run_python(["-c", RUN, str(tmp_path / "check.py")], release("0.22.1"))
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert result["status"] == "ok", result
     assert [(r["rank"], r["status"]) for r in result["ranks"]] == [(0, "ok"), (1, "ok")]
-    assert [(r["size"], r["path"]) for r in result["sizes"]] == \
-        [(1, "graph 1"), (3, "graph 4"), (65, "eager")]
-    for r in result["sizes"]:
-        assert r["matched"] == r["total"] == 2 * 2 * r["size"]  # 2 ranks x 2 trials
+    assert result["seen"] == [0.0, 3.0]  # vLLM's all-gather over the two ranks
+    assert [(r["matched"], r["total"]) for r in result["sizes"]] == [(2, 2)]  # summed

@@ -7,10 +7,10 @@ writes, under ``.bundle/`` (ignored by git):
   vllm-<version>.tar.gz   vLLM's .py files and dist-info from the release wheel
                           (``vllm_patches.core.releases.release_tree``), for each version:
                           by default the newest release of each recorded shape of each
-                          Gemma 4 MTP patch, read from the catalogue's seen tables
+                          patch whose check.py needs a GPU, read from the catalogue's seen tables
                           (``vllm_patches.verify.gpu.shapes``)
   wheels/*.whl            cp312 manylinux wheels of the small packages that
-                          importing vLLM's Gemma 4 MTP modules needs and the image
+                          importing the GPU checks' vLLM modules needs and the image
                           lacks, with their requirements, pinned to the versions
                           installed here where there are any
 
@@ -43,10 +43,10 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from vllm_patches.core.releases import release_tree  # noqa: E402
-from vllm_patches.verify.gpu.defaults import LATER_IMPORT_NEEDS  # noqa: E402
+from vllm_patches.verify.gpu.imports import LATER_IMPORT_NEEDS  # noqa: E402
 from vllm_patches.verify.gpu.shapes import newest_releases  # noqa: E402
 
-# What importing gemma4_mtp and spec_decode/gemma4 needs beyond the GPU image (those of
+# What importing the GPU checks' modules (gemma4_mtp, spec_decode/gemma4) needs beyond the GPU image (those of
 # them that the image has are left out: tools/device_packages.txt).
 NEEDED = ["cachetools", "cbor2", "gguf", "msgspec", "openai", "openai-harmony", "pybase64",
           "pydantic", "pyzmq", *LATER_IMPORT_NEEDS]
@@ -145,7 +145,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--versions", default=None,
                         help="comma-separated vLLM releases (default: the newest of each "
-                             "recorded shape of each Gemma 4 MTP patch)")
+                             "recorded shape of each patch with a GPU check)")
     parser.add_argument("--out", default=str(REPO / ".bundle"))
     args = parser.parse_args()
     out = Path(args.out)

@@ -8,12 +8,12 @@
 # split over commands where one command's time is limited)
 # 1. installs the bundled wheels into /tmp/site and unpacks the vLLM trees into
 #    /tmp/trees/vllm-<version>, byte-compiled once (-j 16);
-# 2. bench: benchmarks/verify_wall.py: the full default verify (both arms, both
-#    scenarios, emulated TP=2 on one GPU) and its wall time, against the newest
-#    pre-fix release of gemma4-mtp-stable-lm-head (0.22.1);
-# 3. reload: verify, reload scenario, against the newest release of each recorded
-#    pre-fix shape of gemma4-mtp-lm-head-reload (0.28.0, 0.33.0), each one the
-#    bundle has;
+# 2. bench: benchmarks/verify_wall.py: verify gemma4-mtp-stable-lm-head with its
+#    defaults (both arms, both scenarios, emulated TP=2 on one GPU) and its wall
+#    time, against the newest pre-fix release of that patch (0.22.1);
+# 3. reload: verify gemma4-mtp-lm-head-reload (its reload scenario) against the
+#    newest release of each recorded pre-fix shape of that patch (0.28.0, 0.33.0),
+#    each one the bundle has;
 # 4. tests: the GPU tests (pytest -m gpu), on every bundled tree.
 # The releases come from the catalogue's seen tables
 # (python3 -m vllm_patches.verify.gpu.shapes), as tools/gpu_bundle.py's do.
@@ -61,8 +61,9 @@ reload=$(pre_fix gemma4-mtp-lm-head-reload)
 if wanted bench; then
     note "benchmark: full default verify, vLLM $stable"
     if bundled "$stable"; then
-        python3 benchmarks/verify_wall.py --target "/tmp/trees/vllm-$stable" \
-            --json "$OUT/verify-$stable.json" 2>&1 | tee "$OUT/verify-$stable.txt"
+        python3 benchmarks/verify_wall.py gemma4-mtp-stable-lm-head \
+            --target "/tmp/trees/vllm-$stable" -o "$OUT/verify-$stable.json" 2>&1 \
+            | tee "$OUT/verify-$stable.txt"
         rc=$?; [ $rc -gt $status ] && status=$rc
     fi
 fi
@@ -71,8 +72,9 @@ if wanted reload; then
     for version in $reload; do
         note "verify vLLM $version, reload (a shape of gemma4-mtp-lm-head-reload)"
         bundled "$version" || continue
-        python3 -m vllm_patches verify --target "/tmp/trees/vllm-$version" --scenario reload \
-            --json "$OUT/verify-$version-reload.json" 2>&1 | tee "$OUT/verify-$version-reload.txt"
+        python3 -m vllm_patches verify gemma4-mtp-lm-head-reload \
+            --target "/tmp/trees/vllm-$version" -o "$OUT/verify-$version-reload.json" 2>&1 \
+            | tee "$OUT/verify-$version-reload.txt"
         rc=$?; [ $rc -gt $status ] && status=$rc
     done
 fi

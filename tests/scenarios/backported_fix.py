@@ -13,7 +13,7 @@ import torch
 
 from vllm_patches.runtime import patcher as runtime
 from vllm_patches.core.catalog import load_catalog
-from vllm_patches.verify.gpu.harness import build_shell, import_mtp_module
+from mtp import build_shell, import_mtp_module
 
 module = import_mtp_module()
 cls = module.Gemma4MTP

@@ -14,7 +14,7 @@ import sys
 
 from vllm_patches.runtime import patcher as runtime
 from vllm_patches.core.catalog import load_catalog
-from vllm_patches.verify.stand_ins import stand_in_for_missing
+from vllm_patches.verify.kit import stand_in_for_missing
 
 stand_in_for_missing()  # the scheduler and front end import the backends at load
 from vllm_patches.core.detect import VERSION_ENV

@@ -6,7 +6,7 @@ would raise. Prints {"applied": bool, "error": str|null}."""
 import json
 
 from vllm_patches.runtime import plugin
-from vllm_patches.verify.stand_ins import stand_in_for_missing
+from vllm_patches.verify.kit import stand_in_for_missing
 
 stand_in_for_missing()
 plugin.register()

@@ -14,7 +14,7 @@ import torch
 
 import vllm_patches
 from vllm_patches.runtime import patcher as runtime
-from vllm_patches.verify.gpu.harness import build_shell, import_mtp_module
+from mtp import build_shell, import_mtp_module
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--apply", action="store_true")

@@ -8,7 +8,7 @@ import json
 
 import vllm_patches
 from vllm_patches.runtime import patcher as runtime
-from vllm_patches.verify.gpu.harness import import_mtp_module
+from mtp import import_mtp_module
 
 PATCH = "gemma4-mtp-stable-lm-head"
 module = import_mtp_module()

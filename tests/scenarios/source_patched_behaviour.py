@@ -15,7 +15,7 @@ import sys
 
 import torch
 
-from vllm_patches.verify.gpu import harness
+from mtp import proof as harness
 
 from vllm_patches.runtime import patcher as runtime
 PATCH = sys.argv[1] if len(sys.argv) > 1 else "gemma4-mtp-stable-lm-head"

@@ -1,4 +1,4 @@
-"""The harness pieces that ``vllm-patches verify`` adds, against a real vLLM tree.
+"""The Gemma 4 MTP proof's model shell and proposer stand-in, against a real vLLM tree.
 
 Prints one JSON object: what each check saw.
 """
@@ -7,10 +7,10 @@ import json
 
 import torch
 
-from vllm_patches.verify.gpu import harness
+from mtp import proof as harness
 
 from vllm_patches.runtime import patcher as runtime
-from vllm_patches.verify.gpu.arm import patched_methods
+from vllm_patches.verify.gpu.isolated import marked_methods
 
 module = harness.import_mtp_module(cpu_platform=True)
 proposer_cls = harness.import_proposer_class(cpu_platform=True)
@@ -55,9 +55,9 @@ except ValueError:
     out["emulated_rank1_refused"] = True
 
 # The control arm's check sees a runtime patch, and sees it go.
-out["marked_before"] = patched_methods(module)
+out["marked_before"] = marked_methods(module.Gemma4MTP)
 runtime.apply()
-out["marked_applied"] = patched_methods(module)
+out["marked_applied"] = marked_methods(module.Gemma4MTP)
 runtime.revert()
-out["marked_reverted"] = patched_methods(module)
+out["marked_reverted"] = marked_methods(module.Gemma4MTP)
 print(json.dumps(out))

@@ -18,7 +18,6 @@ then turns one patch's verdicts into one piece of advice:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
 from typing import Callable, Sequence
 
 from packaging.version import InvalidVersion, Version
@@ -28,13 +27,14 @@ from vllm_patches.core.detect import VllmInstall, find_vllm
 from vllm_patches.core.errors import VllmPatchesError
 from vllm_patches.core.state import (APPLICABLE, APPLIED, MISSING, MODIFIED, NO_MODULE, NOT_APPLICABLE, TARGET_MODIFIED,
                     ShapeKind, State, file_evidence, judge)
+from vllm_patches.core.words import Word
 
 
 class AuditError(VllmPatchesError):
     """The audit's input is unusable (no vLLM to start from, a bad release name)."""
 
 
-class Advice(str, Enum):
+class Advice(Word):
     """What to do with one patch for the upgrade."""
 
     PORT = "port"
@@ -42,13 +42,10 @@ class Advice(str, Enum):
     DROP = "drop"
     NOTHING = "nothing"
 
-    def __str__(self) -> str:
-        return self.value
-
 
 @dataclass(frozen=True)
-class Verdict:
-    """``judge``'s verdict about one patch in one tree, and the shape it read there."""
+class Reading:
+    """What ``judge`` said about one patch in one tree, and the shape it read there."""
 
     label: str  # the vLLM version, or "tree" when it has none
     state: State
@@ -68,8 +65,8 @@ class Verdict:
 @dataclass(frozen=True)
 class PatchAudit:
     patch: Patch
-    before: Verdict
-    after: tuple[Verdict, ...]  # one per --to release, in their order
+    before: Reading
+    after: tuple[Reading, ...]  # one per --to release, in their order
     advice: Advice
     why: str
 
@@ -95,15 +92,15 @@ class Audit:
                 "patches": [p.to_dict() for p in self.patches], "needs_port": self.needs_port}
 
 
-def verdict(patch: Patch, install: VllmInstall) -> Verdict:
+def verdict(patch: Patch, install: VllmInstall) -> Reading:
     """The verdict of ``status`` about ``patch`` for one tree's files."""
     evidence = file_evidence(patch, install)
     status = judge(patch, evidence, install.version, install.location)
     label = str(install.version) if install.version is not None else "tree"
-    return Verdict(label, State(status.state), evidence.shape.kind, status.reason)
+    return Reading(label, status.state, evidence.shape.kind, status.reason)
 
 
-def advise(before: Verdict, after: Sequence[Verdict]) -> tuple[Advice, str]:
+def advise(before: Reading, after: Sequence[Reading]) -> tuple[Advice, str]:
     """The advice for one patch from its verdicts now and at each ``--to`` release, with
     the sentence that says why."""
     for v in (before, *after):
@@ -158,23 +155,23 @@ def parse_releases(values: Sequence[str]) -> tuple[str, ...]:
 
 
 # Messages ---------------------------------------------------------------------
-def _port_modified(v: Verdict) -> str:
+def _port_modified(v: Reading) -> str:
     return f"port it: at {v.label} the code it wraps changed ({v.reason})"
 
 
-def _port_moved(before: Verdict, v: Verdict) -> str:
+def _port_moved(before: Reading, v: Reading) -> str:
     return (f"port it: {before.label} has the pre-fix code, but at {v.label} the code it wraps "
             f"moved or was rewritten ({v.reason})")
 
 
-def _keep(needed: list[str], before: Verdict) -> str:
+def _keep(needed: list[str], before: Reading) -> str:
     where, has = _join(needed), "has" if len(needed) == 1 else "have"
     if before.needed:
         return f"keep it: {where} still {has} the pre-fix code"
     return f"keep it: {where} {has} the pre-fix code ({before.label} does not need it yet)"
 
 
-def _drop(after: Sequence[Verdict]) -> str:
+def _drop(after: Sequence[Reading]) -> str:
     fixed = [v.label for v in after if v.state == State.FIXED_UPSTREAM]
     if len(fixed) == len(after):
         ships = "ships" if len(fixed) == 1 else "ship"
@@ -183,7 +180,7 @@ def _drop(after: Sequence[Verdict]) -> str:
     return f"drop it after the upgrade: {_join([v.label for v in after])} {does} not need it"
 
 
-def _nothing(before: Verdict, after: Sequence[Verdict]) -> str:
+def _nothing(before: Reading, after: Sequence[Reading]) -> str:
     return (f"nothing to do: needed neither at {before.label} nor at "
             f"{_join([v.label for v in after])}")
 

@@ -3,8 +3,9 @@
 Each patch folder goes through these steps; each gives rows (PATCH, STEP,
 RELEASE, RESULT, WHY):
 
-- metadata: ``patch.toml`` and ``fix.py`` load (``catalog.load_patch``), and the
-  id is not defined by another catalogue too;
+- metadata: ``patch.toml`` and ``fix.py`` load (``catalog.load_patch``), the
+  id is not defined by another catalogue too, and why, how and drop-when are
+  written (not a TODO);
 - fingerprints: every fingerprint of a wrap's ``seen`` table, computed again
   from the real files of each release it names (``releases.release_tree``),
   is the one recorded. A wrap without ``seen`` data is a warning;
@@ -41,15 +42,17 @@ import sys
 import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from enum import Enum
 from pathlib import Path
 from typing import Callable, Sequence
 
 from packaging.version import Version
 
-from vllm_patches.core.catalog_files import CATALOG_ENV, PACKAGE_PARENT
-from vllm_patches.core.catalog import CatalogError, Patch, Target, Wrap, catalog_dir, load_patch
+from vllm_patches.core.catalog_files import CATALOG_ENV
+from vllm_patches.core.childenv import child_env
+from vllm_patches.core.catalog import (PROSE, CatalogError, Patch, Target, Wrap, catalog_dir,
+                                       load_patch)
 from vllm_patches.core.errors import VllmPatchesError
+from vllm_patches.core.words import Arm, Mode, Outcome, Word
 
 RUNTIME_TIMEOUT = 300.0
 
@@ -58,7 +61,7 @@ class CatalogCheckError(VllmPatchesError):
     """A folder given to check is not a catalogue."""
 
 
-class Step(str, Enum):
+class Step(Word):
     METADATA = "metadata"
     FINGERPRINTS = "fingerprints"
     SOURCE = "source"
@@ -66,18 +69,14 @@ class Step(str, Enum):
     CHECK = "check.py"
     OVERLAP = "overlap"
 
-    def __str__(self) -> str:
-        return self.value
 
+class Mark(Word):
+    """What one row of ``catalog check`` found (a ``verify`` check's own word is a Verdict)."""
 
-class Result(str, Enum):
     OK = "ok"
     FAIL = "FAIL"
     WARNING = "warning"
     NOT_RUN = "not run"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 @dataclass(frozen=True)
@@ -85,7 +84,7 @@ class Row:
     patch: str
     step: Step
     release: str  # "-" when the row is about no one release
-    result: Result
+    result: Mark
     why: str
 
     def to_dict(self) -> dict[str, str]:
@@ -101,9 +100,9 @@ class Report:
 
     @property
     def ok(self) -> bool:
-        return not any(r.result == Result.FAIL for r in self.rows)
+        return not any(r.result == Mark.FAIL for r in self.rows)
 
-    def count(self, result: Result) -> int:
+    def count(self, result: Mark) -> int:
         return sum(1 for r in self.rows if r.result == result)
 
     def sorted_rows(self) -> list[Row]:
@@ -114,7 +113,7 @@ class Report:
 
     def to_dict(self) -> dict[str, object]:
         return {"catalogues": [str(f) for f in self.folders], "patches": self.patches,
-                "ok": self.ok, "counts": {str(r): self.count(r) for r in Result},
+                "ok": self.ok, "counts": {str(r): self.count(r) for r in Mark},
                 "rows": [r.to_dict() for r in self.sorted_rows()]}
 
 
@@ -161,10 +160,10 @@ def _metadata(patch_dirs: list[Path], report: Report) -> list[Patch]:
         try:
             patch = load_patch(folder)
         except CatalogError as exc:
-            report.rows.append(Row(folder.name, Step.METADATA, "-", Result.FAIL, str(exc)))
+            report.rows.append(Row(folder.name, Step.METADATA, "-", Mark.FAIL, str(exc)))
             continue
         except Exception as exc:  # a bug of ours must cost this patch, not the whole check
-            report.rows.append(Row(folder.name, Step.METADATA, "-", Result.FAIL,
+            report.rows.append(Row(folder.name, Step.METADATA, "-", Mark.FAIL,
                                    f"cannot be loaded ({type(exc).__name__}: {exc})"))
             continue
         loaded.append(patch)
@@ -174,13 +173,23 @@ def _metadata(patch_dirs: list[Path], report: Report) -> list[Patch]:
         twins = [p.folder for p in loaded + others
                  if p.id == patch.id and p.folder.resolve() != patch.folder.resolve()]
         if twins:
-            report.rows.append(Row(patch.id, Step.METADATA, "-", Result.FAIL,
+            report.rows.append(Row(patch.id, Step.METADATA, "-", Mark.FAIL,
                                    _defined_twice(patch, twins[0])))
             continue
-        report.rows.append(Row(patch.id, Step.METADATA, "-", Result.OK,
+        report.rows.append(Row(patch.id, Step.METADATA, "-", Mark.OK,
                                "patch.toml and its fix load and agree"))
-        good.append(patch)
+        report.rows += _prose_rows(patch)
+        good.append(patch)  # the fix is checked all the same: its story is not its code
     return good
+
+
+def _prose_rows(patch: Patch) -> list[Row]:
+    """A FAIL for each of why, how and drop-when still a TODO; a warning for a patch that
+    has only a description (the old spelling of why, read as it for one release)."""
+    if patch.old_description:
+        return [Row(patch.id, Step.METADATA, "-", Mark.WARNING, _old_description(patch))]
+    return [Row(patch.id, Step.METADATA, "-", Mark.FAIL, _unwritten(patch, key))
+            for key in patch.unfinished()]
 
 
 def _other_catalogues() -> list[Patch]:
@@ -206,7 +215,7 @@ def _fingerprints(patch: Patch, report: Report, progress: Progress) -> None:
                 for release in releases:
                     by_release.setdefault(release, []).append((target, wrap, fp))
     if unrecorded and by_release:  # a patch that records nothing: _affected_releases says so
-        report.rows.append(Row(patch.id, Step.FINGERPRINTS, "-", Result.WARNING,
+        report.rows.append(Row(patch.id, Step.FINGERPRINTS, "-", Mark.WARNING,
                                _no_releases_recorded(unrecorded)))
     releases = sorted(by_release, key=Version)
     if releases:
@@ -219,14 +228,14 @@ def _fingerprints(patch: Patch, report: Report, progress: Progress) -> None:
                      for target, wrap, fp in by_release[release]
                      for got in [_fingerprint_in(tree, target, wrap)] if got != fp]
         except VllmPatchesError as exc:
-            report.rows.append(Row(patch.id, Step.FINGERPRINTS, release, Result.FAIL, str(exc)))
+            report.rows.append(Row(patch.id, Step.FINGERPRINTS, release, Mark.FAIL, str(exc)))
             continue
         if wrong:
-            report.rows.append(Row(patch.id, Step.FINGERPRINTS, release, Result.FAIL,
+            report.rows.append(Row(patch.id, Step.FINGERPRINTS, release, Mark.FAIL,
                                    "; ".join(wrong)))
         else:
             n = len(by_release[release])
-            report.rows.append(Row(patch.id, Step.FINGERPRINTS, release, Result.OK,
+            report.rows.append(Row(patch.id, Step.FINGERPRINTS, release, Mark.OK,
                                    f"{n} recorded fingerprint(s) match the release's code"))
 
 
@@ -262,7 +271,7 @@ def _affected_releases(patch: Patch, from_seen: bool, report: Report) -> list[st
         where = "its seen tables name"
         candidates = recorded
     elif from_seen:
-        report.rows.append(Row(patch.id, Step.FINGERPRINTS, "-", Result.WARNING,
+        report.rows.append(Row(patch.id, Step.FINGERPRINTS, "-", Mark.WARNING,
                                _no_releases_recorded(functions) + _only_metadata()))
         return []
     else:
@@ -272,15 +281,15 @@ def _affected_releases(patch: Patch, from_seen: bool, report: Report) -> list[st
         try:
             candidates = set(published_releases())
         except VllmPatchesError as exc:
-            report.rows.append(Row(patch.id, Step.FINGERPRINTS, "-", Result.WARNING,
+            report.rows.append(Row(patch.id, Step.FINGERPRINTS, "-", Mark.WARNING,
                                    _no_releases_recorded(functions) + f" ({exc})"
                                    + _only_metadata()))
             return []
-        report.rows.append(Row(patch.id, Step.FINGERPRINTS, "-", Result.WARNING,
+        report.rows.append(Row(patch.id, Step.FINGERPRINTS, "-", Mark.WARNING,
                                _no_releases_recorded(functions) + _from_index()))
     found = sorted((r for r in candidates if patch.affects(Version(r))), key=Version)
     if not found:
-        report.rows.append(Row(patch.id, Step.SOURCE, "-", Result.WARNING,
+        report.rows.append(Row(patch.id, Step.SOURCE, "-", Mark.WARNING,
                                f"no release that {where} is in its affected range "
                                f"{patch.affected_text}: nothing to apply it to"))
     return found
@@ -298,13 +307,13 @@ def _source(patch: Patch, releases: list[str], report: Report, progress: Progres
         try:
             result, why = _round_trip(patch, _release(release, progress))
         except VllmPatchesError as exc:
-            result, why = Result.FAIL, str(exc)
+            result, why = Mark.FAIL, str(exc)
         except Exception as exc:  # a bug of ours must cost this row, not the whole check
-            result, why = Result.FAIL, f"{type(exc).__name__}: {exc}"
+            result, why = Mark.FAIL, f"{type(exc).__name__}: {exc}"
         report.rows.append(Row(patch.id, Step.SOURCE, release, result, why))
 
 
-def _round_trip(patch: Patch, tree: Path) -> tuple[Result, str]:
+def _round_trip(patch: Patch, tree: Path) -> tuple[Mark, str]:
     """Apply ``patch`` to a copy of the release's files that it targets, then revert."""
     from vllm_patches.source import plan as source
     from vllm_patches.core.detect import find_vllm
@@ -315,18 +324,18 @@ def _round_trip(patch: Patch, tree: Path) -> tuple[Result, str]:
         before = {rel: (copy / rel).read_bytes() for rel in rels}
         install = find_vllm(copy)
         [applied] = source.apply(install, [patch]).results
-        if applied.outcome != source.APPLIED_NOW:
-            return Result.FAIL, f"apply: {applied.message}"
+        if applied.outcome != Outcome.APPLIED:
+            return Mark.FAIL, f"apply: {applied.message}"
         changed = sorted(rel for rel in rels if (copy / rel).read_bytes() != before[rel])
         if not changed:
-            return Result.FAIL, "apply said applied but changed no file"
+            return Mark.FAIL, "apply said applied but changed no file"
         [reverted] = source.revert(install, [patch]).results
-        if reverted.outcome != source.REVERTED:
-            return Result.FAIL, f"revert: {reverted.message}"
+        if reverted.outcome != Outcome.REVERTED:
+            return Mark.FAIL, f"revert: {reverted.message}"
         differ = sorted(rel for rel in rels if (copy / rel).read_bytes() != before[rel])
         if differ:
-            return Result.FAIL, f"revert left {', '.join(differ)} different from the release"
-    return Result.OK, f"applied to {', '.join(changed)} and reverted byte for byte"
+            return Mark.FAIL, f"revert left {', '.join(differ)} different from the release"
+    return Mark.OK, f"applied to {', '.join(changed)} and reverted byte for byte"
 
 
 def _copy_targets(patch: Patch, tree: Path, dest: Path) -> list[str]:
@@ -357,13 +366,13 @@ def _runtime(patches: list[Patch], ends: dict[str, list[str]], report: Report,
     for patch in patches:
         for release in ends[patch.id]:
             if (patch.id, release) in proven:
-                report.rows.append(Row(patch.id, Step.RUNTIME, release, Result.OK,
+                report.rows.append(Row(patch.id, Step.RUNTIME, release, Mark.OK,
                                        _proven_by_check()))
                 continue
             try:
                 trees[release] = _release(release, progress, imported=True)
             except VllmPatchesError as exc:
-                report.rows.append(Row(patch.id, Step.RUNTIME, release, Result.FAIL, str(exc)))
+                report.rows.append(Row(patch.id, Step.RUNTIME, release, Mark.FAIL, str(exc)))
                 continue
             by_release.setdefault(release, []).append(patch)
     if not by_release:
@@ -372,7 +381,7 @@ def _runtime(patches: list[Patch], ends: dict[str, list[str]], report: Report,
     def job(release: str, group: list[Patch]) -> Job:
         argv = [sys.executable, "-m", "vllm_patches.authoring.check_runtime", release,
                 *(str(p.folder) for p in group)]
-        return Job("runtime", release, argv, subprocess_env(trees[release]),
+        return Job(Mode.RUNTIME, release, argv, subprocess_env(trees[release]),
                    timeout=timeout * len(group), members=tuple(p.folder.name for p in group),
                    preload=True)
 
@@ -394,14 +403,14 @@ def _runtime(patches: list[Patch], ends: dict[str, list[str]], report: Report,
             line = lines.get((patch.folder.name, release), {})
             if "not_run" in line:
                 not_run[(patch.id, release)] = line["not_run"]
-                report.rows.append(Row(patch.id, Step.RUNTIME, release, Result.NOT_RUN,
+                report.rows.append(Row(patch.id, Step.RUNTIME, release, Mark.NOT_RUN,
                                        f"not run: {line['not_run']}"))
             elif line.get("ok") is True:
-                report.rows.append(Row(patch.id, Step.RUNTIME, release, Result.OK,
+                report.rows.append(Row(patch.id, Step.RUNTIME, release, Mark.OK,
                                        line["detail"]))
             else:
                 why = line.get("detail") or line.get("error") or "the process gave no result"
-                report.rows.append(Row(patch.id, Step.RUNTIME, release, Result.FAIL, why))
+                report.rows.append(Row(patch.id, Step.RUNTIME, release, Mark.FAIL, why))
     return not_run
 
 
@@ -415,7 +424,7 @@ def _run_runtime(jobs, timeout: float, progress: Progress) -> dict[tuple[str, st
     from vllm_patches.verify.jobs import run_all
 
     def shown(job, line: dict) -> None:
-        if line.get("arm") == "runtime":
+        if line.get("arm") == Mode.RUNTIME:
             progress(f"  runtime {line.get('patch', '?')} on {line.get('release', '?')}: "
                      f"{'not run' if 'not_run' in line else 'ok' if line.get('ok') else 'FAIL'}")
 
@@ -432,15 +441,7 @@ def _run_runtime(jobs, timeout: float, progress: Progress) -> dict[tuple[str, st
 def subprocess_env(tree: Path) -> dict[str, str]:
     """A process over one release tree: that vLLM and this vllm_patches first on the path,
     none of the user's patch selections."""
-    env = dict(os.environ)
-    for name in ("VLLM_PATCHES", "VLLM_PATCHES_STRICT", "VLLM_PATCHES_REPORT",
-                 "VLLM_PATCHES_VLLM_VERSION"):
-        env.pop(name, None)
-    paths = [str(tree)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else [])
-    paths.append(PACKAGE_PARENT)
-    env["PYTHONPATH"] = os.pathsep.join(paths)
-    env.setdefault("VLLM_LOGGING_LEVEL", "ERROR")
-    return env
+    return child_env(tree)
 
 
 # check.py -------------------------------------------------------------------------
@@ -454,7 +455,7 @@ def _checks(patches: list[Patch], ends: dict[str, list[str]], report: Report,
     by_release: dict[str, list[Patch]] = {}
     for patch in patches:
         if check_file(patch) is None:
-            report.rows.append(Row(patch.id, Step.CHECK, "-", Result.WARNING, _no_check()))
+            report.rows.append(Row(patch.id, Step.CHECK, "-", Mark.WARNING, _no_check()))
             continue
         for release in ends[patch.id]:
             # Run it even where vLLM's target module needs what this machine lacks: a
@@ -468,7 +469,7 @@ def _checks(patches: list[Patch], ends: dict[str, list[str]], report: Report,
                 results = verify_checks(group, install, from_target=True, timeout=timeout,
                                         echo=progress)
             except VllmPatchesError as exc:
-                report.rows += [Row(p.id, Step.CHECK, release, Result.FAIL, str(exc))
+                report.rows += [Row(p.id, Step.CHECK, release, Mark.FAIL, str(exc))
                                 for p in group]
                 continue
             checked.update({(result.patch, release): result for result in results})
@@ -479,28 +480,28 @@ def _proven(checked: dict[tuple[str, str], object]) -> set[tuple[str, str]]:
     """The (patch, release) pairs whose check's patched arm is the runtime step's proof:
     the plugin put that fix in, and it came out again cleanly."""
     return {(patch_id, release) for (patch_id, release), result in checked.items()
-            if result.arms.get("patched", {}).get("outcomes") == {patch_id: "applied"}
-            and result.arms["patched"].get("taken_out") is True}
+            if result.arms.get(Arm.PATCHED, {}).get("outcomes") == {patch_id: Outcome.APPLIED}
+            and result.arms[Arm.PATCHED].get("taken_out") is True}
 
 
 def _check_rows(checked: dict[tuple[str, str], object], not_run: dict[tuple[str, str], str],
                 report: Report) -> None:
     for (patch_id, release), result in checked.items():
         outcome = _check_result(result)
-        if outcome[0] != Result.OK and (patch_id, release) in not_run:
+        if outcome[0] != Mark.OK and (patch_id, release) in not_run:
             # Neither the runtime step nor the check could import it here.
-            outcome = (Result.NOT_RUN, f"not run: {not_run[(patch_id, release)]}")
+            outcome = (Mark.NOT_RUN, f"not run: {not_run[(patch_id, release)]}")
         report.rows.append(Row(patch_id, Step.CHECK, release, *outcome))
 
 
-def _check_result(result) -> tuple[Result, str]:
+def _check_result(result) -> tuple[Mark, str]:
     from vllm_patches.verify.checks import Verdict
 
     if result.verdict == Verdict.PASS:
-        return Result.OK, f"PASS: {result.reason}"
+        return Mark.OK, f"PASS: {result.reason}"
     if result.verdict == Verdict.NOT_RUN and result.arms.get("needs"):
-        return Result.NOT_RUN, f"not run (no GPU): {result.reason}"
-    return Result.FAIL, f"{result.verdict}: {result.reason}"
+        return Mark.NOT_RUN, f"not run (no GPU): {result.reason}"
+    return Mark.FAIL, f"{result.verdict}: {result.reason}"
 
 
 @contextmanager
@@ -532,11 +533,11 @@ def _overlaps(patches: list[Patch], report: Report) -> None:
     for patch in patches:
         mine = [o for o in found if patch in (o.first, o.second)]
         if not mine:
-            report.rows.append(Row(patch.id, Step.OVERLAP, "-", Result.OK,
+            report.rows.append(Row(patch.id, Step.OVERLAP, "-", Mark.OK,
                                    "no other patch wraps what it wraps"))
         for o in mine:
             report.rows.append(Row(patch.id, Step.OVERLAP, "-",
-                                   Result.OK if o.declared else Result.FAIL, o.describe(patch)))
+                                   Mark.OK if o.declared else Mark.FAIL, o.describe(patch)))
 
 
 # Messages ---------------------------------------------------------------------------
@@ -548,6 +549,18 @@ def _not_a_folder(folder: Path) -> str:
 def _no_patches(folder: Path) -> str:
     return (f"{folder} holds no patch folder (a catalogue is a folder of patch folders, each "
             "with a patch.toml).")
+
+
+def _unwritten(patch: Patch, key: str) -> str:
+    return (f"patch {patch.id}: field '{key}' of its patch.toml is still a TODO: write "
+            f"{PROSE[key]}")
+
+
+def _old_description(patch: Patch) -> str:
+    return (f"patch {patch.id}: its patch.toml has 'description' (the old spelling of 'why', "
+            "read as it until the next release) and no 'how' or 'drop-when': write "
+            + ", ".join(f"'{key}' ({meaning})" for key, meaning in PROSE.items())
+            + " in its place")
 
 
 def _defined_twice(patch: Patch, other: Path) -> str:

@@ -20,7 +20,10 @@ import sys
 import traceback
 from pathlib import Path
 
-ARM = "runtime"
+from vllm_patches.core.state import State
+from vllm_patches.core.words import Mode, Outcome
+
+ARM = Mode.RUNTIME
 RUNTIME_OK = "applied to the code that runs, then reverted: the original functions are back"
 
 
@@ -56,12 +59,12 @@ def _run(folder: Path) -> dict[str, object]:
         if target.class_name is not None and getattr(module, target.class_name, None) is None:
             return {"ok": False, "detail": f"{target.scope} is not there"}
     applied = [o.outcome for o in runtime.apply_patches([patch], strict=False)]
-    if applied != [runtime.APPLIED]:
+    if applied != [Outcome.APPLIED]:
         return {"ok": False, "detail": f"apply gave {applied[0]}, not applied: "
                                        f"{runtime.examine(patch)[0].reason}"}
-    state = str(runtime.examine(patch)[0].state)
+    state = runtime.examine(patch)[0].state
     taken = runtime.take_out(patch)
-    if state != "applied":
+    if state != State.APPLIED:
         return {"ok": False, "detail": f"applied, but the classes that run say {state}"}
     if not taken.clean:
         return {"ok": False, "left_in": bool(taken.left),

@@ -1,12 +1,13 @@
 """``catalog fingerprint``: the shapes of a patch's targets across vLLM releases.
 
 ``read_draft(folder)`` reads a patch's targets and recorded fingerprints from
-its ``patch.toml`` leniently, so that a patch ``catalog new`` just wrote (its
-``pre-fix`` still empty) can be fingerprinted. ``observe`` computes the
-fingerprint of every wrap in one vLLM tree (``class_prints`` on the module's
-text, read by ``read_source``; an absent module, class or function: the tree
-*lacks* the target). ``survey`` merges the observations with what the patch
-recorded and decides:
+its ``patch.toml`` through the catalogue's one validator in draft mode, so that
+a patch ``catalog new`` just wrote (its ``pre-fix`` still empty) can be
+fingerprinted and a bad field is refused in the very words ``load_patch`` uses.
+``observe`` computes the fingerprint of every wrap in one vLLM tree
+(``class_prints`` on the module's text, read by ``read_source``; an absent
+module, class or function: the tree *lacks* the target). ``survey`` merges
+the observations with what the patch recorded and decides:
 
 - which shapes are fixed: those first seen at or after the fix's release
   (``--fixed-in``, else the patch's ``applied-upstream``); with neither,
@@ -29,36 +30,32 @@ recorded and decides:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
 from pathlib import Path
 
 import tomlkit
-from packaging.version import InvalidVersion, Version
+from packaging.version import Version
 from tomlkit.exceptions import TOMLKitError
 
 from vllm_patches.core import messages as core_messages
-from vllm_patches.core.catalog import _IDENTIFIER, _MODULE, dotted, tomllib
-from vllm_patches.core.catalog_files import read_catalog_file
+from vllm_patches.core.catalog import (TODO, Stage, Target, Wrap, dotted, parse_patch_toml,
+                                       patch_from_toml)
 from vllm_patches.core.errors import VllmPatchesError
-from vllm_patches.core.files import untrusted_problem
 from vllm_patches.core.shape import class_prints
 from vllm_patches.core.sourcefile import SourceTextError, read_source
+from vllm_patches.core.words import Word
 
 
 class FingerprintError(VllmPatchesError):
     """A patch cannot be fingerprinted (its patch.toml is unusable); nothing was written."""
 
 
-class Seen(str, Enum):
+class Seen(Word):
     """What one release has of one wrapped function."""
 
     PRE_FIX = "pre-fix"
     FIXED = "fixed"
     EARLIER = "earlier"  # a shape older than the bug (than every recorded pre-fix shape)
     LACKS = "lacks"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 # The patch as recorded ---------------------------------------------------------------
@@ -126,79 +123,29 @@ def _not_in_catalog(patch_id: str, root: Path) -> str:
 
 
 def read_draft(folder: Path) -> PatchDraft:
-    """The targets and recorded shapes of the patch in ``folder`` (pre-fix may be empty)."""
+    """The targets and recorded shapes of the patch in ``folder``, checked by the one
+    validator as a draft (``Stage.DRAFT``: pre-fix may be empty, affected a TODO)."""
     path = folder / "patch.toml"
-    try:
-        text = read_catalog_file(path)
-    except OSError as exc:
-        raise FingerprintError(core_messages.catalog_refused(path, untrusted_problem(exc))) \
-            from None
-    except UnicodeDecodeError:
-        raise FingerprintError(f"Catalogue file {path} is not UTF-8 text.") from None
-    try:  # the data as the catalogue reads it (tomllib); tomlkit only for the comments
-        data = tomllib.loads(text)
-        doc = tomlkit.parse(text)
-    except (tomllib.TOMLDecodeError, TOMLKitError) as exc:
+    text, data = parse_patch_toml(path)
+    patch = patch_from_toml(folder, data, Stage.DRAFT)
+    try:  # tomlkit only for the comments (a TODO after affected = "==0.26.0")
+        item = tomlkit.parse(text).get("affected")
+    except TOMLKitError as exc:
         raise FingerprintError(core_messages.catalog_bad_toml(path, exc)) from None
-
-    def bad(key: str, problem: str) -> FingerprintError:
-        return FingerprintError(core_messages.catalog_bad_field(path, key, problem))
-
-    targets = data.get("targets")
-    if not isinstance(targets, list) or not targets or not all(isinstance(t, dict)
-                                                               for t in targets):
-        raise bad("targets", "must be a non-empty array of tables ([[targets]])")
-    wraps = []
-    for t, target in enumerate(targets):
-        where = f"targets[{t}]."
-        module, class_name = target.get("module"), target.get("class")
-        if not isinstance(module, str) or not _MODULE.fullmatch(module):
-            raise bad(where + "module", "must name a module of the vllm package")
-        if class_name is not None and not (isinstance(class_name, str)
-                                           and _IDENTIFIER.fullmatch(class_name)):
-            raise bad(where + "class", "is not a Python name")
-        entries = target.get("wraps")
-        if not isinstance(entries, list) or not entries or not all(isinstance(w, dict)
-                                                                   for w in entries):
-            raise bad(where + "wraps", "must be a non-empty array of tables ([[targets.wraps]])")
-        for i, wrap in enumerate(entries):
-            at = f"{where}wraps[{i}]."
-            name = wrap.get("name")
-            if not isinstance(name, str) or not _IDENTIFIER.fullmatch(name):
-                raise bad(at + "name", "must be a Python name")
-            lists = {}
-            for key in ("pre-fix", "fixed-upstream"):
-                value = wrap.get(key, [])
-                if not isinstance(value, list) or not all(isinstance(v, str) and v
-                                                          for v in value):
-                    raise bad(at + key, "must be a list of strings")
-                lists[key] = tuple(value)
-            seen = wrap.get("seen", {})
-            if not isinstance(seen, dict) or not all(
-                    isinstance(v, list) and all(isinstance(x, str) and _is_version(x) for x in v)
-                    for v in seen.values()):
-                raise bad(at + "seen", "must be a table of fingerprint = [release, ...]")
-            wraps.append(WrapDraft(t, i, module, class_name, name, lists["pre-fix"],
-                                   lists["fixed-upstream"],
-                                   {fp: tuple(v) for fp, v in seen.items()}))
-    applied = data.get("applied-upstream")
-    if applied is not None and not (isinstance(applied, str) and _is_version(applied)):
-        raise bad("applied-upstream", "is not a PEP 440 version")
-    affected = data.get("affected")
-    affected = affected if isinstance(affected, str) else None
-    item = doc.get("affected")
-    todo = affected is None or "TODO" in affected.upper() or "TODO" in getattr(
+    wraps = tuple(_wrap_draft(t, i, target, wrap, data["targets"][t]["wraps"][i])
+                  for t, target in enumerate(patch.targets)
+                  for i, wrap in enumerate(target.wraps))
+    todo = patch.affected is None or TODO in getattr(
         getattr(item, "trivia", None), "comment", "").upper()
-    return PatchDraft(folder.name, folder, text, Version(applied) if applied else None,
-                      affected, tuple(wraps), affected_todo=todo)
+    return PatchDraft(patch.id, folder, text, patch.applied_upstream, data.get("affected"),
+                      wraps, affected_todo=todo)
 
 
-def _is_version(text: str) -> bool:
-    try:
-        Version(text)
-    except InvalidVersion:
-        return False
-    return True
+def _wrap_draft(t: int, i: int, target: Target, wrap: Wrap, table: dict) -> WrapDraft:
+    """One checked wrap, its fingerprints in the order patch.toml lists them."""
+    return WrapDraft(t, i, target.module, target.class_name, wrap.name,
+                     tuple(table.get("pre-fix", ())), tuple(table.get("fixed-upstream", ())),
+                     wrap.seen)
 
 
 # Observations ------------------------------------------------------------------------

@@ -4,9 +4,9 @@
 ``<catalog>/<id>/`` with
 
 - ``patch.toml``: the metadata (from ``pr``: origin, upstream-pr and bug; the
-  rest TODO), the targets with each wrap's ``kind``, and, when a vLLM tree is
-  given and has the target, its ``pre-fix`` fingerprint (and the release it
-  was seen in), so that the patch loads at once;
+  rest, why, how and drop-when among them, TODO), the targets with each wrap's
+  ``kind``, and, when a vLLM tree is given and has the target, its ``pre-fix``
+  fingerprint (and the release it was seen in), so that the patch loads at once;
 - ``fix.py``: a pure wrapper per target (``wrapper_source``), with vLLM's
   signature when a tree is given;
 - ``check.py``: a behaviour check skeleton whose ``run()`` raises
@@ -30,14 +30,15 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from vllm_patches.core.catalog import (CatalogError, Kind, _IDENTIFIER, _MODULE, dotted,
-                                       load_catalog_report, fingerprint_command, load_patch)
+from vllm_patches.core.catalog import (PROSE, TODO, CatalogError, Kind, _IDENTIFIER, _MODULE,
+                                       Stage, dotted, load_catalog_report, fingerprint_command,
+                                       load_patch, read_patch)
 from vllm_patches.core.detect import VllmInstall
 from vllm_patches.core.errors import VllmPatchesError
-from vllm_patches.core.patch_toml import APPLIED_UPSTREAM_TODO
+from vllm_patches.authoring.patch_toml import APPLIED_UPSTREAM_TODO
 from vllm_patches.core.shape import class_prints
 from vllm_patches.core.sourcefile import SourceTextError
-from vllm_patches.source.wrapper_source import Wrapper, module_names, wrapper, WIDTH
+from vllm_patches.authoring.wrapper_source import Wrapper, module_names, wrapper, WIDTH
 
 ID_PATTERN = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 _PR = re.compile(r"(?:https?://github\.com/vllm-project/vllm/pull/|vllm-project/vllm#|#)?"
@@ -51,7 +52,7 @@ class ScaffoldError(VllmPatchesError):
 
 @dataclass(frozen=True)
 class TargetSpec:
-    """One ``--target``: a vLLM module, a class of it (or None), and the name to wrap."""
+    """One ``--function``: a vLLM module, a class of it (or None), and the name to wrap."""
 
     module: str
     class_name: str | None
@@ -285,8 +286,7 @@ def _patch_toml(patch_id: str, number: int | None, found: list[Found], version: 
         f"# Written by vllm-patches catalog new on {today.isoformat()}: replace every TODO.",
         f"id = {_toml(patch_id)}",
         f"title = {_toml('TODO: what the fix does, in one line')}",
-        'description = """',
-        "TODO: what goes wrong in vLLM, when it shows, and what the fix changes.\"\"\"",
+        *_prose_placeholders(),
         f"origin = {origin}",
         f"upstream-pr = {upstream}",
         f"bug = {bug}",
@@ -310,6 +310,12 @@ def _patch_toml(patch_id: str, number: int | None, found: list[Found], version: 
             if version is not None:
                 lines += ["", "[targets.wraps.seen]", f"{f.fingerprint} = [{_toml(version)}]"]
     return "\n".join(lines) + "\n"
+
+
+def _prose_placeholders() -> list[str]:
+    """why, how and drop-when, each a TODO saying what to write (catalog check fails on a
+    TODO; docs/patch-format.md says more)."""
+    return [f"{key} = {_toml(f'{TODO}: {meaning}')}" for key, meaning in PROSE.items()]
 
 
 def _wrapper_of(patch_id: str, f: Found) -> Wrapper:
@@ -387,20 +393,24 @@ def _check_py(patch_id: str, found: list[Found]) -> str:
 ``run()`` is called in a process whose ``vllm`` is the tree under test, patched
 or not, as ``vllm-patches verify {patch_id}`` arranged, and says whether the bug
 shows: the control (vLLM as it is) must show it, the patched process must not.
+The check kit (``vllm_patches.verify.kit``) has the rest: a tiny model folder,
+stand-ins for backends never called, whether a call accepts or rejects its input.
 patches/stop-string-earliest-match/check.py of vllm-patches is a complete one.
 """
+
+from vllm_patches.verify import kit
 
 DEVICE = "cpu"  # "cuda" when the check needs a GPU
 
 
-def run() -> dict:
+def run() -> kit.Finding:
     # TODO({patch_id}): exercise vLLM's real code so that the bug shows, for example:
     #     from {package} import {leaf}
-    #     got = ...  # call {leaf}.{call} (or what uses it) where the bug shows
-    #     return {{"bug": got != want, "detail": f"gave {{got!r}}, expected {{want!r}}"}}
+    #     said = kit.attempt({leaf}.{call}, ...)  # Accepted or Rejected (type, message)
+    #     return kit.Finding(bug=said.accepted, detail=f"{call}(...) {{said}}")
     raise NotImplementedError(
         "check.py of {patch_id} is still the skeleton vllm-patches catalog new wrote: write "
-        "its run() to exercise vLLM's code and return {{'bug': bool, 'detail': str}}")
+        "its run() to exercise vLLM's code and return kit.Finding(bug, detail)")
 '''
 
 
@@ -416,6 +426,7 @@ def _write_folder(catalog: Path, patch_id: str, files: dict[str, str]) -> Path:
         folder.mkdir()
         for name, text in files.items():
             (folder / name).write_text(text, encoding="utf-8")
+        read_patch(folder, Stage.DRAFT)  # what catalog fingerprint reads next: a valid draft
         final = catalog / patch_id
         if os.path.lexists(final):
             raise ScaffoldError(_folder_exists(final))
@@ -434,17 +445,17 @@ def _bad_id(patch_id: str) -> str:
 
 
 def _no_target() -> str:
-    return ("catalog new needs at least one --target vllm.module:Class.method or "
+    return ("catalog new needs at least one --function vllm.module:Class.method or "
             "vllm.module:function.")
 
 
 def _bad_target(text: str) -> str:
-    return (f"--target '{text}' is not vllm.module:Class.method or vllm.module:function "
+    return (f"--function '{text}' is not vllm.module:Class.method or vllm.module:function "
             "(example: vllm.v1.engine.detokenizer:check_stop_strings).")
 
 
 def _ours(text: str) -> str:
-    return f"--target '{text}' names a function vllm-patches itself adds; name vLLM's own."
+    return f"--function '{text}' names a function vllm-patches itself adds; name vLLM's own."
 
 
 def _bad_pr(raw: str) -> str:
@@ -454,8 +465,8 @@ def _bad_pr(raw: str) -> str:
 
 def _twice(first: TargetSpec, second: TargetSpec) -> str:
     if first == second:
-        return f"--target {first.text} is given twice."
-    return (f"--target {first.text} and {second.text} would meet in fix.py (one "
+        return f"--function {first.text} is given twice."
+    return (f"--function {first.text} and {second.text} would meet in fix.py (one "
             f"{'class ' + first.class_name if first.class_name else 'module scope'} for both "
             "modules): put them in two patches.")
 
@@ -466,11 +477,11 @@ def _class_and_function(name: str) -> str:
 
 
 def _catalog_not_a_folder(catalog: Path) -> str:
-    return f"--catalog {catalog} is a file, not a catalogue folder."
+    return f"--into {catalog} is a file, not a catalogue folder."
 
 
 def _catalog_parent_missing(catalog: Path) -> str:
-    return f"--catalog {catalog}: its parent folder {catalog.parent} does not exist."
+    return f"--into {catalog}: its parent folder {catalog.parent} does not exist."
 
 
 def _folder_exists(folder: Path) -> str:
@@ -483,7 +494,7 @@ def _id_exists(patch_id: str, folder: Path) -> str:
 
 
 def _unwrappable(spec: TargetSpec, what: str) -> str:
-    return (f"--target {spec.text} is {what} in vLLM; vllm-patches wraps {_WRAPPABLE}.")
+    return (f"--function {spec.text} is {what} in vLLM; vllm-patches wraps {_WRAPPABLE}.")
 
 
 def _unwritable(catalog: Path, exc: OSError) -> str:

@@ -32,7 +32,7 @@ from vllm_patches.core import messages as core_messages
 
 from vllm_patches.backport import gitrepo
 from vllm_patches.core.detect import VllmInstall, parse_version, version_in_source
-from vllm_patches.core.importfile import Kind, ModuleSource
+from vllm_patches.core.importfile import FileKind, ModuleSource
 
 VERSION_FILE = "vllm/_version.py"
 _TAG_VERSION = re.compile(
@@ -52,7 +52,8 @@ class BranchTree(VllmInstall):
         bytecode that an install may run instead)."""
         path = module.replace(".", "/") + ".py"
         text = gitrepo.read_file(self.repo, self.sha, path)
-        return ModuleSource(module, Kind.ABSENT if text is None else Kind.SOURCE, Path(path), text)
+        kind = FileKind.ABSENT if text is None else FileKind.SOURCE
+        return ModuleSource(module, kind, Path(path), text)
 
     def module_bytes(self, relpath: str) -> bytes | None:
         return gitrepo.read_blob(self.repo, self.sha, relpath)

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from vllm_patches.backport import messages
 
-from vllm_patches.backport import commit_message
+from vllm_patches.core import commit_message
 
 from vllm_patches.backport import gitrepo, worktrees
 from vllm_patches.backport.state import CHERRY_PICK, EDIT, STRATEGIES, Pending
@@ -33,33 +33,29 @@ from vllm_patches.backport.branch_tree import BranchTree, branch_tree
 from vllm_patches.core.catalog import Patch, get_patch, select
 from vllm_patches.core.detect import DetectError, find_vllm
 from vllm_patches.source.edit import EditError, patch_text
+from vllm_patches.core.words import Outcome
 from vllm_patches.core.sourcefile import SourceText, SourceTextError, decode_source
 from vllm_patches.core.state import (APPLICABLE, APPLIED, FIXED, FIXED_UPSTREAM, NOT_APPLICABLE, PATCHED,
                     TARGET_MODIFIED, PatchStatus, classify_install, patch_status)
 
 DEFAULT_BRANCH = "backport/{patch}/{onto}"
 
-# Outcomes, one per (branch, patch).
-CREATED = "created"
-WOULD_CREATE = "would-create"
-ALREADY_FIXED = "already-fixed"
-ALREADY_APPLIED = "already-applied"
-ALREADY_BACKPORTED = "already-backported"
-NOT_NEEDED = "not-applicable"
-BLOCKED = "blocked"
-KEPT = "kept"
-ABORTED = "aborted"
-LEFT_ALONE = "left-alone"  # --abort: the state names a worktree that is not this backport's
-NEEDS_ATTENTION = (BLOCKED, KEPT, LEFT_ALONE)
+# The outcomes (one per branch and patch) that leave the user something to do.
+NEEDS_ATTENTION = (Outcome.BLOCKED, Outcome.KEPT, Outcome.LEFT_ALONE)
+# Those whose reason says the branch has no version, and those that name their branch.
+_SAYS_VERSION = (Outcome.BLOCKED, Outcome.WOULD_CREATE, Outcome.CREATED, Outcome.NOT_APPLICABLE)
+_NAMES_BRANCH = (Outcome.CREATED, Outcome.WOULD_CREATE, Outcome.KEPT)
 
 BackportError = gitrepo.RepoError
 
 
 @dataclass(frozen=True)
 class Result:
+    """What ``backport`` (or ``--continue`` / ``--abort``) did to one patch on one branch."""
+
     onto: str
     patch: str
-    outcome: str
+    outcome: Outcome
     reason: str
     vllm_version: str | None = None
     version_from: str = "unknown"
@@ -73,7 +69,7 @@ class Result:
 
     def to_dict(self) -> dict[str, object]:
         return {
-            "onto": self.onto, "patch": self.patch, "outcome": self.outcome,
+            "onto": self.onto, "patch": self.patch, "outcome": str(self.outcome),
             "branch": self.branch, "sha": self.sha, "reason": self.reason,
             "vllm_version": self.vllm_version, "version_from": self.version_from,
             "worktree": self.worktree,
@@ -97,11 +93,11 @@ class _Step:
     def needs_fix(self) -> bool:
         return self.status.state in (APPLICABLE, TARGET_MODIFIED)
 
-    def result(self, outcome: str, reason: str, **extra) -> Result:
+    def result(self, outcome: Outcome, reason: str, **extra) -> Result:
         version = self.tree.version
-        if version is None and outcome in (BLOCKED, WOULD_CREATE, CREATED, NOT_NEEDED):
+        if version is None and outcome in _SAYS_VERSION:
             reason = f"{reason} ({messages.backport_no_version()})"
-        fields = {"branch": self.branch if outcome in (CREATED, WOULD_CREATE, KEPT) else None}
+        fields = {"branch": self.branch if outcome in _NAMES_BRANCH else None}
         fields.update(extra)
         return Result(self.onto, self.patch.id, outcome, reason,
                       str(version) if version is not None else None, self.tree.version_from,
@@ -157,10 +153,10 @@ def resume(repo_path: str | Path) -> list[Result]:
         try:
             result = _finish(repo, item)
         except gitrepo.git_errors() as exc:
-            result = Result(item.onto, item.patch, KEPT, messages.backport_git_failed(exc),
+            result = Result(item.onto, item.patch, Outcome.KEPT, messages.backport_git_failed(exc),
                             item.vllm_version, item.version_from, branch=item.branch,
                             worktree=item.worktree)
-        if result.outcome == KEPT:
+        if result.outcome == Outcome.KEPT:
             still.append(item)
         results.append(result)
     save_state(gitrepo.common_dir(repo), still)
@@ -177,7 +173,7 @@ def abort(repo_path: str | Path) -> list[Result]:
     results, still = [], []
     for item in pending:
         result = _drop(repo, item)
-        if result.outcome == BLOCKED:
+        if result.outcome == Outcome.BLOCKED:
             still.append(item)
         results.append(result)
     save_state(gitrepo.common_dir(repo), still)
@@ -191,13 +187,13 @@ def _drop(repo, item: Pending) -> Result:
 
     found = worktrees.claim(repo, item.worktree, item.token, item.branch)
     if not found.ours:
-        return result(LEFT_ALONE, messages.backport_abort_left_alone(found.refusal()))
+        return result(Outcome.LEFT_ALONE, messages.backport_abort_left_alone(found.refusal()))
     try:
         gitrepo.Worktree.existing(repo, found.path).remove()
         gitrepo.delete_branch(repo, item.branch)
     except gitrepo.git_errors() as exc:
-        return result(BLOCKED, messages.backport_git_failed(exc))
-    return result(ABORTED, messages.backport_aborted(item.branch))
+        return result(Outcome.BLOCKED, messages.backport_git_failed(exc))
+    return result(Outcome.ABORTED, messages.backport_aborted(item.branch))
 
 
 # Opening and checking ----------------------------------------------------------
@@ -247,18 +243,19 @@ def _settled(repo, step: _Step) -> Result | None:
     """The outcome of a step that needs no new commit; None when it does."""
     state = step.status.state
     if state == APPLIED:
-        return step.result(ALREADY_APPLIED, messages.backport_already_applied(step.onto))
+        return step.result(Outcome.ALREADY_APPLIED, messages.backport_already_applied(step.onto))
     if state == FIXED_UPSTREAM:
-        return step.result(ALREADY_FIXED, step.status.reason)
+        return step.result(Outcome.ALREADY_FIXED, step.status.reason)
     if state == NOT_APPLICABLE:
-        return step.result(NOT_NEEDED, step.status.reason)
+        return step.result(Outcome.NOT_APPLICABLE, step.status.reason)
     existing = gitrepo.branch_sha(repo, step.branch)
     if existing is None:
         return None
     if gitrepo.is_ancestor(repo, step.tree.sha, existing) and _holds_fix(repo, step, existing):
-        return step.result(ALREADY_BACKPORTED, messages.backport_already_backported(step.branch),
+        return step.result(Outcome.ALREADY_BACKPORTED,
+                           messages.backport_already_backported(step.branch),
                            branch=step.branch, sha=existing)
-    return step.result(BLOCKED, messages.backport_branch_exists(step.branch))
+    return step.result(Outcome.BLOCKED, messages.backport_branch_exists(step.branch))
 
 
 def _holds_fix(repo, step: _Step, sha: str) -> bool:
@@ -335,7 +332,7 @@ def _carry_out(repo, step: _Step, strategy: str, dry_run: bool, force: bool,
         if strategy == CHERRY_PICK:
             pick = upstream_commit(repo, step.patch, step.tree.sha)
             if dry_run:
-                return step.result(WOULD_CREATE, messages.backport_would_pick(pick)), None
+                return step.result(Outcome.WOULD_CREATE, messages.backport_would_pick(pick)), None
             return _by_cherry_pick(repo, step, pick, keep)
         try:
             _edited_texts(step, step.tree.module_bytes, force)
@@ -343,12 +340,13 @@ def _carry_out(repo, step: _Step, strategy: str, dry_run: bool, force: bool,
             if dry_run or not keep:
                 raise _Blocked(str(exc)) from None
         if dry_run:
-            return step.result(WOULD_CREATE, messages.backport_would_edit(step.status.reason)), None
+            why = messages.backport_would_edit(step.status.reason)
+            return step.result(Outcome.WOULD_CREATE, why), None
         return _by_edit(repo, step, force, keep)
     except _Blocked as exc:
-        return step.result(BLOCKED, str(exc)), None
+        return step.result(Outcome.BLOCKED, str(exc)), None
     except gitrepo.git_errors() as exc:
-        return step.result(BLOCKED, messages.backport_git_failed(exc)), None
+        return step.result(Outcome.BLOCKED, messages.backport_git_failed(exc)), None
 
 
 def _by_edit(repo, step: _Step, force: bool, keep: bool) -> _Done:
@@ -369,7 +367,7 @@ def _by_edit(repo, step: _Step, force: bool, keep: bool) -> _Done:
         sha = worktree.commit(step.message())
         gitrepo.create_branch(repo, step.branch, sha)
         reason = messages.backport_created_by_edit(step.status.reason)
-        return step.result(CREATED, reason, sha=sha), None
+        return step.result(Outcome.CREATED, reason, sha=sha), None
     finally:
         if not kept:
             worktree.remove()
@@ -400,7 +398,7 @@ def _by_cherry_pick(repo, step: _Step, pick: str, keep: bool) -> _Done:
         message = gitrepo.message_of(repo, worktree.head())
         sha = worktree.commit(commit_message.with_trailers(message, step.patch), amend=True)
         gitrepo.create_branch(repo, step.branch, sha)
-        return step.result(CREATED, messages.backport_created_by_pick(pick), sha=sha), None
+        return step.result(Outcome.CREATED, messages.backport_created_by_pick(pick), sha=sha), None
     finally:
         if not kept:
             worktree.remove()
@@ -421,7 +419,7 @@ def _kept(step: _Step, worktree: gitrepo.Worktree, why: str, message: str,
     worktree.attach(step.branch)
     token = worktrees.new_token()
     listed = worktrees.mark(worktree, token)
-    result = step.result(KEPT, messages.backport_kept(why, listed, step.patch.id),
+    result = step.result(Outcome.KEPT, messages.backport_kept(why, listed, step.patch.id),
                          worktree=listed)
     pending = Pending(onto=step.onto, onto_sha=step.tree.sha, patch=step.patch.id,
                       branch=step.branch, worktree=listed, token=token,
@@ -441,21 +439,21 @@ def _finish(repo, item: Pending) -> Result:
 
     found = worktrees.claim(repo, item.worktree, item.token, item.branch)
     if found.standing is worktrees.Standing.GONE:
-        return result(KEPT, found.refusal(), worktree=item.worktree)
+        return result(Outcome.KEPT, found.refusal(), worktree=item.worktree)
     if not found.ours:
-        return result(KEPT, messages.backport_continue_refused(found.refusal()),
+        return result(Outcome.KEPT, messages.backport_continue_refused(found.refusal()),
                       worktree=item.worktree)
     worktree = gitrepo.Worktree.existing(repo, found.path)
     unmerged = worktree.unmerged()
     if unmerged:
-        return result(KEPT, messages.backport_still_unmerged(unmerged, worktree.path),
+        return result(Outcome.KEPT, messages.backport_still_unmerged(unmerged, worktree.path),
                       worktree=item.worktree)
     try:
         shape = _worktree_shape(worktree, patch)
     except _Blocked as exc:
-        return result(KEPT, str(exc), worktree=item.worktree)
+        return result(Outcome.KEPT, str(exc), worktree=item.worktree)
     if shape.kind not in (PATCHED, FIXED):
-        return result(KEPT, messages.backport_not_fixed_yet(shape.detail or shape.kind,
+        return result(Outcome.KEPT, messages.backport_not_fixed_yet(shape.detail or shape.kind,
                                                             worktree.path),
                       worktree=item.worktree)
     if worktree.stage_tracked():
@@ -463,8 +461,8 @@ def _finish(repo, item: Pending) -> Result:
     elif worktree.head() != item.onto_sha:
         sha = worktree.head()  # the user committed it themselves
     else:
-        return result(KEPT, messages.backport_nothing_changed(worktree.path),
+        return result(Outcome.KEPT, messages.backport_nothing_changed(worktree.path),
                       worktree=item.worktree)
     worktree.remove()
-    return result(CREATED, messages.backport_continued(), sha=sha)
+    return result(Outcome.CREATED, messages.backport_continued(), sha=sha)
 

@@ -6,8 +6,8 @@ import sys
 
 import click
 
-from vllm_patches.cli.main import (EXIT_ATTENTION, Failure, catalog_option, emit_json,
-                                   friendly_errors)
+from vllm_patches.cli.common import (EXIT_ATTENTION, Failure, catalog_option, emit_json,
+                                     friendly_errors, print_table)
 
 
 @click.command("audit")
@@ -80,8 +80,6 @@ def _print(result) -> None:
             *(f"TO {v}" for v in result.releases), "ADVICE")
     rows = [head] + [(p.patch.id, str(p.before.state), *(str(v.state) for v in p.after),
                       str(p.advice)) for p in result.patches]
-    widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
-    for row in rows:
-        click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+    print_table(rows)
     for p in result.patches:
         click.echo(f"\n{p.patch.id}: {p.why}")

@@ -2,41 +2,14 @@
 
 from __future__ import annotations
 
-import functools
 import sys
 from pathlib import Path
 
 import click
 
-
-def _friendly(func):
-    """``cli.friendly_errors``, looked up when the command runs (cli imports this module)."""
-
-    @functools.wraps(func)
-    def wrapper(*args, **kwargs):
-        from vllm_patches.cli.main import friendly_errors
-
-        return friendly_errors(func)(*args, **kwargs)
-
-    return wrapper
-
-
-def _emit_json(data: object) -> None:
-    from vllm_patches.cli.main import emit_json
-
-    emit_json(data)
-
-
-def _failure(message: str):
-    from vllm_patches.cli.main import Failure
-
-    return Failure(message)
-
-
-def _attention() -> None:
-    from vllm_patches.cli.main import EXIT_ATTENTION
-
-    sys.exit(EXIT_ATTENTION)
+from vllm_patches.cli import messages
+from vllm_patches.cli.common import (EXIT_ATTENTION, Failure, catalog_option, deprecated,
+                                     emit_json, friendly_errors, print_table)
 
 
 @click.group("catalog")
@@ -45,23 +18,27 @@ def catalog() -> None:
 
     \b
     Example:
-      vllm-patches catalog new my-fix --catalog ~/my-patches \\
-          --target vllm.v1.engine.detokenizer:check_stop_strings --pr 49391 --release 0.26.0
+      vllm-patches catalog new my-fix --into ~/my-patches \\
+          --function vllm.v1.engine.detokenizer:check_stop_strings --pr 49391 --release 0.26.0
       vllm-patches catalog fingerprint my-fix --catalog ~/my-patches \\
           --releases 0.17.0..0.33.0 --fixed-in 0.27.0
       vllm-patches catalog check ~/my-patches
+      vllm-patches catalog list --markdown
     """
 
 
 # catalog new ---------------------------------------------------------------------------
 @catalog.command("new")
 @click.argument("patch_id", metavar="ID")
-@click.option("--catalog", "catalog_dir", required=True, metavar="DIR",
+@click.option("--into", "catalog_dir", metavar="DIR",
               help="The catalogue folder to write ID/ into (created if its parent exists).")
-@click.option("--target", "targets", multiple=True, required=True,
-              metavar="vllm.MODULE:CLASS.NAME",
+@click.option("--function", "functions", multiple=True, metavar="vllm.MODULE:CLASS.NAME",
               help="A vLLM function to wrap: vllm.module:Class.method (also a classmethod, "
                    "staticmethod or property) or vllm.module:function. Repeat for several.")
+@click.option("--catalog", "old_catalog_dir", metavar="DIR", hidden=True,
+              help="Deprecated spelling of --into.")
+@click.option("--target", "old_functions", multiple=True, hidden=True,
+              help="Deprecated spelling of --function.")
 @click.option("--pr", metavar="N",
               help="The upstream pull request of the fix: 49391, vllm-project/vllm#49391 or "
                    "its URL (fills origin, upstream-pr and bug).")
@@ -72,8 +49,9 @@ def catalog() -> None:
 @click.option("--vllm", "vllm_dir", metavar="DIR",
               help="The same from the vLLM tree in DIR (the folder that holds vllm/).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
-@_friendly
-def new(patch_id, catalog_dir, targets, pr, release, vllm_dir, as_json) -> None:
+@friendly_errors
+def new(patch_id, catalog_dir, functions, old_catalog_dir, old_functions, pr, release, vllm_dir,
+        as_json) -> None:
     """Write a new patch folder DIR/ID: patch.toml, fix.py and check.py.
 
     patch.toml has every field filled or marked TODO; fix.py wraps each target
@@ -85,15 +63,19 @@ def new(patch_id, catalog_dir, targets, pr, release, vllm_dir, as_json) -> None:
 
     \b
     Example:
-      vllm-patches catalog new my-fix --catalog ~/my-patches --pr 49391 --release 0.26.0 \\
-          --target vllm.v1.engine.detokenizer:check_stop_strings
-      vllm-patches catalog new sched-fix --catalog ~/my-patches \\
-          --target vllm.v1.core.sched.scheduler:Scheduler.schedule --vllm ~/src/vllm-fork
+      vllm-patches catalog new my-fix --into ~/my-patches --pr 49391 --release 0.26.0 \\
+          --function vllm.v1.engine.detokenizer:check_stop_strings
+      vllm-patches catalog new sched-fix --into ~/my-patches \\
+          --function vllm.v1.core.sched.scheduler:Scheduler.schedule --vllm ~/src/vllm-fork
     """
     from vllm_patches.authoring.scaffold import check_request, new_patch
 
+    catalog_dir = _renamed("--catalog", "--into", old_catalog_dir, catalog_dir)
+    targets = _renamed("--target", "--function", old_functions, functions)
+    if not catalog_dir:
+        raise Failure(messages.new_needs_into())
     if release and vllm_dir:
-        raise _failure("Give --release or --vllm, not both: both name the vLLM to read the "
+        raise Failure("Give --release or --vllm, not both: both name the vLLM to read the "
                        "targets from.")
     check_request(catalog_dir, patch_id, list(targets), pr)  # before a release is fetched
     install = None
@@ -104,11 +86,21 @@ def new(patch_id, catalog_dir, targets, pr, release, vllm_dir, as_json) -> None:
         install = find_vllm(release_tree(release) if release else vllm_dir)
     result = new_patch(catalog_dir, patch_id, list(targets), pr=pr, install=install)
     if as_json:
-        _emit_json(result.to_dict())
+        emit_json(result.to_dict())
     else:
         _print_new(result, release)
     if install is not None and result.todo:
-        _attention()
+        sys.exit(EXIT_ATTENTION)
+
+
+def _renamed(old: str, new: str, old_value, value):
+    """The value of an option whose old name still works for one release (with a notice)."""
+    if not old_value:
+        return value
+    deprecated(f"catalog new {old}", new)
+    if value:
+        raise Failure(messages.old_and_new_option(old, new))
+    return old_value
 
 
 def _print_new(result, release) -> None:
@@ -116,7 +108,7 @@ def _print_new(result, release) -> None:
     click.echo(f"Wrote {result.folder}/ (patch.toml, fix.py, check.py){source}:")
     rows = [(f.spec.text, str(f.kind), f"pre-fix {f.fingerprint}" if f.fingerprint
              else "pre-fix TODO") for f in result.found]
-    _rows(rows, indent="  ")
+    print_table(rows, indent="  ")
     for note in result.notes:
         click.echo(f"  note: {note}")
     if result.loads:
@@ -135,9 +127,6 @@ def _print_new(result, release) -> None:
 # catalog fingerprint -------------------------------------------------------------------
 @catalog.command("fingerprint")
 @click.argument("patch_id", metavar="ID")
-@click.option("--catalog", "catalog_dir", metavar="DIR",
-              help="The catalogue folder that holds ID (default: every catalogue "
-                   "vllm-patches reads, the built-in one first).")
 @click.option("--releases", metavar="RANGE|LIST",
               help="vLLM releases to read: a range (0.21.0..0.28.0, 0.25.0..: every release "
                    "on PyPI in it) or a list (0.21.0,0.22.1). Fetched once into the user cache.")
@@ -154,8 +143,9 @@ def _print_new(result, release) -> None:
                    "still a TODO).")
 @click.option("--dry-run", is_flag=True, help="Print what would change; write nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
-@_friendly
-def fingerprint(patch_id, catalog_dir, releases, target, vllm_version, fixed_in,
+@catalog_option
+@friendly_errors
+def fingerprint(patch_id, releases, target, vllm_version, fixed_in,
                 first_affected, dry_run, as_json) -> None:
     """Record the shapes of a patch's targets across vLLM releases in its patch.toml.
 
@@ -181,34 +171,34 @@ def fingerprint(patch_id, catalog_dir, releases, target, vllm_version, fixed_in,
     from packaging.version import InvalidVersion, Version
 
     from vllm_patches.authoring.fingerprint import find_patch_folder, read_draft, survey
-    from vllm_patches.core.patch_toml import write_survey
+    from vllm_patches.authoring.patch_toml import write_survey
 
     if bool(releases) == bool(target):
-        raise _failure("Give --releases RANGE|LIST or --target DIR (one of them): the vLLM "
+        raise Failure("Give --releases RANGE|LIST or --target DIR (one of them): the vLLM "
                        "code to fingerprint.")
     if vllm_version and not target:
-        raise _failure("--vllm-version goes with --target DIR only; a release knows its "
+        raise Failure("--vllm-version goes with --target DIR only; a release knows its "
                        "version.")
     def version(option: str, raw: str | None):
         try:
             return Version(raw) if raw is not None else None
         except InvalidVersion:
-            raise _failure(f"{option} '{raw}' is not a vLLM release version "
+            raise Failure(f"{option} '{raw}' is not a vLLM release version "
                            "(example: 0.27.0).") from None
 
     boundary = version("--fixed-in", fixed_in)
     since = version("--first-affected", first_affected)
-    draft = read_draft(find_patch_folder(patch_id, catalog_dir))
+    draft = read_draft(find_patch_folder(patch_id))
     observations, skipped = _observe(draft, releases, target, vllm_version)
     result = survey(draft, observations, fixed_in=boundary, first_affected=since,
                     skipped=skipped)
     written = write_survey(result, dry_run=dry_run)
     if as_json:
-        _emit_json(_fingerprint_json(result, written, dry_run))
+        emit_json(_fingerprint_json(result, written, dry_run))
     else:
         _print_survey(result, written, dry_run)
     if result.attention:
-        _attention()
+        sys.exit(EXIT_ATTENTION)
 
 
 def _observe(draft, releases, target, vllm_version):
@@ -256,7 +246,7 @@ def _print_survey(result, written: bool, dry_run: bool) -> None:
         o = row.observation
         rows.append((o.name, *(_cell(o.prints[label], row.shapes[label]) for label in labels),
                      ", ".join(row.changes)))
-    _rows(rows)
+    print_table(rows)
     for version, why in result.skipped:
         click.echo(f"{version}  not surveyed: {why}")
     click.echo("")
@@ -310,12 +300,6 @@ def _fingerprint_json(result, written: bool, dry_run: bool) -> dict:
     }
 
 
-def _rows(rows: list[tuple[str, ...]], indent: str = "") -> None:
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        click.echo(indent + "  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
-
-
 @catalog.command("check")
 @click.argument("folders", nargs=-1, metavar="[DIR]...",
                 type=click.Path(file_okay=True, dir_okay=True, path_type=Path))
@@ -328,10 +312,11 @@ def check(folders, releases_from_seen, as_json) -> None:
     """Check a patch catalogue end to end: the CI for the built-in one and for yours.
 
     DIR is a catalogue folder (a folder of patch folders) or one patch folder;
-    without DIR, the built-in catalogue. For each patch: its metadata loads;
-    every fingerprint its seen tables record matches the real release files;
-    the fix applies in source mode to each affected release and reverts byte
-    for byte; on the first and last affected release it applies at run time
+    without DIR, the built-in catalogue. For each patch: its metadata loads
+    and says why, how and when to drop it (none still a TODO); every
+    fingerprint its seen tables record matches the real release files; the
+    fix applies in source mode to each affected release and reverts byte for
+    byte; on the first and last affected release it applies at run time
     in a process that imports that release, and its check.py PASSes. Two
     patches that wrap the same function must say how they compose. Releases
     whose modules cannot be imported here, and GPU checks without a GPU, are
@@ -347,7 +332,6 @@ def check(folders, releases_from_seen, as_json) -> None:
       vllm-patches catalog check ~/my-patches/my-fix --releases-from-seen
     """
     from vllm_patches.authoring.check import check as run_check
-    from vllm_patches.cli.main import EXIT_ATTENTION, emit_json, friendly_errors
 
     report = friendly_errors(run_check)(
         folders, releases_from_seen=releases_from_seen,
@@ -361,41 +345,107 @@ def check(folders, releases_from_seen, as_json) -> None:
 
 
 def _print(report) -> None:
-    from vllm_patches.authoring.check import Result
+    from vllm_patches.authoring.check import Mark
 
     rows = report.sorted_rows()
     click.echo(f"Checked {len(report.patches)} patch(es) of "
                f"{', '.join(str(f) for f in report.folders)}: "
-               + ", ".join(_counted(report.count(r), r) for r in Result))
+               + ", ".join(_counted(report.count(r), r) for r in Mark))
     click.echo("")
     for patch_id in report.patches:
         mine = [r for r in rows if r.patch == patch_id]
         click.echo(f"  {patch_id}: " + "; ".join(_summary(step, [r for r in mine if r.step == step])
                                              for step in dict.fromkeys(r.step for r in mine)))
-    shown = [r for r in rows if r.result != Result.OK]
+    shown = [r for r in rows if r.result != Mark.OK]
     if not shown:
         return
     click.echo("")
-    failed = [r for r in shown if r.result == Result.FAIL]
+    failed = [r for r in shown if r.result == Mark.FAIL]
     click.echo("What failed, then the warnings and steps not run:" if failed
                else "Warnings and steps not run:")
     table = [("PATCH", "STEP", "RELEASE", "RESULT", "WHY")] + [
         (r.patch, str(r.step), r.release, str(r.result), r.why)
-        for r in failed + [r for r in shown if r.result != Result.FAIL]]
-    widths = [max(len(row[i]) for row in table) for i in range(4)]
-    for row in table:
-        click.echo("  ".join(cell.ljust(w) for cell, w in zip(row[:4], widths)) + "  " + row[4])
+        for r in failed + [r for r in shown if r.result != Mark.FAIL]]
+    print_table(table)
 
 
 def _summary(step, rows) -> str:
-    from vllm_patches.authoring.check import Result
+    from vllm_patches.authoring.check import Mark
 
-    counts = {r: sum(1 for row in rows if row.result == r) for r in Result}
+    counts = {r: sum(1 for row in rows if row.result == r) for r in Mark}
     return f"{step} " + ", ".join(_counted(n, r) for r, n in counts.items() if n)
 
 
 def _counted(n: int, result) -> str:
-    from vllm_patches.authoring.check import Result
+    from vllm_patches.authoring.check import Mark
 
-    word = {Result.FAIL: "failed", Result.WARNING: "warnings" if n != 1 else "warning"}
+    word = {Mark.FAIL: "failed", Mark.WARNING: "warnings" if n != 1 else "warning"}
     return f"{n} {word.get(result, str(result))}"
+
+
+# catalog list --------------------------------------------------------------------------
+@catalog.command("list")
+@click.argument("folders", nargs=-1, metavar="[DIR]...",
+                type=click.Path(exists=True, file_okay=False, dir_okay=True, path_type=Path))
+@click.option("--json", "as_json", is_flag=True,
+              help="Print JSON for machines: every field of each patch.")
+@click.option("--markdown", is_flag=True,
+              help="Print a Markdown table (the README's catalogue table is this output).")
+@friendly_errors
+def list_patches(folders, as_json, markdown) -> None:
+    """List the patches of the catalogues: id, affected releases, upstream fix, title.
+
+    DIR is a catalogue folder; without DIR, every catalogue vllm-patches reads
+    (the built-in one, --catalog and VLLM_PATCHES_CATALOG folders, installed
+    catalogue packages). An entry that does not load is named on stderr (exit
+    1); the others are listed.
+
+    \b
+    Example:
+      vllm-patches catalog list
+      vllm-patches catalog list ~/my-patches --json
+      vllm-patches catalog list --markdown > catalogue.md
+    """
+    from vllm_patches.core.catalog import load_catalog_report
+
+    if as_json and markdown:
+        raise Failure(messages.list_one_format())
+    reports = [load_catalog_report(f) for f in folders] or [load_catalog_report()]
+    patches = sorted((p for good, _ in reports for p in good), key=lambda p: p.id)
+    if as_json:
+        emit_json({"patches": [_listed(p) for p in patches]})
+    elif markdown:
+        click.echo(_markdown(patches), nl=False)
+    else:
+        print_table([("ID", "AFFECTED", "UPSTREAM", "FIXED IN", "TITLE")] + [
+            (p.id, p.affected_text or "", p.upstream_pr, _fixed_in(p), p.title)
+            for p in patches])
+    problems = [problem for _, bad in reports for problem in bad]
+    for problem in problems:
+        click.echo(f"vllm-patches: {messages.list_skipped(problem.message)}", err=True)
+    if problems:
+        sys.exit(EXIT_ATTENTION)
+
+
+def _listed(patch) -> dict:
+    return {**patch.to_dict(), "folder": str(patch.folder)}
+
+
+def _fixed_in(patch) -> str:
+    return str(patch.applied_upstream) if patch.applied_upstream else "not upstream yet"
+
+
+def _markdown(patches) -> str:
+    """A Markdown table: id, affected releases, title, the upstream fix and its release."""
+    lines = ["| id | vLLM | what it does | upstream |", "| --- | --- | --- | --- |"]
+    for p in patches:
+        fixed = f"fixed in {p.applied_upstream}" if p.applied_upstream else "not upstream yet"
+        cells = (f"`{p.id}`", f"`{p.affected_text}`", p.title,
+                 f"[{p.upstream_pr}]({p.origin}), {fixed}")
+        lines.append("| " + " | ".join(_cell_md(c) for c in cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _cell_md(text: str) -> str:
+    """One table cell: on one line, its pipes escaped."""
+    return " ".join(text.split()).replace("|", "\\|")

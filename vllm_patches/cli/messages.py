@@ -29,7 +29,27 @@ def output_unwritable(exc) -> str:
     return f"Cannot write to standard output ({exc.strerror or exc})."
 
 
+def deprecated(old: str, new: str) -> str:
+    return f"warning: {old} is deprecated and goes in the next release; use {new}."
+
+
+def old_and_new_option(old: str, new: str) -> str:
+    return f"Give {new} only ({old} is its old spelling)."
+
+
+def new_needs_into() -> str:
+    return "catalog new needs --into DIR: the catalogue folder to write the patch into."
+
+
 # Export -------------------------------------------------------------------------
+def list_one_format() -> str:
+    return "Give --json or --markdown, not both: they are two ways to print the list."
+
+
+def list_skipped(message: str) -> str:
+    return f"not listed: {message}"
+
+
 def export_no_vllm() -> str:
     return "No vLLM found to export against; give the fork checkout with --target DIR."
 
@@ -45,12 +65,12 @@ def export_written(path: object, count: int) -> str:
 # Source mode: apply / revert / diff on a tree's files ---------------------------
 def source_no_vllm() -> str:
     return ("vLLM is not installed here; give --target DIR (the folder that holds vllm/) "
-            "or --release VERSION with diff or apply --dry-run.")
+            "or --release VERSION with diff or export.")
 
 
 def source_release_is_read_only() -> str:
     return ("--release works on a cached copy of the release and writes nothing: "
-            "use it with diff or apply --dry-run, and --target DIR to write.")
+            "use it with diff or export, and --target DIR to write.")
 
 
 def source_target_and_release() -> str:
@@ -91,7 +111,7 @@ def report_no_run() -> str:
 
 def report_check_needs_run(path: str) -> str:
     return (f"--check needs --run ID, the run it is asked about: the VLLM_PATCHES_RUN you gave "
-            f"the vLLM processes (vllm-patches status --report {path} lists the runs the file "
+            f"the vLLM processes (vllm-patches report {path} lists the runs the file "
             "holds); without it, lines of an earlier run in the same file could pass for "
             "this one.")
 
@@ -101,7 +121,7 @@ def report_empty_run() -> str:
 
 
 def run_without_report() -> str:
-    return "--run names a run of a report file: use it with --report FILE."
+    return "--run names a run of a report file: use it with vllm-patches report FILE."
 
 
 def report_patch_line(patch_id: str, counts: dict[str, int], total: int) -> str:
@@ -199,13 +219,13 @@ def hook_status_active(armed_by: tuple[str, ...]) -> str:
     return f"Auto-patching armed in this process: {', '.join(armed_by) if armed_by else 'no'}"
 
 
+def verify_no_control_ignored() -> str:
+    return ("warning: --no-control is deprecated and goes in the next release; it is ignored "
+            "now: every check runs its control.")
+
+
 def verify_json_unwritable(path: str, exc: OSError) -> str:
     return f"Cannot write the JSON report to {path}: {exc.strerror or exc}."
-
-
-def next_apply_covered(patch_id: str) -> str:
-    return (f"nothing for vLLM processes: the plugin applies it at start-up; to write it into "
-            f"the files instead: vllm-patches apply {patch_id}")
 
 
 def status_conflict(patch_id: str, says: str) -> str:
@@ -214,8 +234,13 @@ def status_conflict(patch_id: str, says: str) -> str:
 
 # status --metrics URL ---------------------------------------------------------
 def metrics_with_other_source() -> str:
-    return ("--metrics reads a running server: give it without --report, --run, --target or "
-            "--vllm-version.")
+    return ("--metrics reads a running server: give it without a report FILE, --report, "
+            "--run, --target or --vllm-version.")
+
+
+def report_needs_file() -> str:
+    return ("Give the report FILE (the VLLM_PATCHES_REPORT of vLLM's processes), or --metrics "
+            "URL for a running server's /metrics.")
 
 
 def metrics_heading(url: str, armed: int, versions, ours, multiprocess: bool) -> str:

@@ -1,4 +1,5 @@
-"""``--metrics URL``: a vLLM server's patch state as its ``/metrics`` shows it.
+"""``--metrics URL`` of ``status`` and ``report``: a vLLM server's patch state as its
+``/metrics`` shows it.
 
 The reading and the verdict are ``runtime.scrape``'s; this prints them: one row per patch
 with the server's processes in each state, ``--json``, and exit 1 (the reason on stderr)
@@ -13,13 +14,21 @@ import sys
 import click
 
 from vllm_patches.cli import messages
-from vllm_patches.cli.main import EXIT_ATTENTION
+from vllm_patches.cli.common import EXIT_ATTENTION, emit_json, print_table
 
+def metrics_option(func):
+    """``--metrics URL``, the same in every command that reads a server's proof."""
+    return click.option(
+        "--metrics", "metrics_url", metavar="URL",
+        help="Read a running vLLM server's /metrics (http://HOST:PORT[/metrics]) instead and "
+        "show, per patch, how many of its processes run the fix. With --check: exit 1 unless "
+        "every process is counted (PROMETHEUS_MULTIPROC_DIR) and each patch that applies to "
+        "that server's vLLM is in place in every process that imported its target.",
+    )(func)
 
 
 def show_metrics(url: str, ids, as_json: bool, check: bool) -> None:
-    """``status --metrics URL [ID]... [--check] [--json]``."""
-    from vllm_patches.cli.main import emit_json
+    """``--metrics URL [ID]... [--check] [--json]``."""
     from vllm_patches.core.catalog import get_patch
     from vllm_patches.runtime import scrape
 
@@ -37,15 +46,13 @@ def show_metrics(url: str, ids, as_json: bool, check: bool) -> None:
 
 
 def _print_server(server) -> None:
-    from vllm_patches.cli.main import _print_rows as print_rows
-
     click.echo(messages.metrics_heading(server.url, server.armed, server.vllm,
                                         server.vllm_patches, server.multiprocess))
     if not server.patches:
         return
     click.echo("")
-    print_rows([("PATCH", "APPLIES", "IN PLACE", "NOT NEEDED", "NOT IN PLACE",
-                 "TARGET NOT IMPORTED")] + [
+    print_table([("PATCH", "APPLIES", "IN PLACE", "NOT NEEDED", "NOT IN PLACE",
+                  "TARGET NOT IMPORTED")] + [
         (p.id, "yes" if p.applies else "no", str(p.in_place), str(p.not_needed),
          _not_in_place(p.not_in_place), str(max(server.armed - p.judged, 0)))
         for p in sorted(server.patches.values(), key=lambda p: p.id)

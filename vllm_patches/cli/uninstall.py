@@ -12,26 +12,23 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
-from enum import Enum
 from pathlib import Path
 
 import click
 
 from vllm_patches.cli import messages
-from vllm_patches.cli.main import (EXIT_ATTENTION, catalog_option, emit_json, friendly_errors,
-                                   site_option, target_options)
+from vllm_patches.cli.common import (EXIT_ATTENTION, catalog_option, emit_json, friendly_errors,
+                                     site_option, target_options)
+from vllm_patches.core.words import Outcome, Word
 
 
-class Removal(str, Enum):
+class Removal(Word):
     """What became of one thing vllm-patches put into the environment."""
 
     REMOVED = "removed"
     WOULD_REMOVE = "would-remove"
     ABSENT = "absent"  # it was not there
     KEPT = "kept"  # it could not be removed: the command exits 1
-
-    def __str__(self) -> str:
-        return self.value
 
 
 @dataclass(frozen=True)
@@ -124,12 +121,11 @@ def _hook(hook_file, dry_run: bool) -> Step:
 def _state(state: Path | None, existed: bool, results, dry_run: bool) -> Step:
     """What became of the tree's state folder once the recorded patches were reverted
     (the revert removes it with the last entry of its record)."""
-    from vllm_patches.source.plan import REFUSED
     from vllm_patches.source.transaction import strangers
 
     if state is None or not existed:
         return Step("state", state, Removal.ABSENT, messages.uninstall_no_state(state))
-    refused = [r.id for r in results if r.outcome == REFUSED]
+    refused = [r.id for r in results if r.outcome == Outcome.REFUSED]
     others = strangers(state) if state.is_dir() else []
     if refused or others:
         return Step("state", state, Removal.KEPT,
@@ -147,7 +143,7 @@ def _left(install) -> list[str]:
     from vllm_patches.source.plan import unrecorded_fixes
 
     left = [] if install is None else [messages.uninstall_unrecorded_fix(pid, install.location)
-                                       for pid in unrecorded_fixes(install)]
+                                         for pid in unrecorded_fixes(install)]
     if cache_root().is_dir():
         left.append(messages.uninstall_cache_left(cache_root()))
     return left + [messages.uninstall_package_left()]

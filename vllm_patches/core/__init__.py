@@ -1,7 +1,9 @@
 """The core: what every mode shares.
 
-The catalogue (``catalog``, ``patch_toml``, ``catalog_files``, ``overlaps``), where vLLM's
+The catalogue (``catalog``, ``catalog_files``, ``overlaps``), where vLLM's
 code lives and how it reads (``detect``, ``releases``, ``release_index``, ``sourcefile``,
 ``pathguard``), its shapes (``shape``), versions (``versions``) and the one verdict
-(``state.judge``). Nothing here imports torch or vLLM.
+(``state.judge``), the marker comments of a written fix (``markers``) and the message of a
+fix as a commit or mail (``commit_message``, shared by export and backport). Nothing here
+imports torch or vLLM, nor any other layer of the package.
 """

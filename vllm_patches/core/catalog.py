@@ -1,7 +1,11 @@
 """The patch catalogue: ``patches/<id>/patch.toml`` plus the fix it points to.
 
 Every file is checked when it is loaded; a bad one raises ``CatalogError``
-naming the file and the field. ``load_catalog`` refuses the whole catalogue
+naming the file and the field. ``read_patch`` is the one validator of
+``patch.toml`` (docs/patch-format.md lists its fields): ``Stage.COMPLETE`` for a
+patch that is applied, ``Stage.DRAFT`` for one being written (``catalog new``,
+``catalog fingerprint``), which may still lack what those commands and the
+author fill in later. ``load_catalog`` refuses the whole catalogue
 for one bad entry (the command line, strict mode); ``load_catalog_report``
 and ``runtime_catalog`` keep the good entries and set the bad ones aside, so
 that at run time one bad entry costs only its own patch, with one warning.
@@ -16,7 +20,6 @@ import os
 import re
 import sys
 from dataclasses import dataclass, field
-from enum import Enum
 from functools import lru_cache
 from pathlib import Path
 
@@ -27,6 +30,7 @@ from vllm_patches.core import messages
 from vllm_patches.core.shape import class_prints
 from vllm_patches.core.versions import InvalidRange, VersionRange
 from vllm_patches.core.errors import VllmPatchesError
+from vllm_patches.core.words import Word
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -42,7 +46,29 @@ class CatalogError(VllmPatchesError):
     """A catalogue file is missing, unreadable or has a bad field."""
 
 
-class Kind(str, Enum):
+class Stage(Word):
+    """How finished a ``patch.toml`` must be for the one reading it."""
+
+    # Being written: pre-fix may be empty, affected missing or a TODO, why, how and
+    # drop-when missing or empty, and fix.py need not exist yet. Every field that is
+    # there is checked as in a complete patch.
+    DRAFT = "draft"
+    COMPLETE = "complete"  # applied: everything the fix needs is there
+
+
+# The prose every patch carries, and what each says (docs/patch-format.md). A field
+# whose value still starts with TODO (as ``catalog new`` writes it) fails ``catalog check``.
+PROSE = {
+    "why": "the bug and its effect",
+    "how": "what the fix changes",
+    "drop-when": "when to drop the patch: the vLLM release from which upstream has the fix, "
+                 "or for a fix upstream lacks, the condition",
+}
+OLD_DESCRIPTION = "description"  # the old spelling of why (read as it for one release)
+TODO = "TODO"
+
+
+class Kind(Word):
     """What a wrapped name is in vLLM's code (the fix's definition has the same kind)."""
 
     METHOD = "method"
@@ -50,9 +76,6 @@ class Kind(str, Enum):
     STATICMETHOD = "staticmethod"
     PROPERTY = "property"
     FUNCTION = "function"  # a module-level function
-
-    def __str__(self) -> str:
-        return self.value
 
     @classmethod
     def of(cls, node: ast.FunctionDef | ast.AsyncFunctionDef, in_class: bool) -> Kind:
@@ -131,19 +154,32 @@ class Target:
 class Patch:
     id: str
     title: str
-    description: str
+    why: str | None  # None: a draft's, not written yet
+    how: str | None  # None: a draft's, or a patch that still has only a description
+    drop_when: str | None
     origin: str
     upstream_pr: str
     bug: str
     applied_upstream: Version | None
     last_update: str
-    affected: VersionRange
-    affected_text: str
+    affected: VersionRange | None  # None only in a draft (not fingerprinted yet)
+    affected_text: str | None
     fix_path: Path
     targets: tuple[Target, ...]
     folder: Path = field(compare=False)
     upstream_commit: str | None = None  # the upstream commit of the fix, for cherry-picks
     excludes: tuple[str, ...] = ()  # ids of patches never to be applied beside this one
+    stage: Stage = Stage.COMPLETE
+    old_description: bool = False  # why was read from ``description`` (the old spelling)
+
+    def prose(self, key: str) -> str | None:
+        """The text of the prose field ``key`` of PROSE (``drop-when``: ``drop_when``)."""
+        return getattr(self, key.replace("-", "_"))
+
+    def unfinished(self) -> list[str]:
+        """The prose fields still to be written: missing, or a TODO placeholder."""
+        texts = {key: self.prose(key) or "" for key in PROSE}
+        return [key for key, text in texts.items() if not text or text.upper().startswith(TODO)]
 
     @property
     def fix_source(self) -> str:
@@ -157,7 +193,7 @@ class Patch:
         return class_prints(self.fix_source, target.class_name).nodes
 
     def affects(self, version: Version) -> bool:
-        return version in self.affected
+        return self.affected is not None and version in self.affected
 
     def fixed_in(self, version: Version) -> bool:
         """True when ``version`` is at or past the release that ships the fix."""
@@ -167,12 +203,17 @@ class Patch:
         return {
             "id": self.id,
             "title": self.title,
+            "why": self.why,
+            "how": self.how,
+            "drop_when": self.drop_when,
             "affected": self.affected_text,
             "origin": self.origin,
             "upstream_pr": self.upstream_pr,
+            "bug": self.bug,
             "applied_upstream": str(self.applied_upstream) if self.applied_upstream else None,
             "upstream_commit": self.upstream_commit,
             "last_update": self.last_update,
+            "excludes": list(self.excludes),
             "targets": [
                 {"module": t.module, "class": t.class_name, "methods": list(t.method_names)}
                 for t in self.targets
@@ -227,8 +268,13 @@ def _not_utf8(path: Path, exc: UnicodeDecodeError) -> str:
 class _Fields:
     """Typed access to one TOML table, with errors that name file and field."""
 
-    def __init__(self, path: Path, table: dict, where: str = "") -> None:
-        self.path, self.table, self.where = path, table, where
+    def __init__(self, path: Path, table: dict, where: str = "",
+                 stage: Stage = Stage.COMPLETE) -> None:
+        self.path, self.table, self.where, self.stage = path, table, where, stage
+
+    @property
+    def draft(self) -> bool:
+        return self.stage == Stage.DRAFT
 
     def _fail(self, key: str, problem: str) -> CatalogError:
         return CatalogError(messages.catalog_bad_field(self.path, self.where + key, problem))
@@ -260,11 +306,25 @@ class _Fields:
         value = self.table.get(key)
         if not isinstance(value, list) or not value or not all(isinstance(v, dict) for v in value):
             raise self._fail(key, "must be a non-empty array of tables ([[...]])")
-        return [_Fields(self.path, v, f"{self.where}{key}[{i}].") for i, v in enumerate(value)]
+        return [_Fields(self.path, v, f"{self.where}{key}[{i}].", self.stage)
+                for i, v in enumerate(value)]
 
-    def version_range(self, key: str) -> VersionRange:
+    def prose(self, key: str) -> str | None:
+        """A prose field: paragraphs, each one's whitespace collapsed (None: a draft's,
+        not written yet)."""
+        value = self.table.get(key)
+        if self.draft and (value is None or isinstance(value, str) and not value.strip()):
+            return None
+        return _paragraphs(self.text(key))
+
+    def version_range(self, key: str) -> VersionRange | None:
+        """The range (None: a draft's, not fingerprinted yet)."""
+        if self.draft and self.table.get(key) is None:
+            return None
         raw = self.text(key)
-        if raw.upper().startswith("TODO"):  # as ``catalog new`` writes it
+        if raw.upper().startswith(TODO):  # as ``catalog new`` writes it
+            if self.draft:
+                return None
             raise self._fail(key, f"is still a TODO (the vLLM releases with the bug): "
                                   f"{run_fingerprint(self.path)}")
         try:
@@ -320,10 +380,10 @@ def _load_wrap(w: _Fields, default: Kind) -> Wrap:
                               f"not {raw!r}") from None
     if (kind == Kind.FUNCTION) != (default == Kind.FUNCTION):
         raise w._fail("kind", "is 'function' exactly when the target names no class")
-    if not w.table.get("pre-fix"):  # absent, or [] as ``catalog new`` writes it
+    if not w.table.get("pre-fix") and not w.draft:  # absent, or [] as catalog new writes it
         raise w._fail("pre-fix", f"is still empty (the fingerprints of vLLM's code before "
                                  f"the fix): {run_fingerprint(w.path)}")
-    pre_fix = frozenset(w.strings("pre-fix", required=True))
+    pre_fix = frozenset(w.strings("pre-fix", required=not w.draft))
     fixed_upstream = frozenset(w.strings("fixed-upstream"))
     return Wrap(
         name=w.text("name"),
@@ -360,48 +420,95 @@ def _load_seen(w: _Fields, known: frozenset[str]) -> dict[str, tuple[str, ...]]:
 
 
 def load_patch(folder: Path) -> Patch:
-    """Load and check one ``patches/<id>/`` folder."""
-    path = folder / "patch.toml"
+    """Load and check one complete ``patches/<id>/`` folder: patch.toml and its fix."""
+    patch = read_patch(folder, Stage.COMPLETE)
+    _check_fix_covers_targets(patch)
+    return patch
+
+
+def read_patch(folder: Path, stage: Stage = Stage.COMPLETE) -> Patch:
+    """The patch whose ``patch.toml`` is in ``folder``, every field checked for ``stage``
+    (its fix file is only named here: ``load_patch`` reads it)."""
+    return patch_from_toml(folder, parse_patch_toml(folder / "patch.toml")[1], stage)
+
+
+def parse_patch_toml(path: Path) -> tuple[str, dict]:
+    """The text of ``path`` and its data as TOML; CatalogError when it is neither."""
+    text = _read_text(path)
     try:
-        data = tomllib.loads(_read_text(path))
+        return text, tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise CatalogError(messages.catalog_bad_toml(path, exc)) from None
     except RecursionError:
         raise CatalogError(messages.catalog_bad_toml(path, "nested too deep")) from None
-    f = _Fields(path, data)
+
+
+def patch_from_toml(folder: Path, data: dict, stage: Stage) -> Patch:
+    """The patch that ``data`` (``folder``'s patch.toml, parsed) describes, checked."""
+    f = _Fields(folder / "patch.toml", data, stage=stage)
     patch_id = f.text("id")
     if patch_id != folder.name:
         raise f._fail("id", f"must equal the folder name {folder.name!r}")
-    if "fix" in data and "fix-from" in data:
+    why, how, drop_when, old = _load_prose(f)
+    affected = f.version_range("affected")
+    return Patch(
+        id=patch_id,
+        title=f.text("title"),
+        why=why,
+        how=how,
+        drop_when=drop_when,
+        origin=f.text("origin"),
+        upstream_pr=f.text("upstream-pr"),
+        bug=f.text("bug"),
+        applied_upstream=f.version("applied-upstream"),
+        last_update=f.text("last-update"),
+        affected=affected,
+        affected_text=f.text("affected") if affected is not None else None,
+        fix_path=_fix_path(f, folder),
+        targets=tuple(_load_target(t) for t in f.tables("targets")),
+        folder=folder,
+        upstream_commit=f.commit("upstream-commit"),
+        excludes=_load_excludes(f, patch_id),
+        stage=stage,
+        old_description=old,
+    )
+
+
+def _load_prose(f: _Fields) -> tuple[str | None, str | None, str | None, bool]:
+    """why, how, drop-when, and whether why came from ``description`` (the old spelling:
+    a patch.toml with a description and none of the three still loads, for one release)."""
+    new = [key for key in PROSE if key in f.table]
+    if OLD_DESCRIPTION in f.table:
+        if new:
+            raise f._fail(OLD_DESCRIPTION, f"is the old spelling of why: with {new[0]} there, "
+                                           "write why, how and drop-when and drop description")
+        return _paragraphs(f.text(OLD_DESCRIPTION)), None, None, True
+    for key, meaning in PROSE.items():
+        if key not in f.table and not f.draft:
+            raise f._fail(key, f"is required ({meaning})")
+    return f.prose("why"), f.prose("how"), f.prose("drop-when"), False
+
+
+def _paragraphs(text: str) -> str:
+    """``text`` with each paragraph's whitespace collapsed; one blank line between them."""
+    return "\n\n".join(" ".join(p.split()) for p in re.split(r"\n\s*\n", text) if p.strip())
+
+
+def _fix_path(f: _Fields, folder: Path) -> Path:
+    """The fix file that ``fix`` (in this folder) or ``fix-from`` (another patch's) names;
+    a complete patch's must be there."""
+    if "fix" in f.table and "fix-from" in f.table:
         raise f._fail("fix", "and fix-from exclude each other")
-    fix_key = "fix-from" if "fix-from" in data else "fix"
+    fix_key = "fix-from" if "fix-from" in f.table else "fix"
     if fix_key == "fix-from":
         fix_path = folder.parent / f.text("fix-from") / "fix.py"
     else:
         fix_path = folder / f.text("fix")
     if not _inside(fix_path, folder.parent):
         raise f._fail(fix_key, f"must name a file inside the catalogue folder {folder.parent}")
-    if not os.path.lexists(fix_path):  # a FIFO or a link there: refused when it is read
+    if not f.draft and not os.path.lexists(fix_path):  # a FIFO or a link: refused when read
         raise f._fail(fix_key, f"names no file: {fix_path}")
-    patch = Patch(
-        id=patch_id,
-        title=f.text("title"),
-        description=" ".join(f.text("description").split()),
-        origin=f.text("origin"),
-        upstream_pr=f.text("upstream-pr"),
-        bug=f.text("bug"),
-        applied_upstream=f.version("applied-upstream"),
-        last_update=f.text("last-update"),
-        affected=f.version_range("affected"),
-        affected_text=f.text("affected"),
-        fix_path=fix_path,
-        targets=tuple(_load_target(t) for t in f.tables("targets")),
-        folder=folder,
-        upstream_commit=f.commit("upstream-commit"),
-        excludes=_load_excludes(f, patch_id),
-    )
-    _check_fix_covers_targets(patch, f)
-    return patch
+    return fix_path
 
 
 def _load_excludes(f: _Fields, patch_id: str) -> tuple[str, ...]:
@@ -425,7 +532,7 @@ def _inside(path: Path, root: Path) -> bool:
     return True
 
 
-def _check_fix_covers_targets(patch: Patch, f: _Fields) -> None:
+def _check_fix_covers_targets(patch: Patch) -> None:
     for target in patch.targets:
         try:
             prints = class_prints(patch.fix_source, target.class_name)

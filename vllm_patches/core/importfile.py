@@ -22,15 +22,16 @@ module by; it is None unless that text is the code Python runs::
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
 from importlib.machinery import BYTECODE_SUFFIXES, EXTENSION_SUFFIXES, SOURCE_SUFFIXES
 from pathlib import Path
+
+from vllm_patches.core.words import Word
 
 _PYC_HEADER = 16  # magic, flags, then a source hash (or the source's mtime and size)
 _HASH_BASED, _CHECK_SOURCE = 0b01, 0b10  # the flags of a PEP 552 .pyc
 
 
-class Kind(str, Enum):
+class FileKind(Word):
     """What Python imports for a module."""
 
     SOURCE = "source"  # a .py file (compiled, or its matching cache in __pycache__)
@@ -39,11 +40,8 @@ class Kind(str, Enum):
     UNCHECKED_CACHE = "unchecked-cache"  # a __pycache__ .pyc Python does not check, of other source
     ABSENT = "absent"  # nothing Python would import under that name
 
-    def __str__(self) -> str:
-        return self.value
 
-
-NOT_SOURCE = frozenset({Kind.BYTECODE, Kind.EXTENSION, Kind.UNCHECKED_CACHE})
+NOT_SOURCE = frozenset({FileKind.BYTECODE, FileKind.EXTENSION, FileKind.UNCHECKED_CACHE})
 
 
 @dataclass(frozen=True)
@@ -51,7 +49,7 @@ class ModuleSource:
     """One module of a tree as Python imports it, with its source text when it runs that."""
 
     module: str
-    kind: Kind
+    kind: FileKind
     path: Path | None = None  # the file Python runs
     text: str | None = None  # the source text Python compiles; only for SOURCE
 
@@ -61,14 +59,14 @@ class ModuleSource:
         return self.kind in NOT_SOURCE
 
 
-def _suffixes() -> list[tuple[Kind, str]]:
+def _suffixes() -> list[tuple[FileKind, str]]:
     """The suffixes the path finder tries, in its loaders' order."""
-    return ([(Kind.EXTENSION, s) for s in EXTENSION_SUFFIXES]
-            + [(Kind.SOURCE, s) for s in SOURCE_SUFFIXES]
-            + [(Kind.BYTECODE, s) for s in BYTECODE_SUFFIXES])
+    return ([(FileKind.EXTENSION, s) for s in EXTENSION_SUFFIXES]
+            + [(FileKind.SOURCE, s) for s in SOURCE_SUFFIXES]
+            + [(FileKind.BYTECODE, s) for s in BYTECODE_SUFFIXES])
 
 
-def _find_in(folder: Path, name: str) -> tuple[Kind, Path, bool] | None:
+def _find_in(folder: Path, name: str) -> tuple[FileKind, Path, bool] | None:
     """What the path finder of ``folder`` finds for ``name``: (kind, file, a package?), a
     namespace package as (ABSENT, its folder, True), or None."""
     package = folder / name
@@ -80,44 +78,44 @@ def _find_in(folder: Path, name: str) -> tuple[Kind, Path, bool] | None:
                 return kind, init, True
     for kind, suffix in _suffixes():
         path = folder / f"{name}{suffix}"
-        if path.is_file() or (kind is Kind.SOURCE and path.exists()):
+        if path.is_file() or (kind is FileKind.SOURCE and path.exists()):
             # A folder or a FIFO named like the .py, which Python would pass over, is
             # left to the reader to refuse in one sentence: a tree to repair, not no module.
             return kind, path, False
-    return (Kind.ABSENT, package, True) if namespace else None
+    return (FileKind.ABSENT, package, True) if namespace else None
 
 
-def find_module_file(location: Path, module: str) -> tuple[Kind, Path | None]:
+def find_module_file(location: Path, module: str) -> tuple[FileKind, Path | None]:
     """The file Python imports for ``module`` from the tree at ``location`` (the folder
     that holds ``vllm/``), and its kind; ``(ABSENT, None)`` when there is none."""
     folder, parts = Path(location), module.split(".")
     for depth, name in enumerate(parts):
         found = _find_in(folder, name)
         if found is None:
-            return Kind.ABSENT, None
+            return FileKind.ABSENT, None
         kind, path, package = found
         if depth == len(parts) - 1:
-            return (kind, path) if kind is not Kind.ABSENT else (Kind.ABSENT, None)
+            return (kind, path) if kind is not FileKind.ABSENT else (FileKind.ABSENT, None)
         if not package:  # a plain module holds no submodules
-            return Kind.ABSENT, None
-        folder = path if kind is Kind.ABSENT else path.parent
-    return Kind.ABSENT, None
+            return FileKind.ABSENT, None
+        folder = path if kind is FileKind.ABSENT else path.parent
+    return FileKind.ABSENT, None
 
 
 def is_package(folder: Path, name: str) -> bool:
     """True when Python imports ``name`` from ``folder`` as a package with an ``__init__``
     (source, bytecode or an extension module)."""
     found = _find_in(Path(folder), name)
-    return found is not None and found[2] and found[0] is not Kind.ABSENT
+    return found is not None and found[2] and found[0] is not FileKind.ABSENT
 
 
-def kind_of_file(path: Path) -> Kind:
+def kind_of_file(path: Path) -> FileKind:
     """The kind of a module file by its name, as the loader that imported it sees it."""
     name = path.name
     for kind, suffix in _suffixes():
         if name.endswith(suffix):
             return kind
-    return Kind.SOURCE
+    return FileKind.SOURCE
 
 
 def module_source(location: Path, module: str) -> ModuleSource:
@@ -126,21 +124,21 @@ def module_source(location: Path, module: str) -> ModuleSource:
     return read_module_file(module, kind, path)
 
 
-def read_module_file(module: str, kind: Kind, path: Path | None) -> ModuleSource:
+def read_module_file(module: str, kind: FileKind, path: Path | None) -> ModuleSource:
     """The source of the module file ``path`` that Python imports (``sourcefile.read_source``:
     SourceTextError, one sentence naming the file, when it cannot be read)."""
-    if kind is not Kind.SOURCE or path is None:
+    if kind is not FileKind.SOURCE or path is None:
         return ModuleSource(module, kind, path)
     from vllm_patches.core.sourcefile import read_source
 
     try:
         source = read_source(path)
     except FileNotFoundError:
-        return ModuleSource(module, Kind.ABSENT)
+        return ModuleSource(module, FileKind.ABSENT)
     cache = unchecked_cache(path, source.raw)
     if cache is not None:
-        return ModuleSource(module, Kind.UNCHECKED_CACHE, cache)
-    return ModuleSource(module, Kind.SOURCE, path, source.text)
+        return ModuleSource(module, FileKind.UNCHECKED_CACHE, cache)
+    return ModuleSource(module, FileKind.SOURCE, path, source.text)
 
 
 def unchecked_cache(path: Path, raw: bytes) -> Path | None:

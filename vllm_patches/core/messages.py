@@ -27,7 +27,7 @@ def catalog_refused(path: Path, problem: str) -> str:
     return f"Catalogue file {path} {problem}."
 
 
-def catalog_bad_toml(path: Path, exc: Exception) -> str:
+def catalog_bad_toml(path: Path, exc: Exception | str) -> str:
     return f"Catalogue file {path} is not valid TOML: {exc}."
 
 
@@ -149,6 +149,11 @@ def next_apply(patch_id: str) -> str:
     return f"vllm-patches apply {patch_id}   (or let the vLLM plugin apply it at run time)"
 
 
+def next_apply_covered(patch_id: str) -> str:
+    return (f"nothing for vLLM processes: the plugin applies it at start-up; to write it into "
+            f"the files instead: vllm-patches apply {patch_id}")
+
+
 def next_revert(patch_id: str) -> str:
     return f"nothing; to undo: vllm-patches revert {patch_id}"
 
@@ -158,7 +163,7 @@ def next_drop(patch_id: str) -> str:
 
 
 def next_modified(patch_id: str) -> str:
-    return f"review the fork's change; vllm-patches backport --patch {patch_id}, or apply --force"
+    return f"review the fork's change; vllm-patches backport {patch_id}, or apply --force"
 
 
 def next_nothing() -> str:

@@ -19,7 +19,6 @@ and ``apply`` (runtime and source) refuses the second of the two.
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -27,15 +26,13 @@ from packaging.version import Version
 
 from vllm_patches.core.catalog import Patch
 from vllm_patches.core.versions import VersionRange
+from vllm_patches.core.words import Word
 
 
-class Composition(str, enum.Enum):
+class Composition(Word):
     SHARED_FIX = "shared-fix"  # fix-from over disjoint ranges: never both applicable
     EXCLUSIVE = "exclusive"  # one lists the other in excludes
     UNDECLARED = "undeclared"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 @dataclass(frozen=True)
@@ -120,7 +117,8 @@ def composition(a: Patch, b: Patch) -> Composition:
     if b.id in a.excludes or a.id in b.excludes:
         return Composition.EXCLUSIVE
     same_fix = a.fix_path.resolve() == b.fix_path.resolve()
-    if same_fix and disjoint(a.affected, b.affected):
+    if same_fix and a.affected is not None and b.affected is not None \
+            and disjoint(a.affected, b.affected):  # None only in drafts, never loaded
         return Composition.SHARED_FIX
     return Composition.UNDECLARED
 

@@ -35,6 +35,9 @@ _BOM_ENCODING = "utf-8-sig"  # what tokenize.detect_encoding says for a file wit
 _ENDING = re.compile(r"\r\n|\r|\n")
 _BYTE_LINE = re.compile(rb"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$")
 _BYTE_ENDING = re.compile(rb"\r\n|\r|\n")
+# Python's tokenizer ends lines at \r\n, \r and \n only; str.splitlines also
+# splits at form feeds, U+2028 and more, which would shift ast's line numbers.
+_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$")
 
 
 class SourceTextError(VllmPatchesError):
@@ -47,6 +50,11 @@ class Newline(str, Enum):
     LF = "\n"
     CRLF = "\r\n"
     CR = "\r"
+
+
+def split_lines(text: str) -> list[str]:
+    """The lines of ``text`` with their endings, numbered as ``ast`` numbers them."""
+    return _LINE.findall(text)
 
 
 def newline_of(text: str) -> Newline:

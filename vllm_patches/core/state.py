@@ -15,8 +15,9 @@ backport) asks ``judge``.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from pathlib import Path
 from enum import Enum
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from packaging.version import Version
 
@@ -24,13 +25,29 @@ from vllm_patches.core import messages
 from vllm_patches.core.catalog import Patch, Target
 from vllm_patches.core.detect import VllmInstall
 from vllm_patches.core.importfile import ModuleSource
+from vllm_patches.core.markers import block_ids, has_block
 from vllm_patches.core.shape import MethodPrints
 from vllm_patches.core.shape_cache import scope_prints
+from vllm_patches.core.words import Mode, Word
 
-if TYPE_CHECKING:
-    from vllm_patches.source.record import Record
 
-class State(str, Enum):
+class AppliedFiles(Protocol):
+    """What source mode recorded writing for one patch (``source.record.Entry``)."""
+
+    applied_at: str
+
+    def changed_files(self, root: Path) -> list[str]:
+        """The recorded files that no longer hold what was written, under ``root``."""
+
+
+class AppliedRecord(Protocol):
+    """A tree's record of source-mode applies (``source.record.Record``)."""
+
+    def get(self, patch_id: str) -> AppliedFiles | None:
+        """What was written for ``patch_id``, or None."""
+
+
+class State(Word):
     """The verdict about one patch for one vLLM tree (or this process)."""
 
     APPLICABLE = "applicable"
@@ -39,11 +56,8 @@ class State(str, Enum):
     NOT_APPLICABLE = "not-applicable"
     TARGET_MODIFIED = "target-modified"
 
-    def __str__(self) -> str:
-        return self.value
 
-
-class ShapeKind(str, Enum):
+class ShapeKind(Word):
     """What the code of a patch's targets looks like."""
 
     PRE_FIX = "pre-fix"
@@ -54,9 +68,6 @@ class ShapeKind(str, Enum):
     NO_MODULE = "no-module"  # the target's module file is not there at all
     NO_SOURCE = "no-source"  # Python runs the module's code without its source: unreadable
     OTHER_RELEASE = "other-release"  # a release's code, just not one this patch is for
-
-    def __str__(self) -> str:
-        return self.value
 
 
 APPLICABLE = State.APPLICABLE
@@ -196,8 +207,6 @@ def evidence_of(patch: Patch, shape: Shape, texts: list[str | None],
     """The evidence of the targets' ``shape``, and whose fix is in place: at run time the
     patch ids ``marks`` on the functions that run, else the marked blocks in the texts of
     the target modules' files."""
-    from vllm_patches.source.edit import block_ids, has_block  # edit builds on this module
-
     if marks:
         own, others = patch.id in marks, sorted(set(marks) - {patch.id})
     else:
@@ -210,10 +219,10 @@ def evidence_of(patch: Patch, shape: Shape, texts: list[str | None],
 @dataclass(frozen=True)
 class PatchStatus:
     patch: Patch
-    state: str
+    state: State
     reason: str
     next_step: str
-    mode: str | None = None  # "runtime" or "source" when applied
+    mode: Mode | None = None  # RUNTIME or SOURCE when applied
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -236,7 +245,7 @@ def patch_status(
     patch: Patch,
     install: VllmInstall | None,
     runtime_applied: bool = False,
-    record: Record | None = None,
+    record: AppliedRecord | None = None,
 ) -> PatchStatus:
     """The state of one patch for one vLLM tree's files (None: no vLLM installed).
 
@@ -259,7 +268,7 @@ def patch_status(
     return _with_drift(status, entry, changed)
 
 
-def _with_drift(status: PatchStatus, entry, changed: list[str]) -> PatchStatus:
+def _with_drift(status: PatchStatus, entry: AppliedFiles, changed: list[str]) -> PatchStatus:
     """``status`` of a patch whose recorded files no longer hold what vllm-patches wrote."""
     pid = status.patch.id
     if status.state == APPLIED:
@@ -294,7 +303,7 @@ def judge(patch: Patch, evidence: Evidence, version: Version | None,
         # it may be the pre-fix code. Only this process's own mark on the class proves more.
         if evidence.runtime and evidence.own:
             return PatchStatus(patch, APPLIED, messages.applied_at_runtime(),
-                               messages.next_nothing(), mode="runtime")
+                               messages.next_nothing(), mode=Mode.RUNTIME)
         return PatchStatus(patch, TARGET_MODIFIED, shape.detail,
                            messages.next_no_source(patch.id))
     if shape.kind == PATCHED and evidence.other and not evidence.own and in_range:
@@ -304,13 +313,13 @@ def judge(patch: Patch, evidence: Evidence, version: Version | None,
     if shape.kind == PATCHED and (evidence.own or in_range):
         if evidence.runtime:
             return PatchStatus(patch, APPLIED, messages.applied_at_runtime(),
-                               messages.next_nothing(), mode="runtime")
+                               messages.next_nothing(), mode=Mode.RUNTIME)
         return PatchStatus(patch, APPLIED, messages.applied_in_source(location),
-                           messages.next_revert(patch.id), mode="source")
+                           messages.next_revert(patch.id), mode=Mode.SOURCE)
     if shape.kind == PRE_FIX:
         if evidence.runtime:
             return PatchStatus(patch, APPLIED, messages.applied_at_runtime(),
-                               messages.next_nothing(), mode="runtime")
+                               messages.next_nothing(), mode=Mode.RUNTIME)
         reason = (messages.pre_fix_outside_range(version, patch.affected_text)
                   if version is not None and not in_range else messages.pre_fix_found(version))
         return PatchStatus(patch, APPLICABLE, reason, messages.next_apply(patch.id))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from enum import Enum
 
-__all__ = ["Arm", "Mode", "Word"]
+__all__ = ["Arm", "Mode", "Outcome", "Word"]
 
 
 class Word(str, Enum):
@@ -36,3 +36,41 @@ class Arm(Word):
 
     CONTROL = "control"
     PATCHED = "patched"
+
+
+class Outcome(Word):
+    """What one call did to one patch: the ``outcome`` of an apply, revert, diff or
+    backport result, of a report line, and of ``--json``.
+
+    One enum for every mode, not one per mode: the words the modes share (``applied``,
+    ``refused``, ``blocked`` ...) are then the same members wherever they are said, so the
+    report reader, ``--json`` and the CLI compare one thing (an enum with members cannot
+    be extended, so per-mode enums could not share them). Each group below says which
+    mode says it.
+    """
+
+    # Runtime and source mode.
+    APPLIED = "applied"
+    ALREADY_APPLIED = "already-applied"
+    SKIPPED = "skipped"
+    REFUSED = "refused"
+    REVERTED = "reverted"
+    NOT_APPLIED = "not-applied"
+    # Runtime mode, and the runtime report's lines.
+    IN_SOURCE = "applied-in-source"  # source mode's fix is in the file Python imported
+    FAILED = "failed"
+    INHERITED = "inherited"  # a forked child runs the patch its parent applied
+    # Source mode (``--dry-run`` and ``diff``).
+    WOULD_APPLY = "would-apply"
+    WOULD_REVERT = "would-revert"
+    # Source mode and backport: not named, but needed and held back by a fork's change.
+    BLOCKED = "blocked"
+    # Backport.
+    CREATED = "created"
+    WOULD_CREATE = "would-create"
+    ALREADY_FIXED = "already-fixed"
+    ALREADY_BACKPORTED = "already-backported"
+    NOT_APPLICABLE = "not-applicable"
+    KEPT = "kept"
+    ABORTED = "aborted"
+    LEFT_ALONE = "left-alone"  # --abort: the state names a worktree that is not this backport's

@@ -9,10 +9,16 @@ Importing this package imports nothing else: the plugin must stay cheap at every
 process start.
 """
 
-_PATCHER_NAMES = ("apply", "revert", "is_applied", "Outcome", "PatchError")
+_PATCHER_NAMES = ("apply", "revert", "is_applied", "Result", "PatchError")
 
 
 def __getattr__(name):
+    if name == "Outcome":  # Result's name up to 0.1.0 (core.words.Outcome is its .outcome)
+        import warnings
+
+        from vllm_patches.runtime import messages, patcher
+        warnings.warn(messages.outcome_renamed(), DeprecationWarning, stacklevel=2)
+        return patcher.Result
     if name in _PATCHER_NAMES:
         from vllm_patches.runtime import patcher
         return getattr(patcher, name)

@@ -195,6 +195,12 @@ def refuse_rival(patch_id: str, why: str) -> str:
     return f"{patch_id} refused: {why}."
 
 
+def outcome_renamed() -> str:
+    return ("vllm_patches.runtime.Outcome is now vllm_patches.runtime.Result (Outcome is the "
+            "enum of its .outcome, in vllm_patches.core.words); the old name goes in the next "
+            "release.")
+
+
 # Metrics: the gauges in vLLM's /metrics, and reading them back -------------------
 def metrics_failed(exc: BaseException) -> str:
     return (f"vllm-patches cannot export its metrics to vLLM's /metrics ({type(exc).__name__}: "
@@ -256,4 +262,3 @@ def metrics_not_in_place(url: str, failing: dict) -> str:
         f"{patch_id} " + ", ".join(f"{outcome} in {n} process(es)" for outcome, n in
                                    sorted(outcomes.items()))
         for patch_id, outcomes in sorted(failing.items())) + "."
-

@@ -158,17 +158,17 @@ def _make_gauges(prometheus_client) -> dict:
 
 
 def _set_all(gauges: dict) -> None:
-    from vllm_patches.runtime.report import Evidence, evidence_of
+    from vllm_patches.runtime.report import Proof, proof_of
 
     versions = (_vllm_version(), _our_version())
     gauges[MULTIPROCESS].labels(*versions).set(1 if multiprocess() else 0)
     gauges[ARMED].labels(*versions).set(1 if _STATE["armed"] else 0)
     outcomes = _STATE["outcomes"]
     for patch_id, outcome in outcomes.items():
-        evidence = evidence_of(outcome)
-        gauges[IN_PLACE].labels(patch_id, *versions).set(evidence is Evidence.IN_PLACE)
-        gauges[NOT_NEEDED].labels(patch_id, *versions).set(evidence is Evidence.NOT_NEEDED)
-        if evidence is Evidence.NOT_IN_PLACE:
+        proof = proof_of(outcome)
+        gauges[IN_PLACE].labels(patch_id, *versions).set(proof is Proof.IN_PLACE)
+        gauges[NOT_NEEDED].labels(patch_id, *versions).set(proof is Proof.NOT_NEEDED)
+        if proof is Proof.NOT_IN_PLACE:
             _STATE["shown"].add((patch_id, outcome))
     for patch_id, outcome in _STATE["shown"]:
         gauges[NOT_IN_PLACE].labels(patch_id, *versions, outcome).set(

@@ -29,9 +29,10 @@ from vllm_patches.runtime import messages
 from vllm_patches.core import messages as core_messages
 from vllm_patches.core.catalog import CatalogError, Patch, Target, dotted
 from vllm_patches.core.detect import DetectError, find_vllm
-from vllm_patches.core.importfile import Kind, ModuleSource, kind_of_file, read_module_file
+from vllm_patches.core.importfile import FileKind, ModuleSource, kind_of_file, read_module_file
 from vllm_patches.core.shape import MethodPrints, fingerprint
 from vllm_patches.core.sourcefile import SourceTextError
+from vllm_patches.core.words import Mode, Outcome
 from vllm_patches.core.state import (APPLICABLE, APPLIED as STATE_APPLIED, FIXED_UPSTREAM, MISSING, PATCHED,
                     NO_MODULE, TARGET_MODIFIED, PatchStatus, Shape, classify_module,
                     classify_prints, combine, evidence_of, judge)
@@ -43,15 +44,6 @@ STRICT_ENV = "VLLM_PATCHES_STRICT"
 _MISSING = object()
 _LOCK = threading.RLock()
 
-# Outcomes of apply() and revert().
-APPLIED = "applied"
-ALREADY_APPLIED = "already-applied"
-IN_SOURCE = "applied-in-source"
-SKIPPED = "skipped"
-REFUSED = "refused"
-FAILED = "failed"
-REVERTED = "reverted"
-NOT_APPLIED = "not-applied"
 
 
 class PatchError(RuntimeError):
@@ -66,19 +58,22 @@ class PatchError(RuntimeError):
 
 
 @dataclass(frozen=True)
-class Outcome:
+class Result:
+    """What one ``apply`` or ``revert`` call did to one patch in this process."""
+
     id: str
-    outcome: str
+    outcome: Outcome
     message: str
-    mode: str = "runtime"
+    mode: Mode = Mode.RUNTIME
     obsolete: bool = False  # skipped because the installed vLLM has the fix upstream
 
     @property
     def ok(self) -> bool:
-        return self.outcome not in (REFUSED, FAILED)
+        return self.outcome not in (Outcome.REFUSED, Outcome.FAILED)
 
     def to_dict(self) -> dict[str, str]:
-        return {"id": self.id, "outcome": self.outcome, "mode": self.mode, "message": self.message}
+        return {"id": self.id, "outcome": str(self.outcome), "mode": str(self.mode),
+                "message": self.message}
 
 
 @dataclass
@@ -114,7 +109,7 @@ def is_applied(patch_id: str) -> bool:
 
 
 def apply(ids=None, *, force: bool = False, strict: bool | None = None,
-          named=None) -> list[Outcome]:
+          named=None) -> list[Result]:
     """Apply catalogued patches (all when ``ids`` is empty) in this process.
 
     ``named``: the ids the user chose by name (default: ``ids``); an obsolete one of those
@@ -128,7 +123,7 @@ def apply(ids=None, *, force: bool = False, strict: bool | None = None,
 
 
 def apply_patches(patches, *, force: bool = False, strict: bool | None = None,
-                  named=()) -> list[Outcome]:
+                  named=()) -> list[Result]:
     """``apply`` for ``Patch`` objects already loaded (``catalog check`` loads a catalogue
     folder itself): the same outcomes, logging and strict mode."""
     strict = strict_from_env() if strict is None else strict
@@ -146,13 +141,13 @@ def apply_patches(patches, *, force: bool = False, strict: bool | None = None,
     return outcomes
 
 
-def revert(ids=None) -> list[Outcome]:
+def revert(ids=None) -> list[Result]:
     """Put back the original functions of runtime-applied patches."""
     with _LOCK:
         return revert_patches(_select(ids, strict=True))
 
 
-def revert_patches(patches) -> list[Outcome]:
+def revert_patches(patches) -> list[Result]:
     """``revert`` for ``Patch`` objects already loaded."""
     outcomes = []
     with _LOCK:
@@ -160,11 +155,12 @@ def revert_patches(patches) -> list[Outcome]:
             installed = _APPLIED.pop(patch.id, None)
             _APPLIED_PATCHES.pop(patch.id, None)
             if installed is None:
-                outcomes.append(Outcome(patch.id, NOT_APPLIED, messages.not_applied_here(patch.id)))
+                outcomes.append(Result(patch.id, Outcome.NOT_APPLIED,
+                                       messages.not_applied_here(patch.id)))
                 continue
             for record in reversed(installed):
                 _restore(record)
-            outcomes.append(Outcome(patch.id, REVERTED, messages.reverted_here(patch.id)))
+            outcomes.append(Result(patch.id, Outcome.REVERTED, messages.reverted_here(patch.id)))
     return outcomes
 
 
@@ -173,13 +169,13 @@ class TakenOut:
     """What ``take_out`` found: revert's outcome, and the functions that do not hold again
     what they held before the patch went in, or that still carry its fix."""
 
-    outcome: Outcome
+    outcome: Result
     left: list[str]
 
     @property
     def clean(self) -> bool:
         """The patch was in, and nothing of it is left."""
-        return self.outcome.outcome == REVERTED and not self.left
+        return self.outcome.outcome == Outcome.REVERTED and not self.left
 
 
 def take_out(patch: Patch) -> TakenOut:
@@ -224,31 +220,33 @@ def _select(ids, strict: bool) -> tuple[Patch, ...]:
     return tuple(by_id[i] for i in wanted if i in by_id)
 
 
-def _apply_one(patch: Patch, force: bool, known=()) -> Outcome:
+def _apply_one(patch: Patch, force: bool, known=()) -> Result:
     if patch.id in _APPLIED and not is_applied(patch.id):
         del _APPLIED[patch.id]  # the module was reloaded: its new classes are unpatched
         _APPLIED_PATCHES.pop(patch.id, None)
     if not is_applied(patch.id):
         rival = _rival_applied(patch, known)
         if rival is not None:
-            return Outcome(patch.id, REFUSED, messages.refuse_rival(patch.id, rival))
+            return Result(patch.id, Outcome.REFUSED, messages.refuse_rival(patch.id, rival))
     try:
         verdict, plans = examine(patch)
     except KeyboardInterrupt:
         raise
     except BaseException as exc:  # a broken vLLM must not break the host process
-        return Outcome(patch.id, FAILED, messages.apply_failed(patch.id, exc))
+        return Result(patch.id, Outcome.FAILED, messages.apply_failed(patch.id, exc))
     state = verdict.state
     if state == STATE_APPLIED:
-        if verdict.mode == "source":
-            return Outcome(patch.id, IN_SOURCE, messages.found_in_source(patch.id), mode="source")
-        return Outcome(patch.id, ALREADY_APPLIED, messages.already_applied_here(patch.id))
+        if verdict.mode == Mode.SOURCE:
+            return Result(patch.id, Outcome.IN_SOURCE, messages.found_in_source(patch.id),
+                          mode=Mode.SOURCE)
+        return Result(patch.id, Outcome.ALREADY_APPLIED, messages.already_applied_here(patch.id))
     if state == FIXED_UPSTREAM:
-        return Outcome(patch.id, SKIPPED, verdict.reason, obsolete=True)
+        return Result(patch.id, Outcome.SKIPPED, verdict.reason, obsolete=True)
     if state == TARGET_MODIFIED and not (force and all(p.forceable for p in plans)):
-        return Outcome(patch.id, REFUSED, messages.refuse_modified(patch.id, verdict.reason))
+        return Result(patch.id, Outcome.REFUSED,
+                      messages.refuse_modified(patch.id, verdict.reason))
     if state not in (APPLICABLE, TARGET_MODIFIED):
-        return Outcome(patch.id, SKIPPED, verdict.reason)
+        return Result(patch.id, Outcome.SKIPPED, verdict.reason)
     installed: list[_Installed] = []
     try:
         for plan in plans:
@@ -258,10 +256,10 @@ def _apply_one(patch: Patch, force: bool, known=()) -> Outcome:
             _restore(record)
         if isinstance(exc, KeyboardInterrupt):
             raise
-        return Outcome(patch.id, FAILED, messages.apply_failed(patch.id, exc))
+        return Result(patch.id, Outcome.FAILED, messages.apply_failed(patch.id, exc))
     _APPLIED[patch.id] = installed
     _APPLIED_PATCHES[patch.id] = patch
-    return Outcome(patch.id, APPLIED, messages.applied_now(patch.id, vllm_version_text()))
+    return Result(patch.id, Outcome.APPLIED, messages.applied_now(patch.id, vllm_version_text()))
 
 
 def _rival_applied(patch: Patch, known) -> str | None:
@@ -379,12 +377,12 @@ def loaded_source(module: types.ModuleType) -> ModuleSource:
     origin = getattr(spec, "origin", None) or getattr(module, "__file__", None)
     name = getattr(module, "__name__", "?")
     if not origin or not getattr(spec, "has_location", True):
-        return ModuleSource(name, Kind.SOURCE)
+        return ModuleSource(name, FileKind.SOURCE)
     path = Path(origin)
     try:
         return read_module_file(name, kind_of_file(path), path)
     except (OSError, SourceTextError):
-        return ModuleSource(name, Kind.SOURCE)
+        return ModuleSource(name, FileKind.SOURCE)
 
 
 def fix_functions(patch: Patch, target: Target, module_globals: dict) -> dict[str, object]:
@@ -503,20 +501,20 @@ def _unbind_later_copies(record: _Installed) -> None:
 _WARNED_OBSOLETE: set[str] = set()  # ids this process warned about as obsolete
 
 
-def _log(outcome: Outcome, patch: Patch, named=()) -> None:
-    if outcome.outcome == APPLIED:
-        logger.info("%s", messages.log_applied(os.getpid(), outcome.id, outcome.mode,
+def _log(result: Result, patch: Patch, named=()) -> None:
+    if result.outcome == Outcome.APPLIED:
+        logger.info("%s", messages.log_applied(os.getpid(), result.id, result.mode,
                                                vllm_version_text()))
-    elif outcome.obsolete and outcome.id in named and outcome.id not in _WARNED_OBSOLETE:
-        _WARNED_OBSOLETE.add(outcome.id)  # one warning per process, however often judged
-        logger.warning("%s", messages.log_obsolete(os.getpid(), outcome.id, vllm_version_text(),
+    elif result.obsolete and result.id in named and result.id not in _WARNED_OBSOLETE:
+        _WARNED_OBSOLETE.add(result.id)  # one warning per process, however often judged
+        logger.warning("%s", messages.log_obsolete(os.getpid(), result.id, vllm_version_text(),
                                                    patch.applied_upstream))
-    elif outcome.obsolete:
-        logger.debug("%s", outcome.message)
-    elif outcome.outcome in (REFUSED, FAILED):
-        logger.warning("%s", outcome.message)
+    elif result.obsolete:
+        logger.debug("%s", result.message)
+    elif result.outcome in (Outcome.REFUSED, Outcome.FAILED):
+        logger.warning("%s", result.message)
     else:
-        logger.debug("%s", outcome.message)
+        logger.debug("%s", result.message)
 
 
 def mark_of(obj: object) -> str | None:

@@ -163,9 +163,10 @@ def armed_by() -> tuple[str, ...]:
 def _on_import(module) -> None:
     """Apply the selected patches whose targets are now all imported; never raise
     unless strict mode asks for it."""
+    from vllm_patches.core.words import Outcome
     from vllm_patches.runtime import messages
-    from vllm_patches.runtime import report
     from vllm_patches.runtime import patcher as runtime
+    from vllm_patches.runtime import report
     name = getattr(module, "__name__", "?")
     strict = runtime.strict_from_env()
     try:
@@ -189,8 +190,8 @@ def _on_import(module) -> None:
     version = runtime.vllm_version_text()
     report.record(outcomes, version, armed_by())
     _tell_metrics("record", outcomes)
-    _report_forks([o.id for o in outcomes if o.outcome in (runtime.APPLIED, runtime.ALREADY_APPLIED)],
-                  version)
+    in_place = (Outcome.APPLIED, Outcome.ALREADY_APPLIED)
+    _report_forks([o.id for o in outcomes if o.outcome in in_place], version)
 
 
 def _report_forks(ids: list[str], version: str) -> None:
@@ -213,12 +214,13 @@ def _report_forks(ids: list[str], version: str) -> None:
 def _record_inherited() -> None:
     # Runs in the child right after fork: no locks (another thread may have held one).
     try:
+        from vllm_patches.core.words import Outcome
         from vllm_patches.runtime import messages
         from vllm_patches.runtime import report
-        from vllm_patches.runtime.patcher import Outcome
+        from vllm_patches.runtime.patcher import Result
 
         ppid = os.getppid()
-        report.record([Outcome(i, report.INHERITED, messages.inherited_patch(i, ppid))
+        report.record([Result(i, Outcome.INHERITED, messages.inherited_patch(i, ppid))
                        for i in _FORKS["ids"]], _FORKS["version"], armed_by())
     except KeyboardInterrupt:
         raise

@@ -19,7 +19,7 @@ report at all (``ReportError``). ``runs`` lists the runs a report holds,
 ``of_run`` keeps one run's lines (a line without a run, from before runs existed,
 belongs to none), ``summarize`` makes one record per process, and ``check`` says
 whether the lines prove that every patch asked about is in place, for
-``vllm-patches status --report FILE --check --run ID``: no readable line, an
+``vllm-patches report FILE --check --run ID``: no readable line, an
 unreadable line, or no line for a patch asked about is no evidence, never a pass.
 """
 
@@ -32,21 +32,21 @@ from enum import Enum
 
 from vllm_patches.runtime import messages
 from vllm_patches.core.errors import VllmPatchesError
+from vllm_patches.core.words import Outcome
 from vllm_patches.core.files import NotOurs, NotPlainFile, TooLarge, read_untrusted, untrusted_problem
 from vllm_patches.runtime.reportline import (ALL, ARMED, PATCH, REPORT_ENV, RUN_ENV, append,
                                              patch_lines, process_title, report_path,
                                              write)
 
-__all__ = ["REPORT_ENV", "RUN_ENV", "REPORT_LIMIT", "INHERITED", "ReportError", "NotEvidence",
-           "Evidence", "ProcessRecord", "Run", "record", "append", "process_title", "read",
-           "runs", "of_run", "summarize", "check", "evidence_of"]
+__all__ = ["REPORT_ENV", "RUN_ENV", "REPORT_LIMIT", "ReportError", "NotEvidence", "Proof",
+           "ProcessRecord", "Run", "record", "append", "process_title", "read", "runs",
+           "of_run", "summarize", "check", "proof_of"]
 
 REPORT_LIMIT = 64 << 20  # bytes: a report of a thousand processes is far below; /dev/zero stops here
 
-INHERITED = "inherited"  # a forked child runs the patch its parent applied
 
 
-class Evidence(Enum):
+class Proof(Enum):
     """What one process's outcome for a patch proves."""
 
     IN_PLACE = "in place"  # the fix runs in that process
@@ -54,18 +54,20 @@ class Evidence(Enum):
     NOT_IN_PLACE = "not in place"  # refused, failed, or an outcome this version does not know
 
 
-_OUTCOME_EVIDENCE = {
-    "applied": Evidence.IN_PLACE,
-    "already-applied": Evidence.IN_PLACE,
-    "applied-in-source": Evidence.IN_PLACE,
-    INHERITED: Evidence.IN_PLACE,
-    "skipped": Evidence.NOT_NEEDED,
+_OUTCOME_PROOF = {
+    Outcome.APPLIED: Proof.IN_PLACE,
+    Outcome.ALREADY_APPLIED: Proof.IN_PLACE,
+    Outcome.IN_SOURCE: Proof.IN_PLACE,
+    Outcome.INHERITED: Proof.IN_PLACE,
+    Outcome.SKIPPED: Proof.NOT_NEEDED,
 }
 
 
-def evidence_of(outcome: str) -> Evidence:
-    """An outcome this version does not know proves nothing: NOT_IN_PLACE."""
-    return _OUTCOME_EVIDENCE.get(outcome, Evidence.NOT_IN_PLACE)
+def proof_of(outcome: str) -> Proof:
+    """What a line's outcome proves; one this version does not know proves nothing
+    (NOT_IN_PLACE). A report's outcome is read as text: an ``Outcome`` member hashes as
+    its value, so the text finds it."""
+    return _OUTCOME_PROOF.get(outcome, Proof.NOT_IN_PLACE)
 
 
 class ReportError(VllmPatchesError):
@@ -180,7 +182,7 @@ class ProcessRecord:
 
     @property
     def needs_attention(self) -> bool:
-        return any(evidence_of(p["outcome"]) is Evidence.NOT_IN_PLACE
+        return any(proof_of(p["outcome"]) is Proof.NOT_IN_PLACE
                    for p in self.patches.values())
 
     def arms_any(self, ids) -> bool:
@@ -300,7 +302,7 @@ def _not_in_place(records: list[ProcessRecord]) -> dict[tuple[str, str], list[in
     failing: dict[tuple[str, str], list[int]] = {}
     for rec in records:
         for patch_id, result in rec.patches.items():
-            if evidence_of(result["outcome"]) is Evidence.NOT_IN_PLACE:
+            if proof_of(result["outcome"]) is Proof.NOT_IN_PLACE:
                 failing.setdefault((patch_id, result["outcome"]), []).append(rec.pid)
     return failing
 
@@ -328,6 +330,6 @@ def outcome_counts(records: list[ProcessRecord]) -> dict[str, dict[str, int]]:
 
 
 def outcome_label(result: dict[str, str]) -> str:
-    if result["outcome"] == "applied" and result.get("mode"):
+    if result["outcome"] == Outcome.APPLIED and result.get("mode"):
         return f"applied ({result['mode']})"
     return result["outcome"]

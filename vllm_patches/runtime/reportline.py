@@ -12,7 +12,7 @@ encoder, the one ``json.dumps`` uses.
 Every line names its run (``VLLM_PATCHES_RUN``): the first process that writes one
 without a run in its environment makes a new id and puts it there, so that every
 process it starts (engine core, workers; vLLM copies ``VLLM_*`` variables to Ray
-workers) writes under the same run, and ``status --report --check --run ID`` asks
+workers) writes under the same run, and ``vllm-patches report FILE --check --run ID`` asks
 about that run alone, never about yesterday's lines in the same file.
 
 The lines of one call go out in a single ``write`` on a file opened with

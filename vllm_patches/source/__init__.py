@@ -3,8 +3,7 @@
 ``edit`` splices a fix's text into a module between markers, ``plan`` decides what
 ``apply`` / ``revert`` / ``diff`` write (re-exported here), ``transaction`` writes all files
 or none behind a journal and the lock, ``record`` keeps what was written, ``diffs`` and
-``export`` turn the changes into patches and mails, ``wrapper_source`` writes the wrappers
-of a new patch.
+``export`` turn the changes into patches and mails.
 """
 
 _PLAN_NAMES = ("apply", "revert", "diff")

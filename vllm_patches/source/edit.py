@@ -21,24 +21,14 @@ from vllm_patches.source import messages
 from vllm_patches.core import messages as core_messages
 from vllm_patches._version import __version__
 from vllm_patches.core.catalog import Patch, Target
+from vllm_patches.core.markers import BEGIN, END, first_marker, has_block, is_marker, marker
 from vllm_patches.core.shape import class_prints
-from vllm_patches.core.sourcefile import newline_of
+from vllm_patches.core.sourcefile import newline_of, split_lines
 from vllm_patches.core.state import MODIFIED, PATCHED, PRE_FIX, classify
-
-BEGIN = "# >>> vllm-patches {id}"
-END = "# <<< vllm-patches {id}"
-# Python's tokenizer ends lines at \r\n, \r and \n only; str.splitlines also
-# splits at form feeds, U+2028 and more, which would shift ast's line numbers.
-_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$")
 
 
 class EditError(Exception):
     """The fix cannot be written into (or taken out of) this text."""
-
-
-def split_lines(text: str) -> list[str]:
-    """The lines of ``text`` with their endings, numbered as ``ast`` numbers them."""
-    return _LINE.findall(text)
 
 
 def _ending(line: str) -> str:
@@ -55,45 +45,6 @@ def _method_block(patch: Patch, target: Target, name: str, indent: str, nl: str)
         line = line.rstrip("\r\n")
         out.append((indent + line[own:] if line.strip() else "") + nl)
     return out
-
-
-def _marker(template: str, patch: Patch, indent: str, nl: str, note: str = "") -> str:
-    return indent + template.format(id=patch.id) + note + nl
-
-
-def _is_marker(line: str, template: str, patch: Patch) -> bool:
-    """True for this patch's marker line (and not that of a patch whose id starts alike)."""
-    marker = template.format(id=patch.id)
-    stripped = line.strip()
-    return stripped == marker or stripped.startswith(marker + " ")
-
-
-_BEGIN_TEXT = BEGIN.split("{")[0]
-_BEGIN_LINE = re.compile(r"^[ \t]*" + re.escape(BEGIN.split("{")[0]) + r"(\S+)", re.MULTILINE)
-
-
-def block_ids(text: str) -> set[str]:
-    """The ids of the patches whose marked blocks ``text`` holds."""
-    if _BEGIN_TEXT not in text:  # most files: no scan of the whole text
-        return set()
-    return set(_BEGIN_LINE.findall(text))
-
-
-def has_block(patch: Patch, text: str) -> bool:
-    """True when ``text`` holds a marked block of ``patch`` (complete or not)."""
-    if BEGIN.format(id=patch.id) not in text:
-        return False
-    return any(_is_marker(line, BEGIN, patch) for line in split_lines(text))
-
-
-def _marker_line(patch: Patch, text: str) -> tuple[int, str] | None:
-    """(line number, marker) of the first line of ``text`` that reads as one of our
-    markers of ``patch``, or None."""
-    for number, line in enumerate(split_lines(text), start=1):
-        for template in (BEGIN, END):
-            if _is_marker(line, template, patch):
-                return number, template.format(id=patch.id)
-    return None
 
 
 def _holds_marker(module: str, number: int, marker: str) -> str:
@@ -138,9 +89,9 @@ def patch_text(patch: Patch, target: Target, text: str, *, force: bool = False) 
         force and shape.kind == MODIFIED and _forceable(patch, target, text)
     ):
         raise EditError(messages.edit_refused(patch.id, target.module, shape.detail or shape.kind))
-    marker = _marker_line(patch, text)
-    if marker is not None:
-        raise EditError(_holds_marker(target.module, *marker))
+    held = first_marker(patch, text)
+    if held is not None:
+        raise EditError(_holds_marker(target.module, *held))
     result = _insert(patch, target, text)
     _check(patch, target, result)
     _check_round_trip(patch, target, text, result)
@@ -169,13 +120,13 @@ def _insert(patch: Patch, target: Target, text: str) -> str:
         # run together (a CR before an LF would read as one CRLF).
         nl = _ending(lines[node.end_lineno - 1]) or file_nl
         names = [wrap.name] + (list(target.adds) if i == len(wraps) - 1 else [])
-        block = [nl, _marker(BEGIN, patch, indent, nl,
+        block = [nl, marker(BEGIN, patch, indent, nl,
                              f" ({patch.upstream_pr}, vllm-patches {__version__})")]
         for j, name in enumerate(names):
             if j:
                 block.append(nl)
             block += _method_block(patch, target, name, indent, nl)
-        block.append(_marker(END, patch, indent, nl))
+        block.append(marker(END, patch, indent, nl))
         insertions[node.end_lineno] = block
     for end in sorted(insertions, reverse=True):
         block = insertions[end]
@@ -231,11 +182,11 @@ def unpatch_text(patch: Patch, target: Target, text: str) -> str:
     i = first
     found = False
     while i < stop:
-        if _is_marker(lines[i], BEGIN, patch):
+        if is_marker(lines[i], BEGIN, patch):
             found = True
             if out and not out[-1].strip():
                 out.pop()  # the blank line patch_text put before the block
-            while i < stop and not _is_marker(lines[i], END, patch):
+            while i < stop and not is_marker(lines[i], END, patch):
                 i += 1
             if i == stop:
                 raise EditError(messages.edit_unterminated(patch.id, target.module))

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import format_datetime
 
-from vllm_patches.backport import commit_message
+from vllm_patches.core import commit_message
 from vllm_patches._version import __version__
 from vllm_patches.core.catalog import Patch
 from vllm_patches.core.detect import VllmInstall

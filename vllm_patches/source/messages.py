@@ -51,6 +51,10 @@ def source_read_only(path: Path) -> str:
             "use the runtime hook instead, which patches vLLM in memory without writing files.")
 
 
+def source_no_tree() -> str:
+    return "vLLM is not installed here: give target, the folder that holds vllm/."
+
+
 def source_pending(root: Path) -> str:
     return (f"An interrupted vllm-patches write is pending in {root}; "
             "run vllm-patches apply or revert there to complete it first.")
@@ -71,7 +75,7 @@ def source_already_applied(patch_id: str, recorded: bool) -> str:
 
 def source_refused_modified(patch_id: str, why: str) -> str:
     return (f"{patch_id} refused: {why}; review the fork's change, then apply --force, "
-            f"or port the fix with vllm-patches backport --patch {patch_id}")
+            f"or port the fix with vllm-patches backport {patch_id}")
 
 
 def source_refused(patch_id: str, why: str) -> str:

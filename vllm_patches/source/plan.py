@@ -63,17 +63,8 @@ from vllm_patches.source.record import (Entry, FileRecord, Record, load, now, re
 from vllm_patches.core.state import (APPLICABLE, APPLIED, FIXED_UPSTREAM, PATCHED, TARGET_MODIFIED, classify,
                     patch_status)
 from vllm_patches.core.errors import VllmPatchesError
+from vllm_patches.core.words import Outcome
 
-# Outcomes.
-APPLIED_NOW = "applied"
-WOULD_APPLY = "would-apply"
-ALREADY_APPLIED = "already-applied"
-SKIPPED = "skipped"
-BLOCKED = "blocked"  # not named, but needed and held back by a fork's change: exit 1
-REFUSED = "refused"
-REVERTED = "reverted"
-WOULD_REVERT = "would-revert"
-NOT_APPLIED = "not-applied"
 
 
 class SourceError(VllmPatchesError):
@@ -82,18 +73,20 @@ class SourceError(VllmPatchesError):
 
 @dataclass(frozen=True)
 class Result:
+    """What one ``apply``, ``revert`` or ``diff`` call did (or would do) to one patch."""
+
     id: str
-    outcome: str
+    outcome: Outcome  # BLOCKED: not named, but needed and held back by a fork's change
     message: str
     files: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
         """False when a fix that this tree needs is not in place after the call."""
-        return self.outcome not in (REFUSED, BLOCKED)
+        return self.outcome not in (Outcome.REFUSED, Outcome.BLOCKED)
 
     def to_dict(self) -> dict[str, object]:
-        return {"id": self.id, "outcome": self.outcome, "files": list(self.files),
+        return {"id": self.id, "outcome": str(self.outcome), "files": list(self.files),
                 "message": self.message}
 
 
@@ -183,7 +176,7 @@ def _write(install: VllmInstall, make_plan) -> Report:
     changes = plan.changes()
     _check_writable(changes, state)
     if not changes and not transaction.pending(state) and not (
-            (transaction.untidy(state) or any(r.outcome in (REFUSED, BLOCKED)
+            (transaction.untidy(state) or any(r.outcome in (Outcome.REFUSED, Outcome.BLOCKED)
                                               for r in plan.results))
             and _writable(state if state.exists() else state.parent)):
         return Report(install, plan.results)
@@ -384,17 +377,19 @@ def _plan_apply(install: VllmInstall, patches: Sequence[Patch] | None, force: bo
         pid = patch.id
         rival = None if status.state == APPLIED else _rival_in_place(patch, known, plan)
         if rival is not None:
-            plan.results.append(Result(pid, REFUSED, messages.source_refused(pid, rival)))
+            plan.results.append(Result(pid, Outcome.REFUSED, messages.source_refused(pid, rival)))
         elif status.state == APPLIED:
-            plan.results.append(Result(pid, ALREADY_APPLIED, messages.source_already_applied(
-                pid, rec.get(pid) is not None)))
+            recorded = rec.get(pid) is not None
+            plan.results.append(Result(pid, Outcome.ALREADY_APPLIED,
+                                       messages.source_already_applied(pid, recorded)))
         elif status.state == APPLICABLE or (status.state == TARGET_MODIFIED and force):
             forced = status.state == TARGET_MODIFIED
             try:
                 changed = plan.tree.rewrite(
                     patch, lambda t, text, forced=forced: patch_text(patch, t, text, force=forced))
             except EditError as exc:
-                plan.results.append(Result(pid, REFUSED, messages.source_refused(pid, str(exc))))
+                plan.results.append(Result(pid, Outcome.REFUSED,
+                                           messages.source_refused(pid, str(exc))))
                 continue
             files = sorted(changed)
             plan.edits.append((patch, changed))
@@ -402,17 +397,17 @@ def _plan_apply(install: VllmInstall, patches: Sequence[Patch] | None, force: bo
             plan.record = _settle(plan.record, shas).with_entry(Entry(
                 pid, __version__, now(), install.raw_version, forced, shas))
             plan.results.append(Result(
-                pid, WOULD_APPLY if dry_run else APPLIED_NOW,
+                pid, Outcome.WOULD_APPLY if dry_run else Outcome.APPLIED,
                 (messages.source_would_apply if dry_run else messages.source_applied)(pid, files),
                 tuple(files)))
         elif status.state == TARGET_MODIFIED:
             plan.results.append(
-                Result(pid, REFUSED, messages.source_refused_modified(pid, status.reason))
+                Result(pid, Outcome.REFUSED, messages.source_refused_modified(pid, status.reason))
                 if explicit else
-                Result(pid, BLOCKED, messages.source_skipped_modified(pid, status.reason)))
+                Result(pid, Outcome.BLOCKED, messages.source_skipped_modified(pid, status.reason)))
         elif explicit:
             ok = status.state == FIXED_UPSTREAM
-            plan.results.append(Result(pid, SKIPPED if ok else REFUSED,
+            plan.results.append(Result(pid, Outcome.SKIPPED if ok else Outcome.REFUSED,
                                        (messages.source_skipped if ok else
                                         messages.source_refused)(pid, status.reason)))
     return plan
@@ -460,7 +455,7 @@ def _plan_revert(install: VllmInstall, patches: Sequence[Patch] | None, force: b
             patch = given[pid] if pid in given else get_patch(pid)
         except CatalogError:
             entry = rec.get(pid)
-            plan.results.append(Result(pid, REFUSED, messages.source_unknown_recorded(
+            plan.results.append(Result(pid, Outcome.REFUSED, messages.source_unknown_recorded(
                 pid, entry.tool_version if entry else __version__)))
             continue
         plan.results.append(_revert_one(plan, patch, force))
@@ -485,21 +480,21 @@ def _revert_one(plan: _Plan, patch: Patch, force: bool) -> Result:
     entry = plan.record.get(pid)
     if entry is None:
         if not _holds_fix(plan.tree, patch):
-            return Result(pid, NOT_APPLIED, messages.source_not_applied(pid))
+            return Result(pid, Outcome.NOT_APPLIED, messages.source_not_applied(pid))
         if not force:
-            return Result(pid, REFUSED, messages.source_no_record(pid))
+            return Result(pid, Outcome.REFUSED, messages.source_no_record(pid))
         return _forced_take_out(plan, patch)
     for rel in entry.files:
         later = plan.record.later_than(pid, rel)
         if later is not None:
-            return Result(pid, REFUSED,
+            return Result(pid, Outcome.REFUSED,
                           messages.source_revert_later_first(pid, later.patch_id, rel))
     current = {rel: plan.tree.sha(rel) for rel in entry.files}
     if all(current[rel] == f.after for rel, f in entry.files.items()):
         try:
             changed = _take_out(plan, patch)
         except EditError as exc:
-            return Result(pid, REFUSED, messages.source_refused(pid, str(exc)))
+            return Result(pid, Outcome.REFUSED, messages.source_refused(pid, str(exc)))
         got = _by_file(changed, plan.tree)
         wrong = sorted(rel for rel in set(got) | set(entry.files)
                        if rel not in got or rel not in entry.files
@@ -507,16 +502,16 @@ def _revert_one(plan: _Plan, patch: Patch, force: bool) -> Result:
         if wrong:  # never expected: unpatch_text is the exact inverse of patch_text
             for rel, (old, _new) in changed.items():
                 plan.tree.files[rel].text = old
-            return Result(pid, REFUSED, messages.source_revert_mismatch(pid, wrong[0]))
+            return Result(pid, Outcome.REFUSED, messages.source_revert_mismatch(pid, wrong[0]))
         plan.record = _settle(plan.record.without(pid), got)
         return _reverted(plan, pid, changed, forced=False)
     if all(current[rel] in (f.before, plan.record.original(rel))
            for rel, f in entry.files.items()):  # a reinstall: back to the bytes of the release
         plan.record = plan.record.without(pid)
-        return Result(pid, NOT_APPLIED, messages.source_record_stale(pid, plan.dry_run))
+        return Result(pid, Outcome.NOT_APPLIED, messages.source_record_stale(pid, plan.dry_run))
     if not force:
         changed = [rel for rel, f in entry.files.items() if current[rel] != f.after]
-        return Result(pid, REFUSED, messages.source_changed_since(pid, changed))
+        return Result(pid, Outcome.REFUSED, messages.source_changed_since(pid, changed))
     return _forced_take_out(plan, patch)
 
 
@@ -525,16 +520,16 @@ def _forced_take_out(plan: _Plan, patch: Patch) -> Result:
     try:
         changed = _take_out(plan, patch)
     except EditError as exc:
-        return Result(pid, REFUSED, messages.source_refused(pid, str(exc)))
+        return Result(pid, Outcome.REFUSED, messages.source_refused(pid, str(exc)))
     plan.record = _settle(plan.record.without(pid), _by_file(changed, plan.tree))
     if not changed:
-        return Result(pid, NOT_APPLIED, messages.source_record_dropped(pid, plan.dry_run))
+        return Result(pid, Outcome.NOT_APPLIED, messages.source_record_dropped(pid, plan.dry_run))
     return _reverted(plan, pid, changed, forced=True)
 
 
 def _reverted(plan: _Plan, pid: str, changed: dict[str, tuple[str, str]], forced: bool) -> Result:
     files = sorted(changed)
     if plan.dry_run:
-        return Result(pid, WOULD_REVERT, messages.source_would_revert(pid, files, forced),
+        return Result(pid, Outcome.WOULD_REVERT, messages.source_would_revert(pid, files, forced),
                       tuple(files))
-    return Result(pid, REVERTED, messages.source_reverted(pid, files, forced), tuple(files))
+    return Result(pid, Outcome.REVERTED, messages.source_reverted(pid, files, forced), tuple(files))

@@ -1,8 +1,12 @@
 """``vllm-patches verify ID...``: run each patch's own behaviour check, unpatched and patched.
 
 Each catalogued patch may carry ``check.py`` beside its ``patch.toml``: a
-``run()`` that exercises vLLM's real code and returns ``{"bug": bool,
-"detail": str}``, and a ``DEVICE`` (``"cpu"`` or ``"cuda"``). For each patch
+``run()`` that exercises vLLM's real code and returns a ``kit.Finding(bug,
+detail)`` (``verify.kit`` holds what a check needs besides its bug; a dict
+``{"bug": bool, "detail": str}`` is still taken, and anything else is refused
+in the arm with one sentence), a ``DEVICE`` (``"cpu"`` or ``"cuda"``), and
+``PARAMETERS`` (name -> default, passed to ``run(**parameters)``; ``verify --set
+NAME=VALUE`` changes one for every selected check that declares it). For each patch
 selected, two arms run at once, each in a process of its own
 (``check_arm``): ``control`` must show the bug, ``patched`` must not. The
 verdict per patch:
@@ -13,33 +17,32 @@ verdict per patch:
   arm proves nothing;
 - NOT-RUN: the patch does not apply to this vLLM, or needs a GPU there is not.
 
-Exit 0 when every selected patch PASSes (or does not apply), 1 otherwise.
+``CheckResult.ok``: nothing failed (PASS or NOT-RUN: ``verify`` exits 0; FAIL or
+INCONCLUSIVE: 1).
 """
 
 from __future__ import annotations
 
 import ast
-import os
+import json
 import sys
 from dataclasses import dataclass
-from enum import Enum
 from pathlib import Path
 
-from vllm_patches.core.catalog_files import PACKAGE_PARENT
+from vllm_patches.core.childenv import child_env
 from vllm_patches.core.catalog import Patch
 from vllm_patches.core.state import APPLICABLE, judge, file_evidence
+from vllm_patches.core.words import Arm, Word
 from vllm_patches.verify import messages
+from vllm_patches.verify.check_arm import SETTINGS_OPTION
 from vllm_patches.verify.jobs import Job, run_all
 
 
-class Verdict(str, Enum):
+class Verdict(Word):
     PASS = "PASS"
     FAIL = "FAIL"
     INCONCLUSIVE = "INCONCLUSIVE"
     NOT_RUN = "NOT-RUN"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 @dataclass(frozen=True)
@@ -51,8 +54,9 @@ class CheckResult:
 
     @property
     def ok(self) -> bool:
-        return self.verdict == Verdict.PASS or (
-            self.verdict == Verdict.NOT_RUN and not self.arms.get("needs"))
+        """Nothing failed: PASS, or NOT-RUN (never a pass, never a failure: the patch does
+        not apply here, has no check.py, or its check needs a GPU there is not)."""
+        return self.verdict in (Verdict.PASS, Verdict.NOT_RUN)
 
     def to_dict(self) -> dict[str, object]:
         return {"patch": self.patch, "verdict": str(self.verdict), "reason": self.reason,
@@ -73,18 +77,92 @@ def check_file(patch: Patch) -> Path | None:
     return path if path.is_file() else None
 
 
-def check_device(path: Path) -> str:
-    """The DEVICE the check declares (read without importing it); cpu when none."""
+DEVICES = ("cpu", "cuda")
+
+
+def _constants(path: Path) -> dict[str, object]:
+    """The check's module-level constants (read without importing it): each name assigned
+    a literal, which may use the names assigned before it (``"device": DEVICE``)."""
     try:
         tree = ast.parse(path.read_text(encoding="utf-8"))
     except (OSError, SyntaxError, ValueError, UnicodeDecodeError):
-        return "cpu"
+        return {}
+    found: dict[str, object] = {}
     for node in tree.body:
-        if isinstance(node, ast.Assign) and any(
-                isinstance(t, ast.Name) and t.id == "DEVICE" for t in node.targets) \
-                and isinstance(node.value, ast.Constant) and node.value.value in ("cpu", "cuda"):
-            return node.value.value
-    return "cpu"
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 \
+                and isinstance(node.targets[0], ast.Name):
+            try:
+                found[node.targets[0].id] = ast.literal_eval(_named(node.value, found))
+            except ValueError:
+                continue
+    return found
+
+
+def _named(node: ast.expr, known: dict[str, object]) -> ast.expr:
+    """``node`` with each name of ``known`` replaced by its value."""
+
+    class Resolve(ast.NodeTransformer):
+        def visit_Name(self, name: ast.Name) -> ast.AST:
+            return ast.Constant(known[name.id]) if name.id in known else name
+
+    return Resolve().visit(node)
+
+
+def check_device(path: Path) -> str:
+    """The DEVICE the check declares; cpu when none."""
+    device = _constants(path).get("DEVICE")
+    return device if device in DEVICES else "cpu"
+
+
+def check_parameters(path: Path) -> dict[str, object]:
+    """The check's ``PARAMETERS``: name -> default (``run(**parameters)`` gets them)."""
+    found = _constants(path).get("PARAMETERS")
+    return {k: v for k, v in found.items() if isinstance(k, str)} if isinstance(found, dict) else {}
+
+
+class BadSetting(ValueError):
+    """A ``--set NAME=VALUE`` that no selected check takes, or a value of the wrong kind."""
+
+
+def settings_for(patches: list[Patch], given: list[str]) -> dict[str, dict[str, object]]:
+    """patch id -> {parameter: value} from ``NAME=VALUE`` strings, for each check that
+    declares NAME, the value read as that check's default is (BadSetting otherwise)."""
+    declared = {p.id: check_parameters(path) for p in patches
+                if (path := check_file(p)) is not None}
+    out: dict[str, dict[str, object]] = {}
+    for item in given:
+        name, sep, raw = item.partition("=")
+        name = name.strip()
+        takers = [pid for pid, params in declared.items() if name in params]
+        if not sep or not name:
+            raise BadSetting(messages.setting_malformed(item))
+        if not takers:
+            names = sorted({n for params in declared.values() for n in params})
+            raise BadSetting(messages.setting_unknown(name, names))
+        for pid in takers:
+            out.setdefault(pid, {})[name] = _read_value(name, raw, declared[pid][name])
+    return out
+
+
+def _read_value(name: str, raw: str, default: object) -> object:
+    text = raw.strip()
+    try:
+        if isinstance(default, bool):
+            words = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+            return words[text.lower()]
+        if isinstance(default, (tuple, list)):
+            kind = type(default[0]) if default else str
+            return [kind(part.strip()) for part in text.split(",")]
+        return type(default)(text) if isinstance(default, (int, float)) else text
+    except (KeyError, ValueError):
+        raise BadSetting(messages.setting_bad_value(name, raw, default)) from None
+
+
+def effective_device(path: Path, settings: dict[str, object]) -> str:
+    """Where the check runs: its ``device`` parameter where it declares one and it is set
+    (``--set device=cpu``: a GPU check's emulation, for tests), else its DEVICE."""
+    device = settings.get("device")
+    return device if device in DEVICES else check_device(path)
 
 
 def _has_cuda() -> bool:
@@ -95,23 +173,16 @@ def _has_cuda() -> bool:
     return bool(torch.cuda.is_available())
 
 
-def _env(install, arm: str, from_target: bool) -> dict[str, str]:
-    env = dict(os.environ)
-    for name in ("VLLM_PATCHES", "VLLM_PATCHES_STRICT", "VLLM_PATCHES_REPORT"):
-        env.pop(name, None)
-    paths = [str(install.location)] if from_target else []
-    if env.get("PYTHONPATH"):
-        paths.append(env["PYTHONPATH"])
-    paths.append(PACKAGE_PARENT)
-    env["PYTHONPATH"] = os.pathsep.join(paths)
-    env.setdefault("VLLM_LOGGING_LEVEL", "ERROR")
-    if arm == "control":
-        env["VLLM_PATCHES"] = "none"
-    return env
+def _env(install, arm: Arm, from_target: bool) -> dict[str, str]:
+    tree = [install.location] if from_target else []
+    # The control arm arms no hook; the patched arm selects its patch itself (check_arm).
+    control = {"VLLM_PATCHES": "none"} if arm == Arm.CONTROL else {}
+    return child_env(*tree, install=install, **control)
 
 
 def verify_checks(patches: list[Patch], install, *, from_target: bool, timeout: float,
-                  echo=print, isolated: bool = False) -> list[CheckResult]:
+                  echo=print, isolated: bool = False,
+                  settings: dict[str, dict] | None = None) -> list[CheckResult]:
     """Run the checks of ``patches`` against ``install`` (see the module's docstring).
 
     Importing vLLM is most of a check's time, so the CPU checks share one process per
@@ -119,13 +190,15 @@ def verify_checks(patches: list[Patch], install, *, from_target: bool, timeout: 
     it out again). A check that process did not finish (it crashed, or a fix did not
     come out cleanly) runs again in a process of its own; so does every check with
     ``isolated``, and every CUDA check (an illegal memory access must cost only itself).
+    ``settings``: patch id -> values for its check's parameters (``settings_for``).
     """
+    settings = settings or {}
     results: list[CheckResult] = []
     runnable: list[_Runnable] = []
     for patch in patches:
         path = check_file(patch)
         verdict = judge(patch, file_evidence(patch, install), install.version, install.location)
-        device = check_device(path) if path is not None else "cpu"
+        device = effective_device(path, settings.get(patch.id, {})) if path else "cpu"
         if path is None:
             results.append(CheckResult(patch.id, Verdict.NOT_RUN,
                                        f"{patch.id} has no check.py", {"needs": True}))
@@ -147,12 +220,12 @@ def verify_checks(patches: list[Patch], install, *, from_target: bool, timeout: 
         count = sum(len(g) for g in groups)
         echo(messages.checks_starting(count, len(groups) * 2, install.version or "?",
                                       install.location))
-        arms = _run_groups(groups, install, from_target, timeout, echo)
+        arms = _run_groups(groups, install, from_target, timeout, echo, settings)
         again = [[check] for check in shared
                  if any((check.patch.id, arm) not in arms for arm in ARMS)]
         if again:
             echo(messages.checks_again_alone(len(again)))
-            arms.update(_run_groups(again, install, from_target, timeout, echo))
+            arms.update(_run_groups(again, install, from_target, timeout, echo, settings))
         for check in runnable:
             results.append(_decide(check.patch.id, {arm: arms.get((check.patch.id, arm), {})
                                                     for arm in ARMS}))
@@ -160,11 +233,11 @@ def verify_checks(patches: list[Patch], install, *, from_target: bool, timeout: 
     return sorted(results, key=lambda r: order.index(r.patch))
 
 
-ARMS = ("control", "patched")
+ARMS = tuple(Arm)
 
 
 def _run_groups(groups: list[list[_Runnable]], install, from_target: bool,
-                timeout: float, echo) -> dict[tuple[str, str], dict]:
+                timeout: float, echo, settings: dict[str, dict]) -> dict[tuple[str, str], dict]:
     """Run each group's checks, one process per (group, arm), all at once; the line of each
     (patch, arm) that finished. A group of one gets a line even when its process died (the
     crash is its result); a shared group's unfinished checks get none. CPU-only groups
@@ -172,7 +245,11 @@ def _run_groups(groups: list[list[_Runnable]], install, from_target: bool,
     jobs = []
     for group in groups:
         for arm in ARMS:
-            argv = [sys.executable, "-m", "vllm_patches.verify.check_arm", arm]
+            argv = [sys.executable, "-m", "vllm_patches.verify.check_arm"]
+            given = {c.patch.id: settings[c.patch.id] for c in group if c.patch.id in settings}
+            if given:
+                argv += [SETTINGS_OPTION, json.dumps(given)]
+            argv.append(arm)
             for check in group:
                 argv += [check.patch.id, str(check.path)]
             ids = tuple(check.patch.id for check in group)
@@ -194,7 +271,7 @@ def _run_groups(groups: list[list[_Runnable]], install, from_target: bool,
 
 
 def _decide(patch_id: str, arms: dict[str, dict]) -> CheckResult:
-    control, patched = arms.get("control", {}), arms.get("patched", {})
+    control, patched = arms.get(Arm.CONTROL, {}), arms.get(Arm.PATCHED, {})
     if patched.get("bug") is not False:
         why = patched.get("error") or patched.get("detail") or "the patched arm did not finish"
         return CheckResult(patch_id, Verdict.FAIL, f"patched: {why}", arms)

@@ -31,6 +31,7 @@ class Job:
     timeout: float | None = None  # None: the timeout given to run_all
     members: tuple[str, ...] = ()  # the patches whose results it prints, in turn
     preload: bool = False  # a CPU job: may start from the server that imported torch once
+    own_session: bool = True  # False: in the caller's session, so stopping the caller stops it
 
 
 @dataclass
@@ -137,7 +138,8 @@ def run_all(jobs: list[Job], timeout: float, *,
 
 def _start(job: Job):
     """The job's process: forked from the preload server where the job allows it (see
-    ``preload``), else a fresh interpreter; either way in a session of its own."""
+    ``preload``), else a fresh interpreter; in a session of its own unless the job says
+    otherwise (``own_session``)."""
     from vllm_patches.verify import preload
 
     if job.preload and preload.enabled():
@@ -145,7 +147,7 @@ def _start(job: Job):
         if started is not None:
             return started
     return subprocess.Popen(job.argv, env=job.env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+                            stderr=subprocess.PIPE, text=True, start_new_session=job.own_session)
 
 
 def kill_group(proc) -> None:

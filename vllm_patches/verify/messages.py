@@ -45,9 +45,9 @@ def arm_import_failed(error: str) -> str:
     return f"vLLM's Gemma 4 MTP modules could not be imported ({error})"
 
 
-def control_runs_patched_code(methods: list[str]) -> str:
+def control_runs_patched_code(owner: str, methods: list[str]) -> str:
     return (
-        f"the original code cannot run: Gemma4MTP.{', '.join(methods)} is already patched in this "
+        f"the original code cannot run: {owner}.{', '.join(methods)} is already patched in this "
         "process (a vllm-patches hook ignored VLLM_PATCHES=none)"
     )
 
@@ -224,3 +224,43 @@ def checks_again_alone(count: int) -> str:
     return (f"  {count} check(s) did not finish in the shared process: running each in a "
             "process of its own ...")
 
+
+
+def setting_malformed(item: str) -> str:
+    return f"--set wants NAME=VALUE (example: --set trials=20); got '{item}'."
+
+
+def setting_unknown(name: str, names: list[str]) -> str:
+    takes = f"they take: {', '.join(names)}" if names else "they take no parameters"
+    return f"--set {name}: no selected check takes a parameter '{name}' ({takes})."
+
+
+def setting_bad_value(name: str, raw: str, default: object) -> str:
+    if isinstance(default, bool):
+        kind = "true or false"
+    elif isinstance(default, (tuple, list)):
+        kind = "a comma list like " + ",".join(str(v) for v in default)
+    else:
+        kind = f"a {type(default).__name__} like {default}"
+    return f"--set {name}={raw}: {name} wants {kind}."
+
+
+# The check kit (verify.kit) -----------------------------------------------------
+def finding_bug_not_bool(bug) -> str:
+    return f"A Finding's bug must be True or False, not {bug!r}."
+
+
+def bad_finding(source: str, value) -> str:
+    shown = repr(value)
+    shown = shown if len(shown) <= 80 else shown[:77] + "..."
+    return (f"{source} returned {shown}; a check must return kit.Finding(bug, detail) or a "
+            "dict with a bool 'bug' and a 'detail'.")
+
+
+def stand_ins_note(names) -> str:
+    return f" (stand-ins for {', '.join(names)})"
+
+
+def stand_ins_moved() -> str:
+    return ("vllm-patches: vllm_patches.verify.stand_ins is deprecated and goes in the next "
+            "release; import stand_in_for_missing from vllm_patches.verify.kit.")

@@ -1,12 +1,13 @@
-"""Real tensor parallelism for ``vllm-patches verify``: one process per GPU.
+"""Real tensor parallelism for a GPU check: one process per GPU.
 
-``run_ranks(config)`` starts ``config.tp`` ranks with ``torch.multiprocessing``
-(spawn). Each rank sets its GPU, joins a process group through vLLM's own
-``init_distributed_environment`` and ``initialize_model_parallel`` (NCCL on
-GPUs), builds its vocabulary shard as ``ParallelLMHead`` shards it, and runs
-the same scenario and comparison as the emulated arm, so every rank checks
-its own graphs. Each rank writes its result to a file; ``merge_ranks`` makes
-one arm result of them (a rank that wrote nothing counts as crashed).
+``run_ranks(group_size, check_file, function, kwargs, backend)`` starts the ranks with
+``torch.multiprocessing`` (spawn). Each rank sets its GPU (on CUDA) before anything
+makes a CUDA context, arms the plugin as every vLLM process does, and calls
+``FUNCTION(group=RankGroup(...), **kwargs)`` of the check file: the function joins
+the group (``group.join()``: vLLM's own ``init_distributed_environment`` and
+``initialize_model_parallel``) once it has imported and built what it needs, runs, and
+returns its result. Each rank writes it to a file; ``merge_ranks`` makes one result
+of them (a rank that wrote nothing counts as crashed).
 """
 
 from __future__ import annotations
@@ -15,25 +16,17 @@ import json
 import os
 import socket
 import tempfile
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
 from vllm_patches.core.files import write_atomic
 from vllm_patches.verify import messages
-from vllm_patches.verify.gpu.arm import (
-    ERROR,
-    OK,
-    SETUP_ERROR,
-    ArmConfig,
-    ArmSetupError,
-    error_text,
-    prepare,
-    run_scenario,
-)
+from vllm_patches.verify.gpu.graphs import ERROR, OK, SETUP_ERROR, SetupError, error_text
 
 INIT_TIMEOUT = timedelta(seconds=120)
 _STATUS_ORDER = (SETUP_ERROR, ERROR, OK)  # the worst rank's status is the arm's
-_INFO_KEYS = ("vllm", "torch", "gpu", "applied", "import_seconds")
+_RANK_KEYS = ("rank", "status", "error", "where", "sizes")  # the rest is what it ran on
 
 
 def free_port() -> int:
@@ -47,7 +40,35 @@ def init_method(port: int) -> str:
     return f"tcp://127.0.0.1:{port}"
 
 
-def run_ranks(config: ArmConfig) -> dict:
+@dataclass(frozen=True)
+class RankGroup:
+    """This process is rank ``rank`` of a TP group of ``size`` (``join`` sets it up)."""
+
+    size: int
+    rank: int
+    port: int
+    backend: str = "nccl"
+    device: str = "cuda"
+
+    def join(self) -> None:
+        """vLLM's own distributed set-up for this group."""
+        from vllm.config import VllmConfig, set_current_vllm_config
+        from vllm.distributed import parallel_state
+
+        try:
+            with set_current_vllm_config(VllmConfig()):
+                parallel_state.init_distributed_environment(
+                    world_size=self.size, rank=self.rank,
+                    distributed_init_method=init_method(self.port), local_rank=self.rank,
+                    backend=self.backend, timeout=INIT_TIMEOUT)
+                parallel_state.initialize_model_parallel(tensor_model_parallel_size=self.size,
+                                                         backend=self.backend)
+        except Exception as exc:
+            raise SetupError(messages.rank_group_failed(error_text(exc))) from None
+
+
+def run_ranks(size: int, check_file: str, function: str, kwargs: dict, *,
+              backend: str = "nccl", device: str = "cuda") -> dict:
     """Start the ranks, wait for them, and merge what they wrote."""
     import torch.multiprocessing as mp
 
@@ -55,11 +76,12 @@ def run_ranks(config: ArmConfig) -> dict:
     failure = None
     with tempfile.TemporaryDirectory(prefix="vllm-patches-ranks-") as folder:
         try:
-            mp.start_processes(_rank_main, args=(config, port, folder), nprocs=config.tp,
-                               join=True, start_method="spawn")
+            mp.start_processes(_rank_main, nprocs=size, join=True, start_method="spawn",
+                               args=(RankGroup(size, 0, port, backend, device), check_file,
+                                     function, kwargs, folder))
         except Exception as exc:  # a rank died or raised: the others are stopped
             failure = error_text(exc)
-        results = [_read_rank(Path(folder), rank) for rank in range(config.tp)]
+        results = [_read_rank(Path(folder), rank) for rank in range(size)]
     return merge_ranks(results, failure)
 
 
@@ -74,42 +96,34 @@ def _read_rank(folder: Path, rank: int) -> dict | None:
         return None
 
 
-def _rank_main(rank: int, config: ArmConfig, port: int, folder: str) -> None:
-    """One rank: set up, join the group, run the scenario, write the result, leave."""
+def _rank_main(rank: int, group: RankGroup, check_file: str, function: str, kwargs: dict,
+               folder: str) -> None:
+    """One rank: set its GPU, arm the plugin, run the function, write the result, leave."""
+    from dataclasses import replace
+
+    from vllm_patches.verify.check_arm import load_check
+
     result: dict = {"rank": rank}
     try:
-        if config.device == "cuda":
+        if group.device == "cuda":
             import torch
 
             torch.cuda.set_device(rank)  # before anything makes a CUDA context
-        setup = prepare(config)
-        result.update(setup.info)
-        try:
-            join_group(config, rank, port)
-        except Exception as exc:
-            raise ArmSetupError(messages.rank_group_failed(error_text(exc))) from None
-        result.update(run_scenario(config, setup, rank=rank, emulate=False))
-    except ArmSetupError as exc:
+        if group.device == "cpu":
+            from vllm_patches.verify.gpu import cpu_graphs
+
+            cpu_graphs.install()
+        from vllm_patches.runtime import plugin
+
+        plugin.register(via="verify")
+        check = load_check(check_file, f"vllm_patches_rank{rank}")
+        result.update(getattr(check, function)(group=replace(group, rank=rank), **kwargs))
+    except SetupError as exc:
         result.update(status=SETUP_ERROR, error=str(exc), where="setup", sizes=[])
     except Exception as exc:
         result.update(status=ERROR, error=error_text(exc), where="setup", sizes=[])
-    path = _rank_file(Path(folder), rank)
-    write_atomic(path, json.dumps(result))
+    write_atomic(_rank_file(Path(folder), rank), json.dumps(result))
     os._exit(0)  # never run NCCL or CUDA teardown after a CUDA error
-
-
-def join_group(config: ArmConfig, rank: int, port: int) -> None:
-    """vLLM's own distributed set-up for a TP group of ``config.tp`` ranks."""
-    from vllm.config import VllmConfig, set_current_vllm_config
-    from vllm.distributed import parallel_state
-
-    with set_current_vllm_config(VllmConfig()):
-        parallel_state.init_distributed_environment(
-            world_size=config.tp, rank=rank, distributed_init_method=init_method(port),
-            local_rank=rank, backend=config.backend, timeout=INIT_TIMEOUT,
-        )
-        parallel_state.initialize_model_parallel(tensor_model_parallel_size=config.tp,
-                                                 backend=config.backend)
 
 
 def merge_ranks(results: list[dict | None], failure: str | None = None) -> dict:
@@ -136,7 +150,7 @@ def merge_ranks(results: list[dict | None], failure: str | None = None) -> dict:
     if merged["status"] != OK:
         merged["error"] = f"rank {worst['rank']}: {worst.get('error')}"
         merged["where"] = worst.get("where")
-    for key in _INFO_KEYS:
+    for key in dict.fromkeys(k for r in ranks for k in r if k not in _RANK_KEYS):
         merged[key] = next((r[key] for r in ranks if r.get(key) is not None), None)
     return merged
 

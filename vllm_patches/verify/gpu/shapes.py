@@ -1,4 +1,4 @@
-"""The vLLM releases that stand for each recorded shape of the Gemma 4 MTP patches.
+"""The vLLM releases that stand for each recorded shape of the patches with a GPU check.
 
 Each wrapped method of a catalogued patch has a ``[targets.wraps.seen]`` table:
 fingerprint -> the releases it was seen in. A release is as good as any other
@@ -7,6 +7,7 @@ all of them. ``tools/gpu_bundle.py`` carries those releases to the GPU machine,
 ``tools/gpu_run.sh`` verifies each pre-fix shape of a patch there, and the CPU
 tests run the same releases.
 
+A patch has a GPU check when its ``check.py`` declares ``DEVICE = "cuda"``.
 ``python -m vllm_patches.verify.gpu.shapes [--pre-fix PATCH_ID]`` prints the
 releases, one a line, oldest first. Needs no torch and no vLLM.
 """
@@ -18,7 +19,6 @@ from dataclasses import dataclass
 
 from packaging.version import Version
 
-from vllm_patches.verify.gpu.arm import MTP_MODULE
 
 
 @dataclass(frozen=True)
@@ -36,19 +36,22 @@ class Shape:
         return max(self.releases, key=Version)
 
 
-def gemma_patches(patches=None) -> tuple:
-    """The catalogued patches with a target in vLLM's Gemma 4 MTP module."""
+def gpu_patches(patches=None) -> tuple:
+    """The patches (the catalogue's by default) whose check.py needs a CUDA GPU."""
+    from vllm_patches.verify.checks import check_device, check_file
+
     if patches is None:
         from vllm_patches.core.catalog import load_catalog
 
         patches = load_catalog()
-    return tuple(p for p in patches if any(t.module == MTP_MODULE for t in p.targets))
+    return tuple(p for p in patches
+                 if (path := check_file(p)) is not None and check_device(path) == "cuda")
 
 
 def shapes(patches=None) -> list[Shape]:
-    """Every recorded shape of every wrapped method of the Gemma 4 MTP patches."""
+    """Every recorded shape of every wrapped method of the patches with a GPU check."""
     out = []
-    for patch in gemma_patches(patches):
+    for patch in gpu_patches(patches):
         for target in patch.targets:
             for wrap in target.wraps:
                 for fingerprint, releases in wrap.seen.items():
@@ -58,7 +61,8 @@ def shapes(patches=None) -> list[Shape]:
 
 
 def newest_releases(patches=None) -> list[str]:
-    """The newest release of each recorded shape of each Gemma 4 MTP patch, oldest first."""
+    """The newest release of each recorded shape of each patch with a GPU check, oldest
+    first."""
     return _sorted({s.newest for s in shapes(patches)})
 
 
@@ -78,9 +82,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--pre-fix", metavar="PATCH_ID",
                         help="only the pre-fix shapes of this patch")
     args = parser.parse_args(argv)
-    if args.pre_fix and args.pre_fix not in {p.id for p in gemma_patches()}:
-        parser.error(f"{args.pre_fix} is not a catalogued Gemma 4 MTP patch "
-                     f"({', '.join(p.id for p in gemma_patches())})")
+    if args.pre_fix and args.pre_fix not in {p.id for p in gpu_patches()}:
+        parser.error(f"{args.pre_fix} is not a catalogued patch with a GPU check "
+                     f"({', '.join(p.id for p in gpu_patches())})")
     releases = pre_fix_releases(args.pre_fix) if args.pre_fix else newest_releases()
     for release in releases:
         print(release)

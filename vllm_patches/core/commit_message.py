@@ -67,8 +67,10 @@ def body(patch: Patch, onto: str | None, version: object | None) -> str:
         f"Backport of {patch.upstream_pr}{where}, written by vllm-patches from its "
         f"catalogued fix {patch.id}."
     )
-    paragraphs = [intro, patch.description]
-    return "\n\n".join(textwrap.fill(p, WIDTH, break_on_hyphens=False) for p in paragraphs)
+    story = "\n\n".join(text for text in (patch.why, patch.how) if text)  # the bug, the fix
+    paragraphs = [intro, *story.split("\n\n")]
+    return "\n\n".join(textwrap.fill(p, WIDTH, break_on_hyphens=False) for p in paragraphs
+                       if p)
 
 
 def message(patch: Patch, onto: str | None = None, version: object | None = None) -> str:

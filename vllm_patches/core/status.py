@@ -1,0 +1,109 @@
+"""The status report: the state of each catalogued patch for one vLLM, and what the
+environment adds to it (who applies a patch at start-up, pairs that must not both be in
+place, a source write that was interrupted).
+
+One object, built once, for ``vllm_patches.status()`` and ``vllm-patches status`` alike.
+What only the modes above core can read (the runtime's auto-patching, the source mode's
+record and journal) is read there and handed to ``build``: the report itself is core's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
+from typing import Protocol
+
+from vllm_patches.core import messages
+from vllm_patches.core.detect import VllmInstall
+from vllm_patches.core.overlaps import Overlap, overlaps
+from vllm_patches.core.state import (APPLICABLE, FIXED_UPSTREAM, NOT_APPLICABLE,
+                                     TARGET_MODIFIED, PatchStatus)
+
+__all__ = ["Coverage", "StatusReport", "build"]
+
+
+class Coverage(Protocol):
+    """Which patches vLLM's processes here apply at start-up (``runtime.autopatch``)."""
+
+    @property
+    def selection_problem(self) -> str | None: ...
+
+    def covers(self, patch_id: str) -> bool: ...
+
+    def next_step(self, patch_id: str) -> str: ...
+
+    def summary(self) -> str: ...
+
+    def to_dict(self) -> dict[str, object]: ...
+
+
+@dataclass(frozen=True)
+class StatusReport:
+    """The vLLM found (None: none) and the state of each patch asked about."""
+
+    install: VllmInstall | None
+    patches: tuple[PatchStatus, ...]
+    autopatch: Coverage | None = None  # None for a --target tree: start-up is this vLLM's
+    covered: frozenset[str] = frozenset()  # applicable patches the plugin applies at start-up
+    conflicts: tuple[Overlap, ...] = ()  # pairs of these patches that must not both be in place
+    pending_write: bool = False  # an interrupted source write waits in the tree's journal
+    warnings: tuple[str, ...] = ()  # a corrupt source record, a bad VLLM_PATCHES: sentences
+
+    @property
+    def needs_attention(self) -> tuple[PatchStatus, ...]:
+        """What ``status --check`` exits 1 for: a fix blocked by a fork's change, or needed
+        and put in neither in the files nor by the plugin at start-up."""
+        return tuple(s for s in self.patches if s.state == TARGET_MODIFIED
+                     or (s.state == APPLICABLE and s.patch.id not in self.covered))
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "vllm": self.install.to_dict() if self.install else None,
+            "autopatch": self.autopatch.to_dict() if self.autopatch else None,
+            "patches": [{**s.to_dict(), "autopatch": s.patch.id in self.covered}
+                        for s in self.patches],
+            "conflicts": [{"patches": [o.first.id, o.second.id], "functions": list(o.functions),
+                           "composition": str(o.composition),
+                           "says": f"{o.first.id} {o.describe(o.first)}"}
+                          for o in self.conflicts],
+            "pending_write": self.pending_write,
+        }
+
+    def __iter__(self) -> Iterator[object]:
+        """``install, statuses = vllm_patches.status()``: the tuple it returned before this
+        object, for one release (with a DeprecationWarning)."""
+        import warnings
+
+        warnings.warn("vllm_patches.status() returns a StatusReport: use .install and "
+                      ".patches; unpacking it goes in the next release.", DeprecationWarning,
+                      stacklevel=2)
+        return iter((self.install, list(self.patches)))
+
+
+def build(install: VllmInstall | None, statuses: Sequence[PatchStatus], *,
+          autopatch: Coverage | None = None, pending_write: bool = False,
+          warnings: Sequence[str] = ()) -> StatusReport:
+    """The report of ``statuses``: an applicable patch that the plugin applies at start-up
+    gets that as its next step, the others the way to get it applied."""
+    covered = frozenset(s.patch.id for s in statuses if autopatch is not None
+                        and s.state == APPLICABLE and autopatch.covers(s.patch.id))
+    if autopatch is not None:
+        statuses = [_next_step(s, autopatch, covered) for s in statuses]
+    problem = autopatch.selection_problem if autopatch is not None else None
+    return StatusReport(install, tuple(statuses), autopatch, covered, _conflicts(statuses),
+                        pending_write, (*warnings, *([f"{problem}."] if problem else [])))
+
+
+def _next_step(status: PatchStatus, autopatch: Coverage, covered: frozenset[str]) -> PatchStatus:
+    if status.state != APPLICABLE:
+        return status
+    pid = status.patch.id
+    return replace(status, next_step=messages.next_apply_covered(pid) if pid in covered
+                   else autopatch.next_step(pid))
+
+
+def _conflicts(statuses: Sequence[PatchStatus]) -> tuple[Overlap, ...]:
+    """Pairs of the listed patches that must not both be in place, where both concern this
+    vLLM (neither is fixed upstream or not applicable here)."""
+    live = [s.patch for s in statuses if s.state not in (FIXED_UPSTREAM, NOT_APPLICABLE)]
+    return tuple(o for o in overlaps(live) if o.conflicting)
