@@ -24,7 +24,7 @@ RULES = {
         "(sum by (namespace, pod) (vllm_patches_processes_armed) > 0)",
     # The pod's /metrics counts the API server alone: no word from the engine and workers.
     "VllmPatchesApiServerOnly":
-        "max by (namespace, pod) (vllm_patches_metrics_multiprocess) == 0",
+        "max by (namespace, pod) (vllm_patches_processes_multiprocess) == 0",
 }
 PANEL = "sum by (namespace, pod, patch) (vllm_patches_processes_not_in_place)"
 
@@ -61,6 +61,6 @@ def firing(rule: str, pages: dict[str, str]) -> dict[tuple, float]:
                                          sum).items() if v > 0}
         return {k: v for k, v in serving.items() if k not in armed}
     if rule == "VllmPatchesApiServerOnly":
-        maxima = aggregate(found, "vllm_patches_metrics_multiprocess", POD, max)
+        maxima = aggregate(found, "vllm_patches_processes_multiprocess", POD, max)
         return {k: v for k, v in maxima.items() if v == 0}
     raise KeyError(rule)

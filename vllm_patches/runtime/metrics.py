@@ -10,8 +10,8 @@ one itself for ``--api-server-count`` above 1; for one API server the operator s
 prometheus_client keeps each process's values in a file of that folder, and vLLM's
 ``/metrics`` (a ``MultiProcessCollector``) sums them: the gauges are ``livesum``, so the sum
 is the number of processes. Without it, ``/metrics`` shows the API server's own values
-alone, and ``vllm_patches_metrics_multiprocess`` says so (0), so that no reader mistakes one
-process for all of them.
+alone, and ``vllm_patches_processes_multiprocess`` says so (0), so that no reader mistakes
+one process for all of them.
 
 Cost: nothing here imports prometheus_client. The values are set when vLLM imports it (an
 import hook, at once when it already is: every vLLM process imports it), when a patch is
@@ -32,7 +32,7 @@ METRICS_ENV = "VLLM_PATCHES_METRICS"
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 PREFIX = "vllm_patches_"
 
-MULTIPROCESS = "vllm_patches_metrics_multiprocess"
+MULTIPROCESS = "vllm_patches_processes_multiprocess"
 ARMED = "vllm_patches_processes_armed"
 IN_PLACE = "vllm_patches_processes_in_place"
 NOT_NEEDED = "vllm_patches_processes_not_needed"
@@ -42,23 +42,24 @@ VERSION_LABELS = ("vllm_version", "vllm_patches_version")
 PATCH_LABELS = ("patch", *VERSION_LABELS)
 OUTCOME_LABEL = "outcome"
 
-# name -> (help, label names, prometheus_client multiprocess mode): all gauges, since a
-# process can leave (its value with it) and a patch's state can change in a process.
+# name -> (help, label names): all gauges, since a process can leave (its value with it)
+# and a patch's state can change in a process; all ``livesum``, so that a process keeps
+# one file in the multiprocess folder (each multiprocess mode is a file of its own).
+MODE = "livesum"
 FAMILIES = {
-    MULTIPROCESS: ("1 when this /metrics sums every vLLM process's vllm-patches gauges "
-                   "(prometheus_client multiprocess mode, PROMETHEUS_MULTIPROC_DIR); 0 when "
-                   "it shows the API server's process alone.", VERSION_LABELS, "max"),
+    MULTIPROCESS: ("vLLM processes whose vllm-patches gauges reach this /metrics through "
+                   "prometheus_client's multiprocess files (PROMETHEUS_MULTIPROC_DIR); 0 when "
+                   "it shows the API server's process alone.", VERSION_LABELS),
     ARMED: ("vLLM processes that armed vllm-patches (its plugin or .pth hook loaded, vLLM "
-            "imported).", VERSION_LABELS, "livesum"),
+            "imported).", VERSION_LABELS),
     IN_PLACE: ("vLLM processes that run this patch's fix (applied, already applied, written "
                "into vLLM's source, or inherited from the parent they were forked from).",
-               PATCH_LABELS, "livesum"),
+               PATCH_LABELS),
     NOT_NEEDED: ("vLLM processes that imported this patch's target and found it outside the "
                  "fix's reach (skipped: the release or fork has the fix).",
-                 PATCH_LABELS, "livesum"),
+                 PATCH_LABELS),
     NOT_IN_PLACE: ("vLLM processes that imported this patch's target and do not run the fix "
-                   "(refused or failed), by outcome.", (*PATCH_LABELS, OUTCOME_LABEL),
-                   "livesum"),
+                   "(refused or failed), by outcome.", (*PATCH_LABELS, OUTCOME_LABEL)),
 }
 
 _OFF = ("0", "false", "no", "off")
@@ -67,11 +68,12 @@ _LOCK = RLock()
 
 def new_state() -> dict:
     """A process's state before it armed: whether it armed, each judged patch's last outcome,
-    the not-in-place outcomes shown so far (set back to 0 when the patch's outcome changes),
-    whether the fork hook is in place, the gauges once made, and whether a registry refused
-    them (then this process exports nothing more)."""
-    return {"armed": False, "outcomes": {}, "shown": set(), "forks": False, "gauges": None,
-            "broken": False, "warned": False}
+    the value each gauge's series was last set to (a series is made only for a value that
+    is not 0, and set only when its value changes: each set is a write to a file in
+    multiprocess mode), whether the fork hook is in place, the gauges once made, and whether
+    a registry refused them (then this process exports nothing more)."""
+    return {"armed": False, "outcomes": {}, "set": {}, "forks": False, "gauges": None,
+            "versions": None, "broken": False, "warned": False}
 
 
 _STATE = new_state()
@@ -110,12 +112,17 @@ def _after_fork() -> None:
     # thread of the parent may have held the inherited one.
     global _LOCK
     _LOCK = RLock()
+    _STATE["set"] = {}  # the child's file starts empty: every value that is not 0 again
     _export()
 
 
 def _export() -> None:
     """Set the gauges now if prometheus_client is imported, else right after vLLM imports it."""
     try:
+        module = sys.modules.get("prometheus_client")
+        if module is not None and not importhook._initializing(module):
+            _publish(module)  # the usual case, without the hook's round trip
+            return
         importhook.when_imported("prometheus_client", _publish)
     except KeyboardInterrupt:
         raise
@@ -141,9 +148,9 @@ def _publish(prometheus_client) -> None:
 def _make_gauges(prometheus_client) -> dict:
     """The gauges, in the default registry (the one vLLM serves without multiprocess mode):
     all of them, or none when the registry refuses one (a name someone else holds)."""
-    made = {name: prometheus_client.Gauge(name, text, labels, multiprocess_mode=mode,
+    made = {name: prometheus_client.Gauge(name, text, labels, multiprocess_mode=MODE,
                                           registry=None)
-            for name, (text, labels, mode) in FAMILIES.items()}
+            for name, (text, labels) in FAMILIES.items()}
     registry, registered = prometheus_client.REGISTRY, []
     try:
         for gauge in made.values():
@@ -158,21 +165,36 @@ def _make_gauges(prometheus_client) -> dict:
 
 
 def _set_all(gauges: dict) -> None:
+    versions = _STATE["versions"] = _STATE["versions"] or (_vllm_version(), _our_version())
+    # Always shown, 0 included: the page says which kind of count it is, and who armed.
+    always = {(MULTIPROCESS, versions): 1 if multiprocess() else 0,
+              (ARMED, versions): 1 if _STATE["armed"] else 0}
+    wanted = {**always, **_patch_series(versions)}
+    done = _STATE["set"]
+    for series in done.keys() - wanted.keys():  # a state this process left: back to 0
+        wanted[series] = 0
+    for series, value in wanted.items():
+        if done.get(series) == value or (series not in done and not value
+                                         and series not in always):
+            continue
+        name, labels = series
+        gauges[name].labels(*labels).set(value)
+        done[series] = value
+
+
+def _patch_series(versions: tuple) -> dict:
+    """The one series each judged patch is in (value 1): its state in this process."""
+    if not _STATE["outcomes"]:
+        return {}  # nothing judged yet: the report module (its words) is not needed yet
     from vllm_patches.runtime.report import Proof, proof_of
 
-    versions = (_vllm_version(), _our_version())
-    gauges[MULTIPROCESS].labels(*versions).set(1 if multiprocess() else 0)
-    gauges[ARMED].labels(*versions).set(1 if _STATE["armed"] else 0)
-    outcomes = _STATE["outcomes"]
-    for patch_id, outcome in outcomes.items():
-        proof = proof_of(outcome)
-        gauges[IN_PLACE].labels(patch_id, *versions).set(proof is Proof.IN_PLACE)
-        gauges[NOT_NEEDED].labels(patch_id, *versions).set(proof is Proof.NOT_NEEDED)
-        if proof is Proof.NOT_IN_PLACE:
-            _STATE["shown"].add((patch_id, outcome))
-    for patch_id, outcome in _STATE["shown"]:
-        gauges[NOT_IN_PLACE].labels(patch_id, *versions, outcome).set(
-            outcomes.get(patch_id) == outcome)
+    family_of = {Proof.IN_PLACE: IN_PLACE, Proof.NOT_NEEDED: NOT_NEEDED}
+    series = {}
+    for patch_id, outcome in _STATE["outcomes"].items():
+        family = family_of.get(proof_of(outcome), NOT_IN_PLACE)
+        extra = (outcome,) if family == NOT_IN_PLACE else ()
+        series[(family, (patch_id, *versions, *extra))] = 1
+    return series
 
 
 def multiprocess() -> bool:
