@@ -52,6 +52,15 @@ def synthetic_env(synthetic, monkeypatch):
 
 
 @pytest.fixture
+def solo_env(monkeypatch):
+    """Like ``synthetic_env``, with ``tests.synthetic.solo()``: METHOD alone on its module."""
+    from tests.synthetic import solo
+
+    for name, value in solo().env.items():
+        monkeypatch.setenv(name, value)
+
+
+@pytest.fixture
 def tree_copy(tmp_path):
     """``tree_copy("0.22.1")`` -> a writable copy of a release tree (only ``vllm/``'s .py
     files that the patches touch, plus ``__init__`` files and the dist-info)."""
@@ -91,7 +100,8 @@ def plugin_site(tmp_path_factory):
 
 # The fast tier: `pytest -m "not slow"` runs the tests that need no vLLM release, no engine
 # and no pip (under 30 s); the README's full command runs everything.
-_SLOW_FIXTURES = {"release", "tree_copy", "plugin_site", "synthetic", "synthetic_env"}
+_SLOW_FIXTURES = {"release", "tree_copy", "plugin_site", "synthetic", "synthetic_env",
+                  "solo_env"}
 # A module that reaches a release tree or starts processes through these is slow as a whole.
 _SLOW_CALLS = ("release_tree(", "run_cli(", "run_scenario(", "run_python(", "subprocess.")
 _SLOW_MODULES: dict[str, bool] = {}
