@@ -23,8 +23,6 @@ GEMMA4_STABLE_RELEASES = ("0.21.0", "0.22.0", "0.22.1")
 GEMMA4_FIXED_RELEASE = "0.23.0"
 GEMMA4_BEFORE = "0.20.2"
 RECENT = "0.33.0"
-# The old names, for tests/test_cli.py (another change moves it); new tests use the above.
-AFFECTED, FIXED, BEFORE = GEMMA4_STABLE_RELEASES, GEMMA4_FIXED_RELEASE, GEMMA4_BEFORE
 
 
 @pytest.fixture(scope="session")

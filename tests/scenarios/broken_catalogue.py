@@ -20,7 +20,7 @@ import json
 import sys
 from pathlib import Path
 
-from marks import patched_ids
+from marks import MODULE, patched_ids
 from tests.synthetic import METHOD
 
 
@@ -45,13 +45,12 @@ def main(folder: str, mode: str, args: list[str]) -> dict:
             from vllm.plugins import load_general_plugins
 
             load_general_plugins()
-            __import__(METHOD.module)
+            __import__(MODULE)
         else:
             raise SystemExit(f"unknown mode {mode}")
     except Exception as exc:
         error = f"{type(exc).__name__}: {exc}"
-    return {"outcomes": outcomes, "patched": patched_ids(METHOD.module, METHOD.class_name),
-            "error": error}
+    return {"outcomes": outcomes, "patched": patched_ids(), "error": error}
 
 
 if __name__ == "__main__":
