@@ -378,3 +378,16 @@ def test_a_patch_over_two_modules_waits_until_the_outer_one_has_finished_importi
     seen = run_scenario("midimport", release("0.27.1"), VLLM_PATCHES_STRICT="1",
                         VLLM_PATCHES="structured-outputs-regex-nul")
     assert seen == {"applied": True, "error": None}
+
+
+def test_the_hook_patches_a_reloaded_module_s_function_again(release, synthetic):
+    """After a reload the hook's patch is gone (vLLM's fresh function runs) and watching
+    again applies it, leftovers of the first apply or not."""
+    from tests.synthetic import EXTRA, FUNCTION, RELEASES
+
+    seen = run_scenario("hook_reload", release(RELEASES[-1]), VLLM_PATCHES=FUNCTION.id,
+                        **synthetic.env)
+    plain = 8  # vLLM's round_up(5, 4)
+    assert seen["hooked"] == [True, True, plain + EXTRA]
+    assert seen["reloaded"] == [False, False, plain]
+    assert seen["watched"] == [True, True, plain + EXTRA]

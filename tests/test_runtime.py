@@ -152,14 +152,37 @@ def test_a_reloaded_class_is_patched_again_not_reported_as_already_applied(seen)
     assert again["revert"] == "reverted" and not again["marked_after_revert"]
 
 
-@pytest.mark.xfail(strict=True, reason="a reload keeps the module's globals: the renamed "
-                   "original of a function wrap is left, and the patch is refused as "
-                   "'part of a vllm-patches fix' (runtime/patcher.py)")
 def test_a_reloaded_module_s_function_is_patched_again(seen):
+    """A reload runs the module's code in the same globals: vLLM's function is fresh, the
+    original the wrap kept lingers. That leftover is cleaned, not read as part of a fix."""
     _, data = seen
     again = data["reload"][FUNCTION.id]
+    assert again["first"] == "applied"
     assert not again["applied_after_reload"] and not again["marked_after_reload"]
+    assert again["verdict_after_reload"] == "applicable"
     assert again["second"] == "applied" and again["marked_after_second"]
+    assert again["answer_after_second"] == again["unpatched"] + EXTRA
+    assert again["third"] == "already-applied"
+    assert again["revert"] == "reverted" and not again["marked_after_revert"]
+    assert again["names_after_revert"] == [] and again["answer_after_revert"] == again["unpatched"]
+
+
+def test_a_copy_taken_before_the_reload_follows_the_patch_applied_again(seen):
+    """A module that from-imported the fix before the reload gets the new fix, and vLLM's
+    fresh function on revert (not the old fix, calling an original that is gone)."""
+    _, data = seen
+    again = data["reload"][FUNCTION.id]
+    assert again["copy_holds_the_new_fix"] and again["copy_back"]
+
+
+def test_vllm_s_function_kept_as_the_original_after_a_reload_is_still_part_of_a_fix(seen):
+    """What an interrupted apply leaves (the original's name holds the function that still
+    runs) is refused as before; once it is gone the patch goes in."""
+    _, data = seen
+    planted = data["planted"]
+    assert planted["outcome"] == "refused" and "holds part of a vllm-patches fix" in planted[
+        "message"]
+    assert (planted["then"], planted["revert"]) == ("applied", "reverted")
 
 
 def test_the_synthetic_shapes_differ_between_the_releases():

@@ -158,3 +158,20 @@ def test_source_mode_writes_the_fix_into_the_class_that_runs_and_takes_it_out_ag
     assert patch_status(patch, find_vllm(tree)).state == State.APPLIED
     source.revert(tree, [patch])
     assert path.read_bytes() == twice.encode("utf-8")
+
+
+def test_a_function_source_mode_wrote_in_is_applied_for_the_runtime_too(release, tree_copy,
+                                                                        tmp_path, synthetic):
+    """Source mode renames vLLM's ``def`` and writes the fix's beside it: the runtime reads
+    that module as the fix in place, not as the leftovers of a reload (runtime/patcher.py)."""
+    from vllm_patches.source import plan as source
+
+    version = RELEASES[-1]
+    tree = tree_copy(version)
+    report = source.apply(tree, [synthetic.patch(FUNCTION)])
+    assert [r.outcome for r in report.results] == ["applied"]
+    cases = tmp_path / "cases.json"
+    cases.write_text(json.dumps([{"name": "source", "module": FUNCTION.module, "version": None,
+                                  "file": str(tree / FUNCTION.relpath), "ids": [FUNCTION.id]}]))
+    live = run_scenario("live_verdicts", release(version), str(cases), **synthetic.env)
+    assert live == {"source": {FUNCTION.id: "applied"}}

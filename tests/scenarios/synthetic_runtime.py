@@ -118,17 +118,49 @@ def fork_change(spec) -> dict:
 
 
 def reload(spec) -> dict:
-    """apply(), importlib.reload of the module, apply() again."""
-    out = {"first": outcome(vllm_patches.apply([spec.id]))}
+    """apply(), importlib.reload of the module, apply() again; a module that took the fix
+    with ``from module import name`` while it was in is followed through."""
+    out = {"unpatched": probe(spec), "first": outcome(vllm_patches.apply([spec.id]))}
+    later = copy_module(spec, "reloaded") if spec.class_name is None else None
     importlib.reload(module_of(spec))
     out["applied_after_reload"] = runtime.is_applied(spec.id)
     out["marked_after_reload"] = runtime.is_marked(vars(scope_of(spec))[spec.name])
+    out["verdict_after_reload"] = str(runtime.examine(get_patch(spec.id))[0].state)
     out["second"] = outcome(vllm_patches.apply([spec.id]))
     out["marked_after_second"] = runtime.is_marked(vars(scope_of(spec))[spec.name])
+    out["answer_after_second"] = probe(spec)
     out["third"] = outcome(vllm_patches.apply([spec.id]))
+    if later is not None:
+        out["copy_holds_the_new_fix"] = getattr(later, spec.name) is getattr(module_of(spec),
+                                                                             spec.name)
     out["revert"] = outcome(vllm_patches.revert([spec.id]))
     out["marked_after_revert"] = runtime.is_marked(vars(scope_of(spec))[spec.name])
+    out["names_after_revert"] = ours(spec)
+    out["answer_after_revert"] = probe(spec)
+    if later is not None:
+        out["copy_back"] = getattr(later, spec.name) is getattr(module_of(spec), spec.name)
     return out
+
+
+def planted_original(spec) -> dict:
+    """An interrupted apply's state after a reload: vLLM's function kept under the
+    original's name, and still in place. That is part of a fix, not a reload's leftover."""
+    importlib.reload(module_of(spec))
+    scope = scope_of(spec)
+    setattr(scope, spec.original, vars(scope)[spec.name])
+    refused = vllm_patches.apply([spec.id])[0]
+    delattr(scope, spec.original)
+    return {"outcome": refused.outcome, "message": refused.message,
+            "then": outcome(vllm_patches.apply([spec.id])),
+            "revert": outcome(vllm_patches.revert([spec.id]))}
+
+
+def copy_module(spec, name: str) -> types.ModuleType:
+    """A vLLM module (by its name) that ran ``from module import name`` now."""
+    made = types.ModuleType(f"vllm._vllm_patches_test_{name}")
+    exec(f"from {spec.module} import {spec.name}", made.__dict__)
+    sys.modules[made.__name__] = made
+    return made
 
 
 def copies(spec) -> dict:
@@ -136,17 +168,11 @@ def copies(spec) -> dict:
     while it was in: apply rebinds the first, revert puts the original back in both."""
     module, original = module_of(spec), getattr(module_of(spec), spec.name)
 
-    def copy(name):
-        made = types.ModuleType(f"vllm._vllm_patches_test_{name}")
-        exec(f"from {spec.module} import {spec.name}", made.__dict__)
-        sys.modules[made.__name__] = made
-        return made
-
-    early = copy("early")
+    early = copy_module(spec, "early")
     out = {"apply": outcome(vllm_patches.apply([spec.id]))}
     out["early_rebound"] = getattr(early, spec.name) is getattr(module, spec.name)
     out["early_marked"] = runtime.is_marked(getattr(early, spec.name))
-    later = copy("later")
+    later = copy_module(spec, "later")
     out["later_marked"] = runtime.is_marked(getattr(later, spec.name))
     out["revert"] = outcome(vllm_patches.revert([spec.id]))
     out["back"] = all(getattr(m, spec.name) is original for m in (module, early, later))
@@ -171,4 +197,5 @@ out["labels"] = {label: {spec.id: labelled(spec, label) for spec in SPECS}
                  for label in ("0.16.0", "0.30.0+acme.1")}
 # Last: a reload leaves a module's globals in place (the function wrap's renamed original too).
 out["reload"] = {spec.id: reload(spec) for spec in (METHOD, FUNCTION)}
+out["planted"] = planted_original(FUNCTION)
 print(json.dumps(out))
