@@ -46,8 +46,8 @@ def main() -> None:
     for version in versions:
         release_tree(version)  # fetched once; the timing is of the cached case
     with tempfile.TemporaryDirectory() as tmp:
-        targets = [a for t in TARGETS for a in ("--target", t)]
-        cli("catalog", "new", "bench", "--catalog", tmp, *targets)
+        targets = [a for t in TARGETS for a in ("--function", t)]
+        cli("catalog", "new", "bench", "--into", tmp, *targets)
         command = ("catalog", "fingerprint", "bench", "--catalog", tmp, "--releases", RANGE,
                    "--fixed-in", "0.27.0", "--dry-run")
         _list_path().unlink(missing_ok=True)

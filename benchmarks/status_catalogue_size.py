@@ -69,7 +69,7 @@ def targets(tree: Path, count: int) -> list[str]:
 def write_catalogue(folder: Path, tree: Path, count: int) -> None:
     for i, spec in enumerate(targets(tree, count)):
         subprocess.run([sys.executable, "-m", "vllm_patches", "catalog", "new", f"gen-{i:02d}",
-                        "--catalog", str(folder), "--release", RELEASE, "--target", spec],
+                        "--into", str(folder), "--release", RELEASE, "--function", spec],
                        check=True, capture_output=True, text=True,
                        env=dict(os.environ, PYTHONPATH=str(REPO)))
 

@@ -1,6 +1,6 @@
 """Patch catalogues written in a test, as a user writes one: a patch folder per fix, over
-vLLM's small pure functions (``vllm.utils.math_utils``), with the fingerprints computed
-from the real release files."""
+vLLM's small pure functions (``vllm.utils.math_utils``) or any class of a real release, with
+the fingerprints computed from the real release files."""
 
 from __future__ import annotations
 
@@ -23,8 +23,12 @@ def print_of(version: str, rel: str, name: str, class_name: str | None = None) -
 def write_patch(catalogue: Path, patch_id: str, *, name: str, fix: str,
                 pre_fix: list[str], fixed: list[str] = (), seen: dict | None = None,
                 affected: str = ">=0.26.0,<0.27.0", fix_from: str | None = None,
-                module: str = "vllm.utils.math_utils") -> Path:
-    """One patch folder, written as a user writes one."""
+                module: str = "vllm.utils.math_utils", class_name: str | None = None,
+                adds: tuple[str, ...] = (), applied_upstream: str | None = None,
+                fields: dict | None = None) -> Path:
+    """One patch folder, written as a user writes one: a function of ``module``, or a method
+    of its ``class_name`` (with the fix's own methods ``adds``); ``fields``: more top-level
+    fields, as TOML values."""
     folder = catalogue / patch_id
     folder.mkdir(parents=True)
     if fix_from is None:
@@ -37,9 +41,17 @@ def write_patch(catalogue: Path, patch_id: str, *, name: str, fix: str,
         'bug = "https://example.invalid/bug"', 'last-update = "2026-11-24"',
         f'affected = "{affected}"',
         f'fix-from = "{fix_from}"' if fix_from else 'fix = "fix.py"',
-        "", "[[targets]]", f'module = "{module}"', "", "[[targets.wraps]]",
-        f'name = "{name}"', 'kind = "function"', f"pre-fix = {json.dumps(list(pre_fix))}",
-        f"fixed-upstream = {json.dumps(list(fixed))}",
+        *(f"{key} = {json.dumps(value)}" for key, value in (fields or {}).items()),
+    ]
+    if applied_upstream:
+        lines.append(f'applied-upstream = "{applied_upstream}"')
+    lines += ["", "[[targets]]", f'module = "{module}"']
+    if class_name:
+        lines += [f'class = "{class_name}"', f"adds = {json.dumps(list(adds))}"]
+    lines += [
+        "", "[[targets.wraps]]", f'name = "{name}"',
+        f'kind = "{"method" if class_name else "function"}"',
+        f"pre-fix = {json.dumps(list(pre_fix))}", f"fixed-upstream = {json.dumps(list(fixed))}",
     ]
     if seen:
         lines += ["", "[targets.wraps.seen]"]

@@ -16,9 +16,13 @@ import pytest
 
 from vllm_patches.core.releases import release_tree
 
-AFFECTED = ("0.21.0", "0.22.0", "0.22.1")
-FIXED = "0.23.0"
-BEFORE = "0.20.2"
+# The releases of Gemma 4 MTP's catalogued fixes, for the tests of those two patches alone:
+# the ones gemma4-mtp-stable-lm-head is for, the first that ships its fix upstream (the one
+# gemma4-mtp-lm-head-reload starts at), and the last release before them. Engine tests use
+# the synthetic catalogue (tests/synthetic.py) instead.
+GEMMA4_STABLE_RELEASES = ("0.21.0", "0.22.0", "0.22.1")
+GEMMA4_FIXED_RELEASE = "0.23.0"
+GEMMA4_BEFORE = "0.20.2"
 RECENT = "0.33.0"
 
 
@@ -27,6 +31,32 @@ def release():
     """``release("0.22.1")`` -> the folder that holds that release's ``vllm/``, byte-compiled
     (the tests import it in subprocesses)."""
     return functools.partial(release_tree, compiled=True)
+
+
+@pytest.fixture(scope="session")
+def synthetic(tmp_path_factory):
+    """The synthetic catalogue (tests/synthetic.py), written once over the real release
+    files: ``synthetic.patch(spec)``, ``synthetic.root``, ``synthetic.env``."""
+    from tests.synthetic import Catalogue, write_catalogue
+
+    return Catalogue(write_catalogue(tmp_path_factory.mktemp("synthetic")))
+
+
+@pytest.fixture
+def synthetic_env(synthetic, monkeypatch):
+    """This process and every process a test starts see the synthetic catalogue beside the
+    built-in one (``pytestmark = pytest.mark.usefixtures("synthetic_env")``)."""
+    for name, value in synthetic.env.items():
+        monkeypatch.setenv(name, value)
+
+
+@pytest.fixture
+def solo_env(monkeypatch):
+    """Like ``synthetic_env``, with ``tests.synthetic.solo()``: METHOD alone on its module."""
+    from tests.synthetic import solo
+
+    for name, value in solo().env.items():
+        monkeypatch.setenv(name, value)
 
 
 @pytest.fixture
@@ -69,7 +99,8 @@ def plugin_site(tmp_path_factory):
 
 # The fast tier: `pytest -m "not slow"` runs the tests that need no vLLM release, no engine
 # and no pip (under 30 s); the README's full command runs everything.
-_SLOW_FIXTURES = {"release", "tree_copy", "plugin_site"}
+_SLOW_FIXTURES = {"release", "tree_copy", "plugin_site", "synthetic", "synthetic_env",
+                  "solo_env"}
 # A module that reaches a release tree or starts processes through these is slow as a whole.
 _SLOW_CALLS = ("release_tree(", "run_cli(", "run_scenario(", "run_python(", "subprocess.")
 _SLOW_MODULES: dict[str, bool] = {}

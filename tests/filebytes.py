@@ -16,12 +16,13 @@ from vllm_patches.core.sourcefile import split_lines
 from vllm_patches.core.shape import find_class
 
 LATIN1_COOKIE = "# -*- coding: latin-1 -*-"
+METHOD = "_get_full_lm_head_weight"  # the default target (of forks.CLASS); store() names others
 
 
-def _comment_in_target_method(text: str, comment: str) -> str:
-    """``comment`` as the first body line of ``Gemma4MTP._get_full_lm_head_weight``: a line
-    the fix's diff shows as context (the ``def`` line above it is renamed)."""
-    node = forks.method(text, "_get_full_lm_head_weight")
+def _comment_in_target_method(text: str, comment: str, cls: str | None, name: str) -> str:
+    """``comment`` as the first body line of the wrapped ``cls.name``: a line the fix's diff
+    shows as context (the ``def`` line above it is renamed)."""
+    node = forks.method(text, name, cls)
     lines = split_lines(text)
     at = node.body[0].lineno - 1
     indent = lines[at][: len(lines[at]) - len(lines[at].lstrip())]
@@ -48,10 +49,10 @@ def bom(raw: bytes) -> bytes:
     return codecs.BOM_UTF8 + raw
 
 
-def latin1(raw: bytes) -> bytes:
+def latin1(raw: bytes, cls: str | None = forks.CLASS, name: str = METHOD) -> bytes:
     """Declared ``latin-1`` on line 1, with a Latin-1 byte (an e-acute) beside the fix."""
     text = raw.decode("utf-8").replace("\u2014", "--")  # an em dash, which Latin-1 lacks
-    text = _comment_in_target_method(text, "# caf\u00e9: a fork's note")
+    text = _comment_in_target_method(text, "# caf\u00e9: a fork's note", cls, name)
     return (f"{LATIN1_COOKIE}\n" + text).encode("latin-1")
 
 
@@ -64,10 +65,10 @@ def cp1252_on_line_two_cr(raw: bytes) -> bytes:
     return text.encode("cp1252")
 
 
-def mixed_line_ends(raw: bytes) -> bytes:
-    """LF lines, but the target class's own lines end with a CR alone."""
+def mixed_line_ends(raw: bytes, cls: str | None = forks.CLASS, name: str = METHOD) -> bytes:
+    """LF lines, but the target class's (or function's) own lines end with a CR alone."""
     text = raw.decode("utf-8")
-    cls = find_class(ast.parse(text), forks.CLASS)
+    cls = find_class(ast.parse(text), cls) if cls else forks.method(text, name, None)
     lines = split_lines(text)
     for i in range(cls.lineno - 1, cls.end_lineno):
         lines[i] = lines[i].rstrip("\n") + "\r"
@@ -76,6 +77,13 @@ def mixed_line_ends(raw: bytes) -> bytes:
 
 TEXT = {f.__name__: f for f in (lf, crlf, cr, bom, latin1, cp1252_on_line_two_cr,
                                   mixed_line_ends)}
+_PLACED = (latin1, mixed_line_ends)  # the ones that change the target's own lines
+
+
+def store(variant: str, raw: bytes, cls: str | None = forks.CLASS, name: str = METHOD) -> bytes:
+    """``raw`` stored as ``variant``, for a patch that wraps ``cls.name``."""
+    make = TEXT[variant]
+    return make(raw, cls, name) if make in _PLACED else make(raw)
 
 
 # Bytes that are not text: each is refused in one sentence that names the file -------
@@ -97,8 +105,8 @@ def bom_and_latin1(raw: bytes) -> bytes:
 
 
 def ascii_declared(raw: bytes) -> bytes:
-    """Declared ``ascii``, holding the release's UTF-8 em dash."""
-    return b"# -*- coding: ascii -*-\n" + raw
+    """Declared ``ascii``, holding a UTF-8 e-acute (in a comment at the end)."""
+    return b"# -*- coding: ascii -*-\n" + raw + "# caf\u00e9\n".encode()
 
 
 NOT_TEXT = {f.__name__: f for f in (non_utf8_comment, non_utf8_first_line, unknown_coding,

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from tests.conftest import AFFECTED
+from tests.conftest import GEMMA4_STABLE_RELEASES as AFFECTED
 from tests.helpers import run_cli, run_python
 from vllm_patches.runtime.autopatch import AutoPatch, _entry_point_installed, vllm_loads
 

@@ -226,7 +226,7 @@ def test_a_release_that_cannot_be_fetched_is_said_and_the_rest_recorded(tmp_path
     from vllm_patches.core.catalog_files import CATALOG_ENV
 
     folder = new(tmp_path, "partial", FUNCTION)
-    monkeypatch.delenv(CATALOG_ENV, raising=False)  # --catalog sets it: put it back after
+    monkeypatch.setenv(CATALOG_ENV, "")  # --catalog sets it in this process: undone after
     real = releases.release_tree
 
     def fetch(version, **kwargs):

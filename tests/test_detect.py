@@ -6,9 +6,11 @@ import shutil
 import pytest
 from packaging.version import Version
 
-from tests.conftest import AFFECTED
 from tests.helpers import run_python
 from vllm_patches.core.detect import DetectError, find_vllm
+from vllm_patches.core.versions import VersionRange
+
+RELEASE = "0.22.1"  # any release tree: finding vLLM reads no patch
 
 FIND = (
     "import json, sys; from vllm_patches.core.detect import find_vllm; i = find_vllm(); "
@@ -37,9 +39,9 @@ def make_tree(root, version_file=None, dist_version=None):
 
 
 def test_installed_release_is_found_without_importing_it(release):
-    found, imported = find_in_subprocess(release(AFFECTED[-1]))
-    assert found["version"] == AFFECTED[-1]
-    assert found["location"] == str(release(AFFECTED[-1]))
+    found, imported = find_in_subprocess(release(RELEASE))
+    assert found["version"] == RELEASE
+    assert found["location"] == str(release(RELEASE))
     assert found["version_from"] == "metadata" and not found["editable"]
     assert imported == [False, False]
 
@@ -72,7 +74,7 @@ def test_editable_install_points_at_the_checkout(tmp_path):
 
 
 def test_environment_override_wins(release):
-    found, _ = find_in_subprocess(release(AFFECTED[-1]), VLLM_PATCHES_VLLM_VERSION="0.22.1+acme.3")
+    found, _ = find_in_subprocess(release(RELEASE), VLLM_PATCHES_VLLM_VERSION="0.22.1+acme.3")
     assert found["version"] == "0.22.1+acme.3" and found["version_from"] == "override"
 
 
@@ -90,10 +92,8 @@ def test_target_checkout_reads_setuptools_scm_version(tmp_path):
 
 @pytest.mark.parametrize("label", ["0.22.1+cu129", "0.22.1+acme.3", "0.22.2rc1", "0.22.2.dev12+gabc123"])
 def test_local_labels_and_fork_versions_fall_in_the_affected_range(tmp_path, label):
-    from vllm_patches.core.catalog import get_patch
-
     install = find_vllm(make_tree(tmp_path, dist_version=label))
-    assert get_patch("gemma4-mtp-stable-lm-head").affects(install.version)
+    assert install.version in VersionRange(">=0.21.0,<0.23.0")
 
 
 def test_target_may_name_the_vllm_package_itself(release):

@@ -19,9 +19,12 @@ import pytest
 
 from tests.helpers import python_env, run_cli, run_python
 from vllm_patches.runtime import report
+from tests.synthetic import FUNCTION, METHOD
 from vllm_patches.runtime import reportline
-STABLE = "gemma4-mtp-stable-lm-head"
-RELOAD = "gemma4-mtp-lm-head-reload"
+
+# Two patches of the synthetic catalogue (tests/synthetic.py), which every process here sees.
+ONE, OTHER = METHOD.id, FUNCTION.id
+pytestmark = pytest.mark.usefixtures("synthetic_env")
 RUN = "20260101T000000Z-1-0badc0de"  # the run of the lines a test writes, unless it says
 
 WRITER = """
@@ -41,8 +44,8 @@ for _ in range(3):
 
 
 def writer(times: int = 1, outcome: str = "applied", reload: str | None = "skipped") -> str:
-    """A process that records ``outcome`` for STABLE (and ``reload`` for RELOAD)."""
-    pairs = [(STABLE, outcome)] + ([(RELOAD, reload)] if reload else [])
+    """A process that records ``outcome`` for ONE (and ``reload`` for OTHER)."""
+    pairs = [(ONE, outcome)] + ([(OTHER, reload)] if reload else [])
     return WRITER.format(pairs=pairs, times=times)
 
 
@@ -68,7 +71,7 @@ def test_each_line_names_the_process_the_patch_and_the_outcome(tmp_path):
     write_report(path, writer())
     lines = [json.loads(line) for line in path.read_text().splitlines()]
     assert [(e["patch"], e["outcome"], e["mode"]) for e in lines] == [
-        (STABLE, "applied", "runtime"), (RELOAD, "skipped", "runtime")]
+        (ONE, "applied", "runtime"), (OTHER, "skipped", "runtime")]
     first = lines[0]
     assert first["pid"] != first["ppid"] > 0
     assert first["vllm"] == "0.22.1" and first["via"] == "plugin"
@@ -105,7 +108,7 @@ def test_without_the_variable_nothing_is_written(tmp_path, monkeypatch):
 
     monkeypatch.delenv(report.REPORT_ENV, raising=False)
     monkeypatch.chdir(tmp_path)
-    report.record([Result(STABLE, "applied", "message")], "0.22.1")
+    report.record([Result(ONE, "applied", "message")], "0.22.1")
     assert list(tmp_path.iterdir()) == []
 
 
@@ -122,7 +125,7 @@ def lines_of(path) -> list[dict]:
 
 
 @pytest.mark.parametrize("selection, armed", [
-    ("", "all"), ("all", "all"), (STABLE, [STABLE]), (f"{RELOAD}, {STABLE}", [RELOAD, STABLE]),
+    ("", "all"), ("all", "all"), (ONE, [ONE]), (f"{OTHER}, {ONE}", [OTHER, ONE]),
 ])
 def test_a_process_that_loads_the_plugin_writes_one_armed_line(tmp_path, selection, armed):
     path = tmp_path / "report.jsonl"
@@ -171,8 +174,8 @@ def test_status_report_shows_one_row_per_process(tmp_path):
     processes = proc.stdout.partition(" run(s) in this report")[0].rsplit("\n", 1)[0]
     rows = [line for line in processes.splitlines() if line.split()[:1] and line.split()[0].isdigit()]
     assert len(rows) == 3
-    assert f"{STABLE}: applied (runtime) in 2, failed in 1 of 3 process(es)" in proc.stdout
-    assert f"{RELOAD}: skipped in 3 of 3 process(es)" in proc.stdout
+    assert f"{ONE}: applied (runtime) in 2, failed in 1 of 3 process(es)" in proc.stdout
+    assert f"{OTHER}: skipped in 3 of 3 process(es)" in proc.stdout
 
 
 def test_status_report_as_json(tmp_path):
@@ -181,7 +184,7 @@ def test_status_report_as_json(tmp_path):
     data = json.loads(run_cli("report", str(path), "--json").stdout)
     (process,) = data["processes"]
     assert process["via"] == "plugin" and process["vllm"] == "0.22.1"
-    assert process["patches"][STABLE]["outcome"] == "applied"
+    assert process["patches"][ONE]["outcome"] == "applied"
     assert data["unreadable_lines"] == 0
 
 
@@ -196,8 +199,8 @@ def test_status_report_check_exits_1_when_a_process_could_not_apply_a_patch(tmp_
 def test_status_report_can_be_limited_to_some_patches(tmp_path):
     path = tmp_path / "report.jsonl"
     write_report(path, writer())
-    data = json.loads(run_cli("report", str(path), "--json", STABLE).stdout)
-    assert list(data["processes"][0]["patches"]) == [STABLE]
+    data = json.loads(run_cli("report", str(path), "--json", ONE).stdout)
+    assert list(data["processes"][0]["patches"]) == [ONE]
 
 
 def test_unreadable_lines_are_counted_not_fatal(tmp_path):
@@ -230,7 +233,7 @@ def patch_line(**fields) -> str:
     """One line as the plugin writes it, with ``fields`` replaced."""
     line = {"time": "2026-01-01T00:00:00.000+00:00", "run": RUN, "pid": 4242, "ppid": 1,
             "process": "VLLM::Worker_TP0", "vllm": "0.22.1", "via": "plugin", "event": "patch",
-            "patch": STABLE, "outcome": "applied", "mode": "runtime", "message": "applied"}
+            "patch": ONE, "outcome": "applied", "mode": "runtime", "message": "applied"}
     line.update(fields)
     return json.dumps({k: v for k, v in line.items() if v is not ...}) + "\n"
 
@@ -258,7 +261,7 @@ NO_EVIDENCE = {
     "pid NaN": patch_line().replace('"pid": 4242', '"pid": NaN'),
     "pid of 5000 digits": patch_line().replace('"pid": 4242', '"pid": ' + "9" * 5000),
     "ppid a string": patch_line(ppid="1"),
-    "patch a list": patch_line(patch=[STABLE]),
+    "patch a list": patch_line(patch=[ONE]),
     "patch empty": patch_line(patch=""),
     "patch missing": patch_line(patch=...),
     "outcome a dict": patch_line(outcome={"applied": True}),
@@ -277,7 +280,7 @@ NO_EVIDENCE = {
     "armed with patches a list of numbers": armed_line(patches=[1, 2]),
     "armed with an outcome other than armed": armed_line(outcome="applied"),
     "deeply nested JSON": '{"pid": ' + NESTED + "}\n",
-    "deeply nested patch field": patch_line().replace(f'"patch": "{STABLE}"', '"patch": ' + NESTED),
+    "deeply nested patch field": patch_line().replace(f'"patch": "{ONE}"', '"patch": ' + NESTED),
     "bytes that are not UTF-8": b"\xff\xfe\x00garbage\n",
 }
 
@@ -312,7 +315,7 @@ def test_check_passes_on_evidence_that_the_patch_is_in_place_or_not_needed(tmp_p
     write_report(path, writer(outcome=outcome), writer())
     proc = check(path)
     assert (proc.returncode, proc.stderr) == (0, "")
-    assert check(path, STABLE).returncode == 0
+    assert check(path, ONE).returncode == 0
 
 
 @pytest.mark.parametrize("outcome", ["refused", "failed", "exploded"])
@@ -322,17 +325,17 @@ def test_check_fails_when_a_process_did_not_put_the_patch_in_and_says_which(tmp_
     proc = check(path)
     assert proc.returncode == 1
     assert proc.stderr.startswith("vllm-patches: ") and proc.stderr.count("\n") == 1
-    assert STABLE in proc.stderr and outcome in proc.stderr
-    assert check(path, RELOAD).returncode == 0
+    assert ONE in proc.stderr and outcome in proc.stderr
+    assert check(path, OTHER).returncode == 0
 
 
 def test_check_fails_for_an_asked_patch_that_no_process_recorded(tmp_path):
     path = tmp_path / "report.jsonl"
     write_report(path, writer(reload=None))
-    assert check(path, STABLE).returncode == 0
-    proc = check(path, RELOAD)
+    assert check(path, ONE).returncode == 0
+    proc = check(path, OTHER)
     assert proc.returncode == 1 and proc.stderr.count("\n") == 1
-    assert RELOAD in proc.stderr and "no evidence" in proc.stderr
+    assert OTHER in proc.stderr and "no evidence" in proc.stderr
 
 
 def test_check_fails_when_some_lines_cannot_be_read(tmp_path):
@@ -377,7 +380,7 @@ def test_a_process_that_armed_then_patched_is_one_row_with_its_outcomes(tmp_path
     assert len({e["pid"] for e in lines_of(path)}) == 1
     data = json.loads(run_cli("report", str(path), "--json").stdout)
     (process,) = data["processes"]
-    assert process["armed"] == "all" and process["patches"][STABLE]["outcome"] == "applied"
+    assert process["armed"] == "all" and process["patches"][ONE]["outcome"] == "applied"
     assert data["armed_target_not_imported"] == []
 
 
@@ -387,14 +390,14 @@ def test_a_report_of_armed_processes_only_proves_the_plugin_loaded_but_no_patch(
     proc = check(path)
     assert proc.returncode == 0, proc.stderr
     assert "2 process(es) armed; target not imported" in proc.stdout
-    asked = check(path, STABLE)
-    assert asked.returncode == 1 and STABLE in asked.stderr and "no evidence" in asked.stderr
+    asked = check(path, ONE)
+    assert asked.returncode == 1 and ONE in asked.stderr and "no evidence" in asked.stderr
 
 
 def test_an_armed_process_is_shown_under_the_patches_it_armed(tmp_path):
     path = tmp_path / "report.jsonl"
-    path.write_text(armed_line(pid=11, patches=[RELOAD]) + armed_line(pid=12, patches="all"))
-    data = json.loads(run_cli("report", str(path), "--json", STABLE).stdout)
+    path.write_text(armed_line(pid=11, patches=[OTHER]) + armed_line(pid=12, patches="all"))
+    data = json.loads(run_cli("report", str(path), "--json", ONE).stdout)
     assert [p["pid"] for p in data["armed_target_not_imported"]] == [12]
 
 

@@ -2,7 +2,7 @@
 
 Usage: live_verdicts.py CASES.json, where CASES.json is a list of
 ``{"name", "module", "file" (a variant of that module's text, or null for the release's
-own), "version" (an override, or null)}``. Each variant is executed as the target module (as an
+own), "version" (an override, or null), "ids" (the patches to judge)}``. Each variant is executed as the target module (as an
 ``importlib.reload`` would), then ``runtime.examine`` judges the classes that run. Prints
 ``{name: {patch id: state}}`` as JSON on its last line.
 """
@@ -34,5 +34,6 @@ for case in cases:
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module
         spec.loader.exec_module(module)
-    out[case["name"]] = {p.id: str(runtime.examine(p)[0].state) for p in load_catalog()}
+    out[case["name"]] = {p.id: str(runtime.examine(p)[0].state) for p in load_catalog()
+                         if p.id in case["ids"]}
 print(json.dumps(out))

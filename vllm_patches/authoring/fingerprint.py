@@ -29,6 +29,7 @@ the observations with what the patch recorded and decides:
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -113,7 +114,9 @@ def find_patch_folder(patch_id: str, catalog: Path | str | None = None) -> Path:
 
     patches, problems = load_catalog_report()
     for entry in (*patches, *problems):
-        if entry.id == patch_id and (entry.folder / "patch.toml").is_file():
+        # lexists: a planted patch.toml (a FIFO, a device) is found, and read_draft refuses it
+        # in one sentence, as for a catalogue named with catalog=
+        if entry.id == patch_id and os.path.lexists(entry.folder / "patch.toml"):
             return entry.folder
     raise FingerprintError(core_messages.unknown_patch(patch_id, sorted(p.id for p in patches)))
 

@@ -169,6 +169,7 @@ class Patch:
     folder: Path = field(compare=False)
     upstream_commit: str | None = None  # the upstream commit of the fix, for cherry-picks
     excludes: tuple[str, ...] = ()  # ids of patches never to be applied beside this one
+    after: tuple[str, ...] = ()  # ids of patches whose fix this one wraps, on a shared function
     stage: Stage = Stage.COMPLETE
     old_description: bool = False  # why was read from ``description`` (the old spelling)
 
@@ -214,6 +215,7 @@ class Patch:
             "upstream_commit": self.upstream_commit,
             "last_update": self.last_update,
             "excludes": list(self.excludes),
+            "after": list(self.after),
             "targets": [
                 {"module": t.module, "class": t.class_name, "methods": list(t.method_names)}
                 for t in self.targets
@@ -469,6 +471,7 @@ def patch_from_toml(folder: Path, data: dict, stage: Stage) -> Patch:
         folder=folder,
         upstream_commit=f.commit("upstream-commit"),
         excludes=_load_excludes(f, patch_id),
+        after=_load_after(f, patch_id),
         stage=stage,
         old_description=old,
     )
@@ -514,12 +517,27 @@ def _fix_path(f: _Fields, folder: Path) -> Path:
 def _load_excludes(f: _Fields, patch_id: str) -> tuple[str, ...]:
     """``excludes``: ids of patches that must never be applied beside this one (two fixes
     of one function written differently, say); each one is refused while the other is in."""
-    ids = f.strings("excludes")
+    return _patch_ids(f, "excludes", patch_id)
+
+
+def _load_after(f: _Fields, patch_id: str) -> tuple[str, ...]:
+    """``after``: ids of patches whose fix this one wraps where both wrap one function (the
+    two compose, this one outside; see ``core.chains``)."""
+    ids = _patch_ids(f, "after", patch_id)
+    both = [i for i in ids if i in f.strings("excludes")]
+    if both:
+        raise f._fail("after", f"and excludes both list {both[0]}: a patch either composes "
+                               "with another or excludes it")
+    return ids
+
+
+def _patch_ids(f: _Fields, key: str, patch_id: str) -> tuple[str, ...]:
+    ids = f.strings(key)
     for other in ids:
         if not _ID.fullmatch(other):
-            raise f._fail("excludes", f"must list patch ids, not {other!r}")
+            raise f._fail(key, f"must list patch ids, not {other!r}")
         if other == patch_id:
-            raise f._fail("excludes", "must not list the patch itself")
+            raise f._fail(key, "must not list the patch itself")
     return tuple(dict.fromkeys(ids))
 
 
@@ -625,7 +643,47 @@ def _merge(roots: tuple[Path, ...]) -> tuple[tuple[Patch, ...], tuple[CatalogPro
         if len(same) > 1:  # neither wins: the user must rename one
             problems.append(CatalogProblem(same[-1].folder, _clash(patch_id, same)))
     good = [p for p in patches if len(by_id[p.id]) == 1]
-    return tuple(sorted(good, key=lambda p: p.id)), tuple(problems)
+    unordered = order_problems(good)
+    problems += unordered
+    bad = {p.folder for p in unordered}
+    return tuple(sorted((p for p in good if p.folder not in bad), key=lambda p: p.id)), \
+        tuple(problems)
+
+
+def order_problems(patches) -> list[CatalogProblem]:
+    """One problem per patch whose ``after`` names no patch of ``patches``, or lies on a
+    cycle of ``after`` (no order can put each outside the ones it names)."""
+    by_id = {p.id: p for p in patches}
+    found = [CatalogProblem(p.folder, messages.after_unknown(p.folder / "patch.toml", p.id, i))
+             for p in patches for i in p.after if i not in by_id]
+    for cycle in _cycles({p.id: [i for i in p.after if i in by_id] for p in patches}):
+        found += [CatalogProblem(by_id[i].folder, messages.after_cycle(
+            by_id[i].folder / "patch.toml", cycle[cycle.index(i):] + cycle[:cycle.index(i)]))
+            for i in cycle]
+    return found
+
+
+def _cycles(edges: dict[str, list[str]]) -> list[list[str]]:
+    """The cycles of the graph ``edges`` (id -> ids it names) that a depth-first walk meets,
+    each as the list of its ids (every node is walked once)."""
+    cycles: list[list[str]] = []
+    finished: set[str] = set()
+    path: list[str] = []
+
+    def walk(node: str) -> None:
+        if node in path:
+            cycles.append(path[path.index(node):])
+            return
+        if node in finished:
+            return
+        path.append(node)
+        for nxt in edges.get(node, ()):
+            walk(nxt)
+        finished.add(path.pop())
+
+    for start in sorted(edges):
+        walk(start)
+    return cycles
 
 
 def _not_a_catalogue(root: Path) -> str:

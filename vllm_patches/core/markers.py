@@ -30,6 +30,11 @@ def is_marker(line: str, template: str, patch: Patch) -> bool:
     return stripped == text or stripped.startswith(text + " ")
 
 
+def ends_a_block(line: str) -> bool:
+    """True for the end marker of any patch's block."""
+    return line.strip().startswith(END.split("{")[0])
+
+
 def block_ids(text: str) -> set[str]:
     """The ids of the patches whose marked blocks ``text`` holds."""
     if _BEGIN_TEXT not in text:  # most files: no scan of the whole text

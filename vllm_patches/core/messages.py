@@ -35,6 +35,18 @@ def catalog_bad_field(path: Path, key: str, problem: str) -> str:
     return f"Catalogue file {path}: field '{key}' {problem}."
 
 
+def after_unknown(path: Path, patch_id: str, other: str) -> str:
+    return (f"Catalogue file {path}: field 'after' names {other}, which no catalogue holds: "
+            f"{patch_id} can only compose with a patch that is there (fix the id, or add "
+            "its catalogue).")
+
+
+def after_cycle(path: Path, cycle: list[str]) -> str:
+    ring = " after ".join([*cycle, cycle[0]])
+    return (f"Catalogue file {path}: field 'after' makes a cycle ({ring}), so no order puts "
+            "each fix outside the ones it names: remove one of these 'after' entries.")
+
+
 def catalog_bad_fix(path: Path, problem: str) -> str:
     return f"Fix file {path} is unusable: {problem}."
 

@@ -11,7 +11,9 @@ pair goes together:
 - ``excludes = ["other-id"]`` in either patch.toml: they are alternatives, and whichever
   is in place first keeps the function; the other is refused with a sentence naming both
   (``Composition.EXCLUSIVE``; ``excludes`` also works for patches of different functions
-  that must not run together).
+  that must not run together);
+- ``after = ["other-id"]`` in one patch.toml: both go in, in that order, this one's fix
+  wrapping the other's (``Composition.ORDERED``; ``core.chains`` lays them out).
 
 Anything else is ``Composition.UNDECLARED``: ``catalog check`` fails it, ``status`` warns,
 and ``apply`` (runtime and source) refuses the second of the two.
@@ -32,6 +34,7 @@ from vllm_patches.core.words import Word
 class Composition(Word):
     SHARED_FIX = "shared-fix"  # fix-from over disjoint ranges: never both applicable
     EXCLUSIVE = "exclusive"  # one lists the other in excludes
+    ORDERED = "ordered"  # one lists the other in after: both go in, in that order
     UNDECLARED = "undeclared"
 
 
@@ -51,7 +54,7 @@ class Overlap:
     @property
     def conflicting(self) -> bool:
         """True when the two must not both be in place."""
-        return self.composition != Composition.SHARED_FIX
+        return self.composition not in (Composition.SHARED_FIX, Composition.ORDERED)
 
     def other(self, patch: Patch) -> Patch:
         return self.second if patch is self.first else self.first
@@ -68,9 +71,12 @@ class Overlap:
             touches = f" (both wrap {where})" if where else ""
             return (f"excludes {other.id}{touches}, as {who} declares: the one in place first "
                     "is kept and the other refused")
+        if self.composition == Composition.ORDERED:
+            outer, inner = (patch, other) if other.id in patch.after else (other, patch)
+            return (f"wraps {where} with {other.id}: {outer.id}'s fix goes around "
+                    f"{inner.id}'s, as {outer.id} declares (after = [\"{inner.id}\"])")
         return (f"wraps {where} as {other.id} ({other.folder}) does, and the two do not say "
-                "how they compose: share the fix with fix-from over affected ranges that do "
-                "not overlap, declare excludes, or make them one patch")
+                f"how they compose: {_HOW_TO_DECLARE.format(a=patch.id, b=other.id)}")
 
     def refusal(self, patch: Patch) -> str:
         """Why ``patch`` is refused while the other of the pair is in place."""
@@ -80,7 +86,14 @@ class Overlap:
                     f"place: revert {other.id} first, or leave {patch.id} out")
         return (f"{patch.id} and {other.id} both wrap {', '.join(self.functions)} without "
                 f"declaring how they compose, and {other.id} is in place: revert "
-                f"{other.id} first, or leave {patch.id} out")
+                f"{other.id} first, or leave {patch.id} out (to have both, "
+                f"{_HOW_TO_DECLARE.format(a=patch.id, b=other.id)})")
+
+
+# How a pair of patches on one function says how it goes together, for the messages.
+_HOW_TO_DECLARE = ('declare an order with after = ["{b}"] in {a}\'s patch.toml (its fix then '
+                   "wraps {b}'s) or the other way round, share the fix with fix-from over "
+                   "affected ranges that do not overlap, or declare excludes")
 
 
 def wrapped(patch: Patch) -> set[str]:
@@ -116,6 +129,8 @@ def composition(a: Patch, b: Patch) -> Composition:
     """What two patches that touch one function declared about it."""
     if b.id in a.excludes or a.id in b.excludes:
         return Composition.EXCLUSIVE
+    if b.id in a.after or a.id in b.after:
+        return Composition.ORDERED
     same_fix = a.fix_path.resolve() == b.fix_path.resolve()
     if same_fix and a.affected is not None and b.affected is not None \
             and disjoint(a.affected, b.affected):  # None only in drafts, never loaded

@@ -23,6 +23,7 @@ from packaging.version import Version
 
 from vllm_patches.core import messages
 from vllm_patches.core.catalog import Patch, Target
+from vllm_patches.core.chains import seen_by
 from vllm_patches.core.detect import VllmInstall
 from vllm_patches.core.importfile import ModuleSource
 from vllm_patches.core.markers import block_ids, has_block
@@ -119,6 +120,7 @@ def classify_prints(patch: Patch, target: Target, prints: MethodPrints) -> Shape
     where = target.scope
     if not prints.class_found:
         return Shape(MISSING, messages.class_absent(where))
+    prints = seen_by(patch, target, prints)  # the fixes it composes with, read through
     methods = prints.methods
     fix = patch.fix_prints(target)
 

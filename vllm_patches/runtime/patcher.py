@@ -13,6 +13,7 @@ a ``failed`` outcome, ``SystemExit`` included.
 from __future__ import annotations
 
 import ast
+import contextlib
 import importlib
 import inspect
 import logging
@@ -26,6 +27,7 @@ from pathlib import Path
 
 from vllm_patches.runtime import messages
 
+from vllm_patches.core import chains
 from vllm_patches.core import messages as core_messages
 from vllm_patches.core.catalog import CatalogError, Patch, Target, dotted
 from vllm_patches.core.detect import DetectError, find_vllm
@@ -84,6 +86,7 @@ class _Installed:
     target: Target
     previous: dict[str, object] = field(default_factory=dict)
     copies: list[tuple[object, str, object]] = field(default_factory=list)  # module, name, original
+    fixes: dict[str, object] = field(default_factory=dict)  # what it put under each name
 
     def live(self) -> bool:
         """True while the class that runs is the one patched and still holds the fix
@@ -158,8 +161,9 @@ def revert_patches(patches) -> list[Result]:
                 outcomes.append(Result(patch.id, Outcome.NOT_APPLIED,
                                        messages.not_applied_here(patch.id)))
                 continue
-            for record in reversed(installed):
-                _restore(record)
+            with _lifted(patch):
+                for record in reversed(installed):
+                    _restore(record)
             outcomes.append(Result(patch.id, Outcome.REVERTED, messages.reverted_here(patch.id)))
     return outcomes
 
@@ -221,24 +225,51 @@ def _select(ids, strict: bool) -> tuple[Patch, ...]:
 
 
 def _apply_one(patch: Patch, force: bool, known=()) -> Result:
-    if patch.id in _APPLIED and not is_applied(patch.id):
-        del _APPLIED[patch.id]  # the module was reloaded: its new classes are unpatched
-        _APPLIED_PATCHES.pop(patch.id, None)
-    if not is_applied(patch.id):
-        rival = _rival_applied(patch, known)
-        if rival is not None:
-            return Result(patch.id, Outcome.REFUSED, messages.refuse_rival(patch.id, rival))
+    _forget_reloaded(patch.id)
+    refused = _rival_refusal(patch, known)
+    if refused is not None:
+        return refused
     try:
         verdict, plans = examine(patch)
     except KeyboardInterrupt:
         raise
     except BaseException as exc:  # a broken vLLM must not break the host process
         return Result(patch.id, Outcome.FAILED, messages.apply_failed(patch.id, exc))
+    settled = _settled(patch, verdict, plans, force)
+    if settled is not None:
+        return settled
+    return _install_patch(patch, plans)
+
+
+def _forget_reloaded(patch_id: str) -> None:
+    """Drop the records of a patch whose module was reloaded: its new classes (or, for a
+    module, its new functions) are unpatched, and the patch may go in again."""
+    if patch_id not in _APPLIED or is_applied(patch_id):
+        return
+    for record in _APPLIED.pop(patch_id):
+        _hand_over_copies(record)
+    _APPLIED_PATCHES.pop(patch_id, None)
+
+
+def _rival_refusal(patch: Patch, known) -> Result | None:
+    """The refusal of ``patch`` when a patch it conflicts with runs here already."""
+    if is_applied(patch.id):
+        return None
+    rival = _rival_applied(patch, known)
+    if rival is None:
+        return None
+    return Result(patch.id, Outcome.REFUSED, messages.refuse_rival(patch.id, rival))
+
+
+def _settled(patch: Patch, verdict: PatchStatus, plans: list[_Plan],
+             force: bool) -> Result | None:
+    """The outcome when the verdict leaves nothing to install (already in, fixed
+    upstream, a fork's change not forced, nothing to patch); None when it goes in."""
     state = verdict.state
+    if state == STATE_APPLIED and verdict.mode == Mode.SOURCE:
+        return Result(patch.id, Outcome.IN_SOURCE, messages.found_in_source(patch.id),
+                      mode=Mode.SOURCE)
     if state == STATE_APPLIED:
-        if verdict.mode == Mode.SOURCE:
-            return Result(patch.id, Outcome.IN_SOURCE, messages.found_in_source(patch.id),
-                          mode=Mode.SOURCE)
         return Result(patch.id, Outcome.ALREADY_APPLIED, messages.already_applied_here(patch.id))
     if state == FIXED_UPSTREAM:
         return Result(patch.id, Outcome.SKIPPED, verdict.reason, obsolete=True)
@@ -247,19 +278,66 @@ def _apply_one(patch: Patch, force: bool, known=()) -> Result:
                       messages.refuse_modified(patch.id, verdict.reason))
     if state not in (APPLICABLE, TARGET_MODIFIED):
         return Result(patch.id, Outcome.SKIPPED, verdict.reason)
-    installed: list[_Installed] = []
+    return None
+
+
+def _install_patch(patch: Patch, plans: list[_Plan]) -> Result:
+    """Install every plan of ``patch`` (all or none) and record it as applied."""
     try:
-        for plan in plans:
-            installed.append(_install(plan))
+        with _lifted(patch):
+            installed = _install_all(plans)
+    except KeyboardInterrupt:
+        raise
     except BaseException as exc:  # the fix's code runs here: a sys.exit() in fix.py too
-        for record in reversed(installed):
-            _restore(record)
-        if isinstance(exc, KeyboardInterrupt):
-            raise
         return Result(patch.id, Outcome.FAILED, messages.apply_failed(patch.id, exc))
     _APPLIED[patch.id] = installed
     _APPLIED_PATCHES[patch.id] = patch
     return Result(patch.id, Outcome.APPLIED, messages.applied_now(patch.id, vllm_version_text()))
+
+
+def _install_all(plans: list[_Plan]) -> list[_Installed]:
+    """Install each plan; when one fails, the ones before it are taken out again."""
+    installed: list[_Installed] = []
+    try:
+        for plan in plans:
+            installed.append(_install(plan))
+    except BaseException:
+        for record in reversed(installed):
+            _restore(record)
+        raise
+    return installed
+
+
+@contextlib.contextmanager
+def _lifted(patch: Patch):
+    """Around putting ``patch`` in or taking it out: the runtime patches whose fixes belong
+    over its own in a chain (``core.chains``) taken off first and put back on after, so
+    that every chain stays in its declared order."""
+    present = [_APPLIED_PATCHES[i] for i in list(_APPLIED) if i in _APPLIED_PATCHES
+               and is_applied(i)]
+    over = chains.above(patch, present)
+    for other in reversed(over):
+        for record in reversed(_APPLIED[other.id]):
+            _restore(record)
+    try:
+        yield
+    finally:
+        for other in over:
+            _put_back(other)
+
+
+def _put_back(patch: Patch) -> None:
+    """Install ``patch`` again on the classes its records name (it was taken off to let
+    a fix under it in or out)."""
+    try:
+        installed = _install_all([_Plan(patch, r.target, sys.modules[r.target.module], r.cls)
+                                  for r in _APPLIED[patch.id]])
+    except Exception as exc:  # it went in before: never expected, but it must not spread
+        del _APPLIED[patch.id]
+        _APPLIED_PATCHES.pop(patch.id, None)
+        logger.warning("%s", messages.apply_failed(patch.id, exc))
+        return
+    _APPLIED[patch.id] = installed
 
 
 def _rival_applied(patch: Patch, known) -> str | None:
@@ -318,12 +396,14 @@ def examine(patch: Patch) -> tuple[PatchStatus, list[_Plan]]:
             shapes.append(Shape(MISSING, core_messages.class_absent(target.scope)))
             continue
         found = loaded_source(module)
+        names = _names_of(patch, target) - set(stale_leftovers(patch, target, cls))
         shapes.append(classify_module(patch, target, found) if found.without_source
-                      else classify_prints(patch, target, live_prints(cls, _names_of(target))))
-        marks |= {mark_of(cls.__dict__.get(n)) for n in target.method_names}
+                      else classify_prints(patch, target, live_prints(cls, names)))
+        marks |= {mark_of(cls.__dict__.get(n)) for n in names}
         texts.append(found.text or "")
         plans.append(_Plan(patch, target, module, cls))
     marks.discard(None)
+    marks -= chains.partners(patch)  # their fixes are read through (chains.seen_by)
     evidence = evidence_of(patch, combine(patch, shapes), texts, marks)
     where = install.location if install is not None else "this process"
     return judge(patch, evidence, version, where), plans
@@ -342,8 +422,47 @@ def _live_class(target: Target) -> object:
     return getattr(module, target.class_name, None)
 
 
-def _names_of(target: Target) -> set[str]:
-    return {*target.method_names, *(w.original_name for w in target.wraps)}
+def stale_leftovers(patch: Patch, target: Target, scope: object) -> list[str]:
+    """The names of ours that ``importlib.reload`` left in a module: a reload runs the
+    module's code again in the same globals, so vLLM's functions are fresh but the
+    originals a wrap kept (and the fix's own functions) linger. They are stale when each
+    wrapped name holds a function of the module's own code, none of ours, and each of
+    ours is a fix's function or an earlier run of a wrapped function's own ``def``; else
+    (an interrupted or hand-edited apply, a source patch, a fork's change) they are
+    part of a fix, and the verdict says so."""
+    if target.class_name is not None:
+        return []  # a reload makes a new class: nothing of ours is left in it
+    held = scope.__dict__
+    ours = sorted(n for n in _names_of(patch, target) - {w.name for w in target.wraps}
+                  if n in held)
+    fresh = [held.get(w.name) for w in target.wraps]
+    if ours and all(_made_here(f, held) for f in fresh) and all(
+            is_marked(held[n]) or _earlier_run(held[n], fresh) for n in ours):
+        return ours
+    return []
+
+
+def _made_here(func: object, module_globals: dict) -> bool:
+    """True when ``func`` is a plain function of the module's own code (not a fix's)."""
+    return (isinstance(func, types.FunctionType) and not is_marked(func)
+            and func.__globals__ is module_globals)
+
+
+def _earlier_run(func: object, fresh: list) -> bool:
+    """True when ``func`` was made by the ``def`` of one of ``fresh`` before (the same
+    file and name, another function object); a source patch's renamed original has a
+    ``def`` of its own name."""
+    code = getattr(func, "__code__", None)
+    return code is not None and all(func is not f for f in fresh) and any(
+        (code.co_filename, code.co_name) == (f.__code__.co_filename, f.__code__.co_name)
+        for f in fresh)
+
+
+def _names_of(patch: Patch, target: Target) -> set[str]:
+    """The names of ``target``'s scope that ``patch``'s verdict reads: its functions, the
+    originals they keep, and the names of the chains they are in."""
+    return {*target.method_names, *(w.original_name for w in target.wraps),
+            *chains.layer_names(patch, target)}
 
 
 def live_prints(cls: type, names: set[str]) -> MethodPrints:
@@ -385,11 +504,14 @@ def loaded_source(module: types.ModuleType) -> ModuleSource:
         return ModuleSource(name, FileKind.SOURCE)
 
 
-def fix_functions(patch: Patch, target: Target, module_globals: dict) -> dict[str, object]:
+def fix_functions(patch: Patch, target: Target, module_globals: dict,
+                  layered: frozenset[str] = frozenset()) -> dict[str, object]:
     """The fix's functions for ``target`` (plain functions, or the classmethod, staticmethod
-    or property around them), bound to the target module's globals and marked as ours."""
+    or property around them), bound to the target module's globals and marked as ours;
+    those of ``layered`` call the fix under them in a chain (``chains.layered_source``)."""
     namespace: dict[str, object] = {"__name__": f"vllm_patches.fix.{patch.id}"}
-    exec(compile(patch.fix_source, str(patch.fix_path), "exec"), namespace)
+    source = chains.layered_source(patch, layered) if layered else patch.fix_source
+    exec(compile(source, str(patch.fix_path), "exec"), namespace)
     scope = namespace if target.class_name is None else namespace[target.class_name].__dict__
     return {
         name: _rebound(scope[name], module_globals, target.module,
@@ -430,16 +552,22 @@ def function_of(obj: object) -> object:
 
 def _install(plan: _Plan) -> _Installed:
     target, scope = plan.target, plan.cls
-    functions = fix_functions(plan.patch, target, plan.module.__dict__)
-    record = _Installed(scope, target)
-    names = [w.original_name for w in target.wraps] + list(target.method_names)
-    for name in names:
+    below = chains.partners(plan.patch)  # a fix of theirs in place: ours goes around it
+    layered = frozenset(w.name for w in target.wraps
+                        if mark_of(scope.__dict__.get(w.name)) in below)
+    functions = fix_functions(plan.patch, target, plan.module.__dict__, layered)
+    for name in stale_leftovers(plan.patch, target, scope):
+        delattr(scope, name)  # a reload's: the fresh function is wrapped, as in a new module
+    record = _Installed(scope, target, fixes=dict(functions))
+    keeps = {w.name: chains.under_name(plan.patch.id, w.name) if w.name in layered
+             else w.original_name for w in target.wraps}  # where what it wraps goes
+    for name in [*keeps.values(), *target.method_names]:
         record.previous[name] = scope.__dict__.get(name, _MISSING)
     try:
         for wrap in target.wraps:
             original = scope.__dict__[wrap.name]
             function_of(functions[wrap.name]).__wrapped__ = function_of(original)
-            setattr(scope, wrap.original_name, original)
+            setattr(scope, keeps[wrap.name], original)
         for name, func in functions.items():
             setattr(scope, name, func)
         if target.class_name is None:
@@ -471,6 +599,22 @@ def _copies_of(value: object, module: object) -> list[tuple[types.ModuleType, st
         found += [(other, attr) for attr, held in list(getattr(other, "__dict__", {}).items())
                   if held is value]
     return found
+
+
+def _hand_over_copies(record: _Installed) -> None:
+    """The module of ``record`` was reloaded: modules that took the fix with ``from module
+    import name`` still hold it, and it calls the original that applying again replaces.
+    Give them the module's fresh function instead, as if they imported it after the
+    reload: applying again rebinds them to the fix, and a revert leaves vLLM's own."""
+    if record.target.class_name is not None:
+        return  # a class's methods are not copied into other modules
+    for wrap in record.target.wraps:
+        fix, fresh = record.fixes.get(wrap.name), record.cls.__dict__.get(wrap.name)
+        if fix is None or fresh is None or fresh is fix:
+            continue
+        for other, attr in _copies_of(fix, record.cls):
+            setattr(other, attr, fresh)
+    record.copies.clear()
 
 
 def _restore(record: _Installed) -> None:

@@ -20,8 +20,10 @@ from vllm_patches.source import messages
 
 from vllm_patches.core import messages as core_messages
 from vllm_patches._version import __version__
-from vllm_patches.core.catalog import Patch, Target
-from vllm_patches.core.markers import BEGIN, END, first_marker, has_block, is_marker, marker
+from vllm_patches.core.catalog import Patch, Target, Wrap
+from vllm_patches.core.chains import layered_source, under_name
+from vllm_patches.core.markers import (BEGIN, END, ends_a_block, first_marker, has_block,
+                                       is_marker, marker)
 from vllm_patches.core.shape import class_prints
 from vllm_patches.core.sourcefile import newline_of, split_lines
 from vllm_patches.core.state import MODIFIED, PATCHED, PRE_FIX, classify
@@ -35,10 +37,11 @@ def _ending(line: str) -> str:
     return line[len(line.rstrip("\r\n")):]
 
 
-def _method_block(patch: Patch, target: Target, name: str, indent: str, nl: str) -> list[str]:
-    node = patch.fix_nodes(target)[name]
+def _method_block(source: str, target: Target, name: str, indent: str, nl: str) -> list[str]:
+    """The fix's function ``name`` from ``source`` (the fix's text), indented for the file."""
+    node = class_prints(source, target.class_name).nodes[name]
     first = min([node.lineno] + [d.lineno for d in node.decorator_list])  # @classmethod...
-    lines = split_lines(patch.fix_source)[first - 1 : node.end_lineno]
+    lines = split_lines(source)[first - 1 : node.end_lineno]
     own = len(lines[0]) - len(lines[0].lstrip())
     out = []
     for line in lines:
@@ -99,35 +102,42 @@ def patch_text(patch: Patch, target: Target, text: str, *, force: bool = False) 
 
 
 def _insert(patch: Patch, target: Target, text: str) -> str:
-    """``text`` with each wrapped method renamed and the fix's block after it."""
+    """``text`` with each wrapped method renamed and the fix's block after it.
+
+    Where the method is already another patch's fix that this one composes with (its
+    original renamed, ``classify`` read through it: ``core.chains``), that fix is the one
+    renamed (to ``under_name``), this fix calls it, and the block goes after that fix's."""
     file_nl = newline_of(text)
     lines = split_lines(text)
     methods = class_prints(text, target.class_name).nodes  # the scope's functions that run
     wraps = sorted(target.wraps, key=lambda w: methods[w.name].lineno)
+    layered = {w.name for w in wraps if w.original_name in methods}
+    source = layered_source(patch, layered) if layered else patch.fix_source
     insertions: dict[int, list[str]] = {}
     for i, wrap in enumerate(wraps):
         node = methods[wrap.name]
         def_line = node.lineno - 1
         indent = re.match(r"[ \t]*", lines[def_line]).group(0)
+        keep = under_name(patch.id, wrap.name) if wrap.name in layered else wrap.original_name
         renamed, count = re.subn(
-            rf"\bdef(\s+){re.escape(wrap.name)}\b", rf"def\g<1>{wrap.original_name}",
-            lines[def_line], count=1,
+            rf"\bdef(\s+){re.escape(wrap.name)}\b", rf"def\g<1>{keep}", lines[def_line], count=1,
         )
         if not count:
             raise EditError(messages.edit_no_def_line(wrap.name, target.module))
         lines[def_line] = renamed
+        end = _block_end(lines, node.end_lineno) if wrap.name in layered else node.end_lineno
         # The block takes the line ending of the line it follows, so that the two never
         # run together (a CR before an LF would read as one CRLF).
-        nl = _ending(lines[node.end_lineno - 1]) or file_nl
+        nl = _ending(lines[end - 1]) or file_nl
         names = [wrap.name] + (list(target.adds) if i == len(wraps) - 1 else [])
         block = [nl, marker(BEGIN, patch, indent, nl,
                              f" ({patch.upstream_pr}, vllm-patches {__version__})")]
         for j, name in enumerate(names):
             if j:
                 block.append(nl)
-            block += _method_block(patch, target, name, indent, nl)
+            block += _method_block(source, target, name, indent, nl)
         block.append(marker(END, patch, indent, nl))
-        insertions[node.end_lineno] = block
+        insertions[end] = block
     for end in sorted(insertions, reverse=True):
         block = insertions[end]
         if end == len(lines) and not _ending(lines[-1]):
@@ -137,6 +147,15 @@ def _insert(patch: Patch, target: Target, text: str) -> str:
             block[-1] = block[-1][: -len(nl)]
         lines[end:end] = block
     return "".join(lines)
+
+
+def _block_end(lines: list[str], after: int) -> int:
+    """The number of the line that ends the marked block holding the function that ends
+    at line ``after`` (the fix of the patch under this one in a chain)."""
+    for number in range(after, len(lines)):
+        if ends_a_block(lines[number]):
+            return number + 1
+    raise EditError(messages.edit_no_end_below())  # never expected: classify found the fix
 
 
 def _check_round_trip(patch: Patch, target: Target, text: str, result: str) -> None:
@@ -200,11 +219,19 @@ def unpatch_text(patch: Patch, target: Target, text: str) -> str:
         raise EditError(messages.edit_not_patched(patch.id, target.module))
     region = "".join(out[first:])
     for wrap in target.wraps:
-        region, count = re.subn(rf"\bdef(\s+){re.escape(wrap.original_name)}\b",
+        kept = _kept_name(patch, wrap, region)
+        region, count = re.subn(rf"\bdef(\s+){re.escape(kept)}\b",
                                 rf"def\g<1>{wrap.name}", region, count=1)
         if not count:
-            raise EditError(messages.edit_no_def_line(wrap.original_name, target.module))
+            raise EditError(messages.edit_no_def_line(kept, target.module))
     return "".join(out[:first]) + region + "".join(lines[stop:])
+
+
+def _kept_name(patch: Patch, wrap: Wrap, region: str) -> str:
+    """The name ``patch_text`` gave what ``patch`` wraps: the fix under it in a chain, or
+    vLLM's original."""
+    under = under_name(patch.id, wrap.name)
+    return under if re.search(rf"\bdef\s+{re.escape(under)}\b", region) else wrap.original_name
 
 
 def _check(patch: Patch, target: Target, text: str) -> None:

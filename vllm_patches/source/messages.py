@@ -82,6 +82,26 @@ def source_refused(patch_id: str, why: str) -> str:
     return f"{patch_id} refused: {why}"
 
 
+def edit_no_end_below() -> str:
+    return "the fix this one goes around has no end marker"
+
+
+def source_cannot_lift(other_id: str, why: str) -> str:
+    return f"{other_id}, whose fix goes around it, cannot be taken out first ({why})"
+
+
+def source_rewrapped(over) -> str:
+    ids = ", ".join(p.id for p in over)
+    return f" ({ids} taken out and written back around it, in the declared order)"
+
+
+def source_reverted_under(patch_id: str, files: list[str], over, dry_run: bool) -> str:
+    ids = ", ".join(p.id for p in over)
+    done = "would be reverted" if dry_run else "reverted"
+    return (f"{patch_id} {done} in {', '.join(files)}: {ids} (whose fix went around it) "
+            f"written back, so the files are as applying without {patch_id} writes them")
+
+
 def source_skipped(patch_id: str, why: str) -> str:
     return f"{patch_id} skipped: {why}"
 

@@ -41,7 +41,8 @@ from __future__ import annotations
 
 import errno
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Sequence
 
@@ -53,6 +54,7 @@ from vllm_patches.core import pathguard
 
 from vllm_patches.source import transaction
 from vllm_patches._version import __version__
+from vllm_patches.core import chains
 from vllm_patches.core.catalog import CatalogError, Patch, Target, get_patch, load_catalog
 from vllm_patches.core.detect import VllmInstall, find_vllm
 from vllm_patches.source.diffs import unified_diff
@@ -326,6 +328,25 @@ class _Plan:
     results: list[Result] = field(default_factory=list)
     dry_run: bool = False  # results say what would be done
     edits: list[tuple[Patch, dict[str, tuple[str, str]]]] = field(default_factory=list)
+    vllm_version: str | None = None  # the tree's, for the record's entries
+    given: tuple[Patch, ...] = ()  # the patches this call was given (a folder being checked)
+
+    def saved(self) -> tuple[dict[str, str], Record, int]:
+        """What ``restore`` needs to undo what the plan did since."""
+        return {rel: f.text for rel, f in self.tree.files.items()}, self.record, len(self.edits)
+
+    def restore(self, saved: tuple[dict[str, str], Record, int]) -> None:
+        texts, record, edits = saved
+        for rel, f in self.tree.files.items():
+            f.text = texts.get(rel, f.source.text)
+        self.record = record
+        del self.edits[edits:]
+
+    def in_place(self) -> list[Patch]:
+        """The recorded patches (the catalogue's, or given) whose fix is in the files."""
+        known = {p.id: p for p in (*chains.known_patches(), *self.given)}
+        return [known[e.patch_id] for e in self.record.entries
+                if e.patch_id in known and _holds_fix(self.tree, known[e.patch_id])]
 
     def folders(self) -> set[Path]:
         """The folders of the files this plan read and of those its record names: where a
@@ -369,7 +390,8 @@ class _Plan:
 def _plan_apply(install: VllmInstall, patches: Sequence[Patch] | None, force: bool,
                 rec: Record, dry_run: bool = False) -> _Plan:
     explicit = patches is not None
-    plan = _Plan(install.location, _Tree(install.location), rec, rec)
+    plan = _Plan(install.location, _Tree(install.location), rec, rec,
+                 vllm_version=install.raw_version, given=tuple(patches or ()))
     selected = list(patches) if explicit else list(load_catalog())
     known = _known_patches(selected)
     for patch in selected:
@@ -384,22 +406,8 @@ def _plan_apply(install: VllmInstall, patches: Sequence[Patch] | None, force: bo
                                        messages.source_already_applied(pid, recorded)))
         elif status.state == APPLICABLE or (status.state == TARGET_MODIFIED and force):
             forced = status.state == TARGET_MODIFIED
-            try:
-                changed = plan.tree.rewrite(
-                    patch, lambda t, text, forced=forced: patch_text(patch, t, text, force=forced))
-            except EditError as exc:
-                plan.results.append(Result(pid, Outcome.REFUSED,
-                                           messages.source_refused(pid, str(exc))))
-                continue
-            files = sorted(changed)
-            plan.edits.append((patch, changed))
-            shas = _by_file(changed, plan.tree)
-            plan.record = _settle(plan.record, shas).with_entry(Entry(
-                pid, __version__, now(), install.raw_version, forced, shas))
-            plan.results.append(Result(
-                pid, Outcome.WOULD_APPLY if dry_run else Outcome.APPLIED,
-                (messages.source_would_apply if dry_run else messages.source_applied)(pid, files),
-                tuple(files)))
+            plan.results.append(_chained(plan, patch, partial(_apply_one, plan, patch, forced,
+                                                              dry_run)))
         elif status.state == TARGET_MODIFIED:
             plan.results.append(
                 Result(pid, Outcome.REFUSED, messages.source_refused_modified(pid, status.reason))
@@ -411,6 +419,79 @@ def _plan_apply(install: VllmInstall, patches: Sequence[Patch] | None, force: bo
                                        (messages.source_skipped if ok else
                                         messages.source_refused)(pid, status.reason)))
     return plan
+
+
+def _apply_one(plan: _Plan, patch: Patch, forced: bool, dry_run: bool) -> Result:
+    pid = patch.id
+    try:
+        changed = _write_in(plan, patch, forced)
+    except EditError as exc:
+        return Result(pid, Outcome.REFUSED, messages.source_refused(pid, str(exc)))
+    files = sorted(changed)
+    plan.edits.append((patch, changed))
+    return Result(pid, Outcome.WOULD_APPLY if dry_run else Outcome.APPLIED,
+                  (messages.source_would_apply if dry_run else messages.source_applied)(pid, files),
+                  tuple(files))
+
+
+def _write_in(plan: _Plan, patch: Patch, forced: bool) -> dict[str, tuple[str, str]]:
+    """Write ``patch``'s fix into the plan's files and record it; EditError, nothing done."""
+    changed = plan.tree.rewrite(patch, lambda t, text: patch_text(patch, t, text, force=forced))
+    shas = _by_file(changed, plan.tree)
+    plan.record = _settle(plan.record, shas).with_entry(Entry(
+        patch.id, __version__, now(), plan.vllm_version, forced, shas))
+    return changed
+
+
+_DONE = (Outcome.APPLIED, Outcome.WOULD_APPLY, Outcome.REVERTED, Outcome.WOULD_REVERT)
+
+
+def _chained(plan: _Plan, patch: Patch, step) -> Result:
+    """``step()`` (``patch`` written in or taken out), the chains it is in kept in their
+    declared order (``core.chains``): the recorded fixes that belong around ``patch``'s are
+    taken out first and written back after, each checked against the record as a revert
+    and recorded anew. Whatever is refused leaves the plan as it was."""
+    over = chains.above(patch, plan.in_place(), [*chains.known_patches(), *plan.given])
+    if not over:
+        return step()
+    saved = plan.saved()
+    before = dict(saved[0])
+    for other in reversed(over):
+        lifted = _revert_one(plan, other, force=False)
+        if lifted.outcome not in _DONE:
+            plan.restore(saved)
+            return Result(patch.id, Outcome.REFUSED, messages.source_refused(
+                patch.id, messages.source_cannot_lift(other.id, lifted.message)))
+    result = step()
+    if result.outcome not in _DONE:
+        plan.restore(saved)
+        return result
+    try:
+        for other in over:
+            _write_in(plan, other, saved[1].get(other.id).forced)
+    except EditError as exc:  # never expected: each went in over the same code before
+        plan.restore(saved)
+        return Result(patch.id, Outcome.REFUSED, messages.source_refused(patch.id, str(exc)))
+    _merge_edits(plan, patch, before, saved[2])
+    files = sorted({*result.files, *_changed_files(plan, before)})
+    if result.outcome in (Outcome.REVERTED, Outcome.WOULD_REVERT):
+        message = messages.source_reverted_under(patch.id, files, over, plan.dry_run)
+    else:
+        message = result.message + messages.source_rewrapped(over)
+    return replace(result, message=message, files=tuple(files))
+
+
+def _changed_files(plan: _Plan, before: dict[str, str]) -> list[str]:
+    return [rel for rel, f in plan.tree.files.items() if f.text != before.get(rel, f.source.text)]
+
+
+def _merge_edits(plan: _Plan, patch: Patch, before: dict[str, str], first: int) -> None:
+    """An apply's edit, for its mail: the files from before the chain was taken apart to
+    after it was put together again (a revert has no edit)."""
+    if len(plan.edits) > first:
+        plan.edits[first:] = [(patch, {
+            rel: (before.get(rel, plan.tree.files[rel].source.text), plan.tree.files[rel].text)
+            for rel in _changed_files(plan, before)})]
 
 
 def _known_patches(selected: Sequence[Patch]) -> list[Patch]:
@@ -439,7 +520,8 @@ def _rival_in_place(patch: Patch, known: Sequence[Patch], plan: _Plan) -> str | 
 # Revert -----------------------------------------------------------------------
 def _plan_revert(install: VllmInstall, patches: Sequence[Patch] | None, force: bool,
                  rec: Record, *, recorded_only: bool = False, dry_run: bool = False) -> _Plan:
-    plan = _Plan(install.location, _Tree(install.location), rec, rec, dry_run=dry_run)
+    plan = _Plan(install.location, _Tree(install.location), rec, rec, dry_run=dry_run,
+                 vllm_version=install.raw_version, given=tuple(patches or ()))
     newest_first = [e.patch_id for e in reversed(rec.entries)]
     if patches is None and recorded_only:
         ids = newest_first
@@ -458,7 +540,7 @@ def _plan_revert(install: VllmInstall, patches: Sequence[Patch] | None, force: b
             plan.results.append(Result(pid, Outcome.REFUSED, messages.source_unknown_recorded(
                 pid, entry.tool_version if entry else __version__)))
             continue
-        plan.results.append(_revert_one(plan, patch, force))
+        plan.results.append(_chained(plan, patch, partial(_revert_one, plan, patch, force)))
     return plan
 
 
