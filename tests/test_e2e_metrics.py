@@ -140,12 +140,19 @@ def test_every_process_of_the_server_is_counted_as_the_report_lists_it(scraped, 
     assert_the_gate_passes_and_no_alert_fires(got)
 
 
-def test_a_patch_the_release_needs_is_in_place_in_every_process_that_imports_it(scraped):
+def test_each_patch_applies_as_the_catalogue_says_and_a_needed_one_runs(scraped):
+    from packaging.version import Version
+
+    from vllm_patches.core.catalog import load_catalog
+
     got = scraped("m-tp2", tp=2)
-    counts = got.metrics.patches["stop-token-ids-in-vocab"]  # vllm.sampling_params: needed
-    assert counts.applies and counts.in_place >= 1 and counts.failing == 0
-    fixed = got.metrics.patches["stop-string-earliest-match"]  # upstream in 0.28.0
-    assert not fixed.applies and fixed.not_needed >= 1 and fixed.in_place == 0
+    by_id = {p.id: p for p in load_catalog()}
+    for patch_id, counts in got.metrics.patches.items():
+        assert counts.applies == by_id[patch_id].affects(Version("0.28.0")), patch_id
+        assert counts.failing == 0 and counts.judged >= 1, patch_id
+        if counts.applies:  # the release has the pre-fix code: every judge ran the fix
+            assert counts.in_place == counts.judged and counts.not_needed == 0, patch_id
+    assert any(c.applies for c in got.metrics.patches.values())
 
 
 def test_without_a_multiprocess_folder_the_page_counts_the_api_server_alone(scraped):
