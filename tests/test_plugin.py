@@ -1,5 +1,8 @@
 """The vLLM plugin: every process that vLLM starts runs the fix once its model module is imported.
 
+The patches are the synthetic catalogue's (tests/synthetic.py): METHOD's class is the one
+whose marks the scenarios read (tests/scenarios/marks.py).
+
 The subprocess tests run vLLM's real code from a release wheel in a fresh
 interpreter in which vllm-patches is pip-installed (``plugin_site``: its
 dist-info, and so its ``vllm.general_plugins`` entry point, is on the path),
@@ -16,13 +19,15 @@ import pytest
 from packaging.version import Version
 
 from tests.helpers import SCENARIOS, run_cli, run_python, run_scenario
+from tests.synthetic import FIXED, LAST, METHOD, SHAPES
+from vllm_patches.runtime import plugin
 from vllm_patches.core.catalog import get_patch, load_catalog
 from vllm_patches.core.state import PATCHED, classify
-from vllm_patches.runtime import plugin
 
-AFFECTED = "0.22.1"
-STABLE = "gemma4-mtp-stable-lm-head"
-RELOAD = "gemma4-mtp-lm-head-reload"
+AFFECTED = LAST  # the built-in catalogue has no fix of METHOD's module for it
+STABLE = METHOD.id
+OTHER = SHAPES.id  # the other synthetic patch of METHOD's module
+pytestmark = pytest.mark.usefixtures("synthetic_env")
 
 
 def run_steps(tree, site, *steps, **env) -> tuple[dict, str]:
@@ -79,7 +84,7 @@ def test_register_imports_only_the_import_hook(tmp_path, with_report, allowed):
 @pytest.mark.parametrize("raw, selected", [
     ("", None), ("all", None), (" ALL ", None), ("none", ()), ("None", ()),
     ("all,", None), (" , all,ALL", None), ("none,", ()),
-    (f"{STABLE}", (STABLE,)), (f" {STABLE} , {RELOAD},{STABLE}", (STABLE, RELOAD)),
+    (f"{STABLE}", (STABLE,)), (f" {STABLE} , {OTHER},{STABLE}", (STABLE, OTHER)),
     (f"{STABLE},,", (STABLE,)),
 ])
 def test_vllm_patches_selects_all_none_or_a_comma_list(monkeypatch, raw, selected):
@@ -107,12 +112,12 @@ def test_the_entry_point_is_declared_in_the_package_metadata(plugin_site):
 
 # In vLLM's processes ---------------------------------------------------------------
 @pytest.fixture(scope="module")
-def plugin_run(release, plugin_site, tmp_path_factory):
+def plugin_run(release, plugin_site, tmp_path_factory, synthetic):
     """A process that loads vLLM's general plugins, imports the model module, then forks."""
     report = tmp_path_factory.mktemp("plugin-run") / "report.jsonl"
     result, stderr = run_steps(release(AFFECTED), plugin_site,
                                "plugins", "register", "check", "import", "check", "fork",
-                               VLLM_PATCHES_REPORT=str(report))
+                               VLLM_PATCHES_REPORT=str(report), **synthetic.env)
     return result, stderr, report
 
 
@@ -133,8 +138,10 @@ def test_each_applied_patch_logs_one_info_line_with_pid_mode_and_version(plugin_
 def test_the_report_gets_one_line_per_patch_for_the_process(plugin_run):
     result, _, report = plugin_run
     own = [e for e in report_lines(report) if e["pid"] == result["pid"]]
-    assert {(e["patch"], e["outcome"]) for e in own} == {(STABLE, "applied"), (RELOAD, "skipped")}
-    assert len(own) == 2
+    outcomes = {e["patch"]: e["outcome"] for e in own}
+    assert len(own) == len(outcomes)  # one line per patch whose module the process imported
+    assert (outcomes[STABLE], outcomes[OTHER], outcomes[FIXED.id]) == \
+        ("applied", "applied", "skipped")
     assert all(e["vllm"] == AFFECTED and e["via"] == "plugin" and e["ppid"] for e in own)
 
 
@@ -159,7 +166,8 @@ def test_a_child_forked_after_patching_runs_the_fix_and_says_so_in_the_report(pl
     result, _, report = plugin_run
     (child,) = result["forked"]
     assert child["patched"] == [STABLE]
-    (line,) = [e for e in report_lines(report) if e["pid"] == child["pid"]]
+    (line,) = [e for e in report_lines(report) if e["pid"] == child["pid"]
+               and e["patch"] == STABLE]
     assert (line["ppid"], line["patch"], line["outcome"]) == (result["pid"], STABLE, "inherited")
 
 
@@ -215,9 +223,10 @@ def test_status_and_the_plugin_read_vllm_patches_alike(release, plugin_site, raw
 
 
 @pytest.fixture(scope="module")
-def import_then_register(release, plugin_site):
+def import_then_register(release, plugin_site, synthetic):
     """A process that vLLM did not start: it imports the model module, then registers."""
-    return run_steps(release(AFFECTED), plugin_site, "import", "check", "register", "check")
+    return run_steps(release(AFFECTED), plugin_site, "import", "check", "register", "check",
+                     **synthetic.env)
 
 
 def test_without_plugin_or_hook_nothing_is_patched(import_then_register):
@@ -264,22 +273,23 @@ def test_strict_mode_makes_a_patch_that_raises_fail_the_import(release, plugin_s
 
 
 @pytest.fixture(scope="module")
-def fixed_release_run(release, plugin_site):
-    """vLLM 0.23.0 (which has vllm#43909) with a list naming the obsolete patch and a typo."""
-    return run_steps(release("0.23.0"), plugin_site, "plugins", "import", "check",
-                     VLLM_PATCHES=f"{STABLE}, no-such-patch")
+def fixed_release_run(release, plugin_site, synthetic):
+    """A list naming a patch that upstream has fixed in this release, and a typo."""
+    return run_steps(release(AFFECTED), plugin_site, "plugins", "import", "check",
+                     VLLM_PATCHES=f"{FIXED.id}, no-such-patch", **synthetic.env)
 
 
 def test_a_comma_list_applies_only_the_patches_it_names(fixed_release_run):
     result, _ = fixed_release_run
-    assert result["checks"] == [[]]  # RELOAD applies to 0.23.0, but is not named
+    assert result["checks"] == [[]]  # STABLE applies here, but is not named
 
 
 def test_an_obsolete_patch_warns_that_it_can_be_dropped(fixed_release_run):
     _, stderr = fixed_release_run
     (line,) = [ln for ln in stderr.splitlines() if "obsolete" in ln]
     assert line.startswith("WARNING")
-    assert STABLE in line and "since vLLM 0.23.0" in line and "can be dropped" in line
+    assert FIXED.id in line and f"since vLLM {FIXED.fixed_from}" in line
+    assert "can be dropped" in line
 
 
 def test_an_unknown_id_in_vllm_patches_is_warned_about(fixed_release_run):
@@ -299,7 +309,7 @@ def log_lines(stderr: str) -> list[str]:
 
 def test_a_default_selection_logs_one_info_line_for_the_patches_fixed_upstream(release):
     proc = run_python([str(SCENARIOS / "obsolete_lines.py")], release(RECENT))
-    (line,) = log_lines(proc.stderr)
+    (line,) = [ln for ln in log_lines(proc.stderr) if "not needed" in ln]
     fixed = [p.id for p in load_catalog() if p.fixed_in(Version(RECENT))]
     assert f"{len(fixed)} patch(es) not needed on vLLM {RECENT} (fixed upstream)" in line
     assert all(i in line for i in fixed)
@@ -309,7 +319,9 @@ def test_a_default_selection_logs_one_info_line_for_the_patches_fixed_upstream(r
 
 def test_only_a_patch_named_in_vllm_patches_is_warned_about_and_only_once(release):
     """Named in VLLM_PATCHES and judged twice more by apply(): one warning each."""
-    named = ["stop-string-earliest-match", "stop-token-ids-in-vocab"]
+    imported = {"vllm.sampling_params", "vllm.v1.engine.detokenizer"}  # by the scenario
+    named = [p.id for p in load_catalog() if p.fixed_in(Version(RECENT))
+             and {t.module for t in p.targets} <= imported][:2]
     proc = run_python([str(SCENARIOS / "obsolete_lines.py"), named[0]], release(RECENT),
                       VLLM_PATCHES=",".join(named))
     lines = log_lines(proc.stderr)

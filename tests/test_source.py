@@ -2,7 +2,8 @@
 
 Every tree here is a copy of a release's real files (``tree_copy``), changed
 by the tests the way forks and pip change it; nothing of vLLM is copied into
-this repository.
+this repository. The patches are the synthetic ones of ``tests.synthetic.solo()``, in
+which ``METHOD`` is the one patch of its module.
 """
 
 from __future__ import annotations
@@ -22,21 +23,22 @@ from pathlib import Path
 import pytest
 
 from tests import filebytes, forks
-from tests.conftest import GEMMA4_BEFORE as BEFORE
-from tests.conftest import GEMMA4_STABLE_RELEASES as AFFECTED
-from tests.helpers import REPO, cli_runner, python_env, run_cli, run_scenario
+from tests.helpers import REPO, cli_runner, python_env, run_cli, run_python
+from tests.synthetic import EXTRA, FIXED, FIRST, LAST, EARLIER, METHOD, RELEASES, solo
 from vllm_patches.cli import main as cli_module
-from vllm_patches.core.catalog import get_patch
-from vllm_patches.core.releases import release_tree
-from vllm_patches.core.sourcefile import decode_source, split_lines
 from vllm_patches.source import plan as source  # noqa: F401  (imported before seteuid)
+from vllm_patches.core.sourcefile import split_lines
 from vllm_patches.source.edit import patch_text
 from vllm_patches.source.record import STATE_DIR, load, sha256_of
+from vllm_patches.core.releases import release_tree
+from vllm_patches.core.sourcefile import decode_source
 from vllm_patches.source.transaction import FAULT_ENV, FAULT_EXIT, JOURNAL, steps
 
-STABLE = "gemma4-mtp-stable-lm-head"
-PATCH = get_patch(STABLE)
-MODULE = PATCH.targets[0].relpath
+SPEC = METHOD
+ID = SPEC.id
+MODULE = SPEC.relpath
+VERSION = LAST  # the built-in catalogue has no fix of MODULE for it
+pytestmark = pytest.mark.usefixtures("solo_env")
 
 
 # Helpers --------------------------------------------------------------------
@@ -46,13 +48,11 @@ def snapshot(root: Path) -> dict[str, str]:
             for p in sorted(root.rglob("*")) if p.is_file() or p.is_symlink()}
 
 
-def small_tree(tmp_path: Path, version: str = "0.22.1") -> Path:
-    """Just what source mode reads: vllm/__init__.py, the target module, the dist-info."""
+def small_tree(tmp_path: Path, version: str = VERSION, specs=(SPEC,)) -> Path:
+    """Just what source mode reads: vllm/__init__.py, the modules of ``specs``, the dist-info."""
     src = release_tree(version)
     dest = tmp_path / f"small-{version}"
-    for rel in ("vllm/__init__.py", MODULE):
-        if not (src / rel).exists():  # releases before Gemma 4 MTP
-            continue
+    for rel in ("vllm/__init__.py", *(spec.relpath for spec in specs)):
         (dest / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(src / rel, dest / rel)
     for info in src.glob("vllm-*.dist-info"):
@@ -60,10 +60,15 @@ def small_tree(tmp_path: Path, version: str = "0.22.1") -> Path:
     return dest
 
 
+def the_patch():
+    return solo().patch(SPEC)
+
+
 def patched_bytes(original: bytes) -> bytes:
     bom = codecs.BOM_UTF8 if original.startswith(codecs.BOM_UTF8) else b""
     text = original[len(bom):].decode("utf-8")
-    return bom + patch_text(PATCH, PATCH.targets[0], text).encode("utf-8")
+    patch = the_patch()
+    return bom + patch_text(patch, patch.targets[0], text).encode("utf-8")
 
 
 def cli(*args: str, **env: str) -> subprocess.CompletedProcess:
@@ -79,20 +84,41 @@ def one_error_line(proc: subprocess.CompletedProcess) -> str:
 
 
 # Apply and revert on the releases ---------------------------------------------
-@pytest.mark.parametrize("version", AFFECTED)
+PROBE = f"""
+import json
+import vllm_patches
+from vllm_patches.runtime import patcher
+from {SPEC.module} import {SPEC.class_name} as cls
+print(json.dumps({{"file": __import__("{SPEC.module}", fromlist=["x"]).__file__,
+                  "answer": cls().{SPEC.name}(), "marked": patcher.is_marked(cls.{SPEC.name}),
+                  "hook": vllm_patches.apply(["{ID}"])[0].outcome,
+                  "marked_after_hook": patcher.is_marked(cls.{SPEC.name}),
+                  "runtime_applied": patcher.is_applied("{ID}")}}))
+"""
+
+
+@pytest.mark.parametrize("version", RELEASES)
 def test_apply_then_revert_gives_every_original_byte_back(tree_copy, version):
     tree = tree_copy(version)
     before = snapshot(tree)
     original = (tree / MODULE).read_bytes()
 
-    applied = cli("apply", "--target", str(tree))
+    applied = cli("apply", ID, "--target", str(tree))
     assert applied.returncode == 0, applied.stderr
-    assert f"{STABLE} applied to {MODULE}" in applied.stdout
+    assert f"{ID} applied to {MODULE}" in applied.stdout
     assert (tree / MODULE).read_bytes() == patched_bytes(original)
-    entry = load(tree).get(STABLE)
+    entry = load(tree).get(ID)
     assert entry.files[MODULE].before == sha256_of(original)
     assert entry.files[MODULE].after == sha256_of((tree / MODULE).read_bytes())
     assert entry.vllm_version == version and not entry.forced
+
+    # The patched tree runs the fix with nothing patched at run time; the runtime hook
+    # finds the fix in the file and leaves the class alone.
+    seen = json.loads(run_python(["-c", PROBE], tree).stdout.strip().splitlines()[-1])
+    assert seen["file"] == str(tree / MODULE)
+    assert seen["answer"] == EXTRA and not seen["marked"]  # the unpatched count is 0
+    assert seen["hook"] == "applied-in-source"
+    assert not seen["marked_after_hook"] and not seen["runtime_applied"]
 
     reverted = cli("revert", "--target", str(tree))
     assert reverted.returncode == 0, reverted.stderr
@@ -100,36 +126,13 @@ def test_apply_then_revert_gives_every_original_byte_back(tree_copy, version):
     assert snapshot(tree) == before  # nothing left: not even .vllm-patches/
 
 
-@pytest.mark.parametrize("version", AFFECTED)
-def test_patched_tree_runs_the_fix_without_any_runtime_patch(tree_copy, version):
-    tree = tree_copy(version)
-    assert cli("apply", STABLE, "--target", str(tree)).returncode == 0
-    seen = run_scenario("source_patched_behaviour", tree, STABLE)
-    assert seen["module_file"] == str(tree / MODULE)
-    assert not seen["runtime_applied_before"] and seen["marked_before"] == []
-    assert seen["original_kept_in_class"]
-    assert seen["gathers"] == 1 and seen["storages"] == 1 and seen["values_right"]
-    assert seen["reload_same_storage"] and seen["reload_values_right"]
-    # The runtime hook finds the fix in the file and leaves the class alone.
-    assert seen["hook_outcome"] == "applied-in-source"
-    assert seen["marked_after_hook"] == [] and not seen["runtime_applied_after"]
-
-
-def test_unpatched_tree_gathers_on_every_call(tree_copy):
-    """The control for the test above: the same measurements show the bug."""
-    seen = run_scenario("source_patched_behaviour", tree_copy("0.22.1"), STABLE)
-    assert not seen["original_kept_in_class"]
-    assert seen["gathers"] == seen["calls"] == seen["storages"]
-    assert not seen["reload_same_storage"]
-
-
 def test_second_apply_is_a_no_op_that_says_so(tmp_path):
     tree = small_tree(tmp_path)
     assert cli("apply", "--target", str(tree)).returncode == 0
     before = {p: (tree / p).stat().st_mtime_ns for p in (MODULE, f"{STATE_DIR}/record.json")}
-    again = cli("apply", STABLE, "--target", str(tree))
+    again = cli("apply", ID, "--target", str(tree))
     assert again.returncode == 0
-    assert f"{STABLE} is already applied in source; nothing to do" in again.stdout
+    assert f"{ID} is already applied in source; nothing to do" in again.stdout
     assert {p: (tree / p).stat().st_mtime_ns for p in before} == before
 
 
@@ -149,9 +152,9 @@ def test_apply_keeps_the_file_mode_and_drops_its_stale_bytecode(tmp_path):
 def test_json_output_lists_each_patch_outcome(tmp_path):
     tree = small_tree(tmp_path)
     out = json.loads(cli("apply", "--target", str(tree), "--json").stdout)
-    assert out["vllm"]["version"] == "0.22.1"
-    assert out["results"] == [{"id": STABLE, "outcome": "applied", "files": [MODULE],
-                               "message": f"{STABLE} applied to {MODULE}"}]
+    assert out["vllm"]["version"] == VERSION
+    assert out["results"] == [{"id": ID, "outcome": "applied", "files": [MODULE],
+                               "message": f"{ID} applied to {MODULE}"}]
 
 
 # Diffs -------------------------------------------------------------------------
@@ -173,7 +176,7 @@ def test_the_diff_goes_through_git_apply_and_writes_nothing(tmp_path, drift, com
     assert notices == ([] if command == ("diff",) else [
         "vllm-patches: warning: apply --dry-run is deprecated and goes in the next release; "
         "use vllm-patches diff (the same diff, --json too)."])
-    assert f"{STABLE} would be applied to {MODULE}".encode() in proc.stderr
+    assert f"{ID} would be applied to {MODULE}".encode() in proc.stderr
     assert snapshot(tree) == before
     patch_file = tmp_path / "fix.patch"
     patch_file.write_bytes(proc.stdout)
@@ -184,15 +187,16 @@ def test_the_diff_goes_through_git_apply_and_writes_nothing(tmp_path, drift, com
     assert (tree / MODULE).read_bytes() == patched_bytes(original)
 
 
-def test_diff_of_a_release_needs_no_vllm_and_leaves_the_cache_alone(tmp_path):
-    cached = release_tree("0.22.1")
+@pytest.mark.parametrize("version", RELEASES)
+def test_diff_of_a_release_needs_no_vllm_and_leaves_the_cache_alone(tmp_path, version):
+    cached = release_tree(version)
     before = snapshot(cached)
     out = tmp_path / "fix.patch"
-    proc = cli("diff", "--release", "0.22.1", "--output", str(out))
+    proc = cli("diff", ID, "--release", version, "--output", str(out))
     assert proc.returncode == 0, proc.stderr
     text = out.read_text()
     assert text.startswith(f"diff --git a/{MODULE} b/{MODULE}\n")
-    assert f"+    # >>> vllm-patches {STABLE} " in text
+    assert f"+    # >>> vllm-patches {ID} " in text
     assert snapshot(cached) == before
 
 
@@ -201,18 +205,18 @@ def test_diff_json_holds_the_results_and_the_same_diff(tmp_path):
     plain = cli("diff", "--target", str(tree))
     data = json.loads(cli("diff", "--target", str(tree), "--json").stdout)
     assert plain.stdout.startswith("diff --git ") and data["diff"] == plain.stdout
-    assert STABLE in {r["id"] for r in data["results"]}
+    assert ID in {r["id"] for r in data["results"]}
 
 
 def test_export_of_a_release_is_the_mbox_for_git_am():
-    proc = cli("export", STABLE, "--release", "0.22.1")
+    proc = cli("export", ID, "--release", VERSION)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("From 0000000000000000000000000000000000000000 ")
     assert f"diff --git a/{MODULE} b/{MODULE}\n" in proc.stdout
 
 
 def test_apply_with_release_is_refused_and_points_to_diff():
-    proc = cli("apply", "--release", "0.22.1")
+    proc = cli("apply", "--release", VERSION)
     assert proc.returncode == 2
     assert "use it with diff or export" in one_error_line(proc)
 
@@ -234,7 +238,7 @@ def fork_checkout(tmp_path: Path, crlf: bool = False) -> Path:
     return tree
 
 
-@pytest.mark.parametrize("command", [("export", STABLE), ("diff", STABLE, "--mail")],
+@pytest.mark.parametrize("command", [("export", ID), ("diff", ID, "--mail")],
                          ids=["export", "diff --mail (deprecated)"])
 @pytest.mark.parametrize("line_ends", ["LF", "CRLF"])
 def test_mail_goes_through_git_am_on_a_fork_checkout(tmp_path, line_ends, command):
@@ -245,9 +249,9 @@ def test_mail_goes_through_git_am_on_a_fork_checkout(tmp_path, line_ends, comman
     assert written.returncode == 0, written.stderr
     assert ("diff --mail is deprecated" in written.stderr) == (command[0] == "diff")
     git(tree, "am", *(["--keep-cr"] if line_ends == "CRLF" else []), str(mbox))
-    assert git(tree, "log", "-1", "--format=%s").strip() == PATCH.title
+    assert git(tree, "log", "-1", "--format=%s").strip() == the_patch().title
     assert (tree / MODULE).read_bytes() == patched_bytes(original)
-    status = json.loads(cli("status", STABLE, "--target", str(tree), "--json").stdout)
+    status = json.loads(cli("status", ID, "--target", str(tree), "--json").stdout)
     assert status["patches"][0]["state"] == "applied"
 
 
@@ -261,7 +265,7 @@ def test_fork_checkout_is_clean_again_after_revert(tmp_path):
 
 # Drift: the record against the files -------------------------------------------
 def status_of(tree: Path) -> dict:
-    return json.loads(cli("status", STABLE, "--target", str(tree), "--json").stdout)["patches"][0]
+    return json.loads(cli("status", ID, "--target", str(tree), "--json").stdout)["patches"][0]
 
 
 def test_status_reports_source_applied_then_a_reinstall_then_an_edit(tmp_path):
@@ -292,10 +296,10 @@ def test_status_reports_source_applied_then_a_reinstall_then_an_edit(tmp_path):
 
 
 def test_a_reinstall_of_a_fixed_release_keeps_a_stale_record_visible(tmp_path):
-    tree = small_tree(tmp_path)
-    assert cli("apply", "--target", str(tree)).returncode == 0
-    shutil.copy2(release_tree("0.23.0") / MODULE, tree / MODULE)
-    seen = json.loads(cli("status", STABLE, "--target", str(tree), "--vllm-version", "0.23.0",
+    tree = small_tree(tmp_path, FIRST, (FIXED,))
+    assert cli("apply", FIXED.id, "--target", str(tree)).returncode == 0
+    shutil.copy2(release_tree(LAST) / FIXED.relpath, tree / FIXED.relpath)
+    seen = json.loads(cli("status", FIXED.id, "--target", str(tree), "--vllm-version", LAST,
                           "--json").stdout)["patches"][0]
     assert seen["state"] == "fixed-upstream" and "stale" in seen["reason"]
     assert "revert" in seen["next"] and "--force" in seen["next"]
@@ -306,15 +310,15 @@ def test_revert_without_a_record_needs_force(tmp_path):
     original = (tree / MODULE).read_bytes()
     assert cli("apply", "--target", str(tree)).returncode == 0
     shutil.rmtree(tree / STATE_DIR)
-    refused = cli("revert", STABLE, "--target", str(tree))
+    refused = cli("revert", ID, "--target", str(tree))
     assert refused.returncode == 1 and "no record" in one_error_line(refused)
-    assert cli("revert", STABLE, "--force", "--target", str(tree)).returncode == 0
+    assert cli("revert", ID, "--force", "--target", str(tree)).returncode == 0
     assert (tree / MODULE).read_bytes() == original
 
 
 def test_revert_of_a_patch_not_applied_says_so(tmp_path):
     tree = small_tree(tmp_path)
-    proc = cli("revert", STABLE, "--target", str(tree))
+    proc = cli("revert", ID, "--target", str(tree))
     assert proc.returncode == 0
     assert "not applied in source here; nothing to revert" in proc.stdout
     assert not (tree / STATE_DIR).exists()
@@ -322,9 +326,10 @@ def test_revert_of_a_patch_not_applied_says_so(tmp_path):
 
 # Fork drift -------------------------------------------------------------------
 DRIFTS = {
-    "reformatted _get_full_lm_head_weight": lambda t: forks.reformat(t, "_get_full_lm_head_weight"),
-    "reformatted load_weights": lambda t: forks.reformat(t, "load_weights"),
-    "a method added": forks.add_method,
+    "the target reformatted": lambda t: forks.reformat(t, SPEC.name, SPEC.class_name),
+    "another method reformatted": lambda t: forks.reformat(t, "get_next_output_text",
+                                                          SPEC.class_name),
+    "a method added": lambda t: forks.add_method(t, SPEC.class_name),
     "CRLF": forks.crlf,
     "no final newline": forks.no_final_newline,
 }
@@ -347,17 +352,17 @@ def test_fork_drift_outside_the_target_code_is_applied_and_reverted(tmp_path, dr
     assert (tree / MODULE).read_bytes() == raw
 
 
-@pytest.mark.parametrize("method", ["_get_full_lm_head_weight", "load_weights"])
-def test_a_fork_edit_inside_a_target_method_is_refused_until_forced(tmp_path, method):
+def test_a_fork_edit_inside_a_target_method_is_refused_until_forced(tmp_path):
     tree = small_tree(tmp_path)
-    edited = forks.edit_line((tree / MODULE).read_text(), method).encode()
+    method = f"{SPEC.class_name}.{SPEC.name}"
+    edited = forks.edit_line((tree / MODULE).read_text(), SPEC.name, SPEC.class_name).encode()
     (tree / MODULE).write_bytes(edited)
     before = snapshot(tree)
 
-    refused = cli("apply", STABLE, "--target", str(tree))
+    refused = cli("apply", ID, "--target", str(tree))
     assert refused.returncode == 1
     line = one_error_line(refused)
-    assert f"Gemma4MTP.{method}" in line and "--force" in line and "backport" in line
+    assert method in line and "--force" in line and "backport" in line
     assert snapshot(tree) == before
 
     # No ID: every patch the tree needs. A gate (a Docker build, CI) must not pass while
@@ -366,34 +371,36 @@ def test_a_fork_edit_inside_a_target_method_is_refused_until_forced(tmp_path, me
         blocked = cli(*args, "--target", str(tree))
         assert blocked.returncode == 1 and "Traceback" not in blocked.stderr
         [line] = [x for x in blocked.stderr.splitlines() if x.startswith("vllm-patches: ")]
-        assert "not applied" in line and "--force" in line and f"Gemma4MTP.{method}" in line
+        assert "not applied" in line and "--force" in line and method in line
         assert snapshot(tree) == before
 
-    forced = cli("apply", STABLE, "--force", "--target", str(tree))
+    forced = cli("apply", ID, "--force", "--target", str(tree))
     assert forced.returncode == 0, forced.stderr
-    assert load(tree).get(STABLE).forced
+    assert load(tree).get(ID).forced
     assert cli("revert", "--target", str(tree)).returncode == 0
     assert (tree / MODULE).read_bytes() == edited
 
 
 # How the file is stored: its encoding (PEP 263), BOM and line ends, kept byte for byte ----
-def stored(tmp_path: Path, variant) -> tuple[Path, bytes]:
+def stored(tmp_path: Path, variant: str) -> tuple[Path, bytes]:
     """A small tree whose target module is stored as ``variant`` (tests/filebytes.py) does."""
     tree = small_tree(tmp_path)
-    raw = variant((tree / MODULE).read_bytes())
+    make = filebytes.NOT_TEXT.get(variant)
+    raw = (make((tree / MODULE).read_bytes()) if make else
+           filebytes.store(variant, (tree / MODULE).read_bytes(), SPEC.class_name, SPEC.name))
     (tree / MODULE).write_bytes(raw)
     return tree, raw
 
 
 def patched_as_stored(original: bytes) -> bytes:
     """What apply must write: the fix in the text, stored as the original is."""
-    src = decode_source(original, MODULE)
-    return src.encode(patch_text(PATCH, PATCH.targets[0], src.text))
+    src, patch = decode_source(original, MODULE), the_patch()
+    return src.encode(patch_text(patch, patch.targets[0], src.text))
 
 
 @pytest.mark.parametrize("variant", list(filebytes.TEXT))
 def test_each_way_of_storing_the_file_is_applied_and_reverted_byte_for_byte(tmp_path, variant):
-    tree, raw = stored(tmp_path, filebytes.TEXT[variant])
+    tree, raw = stored(tmp_path, variant)
     before = snapshot(tree)
     applied = cli("apply", "--target", str(tree))
     assert applied.returncode == 0, applied.stderr
@@ -406,7 +413,7 @@ def test_each_way_of_storing_the_file_is_applied_and_reverted_byte_for_byte(tmp_
 
 @pytest.mark.parametrize("variant", list(filebytes.TEXT))
 def test_each_way_of_storing_the_file_gets_a_diff_that_git_apply_takes(tmp_path, variant):
-    tree, raw = stored(tmp_path, filebytes.TEXT[variant])
+    tree, raw = stored(tmp_path, variant)
     proc = subprocess.run(  # bytes: the diff holds the file's own bytes
         [sys.executable, "-m", "vllm_patches", "diff", "--target", str(tree)],
         env=python_env(), capture_output=True)
@@ -419,15 +426,15 @@ def test_each_way_of_storing_the_file_gets_a_diff_that_git_apply_takes(tmp_path,
     assert (tree / MODULE).read_bytes() == patched_as_stored(raw)
 
 
-@pytest.mark.parametrize("ids", [(), (STABLE,)], ids=["every applicable patch", "named"])
+@pytest.mark.parametrize("ids", [(), (ID,)], ids=["every applicable patch", "named"])
 def test_a_fork_line_equal_to_our_marker_is_refused_and_nothing_written(tmp_path, ids):
     """Taking the fix out would stop at the fork's line: refused before writing, where
     apply used to succeed and leave a fix that revert and revert --force both refused."""
     tree = small_tree(tmp_path)
     text = (tree / MODULE).read_text()
-    at = forks.method(text, "load_weights").lineno - 1
+    at = forks.method(text, SPEC.name, SPEC.class_name).lineno - 1
     lines = split_lines(text)
-    lines[at:at] = [f"    # >>> vllm-patches {STABLE}\n"]
+    lines[at:at] = [f"    # >>> vllm-patches {ID}\n"]
     (tree / MODULE).write_text("".join(lines))
     before = snapshot(tree)
     proc = cli("apply", *ids, "--target", str(tree))
@@ -441,14 +448,14 @@ VERBS = {  # each command that reads the target module, as a user types it
     "revert": ("revert",),
     "status": ("status",),
     "diff": ("diff",),
-    "export": ("export", STABLE),
+    "export": ("export", ID),
 }
 
 
 @pytest.mark.parametrize("verb", list(VERBS))
 @pytest.mark.parametrize("variant", list(filebytes.NOT_TEXT))
 def test_a_module_that_is_not_text_is_one_sentence_naming_it(tmp_path, variant, verb):
-    tree, _ = stored(tmp_path, filebytes.NOT_TEXT[variant])
+    tree, _ = stored(tmp_path, variant)
     before = snapshot(tree)
     proc = cli(*VERBS[verb], "--target", str(tree))
     assert proc.returncode == 2
@@ -487,7 +494,7 @@ def test_a_module_that_is_not_a_file_is_one_sentence(tmp_path, kind, verb):
     assert snapshot(tree) == before and not (tree / STATE_DIR).exists()
 
 
-@pytest.mark.parametrize("command", [("diff",), ("export", STABLE)], ids=["diff", "export"])
+@pytest.mark.parametrize("command", [("diff",), ("export", ID)], ids=["diff", "export"])
 @pytest.mark.parametrize("output", ["no-such-folder/fix.patch", "a-folder", "a-file/fix.patch"])
 def test_output_that_cannot_be_written_is_one_sentence(tmp_path, command, output):
     tree = small_tree(tmp_path)
@@ -611,7 +618,7 @@ def test_a_kill_at_any_step_of_apply_leaves_a_tree_the_next_command_completes(
     assert proc.returncode == 0, proc.stderr
     if then == "apply":
         assert (tree / MODULE).read_bytes() == patched_bytes(original)
-        assert load(tree).get(STABLE).files[MODULE].after == sha256_of(patched_bytes(original))
+        assert load(tree).get(ID).files[MODULE].after == sha256_of(patched_bytes(original))
     else:
         assert (tree / MODULE).read_bytes() == original
         assert not (tree / STATE_DIR).exists()
@@ -633,7 +640,7 @@ def test_eight_applies_at_once_write_the_fix_once(tmp_path):
         outcomes += [r["outcome"] for r in json.loads(out)["results"]]
     assert sorted(outcomes) == ["already-applied"] * 7 + ["applied"]
     assert (tree / MODULE).read_bytes() == patched_bytes(original)
-    assert [e.patch_id for e in load(tree).entries] == [STABLE]
+    assert [e.patch_id for e in load(tree).entries] == [ID]
 
 
 def test_without_target_the_installed_vllm_is_patched(tmp_path):
@@ -642,9 +649,9 @@ def test_without_target_the_installed_vllm_is_patched(tmp_path):
     original = (site / MODULE).read_bytes()
     applied = run_cli("apply", paths=(site,))
     assert applied.returncode == 0, applied.stderr
-    assert f"vLLM 0.22.1 at {site}" in applied.stdout
+    assert f"vLLM {VERSION} at {site}" in applied.stdout
     assert (site / MODULE).read_bytes() == patched_bytes(original)
-    status = json.loads(run_cli("status", STABLE, "--json", paths=(site,)).stdout)
+    status = json.loads(run_cli("status", ID, "--json", paths=(site,)).stdout)
     assert (status["patches"][0]["state"], status["patches"][0]["mode"]) == ("applied", "source")
     assert run_cli("revert", paths=(site,)).returncode == 0
     assert (site / MODULE).read_bytes() == original
@@ -656,13 +663,13 @@ def test_without_target_and_without_vllm_says_what_to_give():
     assert proc.returncode == 2 and "--target DIR" in one_error_line(proc)
 
 
-@pytest.mark.parametrize("version,patch_id,code,outcome,says", [
-    ("0.22.1", "gemma4-mtp-lm-head-reload", 1, "refused", "is not affected"),
-    ("0.23.0", STABLE, 0, "skipped", "already has this fix"),
-])
+@pytest.mark.parametrize("spec,patch_id,code,outcome,says", [
+    (SPEC, EARLIER, 1, "refused", "is not affected"),
+    (FIXED, FIXED.id, 0, "skipped", "already has this fix"),
+], ids=["not affected", "fixed upstream"])
 def test_a_named_patch_that_does_not_fit_this_vllm_is_not_written(
-        tmp_path, version, patch_id, code, outcome, says):
-    tree = small_tree(tmp_path, version)
+        tmp_path, spec, patch_id, code, outcome, says):
+    tree = small_tree(tmp_path, LAST, (spec,))
     before = snapshot(tree)
     proc = cli("apply", patch_id, "--target", str(tree), "--json")
     assert proc.returncode == code
@@ -672,7 +679,7 @@ def test_a_named_patch_that_does_not_fit_this_vllm_is_not_written(
 
 
 def test_nothing_to_do_is_said_and_nothing_written(tmp_path):
-    tree = small_tree(tmp_path, BEFORE)
+    tree = small_tree(tmp_path, specs=())
     before = snapshot(tree)
     applied = cli("apply", "--target", str(tree))
     assert applied.returncode == 0 and "no patch applies to this vLLM" in applied.stdout
@@ -691,10 +698,9 @@ def test_status_warns_about_a_corrupt_record_and_goes_on(tmp_path):
 
 
 def test_a_patch_sharing_the_fix_reads_as_applied_only_by_its_own_block(tmp_path):
-    """gemma4-mtp-lm-head-reload (>=0.23) reuses this fix: on a patched 0.22.1 it is not applied."""
+    """EARLIER shares the fix, for earlier releases: on a patched tree it is not applied."""
     tree = small_tree(tmp_path)
-    assert cli("apply", STABLE, "--target", str(tree)).returncode == 0
+    assert cli("apply", ID, "--target", str(tree)).returncode == 0
     states = {p["id"]: p["state"] for p in json.loads(
         cli("status", "--target", str(tree), "--json").stdout)["patches"]}
-    assert {k: states[k] for k in (STABLE, "gemma4-mtp-lm-head-reload")} == \
-        {STABLE: "applied", "gemma4-mtp-lm-head-reload": "not-applicable"}
+    assert {k: states[k] for k in (ID, EARLIER)} == {ID: "applied", EARLIER: "not-applicable"}

@@ -16,8 +16,9 @@ from vllm_patches.source import plan as source
 from vllm_patches.source.record import STATE_DIR
 from vllm_patches.source.transaction import FAULT_ENV, FAULT_EXIT, JOURNAL
 
-pytestmark = pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0,
-                                reason="giving files to another user needs root")
+pytestmark = [pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0,
+                                 reason="giving files to another user needs root"),
+              pytest.mark.usefixtures("solo_env")]
 
 OWNER = (4321, 4322)  # uid, gid: nobody's on this machine, and not root's
 
@@ -40,7 +41,7 @@ def as_owner(func):
 
 @pytest.fixture
 def theirs():
-    """A small 0.22.1 tree owned by OWNER, in a folder OWNER can reach."""
+    """A small tree owned by OWNER, in a folder OWNER can reach."""
     top = Path(tempfile.mkdtemp(prefix="vllm-patches-owner-"))
     os.chmod(top, 0o755)
     tree = small_tree(top)

@@ -11,13 +11,15 @@ from pathlib import Path
 import pytest
 
 from tests.kills import every_kill
-from tests.test_source import MODULE, STABLE, patched_bytes, small_tree, snapshot
+from tests.synthetic import EARLIER
+from tests.test_source import ID, MODULE, patched_bytes, small_tree, snapshot
 from vllm_patches.core.catalog import get_patch
 from vllm_patches.source import plan as source
 from vllm_patches.source.record import RECORD_NAME, STATE_DIR, load, sha256_of
 from vllm_patches.source.transaction import JOURNAL, LOCK
 
 TXID = "4242-0badf00d"
+pytestmark = pytest.mark.usefixtures("solo_env")
 
 
 def traces(tree: Path) -> list[str]:
@@ -28,7 +30,7 @@ def traces(tree: Path) -> list[str]:
 
 @pytest.fixture
 def pristine(tmp_path):
-    """A small 0.22.1 tree, kept aside, and a copy of it with the fix applied."""
+    """A small tree, kept aside, and a copy of it with the fix applied."""
     tree = small_tree(tmp_path / "pristine")
     patched = tmp_path / "patched"
     shutil.copytree(tree, patched)
@@ -61,7 +63,7 @@ def test_a_kill_at_any_change_leaves_a_tree_the_next_command_tidies(pristine, tm
         assert traces(tree) == [], k
         if then == "apply":
             assert (tree / MODULE).read_bytes() == whole[1], k
-            assert load(tree).get(STABLE).files[MODULE].after == sha256_of(whole[1]), k
+            assert load(tree).get(ID).files[MODULE].after == sha256_of(whole[1]), k
             assert set(os.listdir(tree / STATE_DIR)) <= {RECORD_NAME, LOCK}, k
         else:
             assert snapshot(tree) == snapshot(unpatched), k  # not even .vllm-patches/
@@ -125,5 +127,5 @@ def test_a_state_folder_left_empty_or_with_its_lock_goes(tmp_path, left):
     before = snapshot(tree)
     plant(tree, {f"{STATE_DIR}/{name}": b"" for name in left})
     (tree / STATE_DIR).mkdir(exist_ok=True)
-    assert source.apply(tree, [get_patch("gemma4-mtp-lm-head-reload")]).results
+    assert source.apply(tree, [get_patch(EARLIER)]).results
     assert snapshot(tree) == before and not (tree / STATE_DIR).exists()

@@ -2,14 +2,17 @@
 
 ``broken_catalogue.py DIR MODE [ARGS...]``, with MODE:
   apply      ``vllm_patches.apply()`` (its outcomes), then once more (no new warning)
-  apply-ids  ``vllm_patches.apply(["gemma4-mtp-stable-lm-head", "broken-entry", "no-such"])``
-  plugin     ``vllm.plugins.load_general_plugins()``, then import the model module
+  apply-ids  ``vllm_patches.apply([METHOD's id, "broken-entry", "no-such"])``
+  plugin     ``vllm.plugins.load_general_plugins()``, then import METHOD's module
+(METHOD: the synthetic method wrap of tests/synthetic.py)
   cli        the ``vllm-patches`` command line with ARGS
 
-The package finds its catalogue through ``catalog.catalog_dir()`` alone; the
-scenario replaces that function before anything loads the catalogue.
+The package (its loader and the plugin's import hook) finds its catalogue through
+``catalog_files.find_catalog_dir()`` alone; the scenario replaces that function before
+anything loads the catalogue.
 
-Prints {"outcomes": {id: outcome}, "patched": [ids], "error": "Type: message" or null}
+Prints {"outcomes": {id: outcome}, "patched": [ids marked on METHOD's class],
+"error": "Type: message" or null}
 (not in cli mode, which exits as the command line does).
 """
 
@@ -19,10 +22,12 @@ from pathlib import Path
 
 from marks import MODULE, patched_ids
 
+from tests.synthetic import METHOD
+
 
 def main(folder: str, mode: str, args: list[str]) -> dict:
-    from vllm_patches.core import catalog
-    catalog.catalog_dir = lambda: Path(folder)
+    from vllm_patches.core import catalog_files
+    catalog_files.find_catalog_dir = lambda: str(Path(folder))
     if mode == "cli":
         from vllm_patches.cli.main import cli
 
@@ -36,7 +41,7 @@ def main(folder: str, mode: str, args: list[str]) -> dict:
             vllm_patches.apply()
         elif mode == "apply-ids":
             outcomes = {o.id: o.outcome for o in vllm_patches.apply(
-                ["gemma4-mtp-stable-lm-head", "broken-entry", "no-such"])}
+                [METHOD.id, "broken-entry", "no-such"])}
         elif mode == "plugin":
             from vllm.plugins import load_general_plugins
 

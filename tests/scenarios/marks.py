@@ -1,11 +1,14 @@
-"""Which catalogued patches a vLLM class runs: the ids marked on its methods."""
+"""Which catalogued patches a vLLM class runs: the ids marked on its methods (by default,
+the class of the synthetic method wrap, tests/synthetic.py's METHOD)."""
 
 import sys
 
-MODULE = "vllm.model_executor.models.gemma4_mtp"
+from tests.synthetic import METHOD
+
+MODULE = METHOD.module
 
 
-def patched_ids(module_name: str = MODULE, class_name: str = "Gemma4MTP") -> list[str]:
+def patched_ids(module_name: str = MODULE, class_name: str = METHOD.class_name) -> list[str]:
     """Patch ids found on the class's methods; [] when the module is not imported."""
     module = sys.modules.get(module_name)
     if module is None:

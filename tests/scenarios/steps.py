@@ -1,11 +1,11 @@
 """Run the steps given on the command line, as a vLLM process would, and say
-after each ``check`` which catalogued patches Gemma4MTP runs.
+after each ``check`` which patches METHOD's class runs (scenarios/marks.py).
 
 Steps:
   plugins   vllm.plugins.load_general_plugins(), as every vLLM process does
   register  vllm_patches.runtime.plugin.register(), five more times
-  import    import vllm.model_executor.models.gemma4_mtp
-  check     note the patch ids marked on Gemma4MTP's methods (none before import)
+  import    import METHOD's module (vllm.v1.engine.detokenizer)
+  check     note the patch ids marked on its class's methods (none before import)
   fork      start a child with multiprocessing's fork method, as vLLM can start its
             workers; the child notes its pid and the patch ids it runs
 

@@ -232,3 +232,23 @@ def verify_json_unwritable(path: str, exc: OSError) -> str:
 
 def status_conflict(patch_id: str, says: str) -> str:
     return f"conflict: {patch_id} {says}"
+
+
+# status --metrics URL ---------------------------------------------------------
+def metrics_with_other_source() -> str:
+    return ("--metrics reads a running server: give it without a report FILE, --report, "
+            "--run, --target or --vllm-version.")
+
+
+def report_needs_file() -> str:
+    return ("Give the report FILE (the VLLM_PATCHES_REPORT of vLLM's processes), or --metrics "
+            "URL for a running server's /metrics.")
+
+
+def metrics_heading(url: str, armed: int, versions, ours, multiprocess: bool) -> str:
+    vllm = f"vLLM {', '.join(versions)}" if versions else "vLLM of unknown version"
+    counted = ("every process counted" if multiprocess else
+               "the API server's process alone counted (set PROMETHEUS_MULTIPROC_DIR for vLLM "
+               "to count every process)")
+    return (f"Metrics {url}: {armed} process(es) armed vllm-patches "
+            f"{', '.join(ours) or '?'} ({vllm}); {counted}")

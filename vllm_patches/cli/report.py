@@ -15,10 +15,12 @@ from vllm_patches.cli.common import (
     friendly_errors,
     print_table,
 )
+from vllm_patches.cli.metrics import metrics_option, show_metrics
 
 
 @click.command("report")
-@click.argument("path", metavar="FILE", type=click.Path(dir_okay=True, path_type=str))
+@click.argument("path", metavar="FILE", type=click.Path(dir_okay=True, path_type=str),
+                required=False)
 @click.argument("ids", nargs=-1, metavar="[ID]...")
 @click.option("--run", "run_id", metavar="RUN",
               help="Only the lines of this run (the VLLM_PATCHES_RUN of the vLLM processes; the "
@@ -32,9 +34,10 @@ from vllm_patches.cli.common import (
               "that is a symlink, too large, or a file another user could have written), with "
               "the reason on stderr.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
+@metrics_option
 @catalog_option
 @friendly_errors
-def report(path, ids, run_id, check, as_json) -> None:
+def report(path, ids, run_id, check, as_json, metrics_url) -> None:
     """Summarise, per process, the VLLM_PATCHES_REPORT file that vLLM's processes wrote.
 
     Each vLLM process (API server, engine core, workers) that the plugin or
@@ -49,7 +52,16 @@ def report(path, ids, run_id, check, as_json) -> None:
       vllm-patches report ~/run/patches.jsonl
       vllm-patches report ~/run/patches.jsonl --check --run "$VLLM_PATCHES_RUN"
       vllm-patches report ~/run/patches.jsonl --run "$VLLM_PATCHES_RUN" --json
+      vllm-patches report --metrics http://127.0.0.1:8000/metrics --check
     """
+    if metrics_url is not None:
+        if run_id is not None:
+            raise Failure(messages.metrics_with_other_source())
+        # No FILE with --metrics: the first word in its place is the first patch ID.
+        show_metrics(metrics_url, (path, *ids) if path else ids, as_json, check)
+        return
+    if path is None:
+        raise Failure(messages.report_needs_file())
     read_report(path, ids, as_json, check, run_id)
 
 

@@ -17,6 +17,7 @@ from vllm_patches.cli.common import (
     print_table,
     target_options,
 )
+from vllm_patches.cli.metrics import metrics_option, show_metrics
 from vllm_patches.cli.report import read_report
 from vllm_patches.source import messages as source_messages
 
@@ -33,14 +34,17 @@ from vllm_patches.source import messages as source_messages
 @click.option("--report", "report_file", type=click.Path(dir_okay=True, path_type=str),
               hidden=True)
 @click.option("--run", "run_id", hidden=True)
+@metrics_option
 @click.argument("ids", nargs=-1, metavar="[ID]...")
 @catalog_option
 @friendly_errors
-def status(target, vllm_version, as_json, check, report_file, run_id, ids) -> None:
+def status(target, vllm_version, as_json, check, report_file, run_id, metrics_url,
+           ids) -> None:
     """Show the vLLM found and the state of each catalogued patch.
 
     States: applicable, applied, fixed-upstream, not-applicable, target-modified.
-    What each vLLM process recorded at run time is `vllm-patches report FILE`.
+    What each vLLM process recorded at run time is `vllm-patches report FILE`;
+    what a running server's processes run, its /metrics (--metrics URL).
 
     \b
     Example:
@@ -48,7 +52,13 @@ def status(target, vllm_version, as_json, check, report_file, run_id, ids) -> No
       vllm-patches status --target /srv/vllm-fork --json
       vllm-patches status --check    # exit 1 if a fix is still missing (neither in the
                                      # files nor applied by the plugin at start-up)
+      vllm-patches status --metrics http://127.0.0.1:8000/metrics --check
     """
+    if metrics_url is not None:
+        if target is not None or vllm_version is not None or report_file or run_id:
+            raise Failure(messages.metrics_with_other_source())
+        show_metrics(metrics_url, ids, as_json, check)
+        return
     if report_file is not None:
         deprecated("status --report FILE", "vllm-patches report FILE")
         if target is not None or vllm_version is not None:

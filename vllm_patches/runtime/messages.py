@@ -202,3 +202,66 @@ def outcome_renamed() -> str:
     return ("vllm_patches.runtime.Outcome is now vllm_patches.runtime.Result (Outcome is the "
             "enum of its .outcome, in vllm_patches.core.words); the old name goes in the next "
             "release.")
+
+
+# Metrics: the gauges in vLLM's /metrics, and reading them back -------------------
+def metrics_failed(exc: BaseException) -> str:
+    return (f"vllm-patches cannot export its metrics to vLLM's /metrics ({type(exc).__name__}: "
+            f"{exc}); the patches are unaffected, and vLLM runs on (VLLM_PATCHES_METRICS=0 "
+            "turns the metrics off)")
+
+
+def metrics_bad_url(url: str) -> str:
+    return (f"{url!r} is not a metrics URL: give http:// or https://, a host and a port, such "
+            "as http://127.0.0.1:8000/metrics.")
+
+
+def metrics_unreachable(url: str, reason: object) -> str:
+    reason = getattr(reason, "strerror", None) or reason
+    return f"Cannot read {url}: {reason} (is the vLLM server up, and is that its address?)."
+
+
+def metrics_timeout(url: str, seconds: float) -> str:
+    return f"Cannot read {url}: no answer within {seconds:g} s."
+
+
+def metrics_http_error(url: str, code: int, reason: object) -> str:
+    return (f"{url} answered HTTP {code} {reason}, not a metrics page (vLLM serves its "
+            "metrics at /metrics).")
+
+
+def metrics_too_large(url: str, limit: int) -> str:
+    return f"{url} sent more than {limit >> 20} MiB: not a vLLM metrics page."
+
+
+def metrics_not_prometheus(url: str, exc: Exception) -> str:
+    return f"{url} is not a Prometheus metrics page ({exc})."
+
+
+def metrics_no_prometheus_client() -> str:
+    return ("Reading /metrics needs prometheus_client, which is not installed in this Python "
+            "(it comes with vLLM; elsewhere: pip install prometheus_client).")
+
+
+def metrics_none(url: str) -> str:
+    return (f"{url} has no vllm_patches_ metric: no evidence that any process of that server "
+            "armed vllm-patches (not installed there, VLLM_PATCHES=none, VLLM_PLUGINS leaving "
+            "vllm_patches out, or VLLM_PATCHES_METRICS=0).")
+
+
+def metrics_api_server_only(url: str) -> str:
+    return (f"{url} counts the API server's process alone (vLLM runs prometheus_client in one "
+            "process): no evidence for the engine core and the workers; start vLLM with "
+            "PROMETHEUS_MULTIPROC_DIR set to an empty folder to count every process.")
+
+
+def metrics_not_judged(url: str, ids) -> str:
+    return (f"No process of {url} judged {', '.join(ids)}: no evidence that it runs (no process "
+            "imported its target, or the plugin did not load there).")
+
+
+def metrics_not_in_place(url: str, failing: dict) -> str:
+    return f"{url} shows a patch not in place: " + "; ".join(
+        f"{patch_id} " + ", ".join(f"{outcome} in {n} process(es)" for outcome, n in
+                                   sorted(outcomes.items()))
+        for patch_id, outcomes in sorted(failing.items())) + "."

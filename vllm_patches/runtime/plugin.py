@@ -15,6 +15,7 @@ Environment:
   VLLM_PATCHES_STRICT   ``1``: a patch that cannot be applied raises instead of warning
   VLLM_PATCHES_REPORT   a file that receives one JSON line per process when it arms
                         the hook, then one per process and patch
+  VLLM_PATCHES_METRICS  ``0``: no gauges in vLLM's /metrics (``runtime.metrics``)
 """
 
 import os
@@ -125,6 +126,7 @@ def target_modules() -> tuple[str, ...]:
 
 def _arm_targets(_vllm) -> None:
     """Watch each target module of the selected patches (at once if it is imported)."""
+    _tell_metrics("armed")
     try:
         names = target_modules()
     except KeyboardInterrupt:
@@ -146,6 +148,17 @@ def _report_armed(via: str, selected: tuple[str, ...] | None) -> None:
     try:
         from vllm_patches.runtime import reportline
         reportline.write(reportline.armed_line(via, selected))
+    except KeyboardInterrupt:
+        raise
+    except BaseException:
+        pass
+
+
+def _tell_metrics(event: str, *args) -> None:
+    """``runtime.metrics.<event>(*args)``: the gauges in vLLM's /metrics; never raises."""
+    try:
+        from vllm_patches.runtime import metrics
+        getattr(metrics, event)(*args)
     except KeyboardInterrupt:
         raise
     except BaseException:
@@ -174,6 +187,7 @@ def _on_import(module) -> None:
         outcomes = runtime.apply(ids, strict=strict, named=selection() or ())
     except runtime.PatchError as exc:
         report.record(exc.outcomes, runtime.vllm_version_text(), armed_by())
+        _tell_metrics("record", exc.outcomes)
         raise
     except KeyboardInterrupt:
         raise
@@ -184,6 +198,7 @@ def _on_import(module) -> None:
         return
     version = runtime.vllm_version_text()
     report.record(outcomes, version, armed_by())
+    _tell_metrics("record", outcomes)
     in_place = (Outcome.APPLIED, Outcome.ALREADY_APPLIED)
     _report_forks([o.id for o in outcomes if o.outcome in in_place], version)
 
