@@ -20,9 +20,9 @@ from packaging.version import Version
 
 from tests.helpers import SCENARIOS, run_cli, run_python, run_scenario
 from tests.synthetic import FIXED, LAST, METHOD, SHAPES
-from vllm_patches.runtime import plugin
 from vllm_patches.core.catalog import get_patch, load_catalog
 from vllm_patches.core.state import PATCHED, classify
+from vllm_patches.runtime import plugin
 
 AFFECTED = LAST  # the built-in catalogue has no fix of METHOD's module for it
 STABLE = METHOD.id

@@ -24,14 +24,13 @@ import pytest
 
 from tests import filebytes, forks
 from tests.helpers import REPO, cli_runner, python_env, run_cli, run_python
-from tests.synthetic import EXTRA, FIXED, FIRST, LAST, EARLIER, METHOD, RELEASES, solo
+from tests.synthetic import EARLIER, EXTRA, FIRST, FIXED, LAST, METHOD, RELEASES, solo
 from vllm_patches.cli import main as cli_module
+from vllm_patches.core.releases import release_tree
+from vllm_patches.core.sourcefile import decode_source, split_lines
 from vllm_patches.source import plan as source  # noqa: F401  (imported before seteuid)
-from vllm_patches.core.sourcefile import split_lines
 from vllm_patches.source.edit import patch_text
 from vllm_patches.source.record import STATE_DIR, load, sha256_of
-from vllm_patches.core.releases import release_tree
-from vllm_patches.core.sourcefile import decode_source
 from vllm_patches.source.transaction import FAULT_ENV, FAULT_EXIT, JOURNAL, steps
 
 SPEC = METHOD
