@@ -14,6 +14,7 @@ from vllm_patches.cli.common import (
     catalog_option,
     deprecated,
     friendly_errors,
+    print_table,
     release_option,
     source_install,
     target_options,
@@ -148,6 +149,5 @@ def _write(path: str, report: dict) -> None:
 
 def _print(install, results) -> None:
     click.echo(f"vLLM {install.version or 'version unknown'} at {install.location}")
-    width = max((len(r.patch) for r in results), default=0)
-    for r in results:
-        click.echo(f"  {r.patch.ljust(width)}  {str(r.verdict).ljust(12)}  {r.reason}")
+    if results:
+        print_table([(r.patch, str(r.verdict), r.reason) for r in results], indent="  ")
