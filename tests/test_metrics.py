@@ -268,10 +268,12 @@ def closed_port() -> int:
     ("ftp://127.0.0.1/metrics", "is not a metrics URL"),
     ("127.0.0.1:8000", "is not a metrics URL"),
     ("http://127.0.0.1:port/metrics", "is not a metrics URL"),
-    (f"http://127.0.0.1:{closed_port()}/metrics", "is the vLLM server up"),
+    ("http://127.0.0.1:{closed}/metrics", "is the vLLM server up"),
 ])
 def test_a_url_that_cannot_be_read_is_bad_input(url, says):
-    result = status_metrics(url)
+    # The closed port is picked when the test runs, not at collection: every xdist worker
+    # must collect the same test ids.
+    result = status_metrics(url.replace("{closed}", str(closed_port())))
     assert result.exit_code == 2
     assert says in result.stderr and result.stderr.count("\n") == 1
     assert "Traceback" not in result.stderr and result.stdout == ""
