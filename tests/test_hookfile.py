@@ -19,9 +19,6 @@ import pytest
 from tests.helpers import SCENARIOS, python_env, run_cli
 from vllm_patches.runtime.hookfile import PTH_NAME
 
-AFFECTED = "0.22.1"
-STABLE = "gemma4-mtp-stable-lm-head"
-
 
 def hook(*args: str, **extra: str) -> subprocess.CompletedProcess:
     return run_cli("hook", *args, **extra)
@@ -181,8 +178,10 @@ def venv(tmp_path):
 
 
 def test_after_hook_install_a_plain_import_is_patched_and_after_uninstall_it_is_not(
-        venv, release, plugin_site):
-    tree = release(AFFECTED)
+        venv, release, plugin_site, synthetic_env):
+    from tests.synthetic import METHOD, RELEASES
+
+    tree = release(RELEASES[-1])  # the synthetic method wrap applies there
 
     def in_venv(*args: str) -> subprocess.CompletedProcess:
         proc = subprocess.run([str(venv), *args], env=python_env(plugin_site, tree),
@@ -197,7 +196,7 @@ def test_after_hook_install_a_plain_import_is_patched_and_after_uninstall_it_is_
     in_venv("-m", "vllm_patches", "hook", "install")  # default: this venv's site-packages
     state = json.loads(in_venv("-m", "vllm_patches", "hook", "status", "--json").stdout)
     assert state["read_at_startup"] is True and state["armed_by"] == ["pth"]
-    assert patched_after_plain_import() == [STABLE]
+    assert patched_after_plain_import() == [METHOD.id]
 
     in_venv("-m", "vllm_patches", "hook", "uninstall")
     assert patched_after_plain_import() == []

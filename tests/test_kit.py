@@ -39,7 +39,11 @@ def test_the_servable_tiny_model_has_weights_as_wide_as_its_vocabulary(tmp_path)
 
 def test_a_temporary_tiny_model_is_removed_after_and_leaves_the_process_offline(monkeypatch):
     for name in kit.OFFLINE:
-        monkeypatch.delenv(name, raising=False)
+        # setenv first, so that monkeypatch puts the worker's own environment back after
+        # (the kit sets these in this process; a later test's child processes, such as the
+        # preload server's jobs, must not inherit them).
+        monkeypatch.setenv(name, "")
+        monkeypatch.delenv(name)
     with kit.tiny_model() as model:
         assert (model.path / "config.json").is_file()
     assert not model.path.exists()
