@@ -128,9 +128,9 @@ def upstream_no_version() -> str:
     return "the vLLM under test says no version, so its sdist's tests are not known"
 
 
-def upstream_starting(processes: int, version: str) -> str:
-    return (f"running vLLM's own tests against vLLM {version}: {processes} pytest process(es), "
-            "control and patched ...")
+def upstream_starting(parts: int, version: str) -> str:
+    return (f"running vLLM's own tests against vLLM {version}: {parts} part(s), control and "
+            "patched ...")
 
 
 def upstream_arm_done(patch_id: str, part: str, arm: str, line: dict) -> str:

@@ -14,16 +14,19 @@ A patch's ``[upstream-tests]`` names two kinds of test (``core.catalog.UpstreamT
 The two give one verdict per patch: FAIL when either fails, else the regression's (the
 module tests' where the patch says why it has no regression test).
 
-Each (part, arm) is a process of its own (``upstream_arm``), started from the preload
-server where it runs (torch is imported once), all at once. ``tests/conftest.py`` of
-vLLM imports half of the ecosystem and downloads models: the tests run from a copy of the
-sdist's ``tests/`` without it (``staged``; the sub-packages keep their conftest files), and
-only a test that asks for a fixture that conftest alone defines runs again with it, where
-it can be imported here (``upstream_arm.run_tests``). Every test runs offline.
+All the parts share one process per arm (``upstream_arm``: vLLM is imported once; the
+patched one puts each fix in alone and takes it out again), started from the preload
+server (torch is imported once); a part that process did not finish runs again alone.
+vLLM's ``tests/conftest.py`` imports half of the ecosystem and downloads models: the tests
+run from a copy of the sdist's ``tests/`` without it (``staged``; the sub-packages keep
+their conftest files), and only a test that asks for a fixture that conftest alone defines
+runs again with it, where it can be imported here (``upstream_arm.run_tests``). Every test
+runs offline.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sys
@@ -128,7 +131,7 @@ def verify_upstream(patches: list[Patch], install, *, from_target: bool, timeout
                                                 messages.upstream_unavailable(exc))
     runnable = [p for p in planned if p.tests]
     if runnable:
-        echo(messages.upstream_starting(len(runnable) * 2, install.version or "?"))
+        echo(messages.upstream_starting(len(runnable), install.version or "?"))
     found = _run(runnable, install, from_target, timeout, echo)
     for patch in patches:
         if patch.id in results:
@@ -216,28 +219,55 @@ def ini_file() -> Path:
 # Running --------------------------------------------------------------------------------
 def _run(planned: list[_Planned], install, from_target: bool, timeout: float,
          echo) -> dict[tuple[str, Part, str], dict]:
-    """(patch, part, arm) -> the arm's JSON line (or why it has none)."""
-    jobs, keys = [], {}
-    ini = str(ini_file()) if planned else ""
-    for plan in planned:
+    """(patch, part, arm) -> the arm's JSON line (or why it has none). All the entries share
+    one process per arm, as the checks do; an entry that process did not finish (it
+    crashed, or an earlier fix did not come out) runs again in processes of its own."""
+    found = _run_groups([planned] if len(planned) > 1 else [], install, from_target, timeout,
+                        echo)
+    again = [[plan] for plan in planned
+             if any(_key(plan, arm) not in found for arm in ARMS)]
+    found.update(_run_groups(again, install, from_target, timeout, echo, alone=True))
+    return found
+
+
+def _key(plan: _Planned, arm: str) -> tuple[str, Part, str]:
+    return plan.patch.id, plan.part, arm
+
+
+def _run_groups(groups: list[list[_Planned]], install, from_target: bool, timeout: float,
+                echo, alone: bool = False) -> dict[tuple[str, Part, str], dict]:
+    ini = str(ini_file()) if groups else ""
+    jobs = []
+    for group in groups:
+        plan = [{"patch": p.patch.id, "part": str(p.part), "staged": str(staged(p.sdist,
+                 p.release)), "sdist": str(p.sdist), "ini": ini, "tests": list(p.tests)}
+                for p in group]
         for arm in ARMS:
             env = {k: v for k, v in arm_env(install, arm, from_target).items()
                    if k not in PYTEST_ENV}
             env.update(OFFLINE)
             argv = [sys.executable, "-m", "vllm_patches.verify.upstream_arm", arm,
-                    plan.patch.id, str(staged(plan.sdist, plan.release)), str(plan.sdist),
-                    ini, *plan.tests]
-            job = Job(arm, f"{plan.patch.id} {plan.part}", argv, env, timeout=timeout,
-                      members=(plan.patch.id,), preload=True)
-            keys[id(job)] = (plan.patch.id, plan.part, arm)
-            jobs.append(job)
+                    json.dumps(plan)]
+            jobs.append(Job(arm, ",".join(p.patch.id for p in group), argv, env,
+                            timeout=timeout * len(group), members=tuple(
+                                p.patch.id for p in group), preload=True))
+    by_job = {id(job): group for job, group in zip(jobs, [g for g in groups for _ in ARMS],
+                                                  strict=True)}
+
+    def progress(job: Job, line: dict) -> None:
+        if line.get("arm") == job.arm and line.get("patch") in job.members:
+            echo(messages.upstream_arm_done(line["patch"], str(line.get("part")), job.arm,
+                                            line))
 
     found: dict[tuple[str, Part, str], dict] = {}
-    for finished in run_all(jobs, timeout):
-        key = keys[id(finished.job)]
-        line = finished.results().get(key[0])
-        found[key] = line if line is not None else {"error": finished.no_result()}
-        echo(messages.upstream_arm_done(key[0], str(key[1]), key[2], found[key]))
+    for finished in run_all(jobs, timeout, on_line=progress):
+        for line in finished.lines():
+            if line.get("arm") == finished.job.arm and line.get("part") in tuple(Part):
+                found[(str(line.get("patch")), Part(line["part"]), finished.job.arm)] = line
+        if alone:
+            for plan in by_job[id(finished.job)]:
+                found.setdefault(_key(plan, finished.job.arm),
+                                 {"error": finished.no_result()})
     return found
 
 

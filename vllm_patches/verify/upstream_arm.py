@@ -1,19 +1,20 @@
 """One arm of a patch's upstream tests: vLLM's own tests, run by pytest in a process of its own.
 
-``python -m vllm_patches.verify.upstream_arm ARM ID STAGED SDIST INI TEST [TEST ...]`` runs
-pytest, in this process, on each ``TEST`` (a path or node id under ``SDIST``, the folder
-that holds the ``tests/`` of a vLLM sdist; ``STAGED``: the same without tests/conftest.py,
-where the tests run first, ``run_tests``; ``INI``: the empty pytest configuration that
-keeps pytest from reading any other) against the vLLM on ``sys.path``, and prints one JSON
-line:
-``{"arm", "patch", "tests": [{"id", "outcome", "why"}], "applied"}`` (``"error"`` when
-pytest could not run).
+``python -m vllm_patches.verify.upstream_arm ARM PLAN_JSON`` runs pytest, in this process,
+once per entry of the plan (a list of ``{"patch", "part", "staged", "sdist", "ini",
+"tests"}``: the tests, paths or node ids under ``sdist``, the folder that holds the
+``tests/`` of a vLLM sdist; ``staged``: the same without tests/conftest.py, where they run
+first, ``run_tests``; ``ini``: the empty pytest configuration that keeps pytest from
+reading any other) against the vLLM on ``sys.path``, in turn, and prints one JSON line per
+entry as it ends: ``{"arm", "patch", "part", "tests": [{"id", "outcome", "why"}],
+"applied"}`` (``"error"`` when pytest could not run). vLLM is imported once for all.
 
 - ``control``: vLLM as it is (``VLLM_PATCHES=none`` in the environment);
-- ``patched``: the fix put in by the plugin's import hook, alone and strict, as
-  ``check_arm`` does, before pytest imports the first test module; ``applied`` says
-  whether it was in place when the tests ended (a test run that never imported the
-  patched module proves nothing about the fix).
+- ``patched``: each entry's fix put in by the plugin's import hook, alone and strict, as
+  ``check_arm`` does, before its tests run, and taken out after them; ``applied`` says
+  whether it was in place when its tests ended (a run that never imported the patched
+  module proves nothing about the fix). A fix that does not come out cleanly
+  (``"left_in"``) ends the process there; the caller runs the entries after it alone.
 
 The tests run offline: the Hugging Face libraries are told so by the environment the
 caller gives, and every connection to another host is refused here
@@ -61,30 +62,51 @@ class NetworkRefused(OSError):
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) < 6 or argv[0] not in tuple(Arm):
-        print("usage: python -m vllm_patches.verify.upstream_arm control|patched ID STAGED "
-              "SDIST INI TEST [TEST ...]", file=sys.stderr)
+    if len(argv) != 2 or argv[0] not in tuple(Arm):
+        print("usage: python -m vllm_patches.verify.upstream_arm control|patched PLAN_JSON",
+              file=sys.stderr)
         return 2
-    arm, patch_id, staged, sdist, ini, tests = (Arm(argv[0]), argv[1], argv[2], argv[3],
-                                                 argv[4], argv[5:])
-    line: dict[str, object] = {"arm": arm, "patch": patch_id}
+    arm, plan = Arm(argv[0]), json.loads(argv[1])
+    refuse_the_network()
+    for entry in plan:
+        line, clean = run_entry(arm, entry)
+        print(json.dumps(line), flush=True)
+        if not clean:
+            break  # a fix that did not come out: the caller runs the rest alone
+    return 0
+
+
+def run_entry(arm: str, entry: dict) -> tuple[dict, bool]:
+    """One patch's part (``entry``: patch, part, staged, sdist, tests) in this process: its
+    line, and whether the process is still fit for the next (the fix came out again)."""
+    patch_id = entry["patch"]
+    line: dict[str, object] = {"arm": arm, "patch": patch_id, "part": entry["part"]}
     try:
         if arm == Arm.PATCHED:
             from vllm_patches.verify.check_arm import _select_alone
 
             _select_alone(patch_id)
-        refuse_the_network()
         line["tests"] = [{"id": test_id, "outcome": str(outcome), "why": why}
-                         for test_id, (outcome, why) in run_tests(staged, sdist, ini,
-                                                                  tests).items()]
+                         for test_id, (outcome, why) in run_tests(
+                             entry["staged"], entry["sdist"], entry["ini"],
+                             entry["tests"]).items()]
         if arm == Arm.PATCHED:
             from vllm_patches.runtime import patcher as runtime
 
             line["applied"] = runtime.is_applied(patch_id)
     except BaseException as exc:  # the parent reports it; the process must still print
         line["error"] = f"{type(exc).__name__}: {exc}"
-    print(json.dumps(line), flush=True)
-    return 0
+    if arm != Arm.PATCHED:
+        return line, True
+    from vllm_patches.verify.check_arm import _take_out
+
+    try:
+        _, left = _take_out(patch_id)
+    except BaseException as exc:
+        left = [f"{type(exc).__name__}: {exc}"]
+    if left:
+        line["left_in"] = left
+    return line, not left
 
 
 def run_tests(staged: str, sdist: str, ini: str, tests: list[str]) -> dict[str, tuple]:
