@@ -241,7 +241,7 @@ def pip_no_default_index() -> str:
 
 
 def sdist_not_found(version: str, tried: list[str]) -> str:
-    return (f"No package index pip is configured with has vLLM {version}'s sdist "
+    return (f"None of the package indexes asked has vLLM {version}'s sdist "
             f"vllm-{version}.tar.gz (asked: {'; '.join(tried) or 'none'}).")
 
 
