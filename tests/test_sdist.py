@@ -49,7 +49,8 @@ def test_only_tests_is_kept_and_the_manifest_says_where_it_came_from(tmp_path, c
     assert sorted(p.name for p in folder.iterdir()) == [".complete", "manifest.json", "tests"]
     assert (folder / "tests" / "detokenizer" / "test_stop.py").read_text() == \
         TESTS["tests/detokenizer/test_stop.py"]
-    assert (folder / "tests" / "utils.py").is_file() and (folder / "tests" / "__init__.py").is_file()
+    assert (folder / "tests" / "utils.py").is_file()
+    assert (folder / "tests" / "__init__.py").is_file()
     assert not list(cache.rglob("vllm")) and not list(cache.rglob("PKG-INFO"))
     data = (tmp_path / "index" / "files" / "vllm-9.9.9.tar.gz").read_bytes()
     assert read_manifest("9.9.9") == {"version": "9.9.9", "filename": "vllm-9.9.9.tar.gz",

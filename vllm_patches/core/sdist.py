@@ -123,7 +123,7 @@ def _fetch(version: str, dest: Path, progress, indexes: list[str]) -> None:
     if progress is not None:
         progress(messages.sdist_fetching(version, shown(found.index), dest.parent))
     with tempfile.TemporaryDirectory(dir=dest.parent, prefix=f".{dest.name}-") as tmp:
-        archive = _download(found, Path(tmp) / found.filename)
+        archive = _download(found, found.sha256, Path(tmp) / "sdist.tar.gz")
         staging = Path(tmp) / "tree"
         _unpack_tests(archive, staging, found.filename)
         manifest = {"version": version, "filename": found.filename, "sha256": found.sha256,
@@ -313,7 +313,9 @@ def _json_files(raw: bytes, page: str) -> list[SdistFile]:
         if not (isinstance(entry, dict) and isinstance(entry.get("filename"), str)
                 and isinstance(entry.get("url"), str)):
             continue
-        hashes = entry.get("hashes") if isinstance(entry.get("hashes"), dict) else {}
+        hashes = entry.get("hashes")
+        if not isinstance(hashes, dict):
+            hashes = {}
         size = entry.get("size") if isinstance(entry.get("size"), int) else None
         files.append(SdistFile(entry["filename"], urllib.parse.urljoin(page, entry["url"]),
                                _hash(hashes.get("sha256")), page, size))
@@ -353,8 +355,8 @@ class _Anchors(HTMLParser):
 
 
 # The file ------------------------------------------------------------------------------
-def _download(found: SdistFile, dest: Path) -> Path:
-    """Stream ``found`` into ``dest``, checking its size bound and its sha256."""
+def _download(found: SdistFile, sha256: str, dest: Path) -> Path:
+    """Stream ``found`` into ``dest``, checking its size bound and ``sha256``."""
     if found.size is not None and found.size > SDIST_LIMIT:
         raise SdistError(messages.sdist_too_large(found.filename, SDIST_LIMIT >> 20))
     digest = hashlib.sha256()
@@ -371,9 +373,9 @@ def _download(found: SdistFile, dest: Path) -> Path:
     except (OSError, ValueError, HTTPException) as exc:
         raise SdistError(messages.sdist_download_failed(
             found.filename, shown(found.url), str(getattr(exc, "reason", exc)))) from None
-    if digest.hexdigest() != found.sha256:
+    if digest.hexdigest() != sha256:
         raise SdistError(messages.sdist_hash_mismatch(found.filename, shown(found.index),
-                                                      found.sha256, digest.hexdigest()))
+                                                      sha256, digest.hexdigest()))
     return dest
 
 
