@@ -168,6 +168,13 @@ def fingerprint(patch_id, releases, target, vllm_version, fixed_in,
     when something needs a look (a release that could not be fetched, a
     pre-fix shape past the fix).
 
+    When the fix's release and the last affected one are known, it then lists
+    upstream's test files that are new or changed in the fix's release and
+    mention a patched function or module (from the two releases' sdists, whose
+    tests/ are fetched once into the user cache through pip's index): the
+    candidates for the patch's upstream tests. A sdist that cannot be had is
+    one warning line.
+
     \b
     Example:
       vllm-patches catalog fingerprint my-fix --catalog ~/my-patches --releases 0.17.0..0.33.0
