@@ -46,11 +46,6 @@ def write_patch(catalogue: Path, patch_id: str, *, name: str, fix: str,
     ]
     if applied_upstream:
         lines.append(f'applied-upstream = "{applied_upstream}"')
-    if upstream_tests is None:
-        upstream_tests = {"none": "A patch the tests plant: upstream wrote no test for it."}
-    if upstream_tests:
-        lines += ["", "[upstream-tests]",
-                  *(f"{key} = {json.dumps(value)}" for key, value in upstream_tests.items())]
     lines += ["", "[[targets]]", f'module = "{module}"']
     if class_name:
         lines += [f'class = "{class_name}"', f"adds = {json.dumps(list(adds))}"]
@@ -62,5 +57,10 @@ def write_patch(catalogue: Path, patch_id: str, *, name: str, fix: str,
     if seen:
         lines += ["", "[targets.wraps.seen]"]
         lines += [f'"{fp}" = {json.dumps(releases)}' for fp, releases in seen.items()]
+    if upstream_tests is None:
+        upstream_tests = {"none": "A patch the tests plant: upstream wrote no test for it."}
+    if upstream_tests:
+        lines += ["", "[upstream-tests]",
+                  *(f"{key} = {json.dumps(value)}" for key, value in upstream_tests.items())]
     (folder / "patch.toml").write_text("\n".join(lines) + "\n")
     return folder

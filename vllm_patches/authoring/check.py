@@ -531,9 +531,14 @@ def _upstream(patches: list[Patch], ends: dict[str, list[str]], report: Report,
 
     by_release: dict[str, list[Patch]] = {}
     for patch in patches:
-        if patch.upstream_tests is None:
+        declared = patch.upstream_tests
+        if declared is None:
             report.rows.append(Row(patch.id, Step.UPSTREAM, "-", Mark.WARNING,
                                    _no_upstream_tests()))
+            continue
+        if not declared.regression and not declared.module:  # nothing to run: say why once
+            report.rows.append(Row(patch.id, Step.UPSTREAM, "-", Mark.NOT_RUN,
+                                   f"not run: {declared.none}"))
             continue
         for release in ends[patch.id]:
             by_release.setdefault(release, []).append(patch)

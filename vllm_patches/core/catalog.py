@@ -165,11 +165,12 @@ class UpstreamTests:
     regression: tuple[str, ...]
     module: tuple[str, ...]
     none: str | None
+    since: Version | None = None  # the oldest release whose API the regression test calls
 
     def to_dict(self) -> dict[str, object]:
         return {"release": str(self.release) if self.release else None,
                 "regression": list(self.regression), "module": list(self.module),
-                "none": self.none}
+                "none": self.none, "since": str(self.since) if self.since else None}
 
 
 @dataclass(frozen=True)
@@ -582,10 +583,10 @@ def _load_upstream_tests(f: _Fields) -> UpstreamTests | None:
     if not isinstance(raw, dict):
         raise f._fail(UPSTREAM_TESTS, "must be a table ([upstream-tests])")
     t = _Fields(f.path, raw, f"{UPSTREAM_TESTS}.", f.stage)
-    unknown = sorted(set(raw) - {"release", "regression", "module", "none"})
+    unknown = sorted(set(raw) - {"release", "regression", "module", "none", "since"})
     if unknown:
         raise t._fail(unknown[0], "is not a field of [upstream-tests] (release, regression, "
-                                  "module, none)")
+                                  "since, module, none)")
     regression, module, none = t.strings("regression"), t.strings("module"), \
         t.optional_text("none")
     for key, tests in (("regression", regression), ("module", module)):
@@ -600,7 +601,11 @@ def _load_upstream_tests(f: _Fields) -> UpstreamTests | None:
     if regression and release is None:
         raise t._fail("release", "is required with regression (the vLLM release whose "
                                  "sdist holds that test)")
-    return UpstreamTests(release, regression, module, _paragraphs(none) if none else None)
+    since = t.version("since")
+    if since is not None and not regression:
+        raise t._fail("since", "needs regression (it says from which release that test fits)")
+    return UpstreamTests(release, regression, module, _paragraphs(none) if none else None,
+                         since)
 
 
 def _inside(path: Path, root: Path) -> bool:

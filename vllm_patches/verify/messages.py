@@ -195,3 +195,8 @@ def upstream_nothing() -> str:
 def upstream_needs_root_conftest(fixture: str, problem: str) -> str:
     return (f"needs the fixture {fixture} of vLLM's tests/conftest.py, which cannot be "
             f"loaded here ({problem})")
+
+
+def upstream_before_since(since) -> str:
+    return (f"upstream's regression test calls vLLM's API of {since} on, which this release "
+            "predates")

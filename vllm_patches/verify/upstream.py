@@ -108,6 +108,7 @@ class _Planned:
     sdist: Path  # the folder that holds that release's sdist tests/
     tests: tuple[str, ...]
     absent: tuple[str, ...]
+    not_run: str = ""  # why nothing of it runs on this release
 
 
 def verify_upstream(patches: list[Patch], install, *, from_target: bool, timeout: float,
@@ -151,7 +152,11 @@ def _plan(patch: Patch, install, fetch, echo) -> list[_Planned]:
     declared = patch.upstream_tests
     assert declared is not None
     planned = []
-    if declared.regression and declared.release is not None:
+    if declared.since is not None and install.version is not None \
+            and install.version < declared.since:
+        planned.append(_Planned(patch, Part.REGRESSION, str(declared.release), Path(), (),
+                                (), messages.upstream_before_since(declared.since)))
+    elif declared.regression and declared.release is not None:
         planned.append(_planned(patch, Part.REGRESSION, str(declared.release),
                                 declared.regression, fetch, echo))
     if declared.module:
@@ -276,7 +281,7 @@ def _decide_part(plan: _Planned, found: dict[tuple[str, Part, str], dict]) -> Pa
     result = PartResult(plan.part, plan.release, plan.tests, Verdict.NOT_RUN, "",
                         absent=plan.absent)
     if not plan.tests:
-        result.reason = messages.upstream_all_absent(plan.release, plan.absent)
+        result.reason = plan.not_run or messages.upstream_all_absent(plan.release, plan.absent)
         return result
     lines = {arm: found.get((plan.patch.id, plan.part, arm), {}) for arm in ARMS}
     for arm, line in lines.items():
@@ -323,6 +328,9 @@ def _decide_regression(result: PartResult, applied) -> None:
             broken, result.arms[Arm.PATCHED])
     elif not ran:
         result.verdict = Verdict.NOT_RUN
+        result.reason = messages.upstream_none_ran(result.arms.get(Arm.CONTROL, {}))
+    elif not shown and not any(c == TestOutcome.PASSED for c, _ in pairs.values()):
+        result.verdict = Verdict.NOT_RUN  # the control could not run it here: no evidence
         result.reason = messages.upstream_none_ran(result.arms.get(Arm.CONTROL, {}))
     elif not shown:
         result.verdict, result.decisive = Verdict.INCONCLUSIVE, tuple(ran)
