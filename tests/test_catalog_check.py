@@ -144,6 +144,36 @@ def test_each_builtin_gpu_check_is_not_run_without_a_gpu_never_passed(builtin, p
     assert any("no GPU" in r["why"] for r in checks)
 
 
+@pytest.mark.parametrize("patch", load_catalog(), ids=lambda p: p.id)
+def test_each_builtin_patch_passes_upstreams_own_tests_where_they_can_run(builtin, patch):
+    """vLLM's own tests that the patch declares, on its first and last affected release:
+    never a FAIL or INCONCLUSIVE; "not run" only for a reason this machine gives (the test
+    needs a package, the network, a GPU, an API the release lacks), said in the row; a patch
+    that declares no test says why, once."""
+    _, data, _ = builtin
+    upstream = rows(data, patch.id, Step.UPSTREAM)
+    declared = patch.upstream_tests
+    assert declared is not None and upstream
+    if not declared.regression and not declared.module:
+        assert [(r["release"], r["result"]) for r in upstream] == [("-", "not run")]
+        assert declared.none and declared.none in upstream[0]["why"]
+        return
+    runtime = {r["release"] for r in rows(data, patch.id, Step.RUNTIME)}
+    assert {r["release"] for r in upstream} == runtime
+    for row in upstream:
+        assert row["result"] in ("ok", "not run"), row
+        assert row["why"].startswith("PASS" if row["result"] == "ok" else "not run: "), row
+
+
+def test_upstream_tests_prove_at_least_one_builtin_fix_on_this_machine(builtin):
+    """The stop-string fix's upstream test needs nothing vLLM's CPU tree lacks: it runs here,
+    fails unpatched and passes patched, on both ends of its range."""
+    _, data, _ = builtin
+    passed = [r for r in data["rows"] if r["step"] == str(Step.UPSTREAM) and r["result"] == "ok"
+              and "fail(s) unpatched" in r["why"]]
+    assert len(passed) >= 2, [r for r in data["rows"] if r["step"] == str(Step.UPSTREAM)]
+
+
 def cuda_here() -> bool:
     import torch
 

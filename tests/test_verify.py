@@ -292,3 +292,36 @@ def test_each_reload_shape_passes_patched_and_its_control_reads_the_freed_weight
     # Upstream's own fix drops its cached weight on reload: the graphs read freed memory.
     assert (control["reload"]["status"], control["reload"]["where"]) == ("error", "size 1")
     assert "freed tensor of shape [4096, 32]" in control["reload"]["error"]
+
+
+# --upstream-tests: the CLI over the engine (tests/test_upstream.py tests the engine) -------
+def _regression_patch_here(version: str):
+    """A built-in patch whose upstream regression test runs on this machine's CPU tree."""
+    from packaging.version import Version
+
+    from vllm_patches.core.catalog import load_catalog
+
+    found = [p for p in load_catalog() if p.upstream_tests and p.upstream_tests.regression
+             and p.affects(Version(version)) and "structured" not in p.id]
+    return found[0] if found else pytest.skip("no such patch")
+
+
+def test_upstream_tests_add_a_table_and_a_json_part_per_patch(release, tmp_path):
+    release("0.26.0")
+    patch = _regression_patch_here("0.26.0")
+    out = tmp_path / "report.json"
+    proc = run_cli("verify", patch.id, "--release", "0.26.0", "--upstream-tests", "-o",
+                   str(out), timeout=900)
+    assert proc.returncode == 0, proc.stderr
+    assert "vLLM's own tests (from its sdists), control -> patched:" in proc.stdout
+    [row] = [ln for ln in proc.stdout.splitlines() if ln.strip().startswith(patch.id)
+             and "PASS" in ln and "->" in ln]
+    assert f"{patch.upstream_tests.release}: " in row
+    assert "running vLLM's own tests against vLLM 0.26.0" in proc.stderr  # progress
+    [result] = json.loads(out.read_text())["upstream_tests"]
+    assert result["patch"] == patch.id and result["verdict"] == "PASS"
+    regression = next(p for p in result["parts"] if p["part"] == "regression")
+    control = regression["outcomes"]["control"]
+    assert regression["decisive"] and all(control[t]["outcome"] == "failed"
+                                          for t in regression["decisive"])
+    assert {o["outcome"] for o in regression["outcomes"]["patched"].values()} == {"passed"}
