@@ -49,7 +49,12 @@ from vllm_patches.runtime import metrics
 metrics.armed()
 metrics.record(outcomes)
 elapsed, cpu = time.perf_counter() - start, time.thread_time() - cpu
-page = prometheus_client.generate_latest().decode()
+registry = prometheus_client.REGISTRY
+if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):  # what vLLM's /metrics serves in that mode
+    from prometheus_client import multiprocess
+    registry = prometheus_client.CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)
+page = prometheus_client.generate_latest(registry).decode()
 exported = sum(line.startswith(metrics.PREFIX) for line in page.splitlines())
 assert metrics.__file__.startswith(os.environ["PYTHONPATH"]), metrics.__file__
 print(elapsed * 1000, cpu * 1000, exported, len(outcomes))
@@ -80,8 +85,12 @@ def main() -> int:
         }
         print(f"python {sys.version.split()[0]}, {args.runs} fresh processes per mode, "
               f"{os.cpu_count()} cores")
-        for name, env_of in modes.items():
-            runs = [sample(env_of(i)) for i in range(args.runs)]
+        # Round by round, one process of each mode, so that a machine that slows down or
+        # speeds up on the way weighs on every mode alike.
+        rounds = [{name: sample(env_of(i)) for name, env_of in modes.items()}
+                  for i in range(args.runs)]
+        for name in modes:
+            runs = [r[name] for r in rounds]
             wall = sorted(r[0] for r in runs)
             cpu = statistics.median(r[1] for r in runs)
             median = statistics.median(wall)

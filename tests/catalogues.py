@@ -25,10 +25,11 @@ def write_patch(catalogue: Path, patch_id: str, *, name: str, fix: str,
                 affected: str = ">=0.26.0,<0.27.0", fix_from: str | None = None,
                 module: str = "vllm.utils.math_utils", class_name: str | None = None,
                 adds: tuple[str, ...] = (), applied_upstream: str | None = None,
-                fields: dict | None = None) -> Path:
+                fields: dict | None = None, upstream_tests: dict | None = None) -> Path:
     """One patch folder, written as a user writes one: a function of ``module``, or a method
     of its ``class_name`` (with the fix's own methods ``adds``); ``fields``: more top-level
-    fields, as TOML values."""
+    fields, as TOML values; ``upstream_tests``: its ``[upstream-tests]`` (by default one that
+    says there is no upstream test; ``{}``: no such table)."""
     folder = catalogue / patch_id
     folder.mkdir(parents=True)
     if fix_from is None:
@@ -56,5 +57,10 @@ def write_patch(catalogue: Path, patch_id: str, *, name: str, fix: str,
     if seen:
         lines += ["", "[targets.wraps.seen]"]
         lines += [f'"{fp}" = {json.dumps(releases)}' for fp, releases in seen.items()]
+    if upstream_tests is None:
+        upstream_tests = {"none": "A patch the tests plant: upstream wrote no test for it."}
+    if upstream_tests:
+        lines += ["", "[upstream-tests]",
+                  *(f"{key} = {json.dumps(value)}" for key, value in upstream_tests.items())]
     (folder / "patch.toml").write_text("\n".join(lines) + "\n")
     return folder

@@ -34,6 +34,16 @@ def release():
 
 
 @pytest.fixture(scope="session")
+def sdist_tests():
+    """``sdist_tests("0.27.0")`` -> the folder that holds only ``tests/`` of that release's
+    sdist (fetched once into the user cache): put it on a subprocess's ``sys.path`` to import
+    ``tests.utils`` beside the installed vLLM (this process's own ``tests`` is the suite)."""
+    from vllm_patches.core.sdist import sdist_tests
+
+    return sdist_tests
+
+
+@pytest.fixture(scope="session")
 def synthetic(tmp_path_factory):
     """The synthetic catalogue (tests/synthetic.py), written once over the real release
     files: ``synthetic.patch(spec)``, ``synthetic.root``, ``synthetic.env``."""
@@ -100,7 +110,7 @@ def plugin_site(tmp_path_factory):
 # The fast tier: `pytest -m "not slow"` runs the tests that need no vLLM release, no engine
 # and no pip (under 30 s); the README's full command runs everything.
 _SLOW_FIXTURES = {"release", "tree_copy", "plugin_site", "synthetic", "synthetic_env",
-                  "solo_env"}
+                  "solo_env", "sdist_tests"}
 # A module that reaches a release tree or starts processes through these is slow as a whole.
 _SLOW_CALLS = ("release_tree(", "run_cli(", "run_scenario(", "run_python(", "subprocess.")
 _SLOW_MODULES: dict[str, bool] = {}

@@ -4,8 +4,8 @@
 expression returns over real scrapes (``pages``: one Prometheus text page per pod, parsed
 with prometheus_client's parser, each sample given the pod's ``namespace`` and ``pod``
 labels as Prometheus adds its target's labels). Only the few operators the rules use are
-evaluated: ``sum``/``max``/``count by (...)``, a comparison with a number, and ``unless on
-(...)``: each rule's function below is that expression, spelled out.
+evaluated: ``sum``/``count by (...)`` over a name with label matchers, a comparison with a
+number, and ``unless on (...)``: each rule's function below is that expression, spelled out.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ RULES = {
         "(sum by (namespace, pod) (vllm_patches_processes_armed) > 0)",
     # The pod's /metrics counts the API server alone: no word from the engine and workers.
     "VllmPatchesApiServerOnly":
-        "max by (namespace, pod) (vllm_patches_processes_multiprocess) == 0",
+        "sum by (namespace, pod) (vllm_patches_processes_armed{multiprocess=\"false\"}) > 0",
 }
 PANEL = "sum by (namespace, pod, patch) (vllm_patches_processes_not_in_place)"
 
@@ -40,11 +40,11 @@ def samples(pages: dict[str, str], namespace: str = "test") -> list[tuple[str, d
     return found
 
 
-def aggregate(found, name: str, by: tuple[str, ...], how) -> dict[tuple, float]:
-    """``how by (by) (name)``: one value per distinct ``by`` label values."""
+def aggregate(found, name: str, by: tuple[str, ...], how, **match) -> dict[tuple, float]:
+    """``how by (by) (name{match})``: one value per distinct ``by`` label values."""
     groups: dict[tuple, list[float]] = {}
     for sample_name, labels, value in found:
-        if sample_name == name:
+        if sample_name == name and all(labels.get(k) == v for k, v in match.items()):
             groups.setdefault(tuple(labels.get(k, "") for k in by), []).append(value)
     return {key: how(values) for key, values in groups.items()}
 
@@ -61,6 +61,6 @@ def firing(rule: str, pages: dict[str, str]) -> dict[tuple, float]:
                                          sum).items() if v > 0}
         return {k: v for k, v in serving.items() if k not in armed}
     if rule == "VllmPatchesApiServerOnly":
-        maxima = aggregate(found, "vllm_patches_processes_multiprocess", POD, max)
-        return {k: v for k, v in maxima.items() if v == 0}
+        alone = aggregate(found, "vllm_patches_processes_armed", POD, sum, multiprocess="false")
+        return {k: v for k, v in alone.items() if v > 0}
     raise KeyError(rule)

@@ -212,8 +212,11 @@ def test_a_hand_written_catalogue_with_right_seen_data_passes_every_step(user_ca
     assert [(r["step"], r["release"]) for r in mine if r["result"] == "ok"] == [
         ("metadata", "-"), ("fingerprints", "0.26.0"), ("fingerprints", "0.27.0"),
         ("source", "0.26.0"), ("runtime", "0.26.0"), ("overlap", "-")]
-    [warning] = [r for r in mine if r["result"] != "ok"]
+    [warning, not_run] = [r for r in mine if r["result"] != "ok"]
     assert warning["step"] == "check.py" and warning["result"] == "warning"
+    # it says there is no upstream test (tests/catalogues.py writes none = ...): once
+    assert (not_run["step"], not_run["release"], not_run["result"]) == (
+        "upstream tests", "-", "not run") and "upstream wrote no test" in not_run["why"]
 
 
 def test_a_wrong_recorded_fingerprint_fails_with_its_release(user_catalogue):
@@ -263,17 +266,19 @@ def test_the_human_table_lists_what_failed_first_then_the_warnings(tmp_path):
     assert proc.returncode == 1
     lines = proc.stdout.splitlines()
     assert lines[0] == (f"Checked 2 patch(es) of {tmp_path}: 3 ok, 1 failed, 4 warnings, "
-                        "0 not run")
-    assert "  up-ok: metadata 1 ok; fingerprints 1 warning; check.py 1 warning; overlap 1 ok" \
-        in lines
+                        "2 not run")
+    assert ("  up-ok: metadata 1 ok; fingerprints 1 warning; check.py 1 warning; "
+            "upstream tests 1 not run; overlap 1 ok") in lines
     at = lines.index("What failed, then the warnings and steps not run:")
     assert lines[at + 1].split() == ["PATCH", "STEP", "RELEASE", "RESULT", "WHY"]
     assert [line.split()[:4] for line in lines[at + 2:]] == [
         ["stop-first-listed", "overlap", "-", "FAIL"],
         ["stop-first-listed", "fingerprints", "-", "warning"],
         ["stop-first-listed", "check.py", "-", "warning"],
+        ["stop-first-listed", "upstream", "tests", "-"],
         ["up-ok", "fingerprints", "-", "warning"],
-        ["up-ok", "check.py", "-", "warning"]]
+        ["up-ok", "check.py", "-", "warning"],
+        ["up-ok", "upstream", "tests", "-"]]
 
 
 @pytest.mark.parametrize("second, composed", [

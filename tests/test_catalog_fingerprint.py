@@ -107,6 +107,56 @@ def test_without_a_fix_release_every_shape_is_pre_fix_and_the_change_is_said(tmp
     assert len(wrap.pre_fix) == 2 and not wrap.fixed_upstream
 
 
+def test_the_upstream_tests_that_changed_where_the_fix_landed_are_listed(tmp_path):
+    """Between the last affected release's sdist and the fix's: upstream's regression test
+    for vllm#49391 is new in 0.27.0 and mentions check_stop_strings (the real sdists, in the
+    user cache)."""
+    new(tmp_path, "stop", FUNCTION)
+    proc = fingerprint(tmp_path, "stop", "--releases", "0.26.0,0.27.0", "--fixed-in", "0.27.0",
+                       "--dry-run", "--json")
+    assert proc.returncode == 0, proc.stderr
+    upstream = json.loads(proc.stdout)["upstream_test_candidates"]
+    assert {k: upstream[k] for k in ("last_affected", "first_fixed", "needles", "error")} == {
+        "last_affected": "0.26.0", "first_fixed": "0.27.0",
+        "needles": ["check_stop_strings", "detokenizer"], "error": None}
+    assert upstream["tests"][0] == {"path": "tests/detokenizer/test_check_stop_strings.py",
+                                    "change": "new",
+                                    "needles": ["check_stop_strings", "detokenizer"]}
+    text = fingerprint(tmp_path, "stop", "--releases", "0.26.0,0.27.0", "--fixed-in", "0.27.0",
+                       "--dry-run").stdout.splitlines()
+    heading = text.index("upstream tests that changed in 0.27.0 (since 0.26.0) and mention "
+                         "check_stop_strings or detokenizer:")
+    assert text[heading + 1].split() == ["NEW", "tests/detokenizer/test_check_stop_strings.py",
+                                         "(check_stop_strings,", "detokenizer)"]
+    unsure = fingerprint(tmp_path, "stop", "--releases", "0.26.0,0.27.0", "--dry-run", "--json")
+    assert json.loads(unsure.stdout)["upstream_test_candidates"] is None  # no fix release
+
+
+def test_a_sdist_that_cannot_be_had_is_one_warning_not_a_failure(tmp_path, monkeypatch):
+    from vllm_patches.authoring import upstream_candidates
+    from vllm_patches.cli.main import cli
+    from vllm_patches.core.catalog_files import CATALOG_ENV
+    from vllm_patches.core.sdist import SdistError
+
+    new(tmp_path, "offline", FUNCTION)
+    monkeypatch.setenv(CATALOG_ENV, "")  # --catalog sets it in this process: undone after
+
+    def away(version, **kwargs):
+        raise SdistError(f"None of the package indexes asked has vLLM {version}'s sdist.")
+
+    monkeypatch.setattr(upstream_candidates, "sdist_tests", away)
+    args = ["catalog", "fingerprint", "offline", "--catalog", str(tmp_path), "--releases",
+            "0.26.0,0.27.0", "--fixed-in", "0.27.0", "--dry-run"]
+    result = cli_runner().invoke(cli, [*args, "--json"])
+    assert result.exit_code == 0, result.output
+    assert result.stderr.splitlines() == [
+        "vllm-patches: warning: upstream tests not listed, none of the package indexes asked "
+        "has vLLM 0.26.0's sdist."]
+    upstream = json.loads(result.stdout)["upstream_test_candidates"]
+    assert upstream["tests"] is None and "0.26.0" in upstream["error"]
+    assert "upstream tests" not in cli_runner().invoke(cli, args).stdout
+
+
 def test_the_authors_comments_and_layout_are_kept(tmp_path, release):
     folder = new(tmp_path, "commented", FUNCTION)
     toml = folder / "patch.toml"

@@ -165,7 +165,7 @@ def test_without_a_multiprocess_folder_the_page_counts_the_api_server_alone(scra
             is report.Proof.IN_PLACE else (0, 1)), patch_id
     assert got.check.returncode == 1
     assert "counts the API server's process alone" in got.check.stderr
-    assert promql.firing("VllmPatchesApiServerOnly", {"pod": got.page}) == {("test", "pod"): 0}
+    assert promql.firing("VllmPatchesApiServerOnly", {"pod": got.page}) == {("test", "pod"): 1.0}
 
 
 def test_with_vllm_patches_none_the_page_has_no_patch_and_the_gate_fails(scraped):

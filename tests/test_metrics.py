@@ -69,8 +69,7 @@ def test_a_process_that_armed_and_judged_patches_sets_one_gauge_per_state(export
     for name, family in found.items():
         assert family.type == "gauge"
         assert family.documentation == metrics.FAMILIES[name][0]
-    assert values(found[metrics.ARMED]) == {key(): 1.0}
-    assert values(found[metrics.MULTIPROCESS]) == {key(): 0.0}  # this process alone
+    assert values(found[metrics.ARMED]) == {key(multiprocess="false"): 1.0}  # this process alone
     # A series for each state a patch is in, none for the states it is not in (0).
     assert values(found[metrics.IN_PLACE]) == {key(patch="p-applied"): 1.0,
                                                key(patch="p-inherited"): 1.0}
@@ -133,8 +132,7 @@ def server_page(armed: int = 3, multiprocess: int = 1, patches=None, vllm: bool 
                                 ["model_name"], registry=registry).labels("tiny").set(0)
     if armed is not None:
         versions = tuple(VERSIONS.values())
-        gauges[metrics.MULTIPROCESS].labels(*versions).set(multiprocess)
-        gauges[metrics.ARMED].labels(*versions).set(armed)
+        gauges[metrics.ARMED].labels(*versions, "true" if multiprocess else "false").set(armed)
         for patch_id, (in_place, not_needed, failing) in (patches or {}).items():
             gauges[metrics.IN_PLACE].labels(patch_id, *versions).set(in_place)
             gauges[metrics.NOT_NEEDED].labels(patch_id, *versions).set(not_needed)
@@ -318,7 +316,7 @@ def test_the_alert_rules_fire_exactly_where_a_pod_serves_without_a_fix():
     assert promql.firing("VllmPatchMissing", pages) == {
         ("test", "refused", "stop-token-ids-in-vocab"): 1.0}
     assert promql.firing("VllmPatchesNotArmed", pages) == {("test", "unpatched"): 1}
-    assert promql.firing("VllmPatchesApiServerOnly", pages) == {("test", "api-only"): 0.0}
+    assert promql.firing("VllmPatchesApiServerOnly", pages) == {("test", "api-only"): 1.0}
     assert set(promql.RULES) == {"VllmPatchMissing", "VllmPatchesNotArmed",
                                  "VllmPatchesApiServerOnly"}
 

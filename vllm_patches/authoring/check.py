@@ -15,6 +15,11 @@ RELEASE, RESULT, WHY):
 - check.py: on the first and the last affected release, the patch's own
   behaviour check PASSes (``verify_checks``); a check that needs a GPU is ``not
   run`` where there is none, and a patch without check.py is a warning;
+- upstream tests: on the same two releases, vLLM's own tests that the patch
+  declares (``[upstream-tests]``, read from vLLM's sdists) PASS: upstream's
+  regression test fails unpatched and passes patched, and no module test that
+  passes unpatched fails patched (``verify.upstream``); a patch that declares
+  none is a warning, one whose tests cannot run here (GPU, network) ``not run``;
 - runtime: on the same two releases, the patch goes in at run time, the code
   that runs is patched, and it comes out again with the original functions back.
   Where check.py's patched arm did that (the plugin put the fix in, and it was
@@ -74,6 +79,7 @@ class Step(Word):
     SOURCE = "source"
     RUNTIME = "runtime"
     CHECK = "check.py"
+    UPSTREAM = "upstream tests"
     OVERLAP = "overlap"
 
 
@@ -154,6 +160,7 @@ def check(folders: Sequence[Path] = (), *, releases_from_seen: bool = False,
         _source(patch, plans[patch.id], report, progress)
     ends = {p.id: _first_and_last(plans[p.id]) for p in patches}
     checked = _checks(patches, ends, report, progress, timeout)
+    _upstream(patches, ends, report, progress, timeout)
     not_run = _runtime(patches, ends, report, progress, timeout, _proven(checked))
     _check_rows(checked, not_run, report)
     _overlaps(patches, report)
@@ -480,7 +487,6 @@ def _checks(patches: list[Patch], ends: dict[str, list[str]], report: Report,
             progress: Progress, timeout: float) -> dict[tuple[str, str], object]:
     """Run each patch's check.py on its first and last affected release: (patch id,
     release) -> its ``CheckResult``. A release that cannot be read fails its rows here."""
-    from vllm_patches.core.detect import find_vllm
     from vllm_patches.verify.checks import check_file, verify_checks
 
     by_release: dict[str, list[Patch]] = {}
@@ -492,19 +498,68 @@ def _checks(patches: list[Patch], ends: dict[str, list[str]], report: Report,
             # Run it even where vLLM's target module needs what this machine lacks: a
             # check.py may bring it (stand-ins for backends it never calls).
             by_release.setdefault(release, []).append(patch)
-    checked: dict[tuple[str, str], object] = {}
+    def run(group: list[Patch], install) -> list:
+        return verify_checks(group, install, from_target=True, timeout=timeout, echo=progress)
+
+    return {(result.patch, release): result for release, results in
+            _per_release(patches, by_release, Step.CHECK, report, progress, run).items()
+            for result in results}
+
+
+def _per_release(patches: list[Patch], by_release: dict[str, list[Patch]], step: Step,
+                 report: Report, progress: Progress, run) -> dict[str, list]:
+    """release -> ``run(group, install)`` for each release's group of patches, that release's
+    tree imported from the user cache; a release that cannot be read fails its rows."""
+    from vllm_patches.core.detect import find_vllm
+
+    found = {}
     with _catalogues_visible(patches):
         for release, group in sorted(by_release.items(), key=lambda kv: Version(kv[0])):
             try:
                 install = find_vllm(_release(release, progress, imported=True))
-                results = verify_checks(group, install, from_target=True, timeout=timeout,
-                                        echo=progress)
+                found[release] = run(group, install)
             except VllmPatchesError as exc:
-                report.rows += [Row(p.id, Step.CHECK, release, Mark.FAIL, str(exc))
-                                for p in group]
-                continue
-            checked.update({(result.patch, release): result for result in results})
-    return checked
+                report.rows += [Row(p.id, step, release, Mark.FAIL, str(exc)) for p in group]
+    return found
+
+
+# upstream tests --------------------------------------------------------------------
+def _upstream(patches: list[Patch], ends: dict[str, list[str]], report: Report,
+              progress: Progress, timeout: float) -> None:
+    """Run each patch's upstream tests on its first and last affected release."""
+    from vllm_patches.verify.upstream import verify_upstream
+
+    by_release: dict[str, list[Patch]] = {}
+    for patch in patches:
+        declared = patch.upstream_tests
+        if declared is None:
+            report.rows.append(Row(patch.id, Step.UPSTREAM, "-", Mark.WARNING,
+                                   _no_upstream_tests()))
+            continue
+        if not declared.regression and not declared.module:  # nothing to run: say why once
+            report.rows.append(Row(patch.id, Step.UPSTREAM, "-", Mark.NOT_RUN,
+                                   f"not run: {declared.none}"))
+            continue
+        for release in ends[patch.id]:
+            by_release.setdefault(release, []).append(patch)
+
+    def run(group: list[Patch], install) -> list:
+        return verify_upstream(group, install, from_target=True, timeout=timeout, echo=progress)
+
+    for release, results in _per_release(patches, by_release, Step.UPSTREAM, report, progress,
+                                         run).items():
+        report.rows += [Row(r.patch, Step.UPSTREAM, release, *_upstream_mark(r))
+                        for r in results]
+
+
+def _upstream_mark(result) -> tuple[Mark, str]:
+    from vllm_patches.verify.checks import Verdict
+
+    if result.verdict == Verdict.PASS:
+        return Mark.OK, f"PASS: {result.reason}"
+    if result.verdict == Verdict.NOT_RUN:
+        return Mark.NOT_RUN, f"not run: {result.reason}"
+    return Mark.FAIL, f"{result.verdict}: {result.reason}"
 
 
 def _proven(checked: dict[tuple[str, str], object]) -> set[tuple[str, str]]:
@@ -616,6 +671,11 @@ def _proven_by_check() -> str:
     from vllm_patches.authoring.check_runtime import RUNTIME_OK
 
     return f"{RUNTIME_OK} (check.py's patched arm: put in by the plugin)"
+
+
+def _no_upstream_tests() -> str:
+    return ("declares no upstream tests: add [upstream-tests] to patch.toml, with upstream's "
+            "regression test or why there is none (docs/patch-format.md)")
 
 
 def _no_check() -> str:

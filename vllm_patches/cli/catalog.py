@@ -168,6 +168,13 @@ def fingerprint(patch_id, releases, target, vllm_version, fixed_in,
     when something needs a look (a release that could not be fetched, a
     pre-fix shape past the fix).
 
+    When the fix's release and the last affected one are known, it then lists
+    upstream's test files that are new or changed in the fix's release and
+    mention a patched function or module (from the two releases' sdists, whose
+    tests/ are fetched once into the user cache through pip's index): the
+    candidates for the patch's upstream tests. A sdist that cannot be had is
+    one warning line.
+
     \b
     Example:
       vllm-patches catalog fingerprint my-fix --catalog ~/my-patches --releases 0.17.0..0.33.0
@@ -200,10 +207,13 @@ def fingerprint(patch_id, releases, target, vllm_version, fixed_in,
     result = survey(draft, observations, fixed_in=boundary, first_affected=since,
                     skipped=skipped)
     written = write_survey(result, dry_run=dry_run)
+    upstream = _upstream_candidates(result)
     if as_json:
-        emit_json(_fingerprint_json(result, written, dry_run))
+        emit_json({**_fingerprint_json(result, written, dry_run),
+                   "upstream_test_candidates": upstream})
     else:
         _print_survey(result, written, dry_run)
+        _print_candidates(upstream)
     if result.attention:
         sys.exit(EXIT_ATTENTION)
 
@@ -276,6 +286,46 @@ def _print_survey(result, written: bool, dry_run: bool) -> None:
         click.echo(f"{draft.path} unchanged: it already records these shapes")
     for line in result.attention:
         click.echo(f"vllm-patches: {line}", err=True)
+
+
+def _upstream_candidates(result) -> dict | None:
+    """The upstream test files for the author to choose from: new or changed in the fix's
+    release's sdist and mentioning a patched function or module (None while the fix's
+    release or the last affected one is unknown). A sdist that cannot be had is one
+    warning line, never a failure of fingerprint."""
+    from vllm_patches.authoring.upstream_candidates import (
+        candidate_tests,
+        needles_of,
+        releases_around_fix,
+    )
+    from vllm_patches.core.errors import VllmPatchesError
+
+    around = releases_around_fix(result)
+    if around is None:
+        return None
+    last, first = around
+    needles = needles_of(w.draft for w in result.wraps)
+    out = {"last_affected": last, "first_fixed": first, "needles": needles, "tests": None,
+           "error": None}
+    try:
+        tests = candidate_tests(last, first, needles,
+                                progress=lambda line: click.echo(line, err=True))
+    except VllmPatchesError as exc:
+        click.echo(f"vllm-patches: {messages.candidates_unlisted(str(exc))}", err=True)
+        out["error"] = str(exc)
+        return out
+    out["tests"] = [c.to_dict() for c in tests]
+    return out
+
+
+def _print_candidates(upstream: dict | None) -> None:
+    if upstream is None or upstream["tests"] is None:
+        return
+    click.echo(messages.candidates_heading(upstream["first_fixed"], upstream["last_affected"],
+                                           upstream["needles"], bool(upstream["tests"])))
+    if upstream["tests"]:
+        print_table([(t["change"].upper(), f"{t['path']} ({', '.join(t['needles'])})")
+                     for t in upstream["tests"]], indent="  ")
 
 
 def _fingerprint_json(result, written: bool, dry_run: bool) -> dict:

@@ -252,3 +252,18 @@ def metrics_heading(url: str, armed: int, versions, ours, multiprocess: bool) ->
                "to count every process)")
     return (f"Metrics {url}: {armed} process(es) armed vllm-patches "
             f"{', '.join(ours) or '?'} ({vllm}); {counted}")
+
+
+# catalog fingerprint: upstream's tests ------------------------------------------
+def candidates_heading(first_fixed: str, last_affected: str, needles: list[str],
+                       any_found: bool) -> str:
+    mention = " or ".join(needles)
+    if not any_found:
+        return (f"upstream tests: none changed in {first_fixed} (since {last_affected}) that "
+                f"mention {mention}.")
+    return (f"upstream tests that changed in {first_fixed} (since {last_affected}) and mention "
+            f"{mention}:")
+
+
+def candidates_unlisted(why: str) -> str:
+    return f"warning: upstream tests not listed, {why[0].lower() + why[1:]}"

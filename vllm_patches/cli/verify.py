@@ -47,6 +47,11 @@ def _old_options(func):
               help="Run each check in processes of its own. By default the CPU checks share "
               "one process per arm (vLLM is imported once; the patched one puts each fix in "
               "alone and takes it out again).")
+@click.option("--upstream-tests", "upstream", is_flag=True,
+              help="Also run vLLM's own tests that each patch declares ([upstream-tests]), "
+              "read from vLLM's sdists (fetched once into the user cache): upstream's "
+              "regression test must fail unpatched and pass patched, and no test of the "
+              "patched code that passes unpatched may fail patched. Offline, CPU.")
 @click.option("--timeout", type=click.FloatRange(min=1), default=300.0, show_default=True,
               help="Seconds one arm process may take (per check, when checks share one).")
 @click.option("--json", "json_arg", is_flag=False, flag_value=JSON_FLAG, default=None,
@@ -55,8 +60,8 @@ def _old_options(func):
               help="Write the JSON report to FILE.")
 @_old_options
 @friendly_errors
-def verify(ids, target, vllm_version, release, settings, isolated, timeout, json_arg, output,
-           **old) -> None:
+def verify(ids, target, vllm_version, release, settings, isolated, upstream, timeout, json_arg,
+           output, **old) -> None:
     """Prove each fix: vLLM as it is must show the bug, the fix put in must not.
 
     Runs each selected patch's own check (its check.py; every catalogued one
@@ -72,12 +77,19 @@ def verify(ids, target, vllm_version, release, settings, isolated, timeout, json
     does not apply to this vLLM, has no check.py, or its check needs a GPU there
     is not: never a pass, never a failure).
 
+    --upstream-tests adds vLLM's own tests of each patch (its [upstream-tests]),
+    each in a control and a patched pytest process, offline, without vLLM's
+    tests/conftest.py unless a test needs one of its fixtures: PASS when
+    upstream's regression test fails unpatched and passes patched and no module
+    test regressed.
+
     Exit 0 when nothing FAILs or is INCONCLUSIVE (NOT-RUN included: read the
     verdicts from --json where a proof must have run), 1 otherwise, 2 bad input.
 
     \b
     Example:
       vllm-patches verify stop-string-earliest-match --release 0.26.0
+      vllm-patches verify stop-string-earliest-match --release 0.26.0 --upstream-tests
       vllm-patches verify
       vllm-patches verify gemma4-mtp-lm-head-reload --target /srv/vllm-fork \\
           --set tp=4 --set trials=20 -o verify.json
@@ -86,7 +98,8 @@ def verify(ids, target, vllm_version, release, settings, isolated, timeout, json
     from vllm_patches.verify.checks import BadSetting, check_file, settings_for, verify_checks
 
     ids, as_json, output = _json_grammar(ids, json_arg, output)
-    patches = list(select(ids)) if ids else [p for p in load_catalog() if check_file(p)]
+    patches = list(select(ids)) if ids else [
+        p for p in load_catalog() if check_file(p) or (upstream and p.upstream_tests)]
     try:
         given = settings_for(patches, [*_old_settings(old), *settings])
     except BadSetting as exc:
@@ -96,13 +109,22 @@ def verify(ids, target, vllm_version, release, settings, isolated, timeout, json
                             timeout=timeout, echo=lambda line: click.echo(line, err=True),
                             isolated=isolated, settings=given)
     report = {"vllm": install.to_dict(), "results": [r.to_dict() for r in results]}
+    upstream_results = []
+    if upstream:
+        from vllm_patches.verify.upstream import verify_upstream
+
+        upstream_results = verify_upstream(patches, install, from_target=bool(target or release),
+                                           timeout=timeout,
+                                           echo=lambda line: click.echo(line, err=True))
+        report["upstream_tests"] = [r.to_dict() for r in upstream_results]
     if output:
         _write(output, report)
     if as_json:
         click.echo(json.dumps(report, indent=2))
     else:
         _print(install, results)
-    if not all(r.ok for r in results):
+        _print_upstream(upstream_results)
+    if not all(r.ok for r in [*results, *upstream_results]):
         sys.exit(EXIT_ATTENTION)
 
 
@@ -151,3 +173,30 @@ def _print(install, results) -> None:
     click.echo(f"vLLM {install.version or 'version unknown'} at {install.location}")
     if results:
         print_table([(r.patch, str(r.verdict), r.reason) for r in results], indent="  ")
+
+
+def _print_upstream(results) -> None:
+    """One row per patch: its verdict, each part's counts per arm, and the tests that decide."""
+    from vllm_patches.verify.upstream import Part
+
+    if not results:
+        return
+    click.echo("\nvLLM's own tests (from its sdists), control -> patched:")
+    rows = [(r.patch, str(r.verdict), _counts(r.part(Part.REGRESSION)),
+             _counts(r.part(Part.MODULE))) for r in results]
+    print_table([("PATCH", "VERDICT", "REGRESSION", "MODULE TESTS"), *rows], indent="  ")
+    for result in results:
+        click.echo(f"  {result.patch}: {result.reason}")
+
+
+def _counts(part) -> str:
+    if part is None:
+        return "-"
+    from vllm_patches.core.words import Arm
+
+    def arm(name: str) -> str:
+        counts = part.counts(name)
+        shown = [f"{n} {o}" for o, n in counts.items() if n]
+        return ", ".join(shown) or "none"
+
+    return f"{part.release}: {arm(Arm.CONTROL)} -> {arm(Arm.PATCHED)}"

@@ -151,6 +151,29 @@ class Target:
 
 
 @dataclass(frozen=True)
+class UpstreamTests:
+    """``[upstream-tests]``: vLLM's own tests for a fix, read from vLLM's sdists.
+
+    ``regression``: upstream's test for this bug, from the sdist of ``release`` (usually
+    the first fixed one): it must fail unpatched and pass patched. ``module``: vLLM's tests
+    of the patched code, read from the sdist of each release under test: nothing that
+    passes unpatched may fail patched. ``none``: why there is no regression test. Each
+    test is ``tests/<path>.py`` or a node id ``tests/<path>.py::name``.
+    """
+
+    release: Version | None
+    regression: tuple[str, ...]
+    module: tuple[str, ...]
+    none: str | None
+    since: Version | None = None  # the oldest release whose API the regression test calls
+
+    def to_dict(self) -> dict[str, object]:
+        return {"release": str(self.release) if self.release else None,
+                "regression": list(self.regression), "module": list(self.module),
+                "none": self.none, "since": str(self.since) if self.since else None}
+
+
+@dataclass(frozen=True)
 class Patch:
     id: str
     title: str
@@ -172,6 +195,7 @@ class Patch:
     after: tuple[str, ...] = ()  # ids of patches whose fix this one wraps, on a shared function
     stage: Stage = Stage.COMPLETE
     old_description: bool = False  # why was read from ``description`` (the old spelling)
+    upstream_tests: UpstreamTests | None = None  # None: the patch does not say
 
     def prose(self, key: str) -> str | None:
         """The text of the prose field ``key`` of PROSE (``drop-when``: ``drop_when``)."""
@@ -216,6 +240,7 @@ class Patch:
             "last_update": self.last_update,
             "excludes": list(self.excludes),
             "after": list(self.after),
+            "upstream_tests": self.upstream_tests.to_dict() if self.upstream_tests else None,
             "targets": [
                 {"module": t.module, "class": t.class_name, "methods": list(t.method_names)}
                 for t in self.targets
@@ -475,6 +500,7 @@ def patch_from_toml(folder: Path, data: dict, stage: Stage) -> Patch:
         after=_load_after(f, patch_id),
         stage=stage,
         old_description=old,
+        upstream_tests=_load_upstream_tests(f),
     )
 
 
@@ -540,6 +566,46 @@ def _patch_ids(f: _Fields, key: str, patch_id: str) -> tuple[str, ...]:
         if other == patch_id:
             raise f._fail(key, "must not list the patch itself")
     return tuple(dict.fromkeys(ids))
+
+
+UPSTREAM_TESTS = "upstream-tests"
+# tests/<folders>/<name>.py, then optionally ::name[::name] (a node id; parameters too)
+_TEST_ID = re.compile(r"tests(/[A-Za-z0-9_.-]+)*/[A-Za-z0-9_-]+\.py(::[^\s:][^\s]*)?")
+
+
+def _load_upstream_tests(f: _Fields) -> UpstreamTests | None:
+    """``[upstream-tests]`` (None where the patch has none): ``regression`` with the
+    ``release`` whose sdist holds it, or ``none`` saying why there is no such test; and
+    ``module``. Paths are checked here, since the runner joins them to a folder."""
+    raw = f.table.get(UPSTREAM_TESTS)
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise f._fail(UPSTREAM_TESTS, "must be a table ([upstream-tests])")
+    t = _Fields(f.path, raw, f"{UPSTREAM_TESTS}.", f.stage)
+    unknown = sorted(set(raw) - {"release", "regression", "module", "none", "since"})
+    if unknown:
+        raise t._fail(unknown[0], "is not a field of [upstream-tests] (release, regression, "
+                                  "since, module, none)")
+    regression, module, none = t.strings("regression"), t.strings("module"), \
+        t.optional_text("none")
+    for key, tests in (("regression", regression), ("module", module)):
+        for test in tests:
+            if not _TEST_ID.fullmatch(test) or "/../" in f"/{test}/" or "/./" in f"/{test}/":
+                raise t._fail(key, f"must list tests/<path>.py or tests/<path>.py::name, "
+                                   f"not {test!r}")
+    if bool(regression) == bool(none):
+        raise t._fail("regression", "or none (why there is no regression test) is required, "
+                                    "not both")
+    release = t.version("release")
+    if regression and release is None:
+        raise t._fail("release", "is required with regression (the vLLM release whose "
+                                 "sdist holds that test)")
+    since = t.version("since")
+    if since is not None and not regression:
+        raise t._fail("since", "needs regression (it says from which release that test fits)")
+    return UpstreamTests(release, regression, module, _paragraphs(none) if none else None,
+                         since)
 
 
 def _inside(path: Path, root: Path) -> bool:

@@ -223,3 +223,50 @@ def release_download_failed(version: str) -> str:
 def wrapped_by_other(other: str) -> str:
     return (f"its target is wrapped by patch {other} instead: the two touch the same code, "
             "so this fix is not in place")
+
+
+# vLLM's sdist (its tests/) -----------------------------------------------------
+def pip_failed(command: str, why: str) -> str:
+    return f"Could not ask pip where to find vLLM's sdist (python -m pip {command}: {why})."
+
+
+def pip_no_index() -> str:
+    return ("pip is configured with no-index, so no package index can be asked for vLLM's "
+            "sdist (unset PIP_NO_INDEX or no-index in pip's configuration).")
+
+
+def pip_no_default_index() -> str:
+    return ("pip is configured with no index-url, and 'pip download --help' states no default "
+            "one: set index-url in pip's configuration or PIP_INDEX_URL.")
+
+
+def sdist_not_found(version: str, tried: list[str]) -> str:
+    return (f"None of the package indexes asked has vLLM {version}'s sdist "
+            f"vllm-{version}.tar.gz (asked: {'; '.join(tried) or 'none'}).")
+
+
+def sdist_no_hash(filename: str, index: str) -> str:
+    return (f"The index {index} lists {filename} without a sha256 hash, so vllm-patches "
+            "does not use it (an index that states its files' hashes is needed).")
+
+
+def sdist_fetching(version: str, index: str, cache: Path) -> str:
+    return (f"fetching the tests/ of vLLM {version}'s sdist from {index} (once, into "
+            f"{cache}) ...")
+
+
+def sdist_too_large(filename: str, limit_mib: int) -> str:
+    return f"{filename} is larger than {limit_mib} MiB, so it is not downloaded; nothing was kept."
+
+
+def sdist_download_failed(filename: str, url: str, why: str) -> str:
+    return f"Could not download {filename} from {url} ({why}); nothing was kept."
+
+
+def sdist_hash_mismatch(filename: str, index: str, want: str, got: str) -> str:
+    return (f"The download of {filename} does not have the sha256 that {index} states for it "
+            f"({want}; the bytes have {got}); nothing was kept.")
+
+
+def sdist_bad_archive(filename: str, why: str) -> str:
+    return f"vLLM's sdist {filename} is refused: {why}; nothing was kept."

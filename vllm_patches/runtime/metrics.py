@@ -10,8 +10,9 @@ one itself for ``--api-server-count`` above 1; for one API server the operator s
 prometheus_client keeps each process's values in a file of that folder, and vLLM's
 ``/metrics`` (a ``MultiProcessCollector``) sums them: the gauges are ``livesum``, so the sum
 is the number of processes. Without it, ``/metrics`` shows the API server's own values
-alone, and ``vllm_patches_processes_multiprocess`` says so (0), so that no reader mistakes
-one process for all of them.
+alone, and the armed gauge's ``multiprocess="false"`` label says so, so that no reader
+mistakes one process for all of them (a label, not a gauge of its own: each series is a
+write to the multiprocess file at every process start).
 
 Cost: nothing here imports prometheus_client. The values are set when vLLM imports it (an
 import hook, at once when it already is: every vLLM process imports it), when a patch is
@@ -32,7 +33,6 @@ METRICS_ENV = "VLLM_PATCHES_METRICS"
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 PREFIX = "vllm_patches_"
 
-MULTIPROCESS = "vllm_patches_processes_multiprocess"
 ARMED = "vllm_patches_processes_armed"
 IN_PLACE = "vllm_patches_processes_in_place"
 NOT_NEEDED = "vllm_patches_processes_not_needed"
@@ -40,6 +40,7 @@ NOT_IN_PLACE = "vllm_patches_processes_not_in_place"
 
 VERSION_LABELS = ("vllm_version", "vllm_patches_version")
 PATCH_LABELS = ("patch", *VERSION_LABELS)
+MULTIPROCESS_LABEL = "multiprocess"  # on ARMED: "true" where the page sums every process
 OUTCOME_LABEL = "outcome"
 
 # name -> (help, label names): all gauges, since a process can leave (its value with it)
@@ -47,11 +48,10 @@ OUTCOME_LABEL = "outcome"
 # one file in the multiprocess folder (each multiprocess mode is a file of its own).
 MODE = "livesum"
 FAMILIES = {
-    MULTIPROCESS: ("vLLM processes whose vllm-patches gauges reach this /metrics through "
-                   "prometheus_client's multiprocess files (PROMETHEUS_MULTIPROC_DIR); 0 when "
-                   "it shows the API server's process alone.", VERSION_LABELS),
     ARMED: ("vLLM processes that armed vllm-patches (its plugin or .pth hook loaded, vLLM "
-            "imported).", VERSION_LABELS),
+            "imported); multiprocess=\"true\": counted through prometheus_client's multiprocess "
+            "files (PROMETHEUS_MULTIPROC_DIR), \"false\": the API server's process alone.",
+            (*VERSION_LABELS, MULTIPROCESS_LABEL)),
     IN_PLACE: ("vLLM processes that run this patch's fix (applied, already applied, written "
                "into vLLM's source, or inherited from the parent they were forked from).",
                PATCH_LABELS),
@@ -147,10 +147,17 @@ def _publish(prometheus_client) -> None:
 
 def _make_gauges(prometheus_client) -> dict:
     """The gauges, in the default registry (the one vLLM serves without multiprocess mode):
-    all of them, or none when the registry refuses one (a name someone else holds)."""
+    all of them, or none when the registry refuses one (a name someone else holds). In
+    multiprocess mode they are in no registry: each value goes to this process's file as it
+    is set, and vLLM's ``/metrics`` then serves a registry of its own that reads the files
+    (``get_prometheus_registry``, 0.17.0-0.33.0), never the default one, so registering
+    would only cost time at every process start."""
     made = {name: prometheus_client.Gauge(name, text, labels, multiprocess_mode=MODE,
                                           registry=None)
             for name, (text, labels) in FAMILIES.items()}
+    if multiprocess():
+        _STATE["gauges"] = made
+        return made
     registry, registered = prometheus_client.REGISTRY, []
     try:
         for gauge in made.values():
@@ -167,8 +174,8 @@ def _make_gauges(prometheus_client) -> dict:
 def _set_all(gauges: dict) -> None:
     versions = _STATE["versions"] = _STATE["versions"] or (_vllm_version(), _our_version())
     # Always shown, 0 included: the page says which kind of count it is, and who armed.
-    always = {(MULTIPROCESS, versions): 1 if multiprocess() else 0,
-              (ARMED, versions): 1 if _STATE["armed"] else 0}
+    always = {(ARMED, (*versions, "true" if multiprocess() else "false")):
+              1 if _STATE["armed"] else 0}
     wanted = {**always, **_patch_series(versions)}
     done = _STATE["set"]
     for series in done.keys() - wanted.keys():  # a state this process left: back to 0

@@ -26,7 +26,7 @@ from vllm_patches.runtime import messages
 from vllm_patches.runtime.metrics import (
     ARMED,
     IN_PLACE,
-    MULTIPROCESS,
+    MULTIPROCESS_LABEL,
     NOT_IN_PLACE,
     NOT_NEEDED,
     OUTCOME_LABEL,
@@ -150,10 +150,10 @@ def parse(text: str, url: str) -> ServerMetrics:
 
 def _add(server: ServerMetrics, name: str, labels: dict, value: float) -> None:
     count = int(round(value))
-    if name == MULTIPROCESS:
-        server.multiprocess = server.multiprocess or count > 0
-    elif name == ARMED:
+    if name == ARMED:
         server.armed += count
+        if count and labels.get(MULTIPROCESS_LABEL) == "true":
+            server.multiprocess = True
     elif name in (IN_PLACE, NOT_NEEDED, NOT_IN_PLACE) and labels.get("patch"):
         patch = server.patches.setdefault(labels["patch"], PatchCounts(labels["patch"]))
         if name == IN_PLACE:

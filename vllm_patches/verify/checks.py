@@ -173,11 +173,20 @@ def _has_cuda() -> bool:
     return bool(torch.cuda.is_available())
 
 
-def _env(install, arm: Arm, from_target: bool) -> dict[str, str]:
+def arm_env(install, arm: Arm, from_target: bool) -> dict[str, str]:
     tree = [install.location] if from_target else []
     # The control arm arms no hook; the patched arm selects its patch itself (check_arm).
     control = {"VLLM_PATCHES": "none"} if arm == Arm.CONTROL else {}
     return child_env(*tree, install=install, **control)
+
+
+def not_run_reason(patch: Patch, install) -> str | None:
+    """Why no proof of ``patch`` runs against ``install`` (None: it applies there): the one
+    gate of ``verify``'s checks and upstream tests, the verdict every mode reads."""
+    verdict = judge(patch, file_evidence(patch, install), install.version, install.location)
+    if verdict.state != APPLICABLE:
+        return f"not applicable to this vLLM: {verdict.state} ({verdict.reason})"
+    return None
 
 
 def verify_checks(patches: list[Patch], install, *, from_target: bool, timeout: float,
@@ -197,15 +206,12 @@ def verify_checks(patches: list[Patch], install, *, from_target: bool, timeout: 
     runnable: list[_Runnable] = []
     for patch in patches:
         path = check_file(patch)
-        verdict = judge(patch, file_evidence(patch, install), install.version, install.location)
         device = effective_device(path, settings.get(patch.id, {})) if path else "cpu"
         if path is None:
             results.append(CheckResult(patch.id, Verdict.NOT_RUN,
                                        f"{patch.id} has no check.py", {"needs": True}))
-        elif verdict.state != APPLICABLE:
-            results.append(CheckResult(patch.id, Verdict.NOT_RUN,
-                                       f"not applicable to this vLLM: {verdict.state} "
-                                       f"({verdict.reason})", {}))
+        elif (reason := not_run_reason(patch, install)) is not None:
+            results.append(CheckResult(patch.id, Verdict.NOT_RUN, reason, {}))
         elif device == "cuda" and not _has_cuda():
             results.append(CheckResult(patch.id, Verdict.NOT_RUN,
                                        "needs a CUDA GPU; none here", {"needs": True}))
@@ -253,7 +259,7 @@ def _run_groups(groups: list[list[_Runnable]], install, from_target: bool,
             for check in group:
                 argv += [check.patch.id, str(check.path)]
             ids = tuple(check.patch.id for check in group)
-            jobs.append(Job(arm, ",".join(ids), argv, _env(install, arm, from_target),
+            jobs.append(Job(arm, ",".join(ids), argv, arm_env(install, arm, from_target),
                             timeout=timeout * len(group), members=ids,
                             preload=all(check.device == "cpu" for check in group)))
 

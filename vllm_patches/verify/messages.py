@@ -107,3 +107,96 @@ def stand_ins_note(names) -> str:
 def stand_ins_moved() -> str:
     return ("vllm-patches: vllm_patches.verify.stand_ins is deprecated and goes in the next "
             "release; import stand_in_for_missing from vllm_patches.verify.kit.")
+
+
+# Upstream's own tests (verify.upstream) ------------------------------------------
+def _names(tests, limit: int = 3) -> str:
+    tests = list(tests)
+    shown = ", ".join(tests[:limit])
+    return shown + (f" and {len(tests) - limit} more" if len(tests) > limit else "")
+
+
+def upstream_undeclared(patch_id: str) -> str:
+    return f"{patch_id} declares no upstream tests ([upstream-tests] in its patch.toml)"
+
+
+def upstream_unavailable(exc: Exception) -> str:
+    return f"vLLM's tests could not be had: {exc}"
+
+
+def upstream_no_version() -> str:
+    return "the vLLM under test says no version, so its sdist's tests are not known"
+
+
+def upstream_starting(parts: int, version: str) -> str:
+    return (f"running vLLM's own tests against vLLM {version}: {parts} part(s), control and "
+            "patched ...")
+
+
+def upstream_arm_done(patch_id: str, part: str, arm: str, line: dict) -> str:
+    if "error" in line or "tests" not in line:
+        return f"  {patch_id} {part} {arm}: did not finish ({line.get('error', '')})"
+    counts: dict[str, int] = {}
+    for test in line["tests"]:
+        counts[test.get("outcome", "?")] = counts.get(test.get("outcome", "?"), 0) + 1
+    shown = ", ".join(f"{n} {o}" for o, n in sorted(counts.items())) or "no test"
+    return f"  {patch_id} {part} {arm}: {shown}"
+
+
+def upstream_all_absent(release: str, absent) -> str:
+    return f"none of its tests is in vLLM {release}'s tests ({_names(absent)})"
+
+
+def upstream_arm_broken(arm: str, error: str) -> str:
+    return f"the {arm} pytest run did not finish: {error or 'no result'}"
+
+
+def upstream_regression_fails_patched(tests, patched: dict) -> str:
+    first = tests[0]
+    why = patched.get(first, ("", ""))[1]
+    return (f"upstream's regression test fails with the fix in: {_names(tests)}"
+            + (f" ({why})" if why else ""))
+
+
+def upstream_none_ran(control: dict) -> str:
+    reasons = sorted({why for _, why in control.values() if why})
+    return "no test ran here" + (f": {'; '.join(reasons[:3])}" if reasons else "")
+
+
+def upstream_regression_passes_unpatched(tests) -> str:
+    return f"upstream's regression test passes here unpatched ({_names(tests)})"
+
+
+def upstream_fix_not_in() -> str:
+    return "the fix was not in place when the tests ended (they never imported its module?)"
+
+
+def upstream_regression_pass(shown, passing) -> str:
+    return (f"{len(shown)} fail(s) unpatched, {len(passing)} pass patched "
+            f"({_names(shown)})")
+
+
+def upstream_module_regressed(tests, patched: dict) -> str:
+    first = tests[0]
+    outcome, why = patched.get(first, ("missing", ""))
+    return (f"{len(tests)} of vLLM's tests pass unpatched and not patched: {_names(tests)} "
+            f"({outcome}{': ' + why if why else ''})")
+
+
+def upstream_module_pass(held: int, applied: bool) -> str:
+    return (f"{held} of vLLM's tests pass unpatched and patched, none regressed"
+            + ("" if applied else " (the tests never imported the patched module)"))
+
+
+def upstream_nothing() -> str:
+    return "no upstream test is declared"
+
+
+def upstream_needs_root_conftest(fixture: str, problem: str) -> str:
+    return (f"needs the fixture {fixture} of vLLM's tests/conftest.py, which cannot be "
+            f"loaded here ({problem})")
+
+
+def upstream_before_since(since) -> str:
+    return (f"upstream's regression test calls vLLM's API of {since} on, which this release "
+            "predates")
