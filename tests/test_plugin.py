@@ -372,9 +372,10 @@ def test_a_fix_already_in_the_source_is_left_alone_and_reported(tree_copy, plugi
 
 
 def test_a_patch_over_two_modules_waits_until_the_outer_one_has_finished_importing(release):
-    """input_processor imports backend_xgrammar partway through: the patch on both must not be
-    applied when backend_xgrammar finishes (InputProcessor is not defined yet) but when
-    input_processor does; strict mode would raise otherwise."""
+    """A patch over two modules (structured-outputs-regex-nul: sampling_params and
+    backend_xgrammar, which input_processor's import pulls in) is applied once both have
+    finished importing; strict mode would raise otherwise. Since that patch left
+    input_processor, no target is mid-import here: a synthetic patch should take this over."""
     seen = run_scenario("midimport", release("0.27.1"), VLLM_PATCHES_STRICT="1",
                         VLLM_PATCHES="structured-outputs-regex-nul")
     assert seen == {"applied": True, "error": None}

@@ -1,11 +1,10 @@
-"""Two catalogued fixes in one vLLM file, on the real files of a release.
+"""Several catalogued fixes in one vLLM file, on the real files of a release.
 
-On 0.22.1 ``stop-token-ids-in-vocab`` and ``structured-outputs-reject-degenerate`` both
-change ``vllm/sampling_params.py``; ``prompt-negative-token-ids`` and
-``structured-outputs-regex-nul`` both change ``vllm/v1/engine/input_processor.py``. The
-record must name the file's final bytes for each of them (``status`` right after
-``apply`` reads no edit), and a revert of either, in the order the record allows, must
-give the bytes back exactly.
+On 0.22.1 ``stop-token-ids-in-vocab``, ``structured-outputs-regex-nul`` and
+``structured-outputs-reject-degenerate`` all change ``vllm/sampling_params.py`` (the last
+two compose on one method). The record must name the file's final bytes for each of them
+(``status`` right after ``apply`` reads no edit), and a revert of any, in the order the
+record allows, must give the bytes back exactly.
 """
 
 from __future__ import annotations
@@ -26,9 +25,7 @@ from vllm_patches.source.record import RECORD_NAME, STATE_DIR, load, sha256_of
 VERSION = "0.22.1"
 SAMPLING = "vllm/sampling_params.py"
 FIRST, LATER = "stop-token-ids-in-vocab", "structured-outputs-reject-degenerate"
-SHARED = {SAMPLING: (FIRST, LATER),
-          "vllm/v1/engine/input_processor.py": ("prompt-negative-token-ids",
-                                                "structured-outputs-regex-nul")}
+SHARED = {SAMPLING: (FIRST, "structured-outputs-regex-nul", LATER)}
 
 
 def targets_tree(top: Path, version: str = VERSION) -> Path:
@@ -61,7 +58,7 @@ def tree(tmp_path):
     return targets_tree(tmp_path)
 
 
-def test_the_release_has_two_fixes_in_each_shared_file(tree):
+def test_the_release_has_its_fixes_in_each_shared_file(tree):
     applied = source.apply(tree)
     for rel, ids in SHARED.items():
         assert [r.id for r in applied.results if rel in r.files] == list(ids)
@@ -82,8 +79,8 @@ def test_status_right_after_applying_everything_reads_no_edit(tree):
 
 def test_the_later_fix_reverts_alone_and_leaves_the_first_in_step(tree, tmp_path):
     original = files_of(tree)
-    only_first = targets_tree(tmp_path / "first")
-    assert source.apply(only_first, [get_patch(FIRST)]).ok
+    only_first = targets_tree(tmp_path / "first")  # every fix of the file but the later one
+    assert source.apply(only_first, [get_patch(i) for i in SHARED[SAMPLING][:-1]]).ok
     assert source.apply(tree).ok
 
     reverted = source.revert(tree, [get_patch(LATER)])
@@ -116,9 +113,10 @@ def test_a_record_that_names_the_bytes_between_the_two_fixes_reads_as_final(tree
     assert source.apply(tree).ok
     path = tree / STATE_DIR / RECORD_NAME
     data = json.loads(path.read_text())
-    by_id = {e["id"]: e for e in data["applied"]}
-    for rel, (first, later) in SHARED.items():
-        by_id[first]["files"][rel]["after"] = by_id[later]["files"][rel]["before"]
+    for rel in SHARED:
+        files = [e["files"][rel] for e in data["applied"] if rel in e["files"]]  # in order
+        for first, later in zip(files, files[1:]):
+            first["after"] = later["before"]
     path.write_text(json.dumps(data))
     seen = status(tree)
     assert not [i for i, p in seen.items() if "changed since" in p["reason"]]

@@ -76,13 +76,15 @@ def test_a_fix_that_cannot_be_reverted_is_one_sentence_and_exit_1(setup):
         fh.write("# local note\n")
     proc = uninstall(tree, site)
     assert proc.returncode == 1
-    errors = proc.stderr.strip().splitlines()  # one sentence each: both fixes of the file
-    assert len(errors) == 3 and all(e.startswith("vllm-patches: ") for e in errors), errors
-    assert "structured-outputs-reject-degenerate refused" in errors[0]
+    errors = proc.stderr.strip().splitlines()  # one sentence each: the three fixes of the file
+    assert len(errors) == 4 and all(e.startswith("vllm-patches: ") for e in errors), errors
+    assert "structured-outputs-regex-nul refused" in errors[0]
     assert "changed since vllm-patches applied it" in errors[0]
-    assert "stop-token-ids-in-vocab refused: revert structured-outputs-reject-degenerate first" \
+    assert "structured-outputs-reject-degenerate refused: structured-outputs-regex-nul" \
         in errors[1]
-    assert f"Kept {tree / STATE_DIR}" in errors[2] and "Traceback" not in proc.stderr
+    assert "stop-token-ids-in-vocab refused: revert structured-outputs-reject-degenerate first" \
+        in errors[2]
+    assert f"Kept {tree / STATE_DIR}" in errors[3] and "Traceback" not in proc.stderr
     assert os.listdir(site) == []  # the hook went all the same
     after = snapshot(tree)  # the other fixes are out
     unchanged = {rel for rel in before if after.get(rel) == before[rel]}

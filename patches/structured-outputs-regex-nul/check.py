@@ -1,11 +1,15 @@
 """Behaviour check of structured-outputs-regex-nul: vLLM's own request validation.
 
 A regex holding a NUL goes through a real InputProcessor's ``_validate_params`` (what
-``process_inputs`` runs on every request) under the backends "xgrammar" and "auto", and
-through ``validate_xgrammar_grammar`` itself. xgrammar's ``Grammar.from_regex``, which they
+``process_inputs`` runs on every request) under the backends "xgrammar" and "auto",
+through ``SamplingParams.verify`` called directly (backend "auto", the path of upstream's
+regression test, which calls the structured-outputs validation itself), and through
+``validate_xgrammar_grammar`` itself. xgrammar's ``Grammar.from_regex``, which they
 call, is a recorder here: the real one segfaults on a NUL (where xgrammar is installed, a
 child process shows it). Unfixed, the NUL pattern reaches the recorder; fixed, each path
-refuses it, naming NUL. A plain regex must still be accepted and reach it.
+refuses it, naming NUL, with upstream's types: VLLMValidationError on the request paths
+(it exists in every release the patch affects), ValueError in the xgrammar guard. A plain
+regex must still be accepted and reach it.
 """
 
 from vllm_patches.verify import kit
@@ -29,12 +33,11 @@ def run() -> kit.Finding:
 
     absent = kit.stand_in_for_missing(usable=False)  # imported at load; xgrammar recorded
     from vllm.config import DeviceConfig, StructuredOutputsConfig, VllmConfig
+    from vllm.exceptions import VLLMValidationError
     from vllm.sampling_params import SamplingParams, StructuredOutputsParams
-
-    # backend_xgrammar first: imported by input_processor's import, it would have the
-    # plugin put the fix in while input_processor has no InputProcessor yet (strict fails).
-    xgr_backend = importlib.import_module("vllm.v1.structured_output.backend_xgrammar")
     from vllm.v1.engine.input_processor import InputProcessor
+
+    xgr_backend = importlib.import_module("vllm.v1.structured_output.backend_xgrammar")
 
     def through(call, *args, regex=NUL) -> tuple[kit.Accepted | kit.Rejected, bool]:
         """What ``call`` said of a request with ``regex``, and whether it reached xgrammar."""
@@ -52,12 +55,18 @@ def run() -> kit.Finding:
     try:
         nul = {f"_validate_params, backend {backend}": through(call, ("generate",))
                for backend, call in validate.items()}
+        nul["SamplingParams.verify, backend auto"] = through(
+            lambda params: params.verify(kit.model_config_stand_in(), None,
+                                         StructuredOutputsConfig(), object()))
         nul["validate_xgrammar_grammar"] = through(xgr_backend.validate_xgrammar_grammar)
         plain, plain_reached = through(validate["auto"], ("generate",), regex=PLAIN)
     finally:
         xgr_backend.xgr = saved
+    expected = {path: ValueError if path == "validate_xgrammar_grammar" else VLLMValidationError
+                for path in nul}
     refused = all(not hit and not said.accepted and "NUL" in said.message
-                  for said, hit in nul.values())
+                  and issubclass(said.error, expected[path])
+                  for path, (said, hit) in nul.items())
     parts = [f"{path}: {said}{'; the NUL pattern reached xgrammar' if hit else ''}"
              for path, (said, hit) in nul.items()]
     if "xgrammar" not in absent and not refused:
