@@ -115,7 +115,7 @@ def test_a_record_that_names_the_bytes_between_the_two_fixes_reads_as_final(tree
     data = json.loads(path.read_text())
     for rel in SHARED:
         files = [e["files"][rel] for e in data["applied"] if rel in e["files"]]  # in order
-        for first, later in zip(files, files[1:]):
+        for first, later in zip(files, files[1:], strict=False):
             first["after"] = later["before"]
     path.write_text(json.dumps(data))
     seen = status(tree)

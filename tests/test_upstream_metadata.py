@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from packaging.version import Version
 
@@ -59,3 +61,32 @@ def test_a_bad_table_is_one_sentence_naming_file_and_field(tmp_path, table, prob
 def test_every_built_in_patch_declares_its_upstream_tests_or_why_there_are_none():
     undeclared = [p.id for p in load_catalog() if p.upstream_tests is None]
     assert undeclared == []
+
+
+# advisories, severity, cvss: the security advisories a fix closes -----------------------
+def with_fields(tmp_path, **fields):
+    return write_patch(tmp_path, "adv", name="round_up", fix="def round_up(x, y):\n    return x\n",
+                       pre_fix=["0123456789abcdef"], fields=fields)
+
+
+def test_advisory_ids_severity_and_score_are_read(tmp_path):
+    patch = load_patch(with_fields(tmp_path, advisories=["GHSA-94f4-hr76-p5j6",
+                                                         "CVE-2026-48746"],
+                                   severity="Critical", cvss=9.1))
+    assert patch.advisories == ("GHSA-94f4-hr76-p5j6", "CVE-2026-48746")
+    assert (patch.severity, patch.cvss) == ("critical", 9.1)
+    assert patch.to_dict()["advisories"] == ["GHSA-94f4-hr76-p5j6", "CVE-2026-48746"]
+
+
+@pytest.mark.parametrize("fields, problem", [
+    ({"advisories": ["GHSA-94f4-hr76-p5j"]}, "must list GHSA-xxxx-xxxx-xxxx or CVE-YYYY-NNNN"),
+    ({"advisories": ["GHSA-aaaa-bbbb-cccc"]}, "must list GHSA"),  # letters GitHub never uses
+    ({"advisories": ["CVE-2026-12"]}, "must list GHSA"),
+    ({"advisories": "CVE-2026-48746"}, "must be a list of strings"),
+    ({"severity": "urgent"}, "must be one of low, medium, high, critical"),
+    ({"cvss": 11}, "must be a CVSS base score"),
+    ({"cvss": "9.1"}, "must be a CVSS base score"),
+])
+def test_a_bad_advisory_field_is_one_sentence(tmp_path, fields, problem):
+    with pytest.raises(CatalogError, match=re.escape(problem)):
+        load_patch(with_fields(tmp_path, **fields))

@@ -196,6 +196,9 @@ class Patch:
     stage: Stage = Stage.COMPLETE
     old_description: bool = False  # why was read from ``description`` (the old spelling)
     upstream_tests: UpstreamTests | None = None  # None: the patch does not say
+    advisories: tuple[str, ...] = ()  # the security advisories it closes: GHSA-..., CVE-...
+    severity: str | None = None  # the advisory's rating: low, medium, high, critical
+    cvss: float | None = None  # the advisory's CVSS base score, where it gives one
 
     def prose(self, key: str) -> str | None:
         """The text of the prose field ``key`` of PROSE (``drop-when``: ``drop_when``)."""
@@ -241,6 +244,9 @@ class Patch:
             "excludes": list(self.excludes),
             "after": list(self.after),
             "upstream_tests": self.upstream_tests.to_dict() if self.upstream_tests else None,
+            "advisories": list(self.advisories),
+            "severity": self.severity,
+            "cvss": self.cvss,
             "targets": [
                 {"module": t.module, "class": t.class_name, "methods": list(t.method_names)}
                 for t in self.targets
@@ -501,6 +507,9 @@ def patch_from_toml(folder: Path, data: dict, stage: Stage) -> Patch:
         stage=stage,
         old_description=old,
         upstream_tests=_load_upstream_tests(f),
+        advisories=_load_advisories(f),
+        severity=_load_severity(f),
+        cvss=_load_cvss(f),
     )
 
 
@@ -566,6 +575,37 @@ def _patch_ids(f: _Fields, key: str, patch_id: str) -> tuple[str, ...]:
         if other == patch_id:
             raise f._fail(key, "must not list the patch itself")
     return tuple(dict.fromkeys(ids))
+
+
+# GitHub's advisory ids use this alphabet in three groups of four; CVE ids a year and 4+ digits.
+_ADVISORY = re.compile(r"GHSA(-[23456789cfghjmpqrvwx]{4}){3}|CVE-(19|20)\d\d-\d{4,}")
+SEVERITIES = ("low", "medium", "high", "critical")
+
+
+def _load_advisories(f: _Fields) -> tuple[str, ...]:
+    """``advisories``: the GHSA and CVE ids of the security advisories the fix closes."""
+    ids = f.strings("advisories")
+    for advisory in ids:
+        if not _ADVISORY.fullmatch(advisory):
+            raise f._fail("advisories", f"must list GHSA-xxxx-xxxx-xxxx or CVE-YYYY-NNNN ids, "
+                                        f"not {advisory!r}")
+    return tuple(dict.fromkeys(ids))
+
+
+def _load_severity(f: _Fields) -> str | None:
+    severity = f.optional_text("severity")
+    if severity is not None and severity.lower() not in SEVERITIES:
+        raise f._fail("severity", f"must be one of {', '.join(SEVERITIES)}, not {severity!r}")
+    return severity.lower() if severity else None
+
+
+def _load_cvss(f: _Fields) -> float | None:
+    value = f.table.get("cvss")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 10:
+        raise f._fail("cvss", f"must be a CVSS base score from 0.0 to 10.0, not {value!r}")
+    return float(value)
 
 
 UPSTREAM_TESTS = "upstream-tests"
