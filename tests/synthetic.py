@@ -116,8 +116,9 @@ def pre_fix_releases(spec: Synthetic, releases=RELEASES) -> tuple[str, ...]:
 
 
 def write_one(root: Path, spec: Synthetic, releases=RELEASES, *, patch_id: str | None = None,
-              affected: str | None = None) -> Path:
-    """The patch folder of ``spec``, with the shapes ``releases`` have (seen table too)."""
+              affected: str | None = None, fields: dict | None = None) -> Path:
+    """The patch folder of ``spec``, with the shapes ``releases`` have (seen table too);
+    ``fields``: more top-level fields of patch.toml (advisories, say)."""
     seen: dict[str, list[str]] = {}
     for version in releases:
         seen.setdefault(spec.fingerprint(version), []).append(version)
@@ -127,7 +128,7 @@ def write_one(root: Path, spec: Synthetic, releases=RELEASES, *, patch_id: str |
     return write_patch(root, patch_id or spec.id, name=spec.name, fix=spec.fix, pre_fix=pre,
                        fixed=fixed, seen=seen, affected=affected, module=spec.module,
                        class_name=spec.class_name, adds=spec.adds,
-                       applied_upstream=spec.fixed_from)
+                       applied_upstream=spec.fixed_from, fields=fields)
 
 
 def write_catalogue(root: Path, specs=SPECS, releases=RELEASES) -> Path:

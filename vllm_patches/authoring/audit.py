@@ -28,6 +28,7 @@ from vllm_patches.core.errors import VllmPatchesError
 from vllm_patches.core.state import (
     APPLICABLE,
     APPLIED,
+    FIXED_UPSTREAM,
     MISSING,
     MODIFIED,
     NO_MODULE,
@@ -98,9 +99,24 @@ class Audit:
     def needs_port(self) -> bool:
         return any(p.advice == Advice.PORT for p in self.patches)
 
+    def advisories_closed(self) -> dict[str, list[str]]:
+        """--to release -> the security advisories an upgrade to it closes by itself: those of
+        each patch the vLLM needs now that the release has upstream's fix for."""
+        return {label: [a for p in self.patches if p.before.needed
+                        and p.after[i].state == FIXED_UPSTREAM for a in p.patch.advisories]
+                for i, label in enumerate(self.releases)}
+
+    def advisories_kept(self) -> dict[str, list[str]]:
+        """--to release -> the advisories still open there unless the patch stays."""
+        return {label: [a for p in self.patches if p.after[i].needed
+                        for a in p.patch.advisories]
+                for i, label in enumerate(self.releases)}
+
     def to_dict(self) -> dict[str, object]:
         return {"from": self.before.to_dict(), "to": list(self.releases),
-                "patches": [p.to_dict() for p in self.patches], "needs_port": self.needs_port}
+                "patches": [p.to_dict() for p in self.patches], "needs_port": self.needs_port,
+                "advisories_closed": self.advisories_closed(),
+                "advisories_needing_a_patch": self.advisories_kept()}
 
 
 def verdict(patch: Patch, install: VllmInstall) -> Reading:
@@ -198,6 +214,12 @@ def _nothing(before: Reading, after: Sequence[Reading]) -> str:
 
 def _join(labels: Sequence[str]) -> str:
     return labels[0] if len(labels) == 1 else ", ".join(labels[:-1]) + " and " + labels[-1]
+
+
+def advisories_line(release: str, closed: list[str], kept: list[str]) -> str:
+    closes = ", ".join(closed) if closed else "no advisory"
+    still = f"; still needs a patch: {', '.join(kept)}" if kept else ""
+    return f"Upgrading to {release} closes {closes}{still}."
 
 
 def reading_release(version: str) -> str:

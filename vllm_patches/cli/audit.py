@@ -89,3 +89,10 @@ def _print(result) -> None:
     print_table(rows)
     for p in result.patches:
         click.echo(f"\n{p.patch.id}: {p.why}")
+    from vllm_patches.authoring.audit import advisories_line
+
+    closed, kept = result.advisories_closed(), result.advisories_kept()
+    if any(closed.values()) or any(kept.values()):
+        click.echo("")
+        for release in result.releases:
+            click.echo(advisories_line(release, closed[release], kept[release]))

@@ -267,3 +267,11 @@ def candidates_heading(first_fixed: str, last_affected: str, needles: list[str],
 
 def candidates_unlisted(why: str) -> str:
     return f"warning: upstream tests not listed, {why[0].lower() + why[1:]}"
+
+
+def advisories_heading(version, known: int, still_open: int) -> str:
+    where = f"vLLM {version}" if version else "no vLLM found here"
+    if not known:
+        return f"{where}: the catalogues know no security advisory of the patches asked about"
+    return (f"{where}: {known} security advisory(ies) the catalogues know; "
+            + (f"{still_open} open" if still_open else "none open"))

@@ -34,12 +34,16 @@ from vllm_patches.source import messages as source_messages
 @click.option("--report", "report_file", type=click.Path(dir_okay=True, path_type=str),
               hidden=True)
 @click.option("--run", "run_id", hidden=True)
+@click.option("--advisories", "advisories", is_flag=True,
+              help="List the security advisories the catalogues know and where each stands "
+              "for this vLLM: fixed-upstream, patched (in the files, or put in by the plugin "
+              "at start-up), open, not-affected. Exit 1 while one is open.")
 @metrics_option
 @click.argument("ids", nargs=-1, metavar="[ID]...")
 @catalog_option
 @friendly_errors
-def status(target, vllm_version, as_json, check, report_file, run_id, metrics_url,
-           ids) -> None:
+def status(target, vllm_version, as_json, check, report_file, run_id, advisories,
+           metrics_url, ids) -> None:
     """Show the vLLM found and the state of each catalogued patch.
 
     States: applicable, applied, fixed-upstream, not-applicable, target-modified.
@@ -53,6 +57,7 @@ def status(target, vllm_version, as_json, check, report_file, run_id, metrics_ur
       vllm-patches status --check    # exit 1 if a fix is still missing (neither in the
                                      # files nor applied by the plugin at start-up)
       vllm-patches status --metrics http://127.0.0.1:8000/metrics --check
+      vllm-patches status --advisories    # exit 1 while an advisory is open here
     """
     if metrics_url is not None:
         if target is not None or vllm_version is not None or report_file or run_id:
@@ -72,11 +77,32 @@ def status(target, vllm_version, as_json, check, report_file, run_id, metrics_ur
     report = status_report(ids, target=target, vllm_version=vllm_version)
     for warning in report.warnings:
         click.echo(f"vllm-patches: warning: {warning}", err=True)
+    if advisories:
+        _show_advisories(report, as_json)
+        return
     if as_json:
         emit_json(report.to_dict())
     else:
         _print_status(report)
     if check and report.needs_attention:
+        sys.exit(EXIT_ATTENTION)
+
+
+def _show_advisories(report, as_json: bool) -> None:
+    """Each advisory and where it stands; exit 1 while one is open."""
+    found = report.advisories
+    if as_json:
+        emit_json({"vllm": report.install.to_dict() if report.install else None,
+                   "advisories": [a.to_dict() for a in found],
+                   "open": [a.id for a in report.open_advisories]})
+    else:
+        version = (report.install.version or "version unknown") if report.install else None
+        click.echo(messages.advisories_heading(version, len(found),
+                                               len(report.open_advisories)))
+        if found:
+            print_table([("ADVISORY", "SEVERITY", "PATCH", "STANDING", "HOW"), *[
+                (a.id, a.severity or "-", a.patch, str(a.standing), a.how) for a in found]])
+    if report.open_advisories:
         sys.exit(EXIT_ATTENTION)
 
 

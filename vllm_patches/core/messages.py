@@ -270,3 +270,21 @@ def sdist_hash_mismatch(filename: str, index: str, want: str, got: str) -> str:
 
 def sdist_bad_archive(filename: str, why: str) -> str:
     return f"vLLM's sdist {filename} is refused: {why}; nothing was kept."
+
+
+# Security advisories (core.status) ------------------------------------------------
+def advisory_fixed_upstream(patch) -> str:
+    since = f" from {patch.applied_upstream} on" if patch.applied_upstream else ""
+    return f"this vLLM has upstream's fix ({patch.upstream_pr}{since})"
+
+
+def advisory_patched_source(patch_id: str) -> str:
+    return f"{patch_id} is written into this vLLM's files"
+
+
+def advisory_patched_runtime(patch_id: str) -> str:
+    return f"the plugin puts {patch_id} in at every vLLM start"
+
+
+def advisory_patched_here(patch_id: str) -> str:
+    return f"{patch_id} is in place in this process"

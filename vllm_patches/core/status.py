@@ -18,13 +18,40 @@ from vllm_patches.core.detect import VllmInstall
 from vllm_patches.core.overlaps import Overlap, overlaps
 from vllm_patches.core.state import (
     APPLICABLE,
+    APPLIED,
     FIXED_UPSTREAM,
     NOT_APPLICABLE,
     TARGET_MODIFIED,
     PatchStatus,
 )
+from vllm_patches.core.words import Mode, Word
 
-__all__ = ["Coverage", "StatusReport", "build"]
+__all__ = ["Advisory", "Coverage", "Standing", "StatusReport", "build"]
+
+
+class Standing(Word):
+    """Where one security advisory stands for the vLLM of a status report."""
+
+    FIXED_UPSTREAM = "fixed-upstream"  # the release (or fork) has upstream's fix
+    PATCHED = "patched"  # a patch closes it: written in the files, or the plugin puts it in
+    OPEN = "open"  # this vLLM has the hole and nothing here closes it
+    NOT_AFFECTED = "not-affected"  # the release is outside the advisory's range
+
+
+@dataclass(frozen=True)
+class Advisory:
+    """One advisory id, the patch that fixes it, and where it stands here."""
+
+    id: str
+    patch: str
+    standing: Standing
+    how: str  # fixed upstream in X / written into the files / put in by the plugin / ...
+    severity: str | None
+    cvss: float | None
+
+    def to_dict(self) -> dict[str, object]:
+        return {"id": self.id, "patch": self.patch, "standing": str(self.standing),
+                "how": self.how, "severity": self.severity, "cvss": self.cvss}
 
 
 class Coverage(Protocol):
@@ -61,6 +88,36 @@ class StatusReport:
         return tuple(s for s in self.patches if s.state == TARGET_MODIFIED
                      or (s.state == APPLICABLE and s.patch.id not in self.covered))
 
+    @property
+    def advisories(self) -> tuple[Advisory, ...]:
+        """Each advisory of these patches and where it stands: a patch counts only where
+        ``status --check`` would pass it (written into the files here, or applicable and put
+        in by the plugin at start-up); a fork's change that blocks the fix leaves it open."""
+        found = []
+        for s in self.patches:
+            standing, how = self._standing(s)
+            found += [Advisory(a, s.patch.id, standing, how, s.patch.severity, s.patch.cvss)
+                      for a in s.patch.advisories]
+        return tuple(found)
+
+    def _standing(self, s: PatchStatus) -> tuple[Standing, str]:
+        if s.state == FIXED_UPSTREAM:
+            return Standing.FIXED_UPSTREAM, messages.advisory_fixed_upstream(s.patch)
+        if s.state == NOT_APPLICABLE:
+            return Standing.NOT_AFFECTED, s.reason
+        if s.state == APPLIED:  # in the files, or in this very process
+            return Standing.PATCHED, (messages.advisory_patched_source(s.patch.id)
+                                      if s.mode == Mode.SOURCE
+                                      else messages.advisory_patched_here(s.patch.id))
+        if s.state == APPLICABLE and s.patch.id in self.covered:
+            return Standing.PATCHED, messages.advisory_patched_runtime(s.patch.id)
+        return Standing.OPEN, s.next_step
+
+    @property
+    def open_advisories(self) -> tuple[Advisory, ...]:
+        """What ``status --advisories`` exits 1 for."""
+        return tuple(a for a in self.advisories if a.standing == Standing.OPEN)
+
     def to_dict(self) -> dict[str, object]:
         return {
             "vllm": self.install.to_dict() if self.install else None,
@@ -72,6 +129,7 @@ class StatusReport:
                            "says": f"{o.first.id} {o.describe(o.first)}"}
                           for o in self.conflicts],
             "pending_write": self.pending_write,
+            "advisories": [a.to_dict() for a in self.advisories],
         }
 
     def __iter__(self) -> Iterator[object]:
