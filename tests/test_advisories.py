@@ -118,3 +118,63 @@ def test_audit_says_which_advisories_an_upgrade_closes(catalogue, tree_copy):
     human = run_cli("audit", "--target", str(tree), "--to", LAST, "--catalog", str(catalogue),
                     METHOD.id, FIXED.id, check=False).stdout
     assert f"Upgrading to {LAST} closes {FIXED_ID}; still needs a patch: {OPEN_ID}." in human
+
+
+# vex: the CycloneDX VEX document -------------------------------------------------------
+def vex_of(tree, catalogue, *ids):
+    proc = run_cli("vex", "--target", str(tree), "--catalog", str(catalogue), *ids)
+    return proc.stdout
+
+
+def valid(document: str) -> dict:
+    from cyclonedx.schema import SchemaVersion
+    from cyclonedx.validation.json import JsonStrictValidator
+
+    error = JsonStrictValidator(SchemaVersion.V1_6).validate_str(document)
+    assert error is None, error
+    return json.loads(document)
+
+
+def analysis(doc: dict) -> dict[str, str]:
+    return {v["id"]: v["analysis"]["state"] for v in doc.get("vulnerabilities", [])}
+
+
+def test_vex_says_exploitable_for_an_open_advisory_and_validates(catalogue, tree_copy):
+    doc = valid(vex_of(tree_copy(FIRST), catalogue, METHOD.id, FIXED.id))
+    component = doc["metadata"]["component"]
+    assert (component["name"], component["version"], component["purl"]) == (
+        "vllm", FIRST, f"pkg:pypi/vllm@{FIRST}")
+    assert analysis(doc) == {OPEN_ID: "exploitable", FIXED_ID: "exploitable"}
+    [open_one] = [v for v in doc["vulnerabilities"] if v["id"] == OPEN_ID]
+    assert open_one["ratings"] == [{"score": 7.5, "severity": "high"}]
+    assert open_one["affects"] == [{"ref": component["bom-ref"]}]
+    assert "pedigree" not in component
+
+
+def test_a_fix_written_into_the_files_is_resolved_with_its_pedigree(catalogue, tree_copy):
+    tree = tree_copy(FIRST)
+    run_cli("apply", METHOD.id, "--target", str(tree), "--catalog", str(catalogue))
+    doc = valid(vex_of(tree, catalogue, METHOD.id))
+    assert analysis(doc) == {OPEN_ID: "resolved_with_pedigree"}
+    [patch] = doc["metadata"]["component"]["pedigree"]["patches"]
+    assert patch["type"] == "backport"
+    assert [r["id"] for r in patch["resolves"]] == [OPEN_ID]
+    assert patch["resolves"][0]["type"] == "security"
+    diff = patch["diff"]["text"]["content"]
+    assert diff.startswith(f"diff --git a/{METHOD.relpath} b/{METHOD.relpath}")
+    assert f"+    # >>> vllm-patches {METHOD.id} " in diff
+    # what apply wrote is what `vllm-patches diff` shows for the tree before it
+    before = run_cli("diff", METHOD.id, "--release", FIRST, "--catalog",
+                     str(catalogue)).stdout
+    assert diff == before
+
+
+def test_a_release_with_upstreams_fix_is_resolved(catalogue, tree_copy):
+    doc = valid(vex_of(tree_copy(LAST), catalogue, FIXED.id))
+    assert analysis(doc) == {FIXED_ID: "resolved"}
+
+
+def test_vex_without_a_vllm_is_one_sentence(tmp_path):
+    proc = run_cli("vex", "--target", str(tmp_path), check=False)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1

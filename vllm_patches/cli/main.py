@@ -47,9 +47,10 @@ def _register() -> None:
     from vllm_patches.cli.status import status
     from vllm_patches.cli.uninstall import uninstall
     from vllm_patches.cli.verify import verify
+    from vllm_patches.cli.vex import vex
 
     for command in (status, report, backport, export, apply, revert, diff, hook, catalog, audit,
-                    uninstall, verify):
+                    uninstall, verify, vex):
         cli.add_command(command)
 
 

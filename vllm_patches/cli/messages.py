@@ -275,3 +275,12 @@ def advisories_heading(version, known: int, still_open: int) -> str:
         return f"{where}: the catalogues know no security advisory of the patches asked about"
     return (f"{where}: {known} security advisory(ies) the catalogues know; "
             + (f"{still_open} open" if still_open else "none open"))
+
+
+def vex_no_vllm() -> str:
+    return "vex describes a vLLM, and none was found here: give --target DIR."
+
+
+def vex_needs_cyclonedx() -> str:
+    return ("vex builds its document with cyclonedx-python-lib, which is not installed: "
+            "pip install 'vllm-patches[vex]'.")

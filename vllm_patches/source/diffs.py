@@ -32,3 +32,25 @@ def unified_diff(rel: str, old: str, new: str, index: str | None = None) -> str:
             line += "\n\\ No newline at end of file\n"
         body.append(line)
     return "".join(head + body) if body else ""
+
+
+def fix_diff(patch, root, *, in_the_files: bool) -> str:
+    """The unified diff of ``patch``'s fix in the tree at ``root`` (the folder that holds
+    ``vllm/``): what applying it writes, or, ``in_the_files``, what was written (the
+    current files against their text with the fix taken out). For a VEX document's
+    pedigree, where a scanner reads what changed in the component."""
+    from pathlib import Path
+
+    from vllm_patches.core.sourcefile import diff_view, read_source
+    from vllm_patches.source.edit import patch_text, unpatch_text
+
+    parts = []
+    for target in patch.targets:
+        source = read_source(Path(root) / target.relpath)
+        if in_the_files:
+            old, new = unpatch_text(patch, target, source.text), source.text
+        else:
+            old, new = source.text, patch_text(patch, target, source.text)
+        parts.append(unified_diff(target.relpath, diff_view(source.encode(old)),
+                                  diff_view(source.encode(new))))
+    return "".join(parts)
